@@ -1,0 +1,59 @@
+# replog: build, run and test.  See README.md.
+
+NGINX_SRC  ?= /usr/share/nginx/src
+NGINX_BIN  ?= /usr/sbin/nginx
+BUILD      ?= build
+
+MODULE      = $(BUILD)/ngx_http_replog_module.so
+ASAN_MODULE = $(BUILD)/asan/ngx_http_replog_module.so
+SRCS        = config $(wildcard ngx_http_replog_module/*.[ch])
+
+ASAN_FLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=undefined -g -O1
+
+.PHONY: all deps module asan run test test-unit test-asan bench clean
+
+all: deps module
+
+deps:
+	@scripts/deps.sh $(DEPS_SET)
+
+module: $(MODULE)
+
+$(MODULE): $(SRCS)
+	scripts/build-module.sh $(NGINX_SRC) $(BUILD)
+
+asan: $(ASAN_MODULE)
+
+$(ASAN_MODULE): $(SRCS)
+	scripts/build-module.sh $(NGINX_SRC) $(BUILD)/asan \
+	    "$(ASAN_FLAGS)" "$(ASAN_FLAGS)"
+
+run: DEPS_SET = run
+run: deps module
+	scripts/run.sh
+
+test: DEPS_SET = test
+test: deps module asan
+	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-asan
+
+test-unit:
+	TEST_NGINX_BINARY=$(NGINX_BIN) \
+	TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE) \
+	    prove -I t/lib -r t/
+
+test-asan: asan
+	TEST_NGINX_BINARY=$(NGINX_BIN) \
+	TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(ASAN_MODULE) \
+	TEST_NGINX_LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    prove -I t/lib -r t/
+
+bench: DEPS_SET = bench
+bench: deps module
+	bench/run.sh
+
+clean:
+	rm -rf $(BUILD) t/servroot

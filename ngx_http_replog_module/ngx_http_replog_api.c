@@ -1,0 +1,1032 @@
+
+/*
+ * Copyright (C) replog authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_http_replog_module.h"
+
+
+#define NGX_HTTP_REPLOG_LIST_BUF   65536
+
+
+typedef struct {
+    ngx_http_replog_srv_conf_t    *node;
+    ngx_http_replog_loc_conf_t    *conf;
+
+    /* POST */
+    ngx_int_t                      wc;
+    ngx_msec_t                     timeout;
+    off_t                          body_size;
+    unsigned                       too_large:1;
+
+    /* GET /messages */
+    uint64_t                       next;
+    uint64_t                       last;
+    ngx_buf_t                     *buf;
+    ngx_chain_t                    out;
+    unsigned                       opened:1;
+    unsigned                       tail:1;
+    unsigned                       done:1;
+} ngx_http_replog_ctx_t;
+
+
+static ngx_int_t ngx_http_replog_token_ok(ngx_http_request_t *r,
+    ngx_str_t *key);
+static ngx_int_t ngx_http_replog_method_not_allowed(ngx_http_request_t *r,
+    const char *allow);
+static ngx_int_t ngx_http_replog_messages(ngx_http_request_t *r,
+    ngx_http_replog_ctx_t *ctx, ngx_str_t *rest);
+static ngx_int_t ngx_http_replog_post(ngx_http_request_t *r,
+    ngx_http_replog_ctx_t *ctx, ngx_str_t *rest);
+static void ngx_http_replog_post_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_replog_post_body_json(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_replog_answer(ngx_http_request_t *r,
+    ngx_http_replog_ctx_t *ctx, ngx_str_t *msg,
+    ngx_http_replog_appended_t *a, ngx_uint_t status);
+static ngx_int_t ngx_http_replog_list(ngx_http_request_t *r,
+    ngx_http_replog_ctx_t *ctx);
+static ngx_int_t ngx_http_replog_list_send(ngx_http_request_t *r,
+    ngx_http_replog_ctx_t *ctx);
+static void ngx_http_replog_list_writer(ngx_http_request_t *r);
+static ngx_int_t ngx_http_replog_health(ngx_http_request_t *r,
+    ngx_http_replog_ctx_t *ctx);
+static ngx_int_t ngx_http_replog_arg_uint(ngx_http_request_t *r,
+    char *name, size_t len, uint64_t *value);
+static ngx_uint_t ngx_http_replog_cluster_size(
+    ngx_http_replog_srv_conf_t *node);
+static ngx_int_t ngx_http_replog_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+
+
+static ngx_http_request_body_filter_pt  ngx_http_replog_next_body_filter;
+
+
+#define ngx_http_replog_path_is(path, s)                                     \
+    ((path)->len == sizeof(s) - 1                                            \
+     && ngx_strncmp((path)->data, s, sizeof(s) - 1) == 0)
+
+
+ngx_int_t
+ngx_http_replog_handler(ngx_http_request_t *r)
+{
+    ngx_str_t                    path, rest;
+    ngx_http_replog_ctx_t       *ctx;
+    ngx_http_core_loc_conf_t    *clcf;
+    ngx_http_replog_loc_conf_t  *rlcf;
+
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_replog_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    path = r->uri;
+
+    /* "location /replog/" serves "/replog/messages" as "/messages" */
+    if (clcf->name.len > 1
+        && !clcf->named
+        && path.len >= clcf->name.len
+        && ngx_strncmp(path.data, clcf->name.data, clcf->name.len) == 0)
+    {
+        path.data += clcf->name.len;
+        path.len -= clcf->name.len;
+
+        if (clcf->name.data[clcf->name.len - 1] == '/') {
+            path.data--;
+            path.len++;
+        }
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_replog_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->node = rlcf->node;
+    ctx->conf = rlcf;
+    ngx_http_set_ctx(r, ctx, ngx_http_replog_module);
+
+    if (ngx_http_replog_path_is(&path, "/healthcheck")) {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_replog_method_not_allowed(r, "GET, HEAD");
+        }
+
+        ngx_str_set(&rest, "HEALTHY\n");
+
+        r->headers_out.status = NGX_HTTP_OK;
+        ngx_str_set(&r->headers_out.content_type, "text/plain");
+
+        return ngx_http_replog_send_body(r, &rest);
+    }
+
+    if (!ngx_http_replog_token_ok(r, &rlcf->api_key)) {
+        return ngx_http_replog_send_error(r, NGX_HTTP_FORBIDDEN,
+                                          "missing or invalid x-token");
+    }
+
+    if (path.len >= sizeof("/messages") - 1
+        && ngx_strncmp(path.data, "/messages", sizeof("/messages") - 1)
+           == 0)
+    {
+        rest.data = path.data + sizeof("/messages") - 1;
+        rest.len = path.len - (sizeof("/messages") - 1);
+
+        if (rest.len == 0 || (rest.data[0] == '/' && rest.len > 1)) {
+            return ngx_http_replog_messages(r, ctx, &rest);
+        }
+    }
+
+    if (ngx_http_replog_path_is(&path, "/health")) {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_replog_method_not_allowed(r, "GET, HEAD");
+        }
+
+        return ngx_http_replog_health(r, ctx);
+    }
+
+    if (ngx_http_replog_path_is(&path, "/secondaries")
+        || ngx_http_replog_path_is(&path, "/secondary/list"))
+    {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_replog_method_not_allowed(r, "GET, HEAD");
+        }
+
+        ngx_str_set(&rest, "{\"data\":[]}\n");
+
+        r->headers_out.status = NGX_HTTP_OK;
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+
+        return ngx_http_replog_send_body(r, &rest);
+    }
+
+    return ngx_http_replog_send_error(r, NGX_HTTP_NOT_FOUND,
+                                      "no such endpoint");
+}
+
+
+static ngx_int_t
+ngx_http_replog_messages(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
+    ngx_str_t *rest)
+{
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        if (rest->len) {
+            return ngx_http_replog_send_error(r, NGX_HTTP_NOT_FOUND,
+                                              "no such endpoint");
+        }
+
+        return ngx_http_replog_list(r, ctx);
+    }
+
+    if (ctx->node->role == NGX_HTTP_REPLOG_SECONDARY) {
+        return ngx_http_replog_method_not_allowed(r, "GET, HEAD");
+    }
+
+    if (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT)) {
+        return ngx_http_replog_post(r, ctx, rest);
+    }
+
+    return ngx_http_replog_method_not_allowed(r, "GET, HEAD, POST, PUT");
+}
+
+
+static ngx_uint_t
+ngx_http_replog_cluster_size(ngx_http_replog_srv_conf_t *node)
+{
+    if (node->cluster_size) {
+        return node->cluster_size;
+    }
+
+    return 1;
+}
+
+
+/*
+ * Resolves a write concern to a number of nodes: NGX_ERROR when it does not
+ * parse, NGX_DECLINED when it is above the cluster size.
+ */
+
+static ngx_int_t
+ngx_http_replog_resolve_wc(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
+    ngx_str_t *rest)
+{
+    ngx_int_t   wc;
+    ngx_str_t   value;
+    ngx_uint_t  n;
+
+    wc = ctx->conf->wc;
+
+    if (rest->len) {
+        value.data = rest->data + 1;
+        value.len = rest->len - 1;
+        goto parse;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "wc", 2, &value) == NGX_OK) {
+        goto parse;
+    }
+
+    goto resolve;
+
+parse:
+
+    wc = ngx_http_replog_parse_wc(value.data, value.len);
+
+    if (wc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+resolve:
+
+    n = ngx_http_replog_cluster_size(ctx->node);
+
+    if (wc == NGX_HTTP_REPLOG_WC_MAJORITY) {
+        ctx->wc = n / 2 + 1;
+
+    } else if (wc == NGX_HTTP_REPLOG_WC_ALL) {
+        ctx->wc = n;
+
+    } else if ((ngx_uint_t) wc > n) {
+        ctx->wc = wc;
+        return NGX_DECLINED;
+
+    } else {
+        ctx->wc = wc;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
+    ngx_str_t *rest)
+{
+    uint64_t                     timeout;
+    ngx_int_t                    rc;
+    ngx_http_replog_loc_conf_t  *rlcf;
+
+    rlcf = ctx->conf;
+
+    rc = ngx_http_replog_resolve_wc(r, ctx, rest);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid write concern: use a number from 1, "
+                   "\\\"majority\\\" or \\\"all\\\"");
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "write concern %i is above the cluster size %ui",
+                   ctx->wc, ngx_http_replog_cluster_size(ctx->node));
+    }
+
+    ctx->timeout = rlcf->wc_timeout;
+
+    rc = ngx_http_replog_arg_uint(r, "timeout", 7, &timeout);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid timeout: use milliseconds");
+    }
+
+    if (rc == NGX_OK) {
+        ctx->timeout = (ngx_msec_t) ngx_min(timeout, 86400000);
+    }
+
+    if (r->headers_in.content_length_n > rlcf->max_body) {
+        return ngx_http_replog_send_error(r,
+                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                   "the body is larger than %O bytes", rlcf->max_body);
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_replog_post_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_replog_post_body(ngx_http_request_t *r)
+{
+    u_char                 *p;
+    size_t                  len;
+    ssize_t                 n;
+    ngx_buf_t              *b;
+    ngx_str_t               body;
+    ngx_chain_t            *cl;
+    ngx_http_replog_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    if (ctx->too_large) {
+        ngx_http_finalize_request(r, ngx_http_replog_send_error(r,
+                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  "the body is larger than %O bytes",
+                                  ctx->conf->max_body));
+        return;
+    }
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        ngx_http_finalize_request(r, ngx_http_replog_send_error(r,
+                                  NGX_HTTP_BAD_REQUEST, "empty body"));
+        return;
+    }
+
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && !cl->buf->in_file) {
+        body.data = cl->buf->pos;
+        body.len = cl->buf->last - cl->buf->pos;
+
+    } else {
+        /* a body larger than client_body_buffer_size is in a file */
+
+        len = 0;
+
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            len += ngx_buf_size(cl->buf);
+        }
+
+        body.data = ngx_pnalloc(r->pool, len);
+        if (body.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        p = body.data;
+
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            b = cl->buf;
+
+            if (!b->in_file) {
+                p = ngx_cpymem(p, b->pos, b->last - b->pos);
+                continue;
+            }
+
+            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                              b->file_pos);
+            if (n != b->file_last - b->file_pos) {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+
+            p += n;
+        }
+
+        body.len = p - body.data;
+    }
+
+    ngx_http_finalize_request(r, ngx_http_replog_post_body_json(r, &body));
+}
+
+
+static ngx_int_t
+ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                    msg, err;
+    ngx_http_replog_ctx_t       *ctx;
+    ngx_http_replog_zone_t      *zone;
+    ngx_http_replog_appended_t   a;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    if (body->len == 0) {
+        return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                          "empty body");
+    }
+
+    rc = ngx_http_replog_json_message(r, body->data, body->len, &msg, &err);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST, "%V",
+                                          &err);
+    }
+
+    zone = ctx->node->shm_zone->data;
+
+    rc = ngx_http_replog_store_append(zone, msg.data, msg.len, &a);
+
+    if (rc == NGX_HTTP_REPLOG_FULL) {
+        return ngx_http_replog_send_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
+                   "the log is full: replog_zone \\\"%V\\\" has no room "
+                   "for this message", &zone->name);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "replog: appended %uL, wc %i", a.id, ctx->wc);
+
+    if (ctx->wc > 1) {
+        /* no secondary holds it yet: answered as not met in time */
+        return ngx_http_replog_answer(r, ctx, &msg, &a,
+                                      NGX_HTTP_GATEWAY_TIME_OUT);
+    }
+
+    return ngx_http_replog_answer(r, ctx, &msg, &a, NGX_HTTP_CREATED);
+}
+
+
+static ngx_int_t
+ngx_http_replog_answer(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
+    ngx_str_t *msg, ngx_http_replog_appended_t *a, ngx_uint_t status)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   json, *id;
+
+    id = &ctx->node->id;
+
+    len = sizeof("{\"error\":\"write concern not met in time: the message "
+                 "is stored on the master and replication continues\","
+                 "\"write_concern\":,\"acks\":,"
+                 "\"message\":,\"meta\":{\"message_id\":,"
+                 "\"registered_at\":\"\",\"registered_to\":[\"\"]}}\n")
+          + 2 * NGX_INT_T_LEN
+          + msg->len + NGX_INT64_LEN + NGX_HTTP_REPLOG_TIME_LEN
+          + ngx_http_replog_json_escape_len(id->data, id->len);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json.data = p;
+
+    if (status == NGX_HTTP_GATEWAY_TIME_OUT) {
+        p = ngx_sprintf(p, "{\"error\":\"write concern not met in time: the "
+                        "message is stored on the master and replication "
+                        "continues\",\"write_concern\":%i,\"acks\":%ui,",
+                        ctx->wc, (ngx_uint_t) 1);
+
+    } else {
+        *p++ = '{';
+    }
+
+    p = ngx_sprintf(p, "\"message\":%V,\"meta\":{\"message_id\":%uL,"
+                    "\"registered_at\":\"", msg, a->id);
+    p = ngx_http_replog_format_time(p, a->usec);
+    p = ngx_cpymem(p, "\",\"registered_to\":[\"",
+                   sizeof("\",\"registered_to\":[\"") - 1);
+    p = ngx_http_replog_json_escape(p, id->data, id->len);
+    p = ngx_cpymem(p, "\"]}}\n", sizeof("\"]}}\n") - 1);
+
+    json.len = p - json.data;
+
+    return ngx_http_replog_send_json(r, status, &json);
+}
+
+
+static ngx_int_t
+ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
+{
+    off_t                    len;
+    uint64_t                 since, limit;
+    ngx_int_t                rc;
+    ngx_http_replog_sh_t    *sh;
+    ngx_http_replog_zone_t  *zone;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    since = 0;
+    limit = 0;
+
+    if (ngx_http_replog_arg_uint(r, "since", 5, &since) == NGX_ERROR
+        || ngx_http_replog_arg_uint(r, "limit", 5, &limit) == NGX_ERROR)
+    {
+        return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "since and limit must be non-negative integers");
+    }
+
+    zone = ctx->node->shm_zone->data;
+    sh = zone->sh;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    /* a snapshot: what is appended while streaming is not included */
+
+    ctx->next = since + 1;
+    ctx->last = sh->last_id;
+
+    if (limit && since + limit < ctx->last) {
+        ctx->last = since + limit;
+    }
+
+    len = sizeof("{\"data\":[]}\n") - 1;
+
+    if (ctx->next <= ctx->last) {
+        len += ngx_http_replog_store_cum_locked(sh, ctx->last)
+               - ngx_http_replog_store_cum_locked(sh, ctx->next - 1)
+               - (ctx->next > 1 ? 1 : 0);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    ctx->buf = ngx_create_temp_buf(r->pool, NGX_HTTP_REPLOG_LIST_BUF);
+    if (ctx->buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->out.buf = ctx->buf;
+    ctx->out.next = NULL;
+
+    rc = ngx_http_replog_list_send(r, ctx);
+
+    if (rc == NGX_AGAIN && !ctx->done) {
+        r->main->count++;
+        r->write_event_handler = ngx_http_replog_list_writer;
+        return NGX_DONE;
+    }
+
+    return rc;
+}
+
+
+/*
+ * Fills one bounded buffer from the log at a time and sends it; the next is
+ * built only once the previous one has left, so memory does not grow with
+ * the log.  A message larger than the buffer is sent from the zone itself:
+ * stored entries never change.
+ */
+
+static ngx_int_t
+ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
+{
+    size_t                    skip, len;
+    ngx_buf_t                *b;
+    ngx_connection_t         *c;
+    ngx_http_replog_sh_t     *sh;
+    ngx_http_replog_zone_t   *zone;
+    ngx_http_replog_entry_t  *e;
+
+    c = r->connection;
+    b = ctx->buf;
+    zone = ctx->node->shm_zone->data;
+    sh = zone->sh;
+
+    for ( ;; ) {
+
+        if (c->buffered || r->buffered) {
+            return NGX_AGAIN;
+        }
+
+        if (ctx->done) {
+            return NGX_OK;
+        }
+
+        b->pos = b->start;
+        b->last = b->start;
+        b->temporary = 1;
+        b->memory = 0;
+        b->last_buf = 0;
+        b->flush = 1;
+
+        if (!ctx->opened) {
+            b->last = ngx_cpymem(b->last, "{\"data\":[",
+                                 sizeof("{\"data\":[") - 1);
+            ctx->opened = 1;
+        }
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        while (ctx->next <= ctx->last) {
+            e = ngx_http_replog_store_get_locked(sh, ctx->next);
+
+            if (e == NULL) {
+                /* cannot happen: the prefix is never taken back */
+                ctx->next = ctx->last + 1;
+                break;
+            }
+
+            /* the first entry of the list goes without its comma */
+            skip = ctx->tail ? 0 : 1;
+            len = e->len - skip;
+
+            if ((size_t) (b->end - b->last) < len) {
+
+                if (b->last == b->start) {
+                    /* larger than the buffer: sent from the zone itself */
+                    b->temporary = 0;
+                    b->memory = 1;
+                    b->pos = e->data + skip;
+                    b->last = e->data + e->len;
+                    ctx->tail = 1;
+                    ctx->next++;
+                }
+
+                break;
+            }
+
+            b->last = ngx_cpymem(b->last, e->data + skip, len);
+            ctx->tail = 1;
+            ctx->next++;
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (ctx->next > ctx->last
+            && b->temporary
+            && (size_t) (b->end - b->last) >= sizeof("]}\n") - 1)
+        {
+            b->last = ngx_cpymem(b->last, "]}\n", sizeof("]}\n") - 1);
+            b->last_buf = (r == r->main) ? 1 : 0;
+            b->last_in_chain = 1;
+            b->flush = 0;
+            ctx->done = 1;
+        }
+
+        if (ngx_http_output_filter(r, &ctx->out) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+}
+
+
+static void
+ngx_http_replog_list_writer(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_event_t               *wev;
+    ngx_connection_t          *c;
+    ngx_http_replog_ctx_t     *ctx;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    c = r->connection;
+    wev = c->write;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    if (wev->timedout) {
+        c->timedout = 1;
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    rc = ngx_http_output_filter(r, NULL);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    rc = ngx_http_replog_list_send(r, ctx);
+
+    if (rc == NGX_AGAIN && !ctx->done) {
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (!wev->delayed) {
+            ngx_add_timer(wev, clcf->send_timeout);
+        }
+
+        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+        }
+
+        return;
+    }
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
+{
+    u_char                  *p;
+    size_t                   len;
+    uint64_t                 epoch, last_id, bytes;
+    ngx_str_t                json, *id;
+    ngx_uint_t               pending, n, master;
+    ngx_http_replog_sh_t    *sh;
+    ngx_http_replog_zone_t  *zone;
+
+    zone = ctx->node->shm_zone->data;
+    sh = zone->sh;
+    id = &ctx->node->id;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    epoch = sh->epoch;
+    last_id = sh->last_id;
+    bytes = sh->bytes;
+    pending = sh->pending;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    master = (ctx->node->role == NGX_HTTP_REPLOG_MASTER);
+    n = ngx_http_replog_cluster_size(ctx->node);
+
+    len = sizeof("{\"role\":\"secondary\",\"id\":\"\",\"epoch\":\"\","
+                 "\"read_only\":false,\"last_id\":,\"bytes\":,"
+                 "\"pending\":,\"cluster_size\":,"
+                 "\"quorum\":{\"up\":,\"needed\":}}\n")
+          + 16 + 2 * NGX_INT64_LEN + 4 * NGX_INT_T_LEN
+          + ngx_http_replog_json_escape_len(id->data, id->len);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json.data = p;
+
+    p = ngx_sprintf(p, "{\"role\":\"%s\",\"id\":\"",
+                    master ? "master" : "secondary");
+    p = ngx_http_replog_json_escape(p, id->data, id->len);
+    p = ngx_cpymem(p, "\",\"epoch\":\"", sizeof("\",\"epoch\":\"") - 1);
+    p = ngx_http_replog_format_epoch(p, epoch);
+    p = ngx_sprintf(p, "\",\"read_only\":%s,\"last_id\":%uL,\"bytes\":%uL,"
+                    "\"pending\":%ui,\"cluster_size\":%ui,"
+                    "\"quorum\":{\"up\":%ui,\"needed\":%ui}}\n",
+                    master ? "false" : "true", last_id, bytes, pending,
+                    n, (ngx_uint_t) 1, n / 2 + 1);
+
+    json.len = p - json.data;
+
+    return ngx_http_replog_send_json(r, NGX_HTTP_OK, &json);
+}
+
+
+/*
+ * Returns NGX_OK with the value, NGX_DECLINED when the argument is absent,
+ * NGX_ERROR when it is not a non-negative integer.
+ */
+
+static ngx_int_t
+ngx_http_replog_arg_uint(ngx_http_request_t *r, char *name, size_t len,
+    uint64_t *value)
+{
+    u_char     *p;
+    uint64_t    n;
+    ngx_str_t   arg;
+
+    if (ngx_http_arg(r, (u_char *) name, len, &arg) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (arg.len == 0 || arg.len > 18) {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+
+    for (p = arg.data; p < arg.data + arg.len; p++) {
+        if (*p < '0' || *p > '9') {
+            return NGX_ERROR;
+        }
+
+        n = n * 10 + (*p - '0');
+    }
+
+    *value = n;
+
+    return NGX_OK;
+}
+
+
+/* compares in constant time and never logs the token */
+
+static ngx_int_t
+ngx_http_replog_token_ok(ngx_http_request_t *r, ngx_str_t *key)
+{
+    u_char            diff;
+    ngx_str_t        *token;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    if (key->len == 0) {
+        return 1;
+    }
+
+    token = NULL;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("x-token") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "x-token",
+                               sizeof("x-token") - 1) == 0)
+        {
+            token = &h[i].value;
+            break;
+        }
+    }
+
+    if (token == NULL) {
+        return 0;
+    }
+
+    diff = (token->len != key->len);
+
+    for (i = 0; i < key->len; i++) {
+        diff |= key->data[i] ^ (i < token->len ? token->data[i] : 0);
+    }
+
+    return diff == 0;
+}
+
+
+static ngx_int_t
+ngx_http_replog_method_not_allowed(ngx_http_request_t *r, const char *allow)
+{
+    ngx_table_elt_t        *h;
+    ngx_http_replog_ctx_t  *ctx;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Allow");
+    h->value.data = (u_char *) allow;
+    h->value.len = ngx_strlen(allow);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    if (ctx->node->role == NGX_HTTP_REPLOG_SECONDARY
+        && (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT)))
+    {
+        return ngx_http_replog_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                   "this node is a secondary: write to the master");
+    }
+
+    return ngx_http_replog_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                      "method not allowed");
+}
+
+
+ngx_int_t
+ngx_http_replog_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *fmt, ...)
+{
+    u_char     *p, buf[512];
+    va_list     args;
+    ngx_str_t   json;
+
+    p = ngx_cpymem(buf, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(p, buf + sizeof(buf) - 4, fmt, args);
+    va_end(args);
+
+    p = ngx_cpymem(p, "\"}\n", 3);
+
+    json.len = p - buf;
+    json.data = ngx_pnalloc(r->pool, json.len);
+    if (json.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(json.data, buf, json.len);
+
+    return ngx_http_replog_send_json(r, status, &json);
+}
+
+
+ngx_int_t
+ngx_http_replog_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *json)
+{
+    r->headers_out.status = status;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+
+    return ngx_http_replog_send_body(r, json);
+}
+
+
+ngx_int_t
+ngx_http_replog_send_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    r->headers_out.content_length_n = body->len;
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+void
+ngx_http_replog_api_init(void)
+{
+    ngx_http_replog_next_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_http_replog_body_filter;
+}
+
+
+/*
+ * nginx's own client_max_body_size answers with an HTML page, so the API
+ * locations lift it and enforce the same limit here: a chunked body over
+ * it is read and dropped, then answered with a JSON 413.
+ */
+
+static ngx_int_t
+ngx_http_replog_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_chain_t            *cl, last;
+    ngx_http_replog_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    if (ctx == NULL || r != r->main) {
+        return ngx_http_replog_next_body_filter(r, in);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        ctx->body_size += ngx_buf_size(cl->buf);
+    }
+
+    if (ctx->body_size > ctx->conf->max_body) {
+        ctx->too_large = 1;
+    }
+
+    if (!ctx->too_large) {
+        return ngx_http_replog_next_body_filter(r, in);
+    }
+
+    /* drop the data, but let the end of the body through */
+
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+
+        if (cl->buf->last_buf) {
+            last.buf = cl->buf;
+            last.next = NULL;
+
+            return ngx_http_replog_next_body_filter(r, &last);
+        }
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,627 @@
+
+/*
+ * Copyright (C) replog authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_http_replog_module.h"
+
+
+static ngx_int_t ngx_http_replog_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_replog_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_replog_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_http_replog_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static void *ngx_http_replog_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_replog_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+
+static char *ngx_http_replog_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_replog_node(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_replog_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_replog_api_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_replog_write_concern(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_conf_num_bounds_t  ngx_http_replog_cluster_size_bounds = {
+    ngx_conf_check_num_bounds, 1, 255
+};
+
+
+static ngx_command_t  ngx_http_replog_commands[] = {
+
+    { ngx_string("replog_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_replog_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("replog_node"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
+      ngx_http_replog_node,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("replog_cluster_size"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_http_replog_srv_conf_t, cluster_size),
+      &ngx_http_replog_cluster_size_bounds },
+
+    { ngx_string("replog_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_replog_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("replog_api_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_replog_api_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("replog_write_concern"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_replog_write_concern,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_replog_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_replog_postconfiguration,     /* postconfiguration */
+
+    ngx_http_replog_create_main_conf,      /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    ngx_http_replog_create_srv_conf,       /* create server configuration */
+    ngx_http_replog_merge_srv_conf,        /* merge server configuration */
+
+    ngx_http_replog_create_loc_conf,       /* create location configuration */
+    ngx_http_replog_merge_loc_conf         /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_replog_module = {
+    NGX_MODULE_V1,
+    &ngx_http_replog_module_ctx,           /* module context */
+    ngx_http_replog_commands,              /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_replog_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_replog_main_conf_t  *rmcf;
+
+    rmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_replog_main_conf_t));
+    if (rmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&rmcf->zones, cf->pool, 2, sizeof(ngx_shm_zone_t *))
+        != NGX_OK
+        || ngx_array_init(&rmcf->apis, cf->pool, 4, sizeof(void *))
+           != NGX_OK
+        || ngx_array_init(&rmcf->nodes, cf->pool, 2, sizeof(void *))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return rmcf;
+}
+
+
+static void *
+ngx_http_replog_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_http_replog_srv_conf_t  *rscf;
+
+    rscf = ngx_pcalloc(cf->pool, sizeof(ngx_http_replog_srv_conf_t));
+    if (rscf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     rscf->shm_zone = NULL;
+     *     rscf->role = 0;
+     *     rscf->id = { 0, NULL };
+     */
+
+    rscf->cluster_size = NGX_CONF_UNSET_UINT;
+    rscf->max_pending = NGX_CONF_UNSET_UINT;
+
+    return rscf;
+}
+
+
+static char *
+ngx_http_replog_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_replog_srv_conf_t  *conf = child;
+
+    /* 0: registered secondaries + 1 */
+    ngx_conf_init_uint_value(conf->cluster_size, 0);
+    ngx_conf_init_uint_value(conf->max_pending, 65536);
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_replog_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_replog_loc_conf_t  *rlcf;
+
+    rlcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_replog_loc_conf_t));
+    if (rlcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     rlcf->api_key = { 0, NULL };
+     *     rlcf->node = NULL;
+     */
+
+    rlcf->api = NGX_CONF_UNSET;
+    rlcf->wc = NGX_CONF_UNSET;
+    rlcf->wc_timeout = NGX_CONF_UNSET_MSEC;
+
+    return rlcf;
+}
+
+
+static char *
+ngx_http_replog_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_replog_loc_conf_t  *prev = parent;
+    ngx_http_replog_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_value(conf->api, prev->api, 0);
+
+    if (conf->api_key.data == NULL) {
+        conf->api_key = prev->api_key;
+    }
+
+    ngx_conf_merge_value(conf->wc, prev->wc, NGX_HTTP_REPLOG_WC_MAJORITY);
+    ngx_conf_merge_msec_value(conf->wc_timeout, prev->wc_timeout, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_replog_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_replog_main_conf_t *rmcf = conf;
+
+    ssize_t                  size;
+    ngx_str_t               *value;
+    ngx_shm_zone_t          *shm_zone, **pz;
+    ngx_http_replog_zone_t  *zone;
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[2]);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "replog_zone \"%V\": invalid size \"%V\"",
+                           &value[1], &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (16 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "replog_zone \"%V\" is too small: \"%V\", "
+                           "it needs at least %uzk",
+                           &value[1], &value[2], 16 * ngx_pagesize / 1024);
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_replog_zone_t));
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone->name = value[1];
+
+    shm_zone = ngx_shared_memory_add(cf, &value[1], size,
+                                     &ngx_http_replog_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "replog_zone \"%V\" is already defined",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone->init = ngx_http_replog_init_zone;
+    shm_zone->data = zone;
+
+    pz = ngx_array_push(&rmcf->zones);
+    if (pz == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *pz = shm_zone;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_replog_node(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_replog_srv_conf_t *rscf = conf;
+
+    ngx_str_t                     *value, s;
+    ngx_uint_t                     i;
+    ngx_http_replog_srv_conf_t   **pn;
+    ngx_http_replog_main_conf_t   *rmcf;
+
+    if (rscf->role) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            if (s.len == 0) {
+                goto invalid;
+            }
+
+            /* size 0: a reference, checked in postconfiguration */
+            rscf->shm_zone = ngx_shared_memory_add(cf, &s, 0,
+                                                   &ngx_http_replog_module);
+            if (rscf->shm_zone == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "role=master") == 0) {
+            rscf->role = NGX_HTTP_REPLOG_MASTER;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "role=secondary") == 0) {
+            rscf->role = NGX_HTTP_REPLOG_SECONDARY;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "id=", 3) == 0) {
+            rscf->id.data = value[i].data + 3;
+            rscf->id.len = value[i].len - 3;
+
+            if (rscf->id.len == 0
+                || rscf->id.len >= NGX_HTTP_REPLOG_ID_LEN)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "replog_node: id must be 1 to %d bytes",
+                                   NGX_HTTP_REPLOG_ID_LEN - 1);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (rscf->shm_zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "replog_node: zone=NAME is missing");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rscf->role == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "replog_node: role=master or role=secondary "
+                           "is missing");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rscf->id.data == NULL) {
+        rscf->id.data = ngx_cycle->hostname.data;
+        rscf->id.len = ngx_min(ngx_cycle->hostname.len,
+                               NGX_HTTP_REPLOG_ID_LEN - 1);
+    }
+
+    rscf->file = cf->conf_file->file.name.data;
+    rscf->line = cf->conf_file->line;
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_replog_module);
+
+    pn = ngx_array_push(&rmcf->nodes);
+    if (pn == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *pn = rscf;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "replog_node: invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_replog_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_replog_loc_conf_t *rlcf = conf;
+
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_replog_loc_conf_t   **pa;
+    ngx_http_replog_main_conf_t   *rmcf;
+
+    if (rlcf->api != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    rlcf->api = 1;
+
+    /* replog_node may follow in the server block: checked later */
+    rlcf->node = ngx_http_conf_get_module_srv_conf(cf, ngx_http_replog_module);
+    rlcf->file = cf->conf_file->file.name.data;
+    rlcf->line = cf->conf_file->line;
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_replog_module);
+
+    pa = ngx_array_push(&rmcf->apis);
+    if (pa == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *pa = rlcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_replog_handler;
+    rlcf->clcf = clcf;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_replog_api_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_replog_loc_conf_t *rlcf = conf;
+
+    ngx_str_t  *value;
+
+    if (rlcf->api_key.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "replog_api_key: empty key, use \"off\" "
+                           "to allow requests without a token");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        /* set, but empty: no token required */
+        rlcf->api_key.data = (u_char *) "";
+        rlcf->api_key.len = 0;
+        return NGX_CONF_OK;
+    }
+
+    rlcf->api_key = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_replog_parse_wc(u_char *p, size_t len)
+{
+    ngx_int_t  n;
+
+    if (len == sizeof("majority") - 1
+        && ngx_strncmp(p, "majority", len) == 0)
+    {
+        return NGX_HTTP_REPLOG_WC_MAJORITY;
+    }
+
+    if (len == sizeof("all") - 1 && ngx_strncmp(p, "all", len) == 0) {
+        return NGX_HTTP_REPLOG_WC_ALL;
+    }
+
+    if (len == 0 || len > 3) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_atoi(p, len);
+
+    if (n < 1) {
+        return NGX_ERROR;
+    }
+
+    return n;
+}
+
+
+static char *
+ngx_http_replog_write_concern(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_replog_loc_conf_t *rlcf = conf;
+
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+
+    if (rlcf->wc != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    rlcf->wc = NGX_HTTP_REPLOG_WC_MAJORITY;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "default=", 8) == 0) {
+            rlcf->wc = ngx_http_replog_parse_wc(value[i].data + 8,
+                                                value[i].len - 8);
+            if (rlcf->wc == NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "replog_write_concern: invalid \"%V\", "
+                                   "use a number from 1, \"majority\" "
+                                   "or \"all\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            rlcf->wc_timeout = ngx_parse_time(&s, 0);
+            if (rlcf->wc_timeout == (ngx_msec_t) NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "replog_write_concern: invalid timeout "
+                                   "\"%V\"", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "replog_write_concern: invalid parameter \"%V\"",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_replog_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_uint_t                     i, j;
+    ngx_http_replog_zone_t        *zone;
+    ngx_http_replog_loc_conf_t   **apis;
+    ngx_http_replog_srv_conf_t   **nodes;
+    ngx_http_replog_main_conf_t   *rmcf;
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_replog_module);
+
+    nodes = rmcf->nodes.elts;
+
+    for (i = 0; i < rmcf->nodes.nelts; i++) {
+        zone = nodes[i]->shm_zone->data;
+
+        if (nodes[i]->shm_zone->shm.size == 0 || zone == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "replog_node in %s:%ui: unknown zone \"%V\", "
+                          "declare it with replog_zone",
+                          nodes[i]->file, nodes[i]->line,
+                          &nodes[i]->shm_zone->shm.name);
+            return NGX_ERROR;
+        }
+
+        if (zone->used) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "replog_node in %s:%ui: zone \"%V\" is already "
+                          "used by another node", nodes[i]->file,
+                          nodes[i]->line, &zone->name);
+            return NGX_ERROR;
+        }
+
+        zone->used = 1;
+
+        for (j = 0; j < i; j++) {
+            if (nodes[j]->id.len == nodes[i]->id.len
+                && ngx_strncmp(nodes[j]->id.data, nodes[i]->id.data,
+                               nodes[i]->id.len) == 0)
+            {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "replog_node in %s:%ui: id \"%V\" is already "
+                              "used by another node, set id=",
+                              nodes[i]->file, nodes[i]->line,
+                              &nodes[i]->id);
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    apis = rmcf->apis.elts;
+
+    for (i = 0; i < rmcf->apis.nelts; i++) {
+        if (apis[i]->node->role == 0) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "replog_api in %s:%ui: no replog_node in its "
+                          "server block", apis[i]->file, apis[i]->line);
+            return NGX_ERROR;
+        }
+
+        /*
+         * the API enforces client_max_body_size itself, to answer in JSON
+         * (merged values are final here)
+         */
+        apis[i]->max_body = apis[i]->clcf->client_max_body_size;
+
+        if (apis[i]->max_body == 0 || apis[i]->max_body > 64 * 1024 * 1024) {
+            apis[i]->max_body = 64 * 1024 * 1024;
+        }
+
+        apis[i]->clcf->client_max_body_size = 0;
+    }
+
+    if (rmcf->apis.nelts) {
+        ngx_http_replog_api_init();
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,319 @@
+
+/*
+ * Copyright (C) replog authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include "ngx_http_replog_module.h"
+
+
+/* ',{"id":' ID ',"registered_at":"' TIME '","message":' MSG '}' */
+#define NGX_HTTP_REPLOG_ENTRY_FIXED                                          \
+    (sizeof(",{\"id\":,\"registered_at\":\"\",\"message\":}") - 1          \
+     + NGX_HTTP_REPLOG_TIME_LEN)
+
+
+static int64_t ngx_http_replog_now_usec(void);
+static ngx_uint_t ngx_http_replog_store_advance_locked(
+    ngx_http_replog_sh_t *sh);
+static ngx_int_t ngx_http_replog_store_slot_locked(ngx_http_replog_zone_t *zone,
+    uint64_t id, ngx_http_replog_entry_t ***slot);
+
+
+ngx_int_t
+ngx_http_replog_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_replog_zone_t  *ozone = data;
+
+    size_t                   len;
+    ngx_http_replog_zone_t  *zone;
+
+    zone = shm_zone->data;
+
+    if (ozone) {
+        /* reload with an unchanged size: keep the log */
+        zone->sh = ozone->sh;
+        zone->shpool = ozone->shpool;
+        return NGX_OK;
+    }
+
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        zone->sh = zone->shpool->data;
+        return NGX_OK;
+    }
+
+    zone->sh = ngx_slab_calloc(zone->shpool, sizeof(ngx_http_replog_sh_t));
+    if (zone->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->shpool->data = zone->sh;
+
+    /* a full zone is an answer (507), not something to log each time */
+    zone->shpool->log_nomem = 0;
+
+    len = sizeof(" in replog zone \"\"") + shm_zone->shm.name.len;
+
+    zone->shpool->log_ctx = ngx_slab_alloc(zone->shpool, len);
+    if (zone->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(zone->shpool->log_ctx, " in replog zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    zone->sh->epoch = ngx_http_replog_new_epoch();
+    zone->sh->started = ngx_current_msec;
+
+    return NGX_OK;
+}
+
+
+uint64_t
+ngx_http_replog_new_epoch(void)
+{
+    uint64_t  epoch;
+
+    do {
+        epoch = ((uint64_t) ngx_random() << 33)
+                ^ ((uint64_t) ngx_random() << 11)
+                ^ (uint64_t) ngx_http_replog_now_usec();
+    } while (epoch == 0);
+
+    return epoch;
+}
+
+
+static int64_t
+ngx_http_replog_now_usec(void)
+{
+    struct timeval  tv;
+
+    ngx_gettimeofday(&tv);
+
+    return (int64_t) tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+
+ngx_http_replog_entry_t *
+ngx_http_replog_store_get_locked(ngx_http_replog_sh_t *sh, uint64_t id)
+{
+    uint64_t  k;
+
+    if (id == 0) {
+        return NULL;
+    }
+
+    k = id - 1;
+
+    if (k / NGX_HTTP_REPLOG_CHUNK >= sh->dir_cap
+        || sh->dir[k / NGX_HTTP_REPLOG_CHUNK] == NULL)
+    {
+        return NULL;
+    }
+
+    return sh->dir[k / NGX_HTTP_REPLOG_CHUNK][k % NGX_HTTP_REPLOG_CHUNK];
+}
+
+
+uint64_t
+ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh, uint64_t id)
+{
+    ngx_http_replog_entry_t  *e;
+
+    e = ngx_http_replog_store_get_locked(sh, id);
+
+    return e ? e->cum : 0;
+}
+
+
+/*
+ * Finds the index slot of an id, growing the directory and allocating the
+ * chunk as needed.  Nothing is changed when memory runs out.
+ */
+
+static ngx_int_t
+ngx_http_replog_store_slot_locked(ngx_http_replog_zone_t *zone, uint64_t id,
+    ngx_http_replog_entry_t ***slot)
+{
+    uint64_t                    k, c;
+    ngx_uint_t                  cap;
+    ngx_http_replog_sh_t       *sh;
+    ngx_http_replog_entry_t  ***dir, **chunk;
+
+    sh = zone->sh;
+    k = id - 1;
+    c = k / NGX_HTTP_REPLOG_CHUNK;
+
+    if (c >= sh->dir_cap) {
+        cap = sh->dir_cap ? sh->dir_cap : 64;
+
+        while (cap <= c) {
+            cap *= 2;
+        }
+
+        dir = ngx_slab_calloc_locked(zone->shpool, cap * sizeof(void *));
+        if (dir == NULL) {
+            return NGX_HTTP_REPLOG_FULL;
+        }
+
+        if (sh->dir) {
+            ngx_memcpy(dir, sh->dir, sh->dir_cap * sizeof(void *));
+            ngx_slab_free_locked(zone->shpool, sh->dir);
+        }
+
+        sh->dir = dir;
+        sh->dir_cap = cap;
+    }
+
+    chunk = sh->dir[c];
+
+    if (chunk == NULL) {
+        chunk = ngx_slab_calloc_locked(zone->shpool,
+                                       NGX_HTTP_REPLOG_CHUNK * sizeof(void *));
+        if (chunk == NULL) {
+            return NGX_HTTP_REPLOG_FULL;
+        }
+
+        sh->dir[c] = chunk;
+    }
+
+    *slot = &chunk[k % NGX_HTTP_REPLOG_CHUNK];
+
+    return NGX_OK;
+}
+
+
+static ngx_http_replog_entry_t *
+ngx_http_replog_store_entry_locked(ngx_http_replog_zone_t *zone, uint64_t id,
+    int64_t usec, u_char *msg, size_t len)
+{
+    u_char                   *p;
+    size_t                    n;
+    ngx_http_replog_entry_t  *e;
+
+    n = NGX_HTTP_REPLOG_ENTRY_FIXED + NGX_INT64_LEN + len;
+
+    e = ngx_slab_alloc_locked(zone->shpool,
+                              offsetof(ngx_http_replog_entry_t, data) + n);
+    if (e == NULL) {
+        return NULL;
+    }
+
+    e->id = id;
+    e->usec = usec;
+    e->cum = 0;
+
+    p = ngx_sprintf(e->data, ",{\"id\":%uL,\"registered_at\":\"", id);
+    p = ngx_http_replog_format_time(p, usec);
+    p = ngx_cpymem(p, "\",\"message\":", sizeof("\",\"message\":") - 1);
+
+    e->msg = p - e->data;
+    e->msg_len = len;
+
+    p = ngx_cpymem(p, msg, len);
+    *p++ = '}';
+
+    e->len = p - e->data;
+
+    return e;
+}
+
+
+/* moves the contiguous prefix over the entries that follow it */
+
+static ngx_uint_t
+ngx_http_replog_store_advance_locked(ngx_http_replog_sh_t *sh)
+{
+    ngx_uint_t                n;
+    ngx_http_replog_entry_t  *e;
+
+    for (n = 0; /* void */; n++) {
+        e = ngx_http_replog_store_get_locked(sh, sh->last_id + 1);
+        if (e == NULL) {
+            return n;
+        }
+
+        /* the first entry of a list goes without its comma */
+        sh->bytes += (sh->last_id == 0) ? e->len - 1 : e->len;
+        e->cum = sh->bytes;
+        sh->last_id++;
+    }
+}
+
+
+ngx_int_t
+ngx_http_replog_store_append(ngx_http_replog_zone_t *zone, u_char *msg,
+    size_t len, ngx_http_replog_appended_t *out)
+{
+    uint64_t                   id;
+    int64_t                    usec;
+    ngx_int_t                  rc;
+    ngx_http_replog_sh_t      *sh;
+    ngx_http_replog_entry_t   *e, **slot;
+
+    sh = zone->sh;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    id = sh->last_id + 1;
+
+    rc = ngx_http_replog_store_slot_locked(zone, id, &slot);
+    if (rc != NGX_OK) {
+        goto full;
+    }
+
+    /* taken under the lock: registered_at never goes back as ids grow */
+    usec = ngx_http_replog_now_usec();
+
+    e = ngx_http_replog_store_entry_locked(zone, id, usec, msg, len);
+    if (e == NULL) {
+        goto full;
+    }
+
+    *slot = e;
+    sh->max_id = id;
+    sh->appended++;
+
+    (void) ngx_http_replog_store_advance_locked(sh);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    out->id = id;
+    out->usec = usec;
+
+    return NGX_OK;
+
+full:
+
+    sh->rejected_full++;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_HTTP_REPLOG_FULL;
+}
+
+
+u_char *
+ngx_http_replog_format_time(u_char *p, int64_t usec)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime((time_t) (usec / 1000000), &tm);
+
+    return ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
+                       (int) (usec % 1000000));
+}
+
+
+u_char *
+ngx_http_replog_format_epoch(u_char *p, uint64_t epoch)
+{
+    return ngx_sprintf(p, "%016xL", epoch);
+}

@@ -1,0 +1,243 @@
+# Self test of the harness in t/lib against stock nginx (no replog module).
+use lib 't/lib';
+use Test::Nginx::Socket qw(no_plan :util);
+use POSIX ();
+
+repeat_each(1);
+workers(2);
+master_on();
+no_shuffle();
+log_level('info');
+
+run_tests();
+
+# ------------------------------------------------- plain-Perl API checks
+
+start_nginx_conf(<<'EOF', http_config => 'map $host $gen { default "one"; }');
+    location /gen { return 200 "$gen\n"; }
+EOF
+ok(nginx_pid(), 'start_nginx_conf: nginx running');
+
+my ($st, $h, $body) = http_request(port(), 'GET', '/gen');
+is($st, 200, 'http_request: status');
+is($body, "one\n", 'http_request: body');
+like($h->{server}, qr/nginx/, 'http_request: lower-cased headers');
+
+($st, $h, $body) = http_request(port(), 'POST', '/gen', 'abc',
+                                { 'X-Foo' => 'bar' });
+is($st, 200, 'http_request: POST with body and headers');
+
+# Parallel clients while reloading into a new config.
+my @kids;
+for my $k (1 .. 4) {
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        my $bad = 0;
+        for (1 .. 25) {
+            my ($s, undef, $b) = http_request(port(), 'GET', '/gen');
+            $bad++ unless defined $s && $s == 200 && $b =~ /^(one|two)$/;
+        }
+        POSIX::_exit($bad ? 1 : 0);
+    }
+    push @kids, $pid;
+}
+ok(reload_nginx(<<'EOF', http_config => 'map $host $gen { default "two"; }'),
+    location /gen { return 200 "$gen\n"; }
+EOF
+   'reload_nginx: new worker generation up');
+($st, undef, $body) = http_request(port(), 'GET', '/gen');
+is($body, "two\n", 'reload_nginx: new config in effect');
+for my $pid (@kids) {
+    waitpid($pid, 0);
+    is($? >> 8, 0, "parallel client $pid got only 200s");
+}
+
+ok(!reload_nginx('this is not valid;'), 'reload_nginx: bad config rejected');
+($st, undef, $body) = http_request(port(), 'GET', '/gen');
+is($body, "two\n", 'old config still serving after rejected reload');
+
+stop_nginx();
+ok(!nginx_pid(), 'stop_nginx: stopped');
+is_deeply([crash_problems()], [], 'no crash findings after a clean run');
+
+# The detector itself, on a synthetic log line.
+{
+    open my $fh, '>>', servroot() . '/logs/error.log' or die $!;
+    print {$fh} "2024/01/01 00:00:00 [alert] 1#1: worker process 42 exited on signal 11\n";
+    close $fh;
+    my @p = crash_problems();
+    is(scalar @p, 1, 'crash detector finds "exited on signal"');
+    like($p[0], qr/signal 11/, 'crash excerpt names the signal');
+}
+
+__DATA__
+
+=== TEST 1: POST body with return 201
+--- config
+    location /messages { return 201 "x\n"; }
+--- request
+POST /messages
+{"message": "hi"}
+--- error_code: 201
+--- response_body
+x
+--- response_headers
+Content-Type: text/plain
+!X-Nope
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: body and headers reach nginx (Content-Length sent automatically)
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / { return 200 "len=$http_content_length body=$http_x_body ct=$http_content_type\n"; }
+    }
+--- config
+    location /echo {
+        proxy_set_header X-Body $request_body;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+--- request
+POST /echo
+hello world
+--- more_headers
+Content-Type: application/json
+--- response_body
+len=11 body=hello world ct=application/json
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: more_headers are sent, with $TEST_NGINX_ expansion
+--- config
+    location / { return 200 "$http_x_token"; }
+--- request
+GET /
+--- more_headers
+x-token: secret-$TEST_NGINX_SERVER_PORT
+--- response_body_like: ^secret-\d+$
+--- response_headers_like
+Server: ^nginx
+Content-Length: ^\d+$
+
+
+
+=== TEST 4: request eval with several requests, per-request expectations
+--- config
+    location /a { return 200 "A\n"; }
+    location /b { return 404; }
+    location /c { return 200 "see\n"; }
+--- request eval
+["GET /a", "GET /b", "HEAD /c"]
+--- error_code eval
+[200, 404, 200]
+--- response_body eval
+["A\n", undef, ""]
+--- response_body_like eval
+[qr/^A$/m, qr{<title>404 Not Found</title>}, qr/^$/]
+
+
+
+=== TEST 5: pipelined requests on one connection, chunked response
+--- config
+    location /one { return 200 "1\n"; }
+    location /chunked {
+        sub_filter_types *;
+        sub_filter 1 one;
+        return 200 "1\n";
+    }
+    location /two { return 200 "2\n"; }
+--- pipelined_requests eval
+["GET /one", "GET /chunked", "GET /two"]
+--- response_body eval
+["1\n", "one\n", "2\n"]
+--- response_headers eval
+["Content-Length: 2", "Transfer-Encoding: chunked\n!Content-Length", "Connection: close"]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 6: raw request bytes
+--- config
+    location /raw { return 200 "raw $request_method $server_protocol\n"; }
+--- raw_request eval
+"GET /raw HTTP/1.0\r\nHost: x\r\n\r\n"
+--- response_body
+raw GET HTTP/1.0
+
+
+
+=== TEST 7: raw request sent in pieces
+--- config
+    location /raw { return 200 "$http_x_a\n"; }
+--- raw_request eval
+["GET /raw HTTP/1.1\r\nHost: x\r\n", "X-A: joined\r\nConnection: close\r\n\r\n"]
+--- response_body
+joined
+
+
+
+=== TEST 8: must_die on an invalid directive
+--- config
+    location / { no_such_directive on; }
+--- must_die
+--- error_log
+unknown directive "no_such_directive"
+
+
+
+=== TEST 9: workers(2) starts two workers; error_log eval with a regex
+--- config
+    location / { return 200 "ok\n"; }
+--- request
+GET /
+--- response_body
+ok
+--- grep_error_log eval: qr/start worker process(?= \d)/
+--- grep_error_log_out
+start worker process
+start worker process
+--- error_log eval
+[qr/using the "\w+" event method/, "nginx/"]
+
+
+
+=== TEST 10: main_config, user_files, init and wait
+--- main_config
+    env HARNESS_DUMMY;
+--- config
+    location /static/ { root $TEST_NGINX_HTML_DIR; }
+--- user_files
+>>> static/hello.txt
+hello file
+--- init
+open my $fh, '>', html_dir() . '/static/late.txt' or die $!;
+print {$fh} "written by init\n";
+--- request eval
+["GET /static/hello.txt", "GET /static/late.txt"]
+--- wait: 0.1
+--- response_body eval
+["hello file\n", "written by init\n"]
+--- response_headers eval
+["Content-Length: 11", "Content-Length: 16"]
+
+
+
+=== TEST 11: no_error_log sees an error in the log
+--- config
+    location / { return 200 "ok\n"; }
+    location /missing { root /nonexistent-dir; }
+--- request
+GET /missing/file
+--- error_code: 404
+--- error_log
+No such file or directory
+--- no_error_log
+[alert]
+[emerg]

@@ -1,0 +1,449 @@
+package Test::Nginx::Socket;
+
+=head1 NAME
+
+Test::Nginx::Socket - replog's own data-driven nginx test runner
+
+=head1 SYNOPSIS
+
+    use lib 't/lib';
+    use Test::Nginx::Socket 'no_plan';
+    # or: use Test::Nginx::Socket; plan tests => repeat_each() * blocks() * 2;
+
+    repeat_each(1);
+    workers(2);
+    log_level('info');
+    run_tests();
+
+    __DATA__
+
+    === TEST 1: post a message
+    --- http_config
+        replog_zone one 1m;
+    --- config
+        location / { return 201 "ok\n"; }
+    --- request
+    POST /messages
+    {"message": "hi"}
+    --- more_headers
+    Content-Type: application/json
+    --- error_code: 201
+    --- response_body
+    ok
+    --- no_error_log
+    [error]
+
+=head1 DESCRIPTION
+
+A compatible subset of the CPAN Test::Nginx::Socket block format, written
+from scratch on L<Test::Base>.  Every block (times C<repeat_each>) runs on
+a wiped server root with a fresh nginx started in the foreground; nginx is
+stopped after the block and the logs are checked for crashes and sanitizer
+reports (a failing C<no crash> test appears only when something is found,
+so plans written for CPAN Test::Nginx stay valid).
+
+Exports: C<run_tests repeat_each workers master_on master_off no_shuffle
+log_level no_long_string no_root_location env_to_nginx server_port port
+rand_port servroot html_dir> plus Test::Base's (C<plan blocks is ok like diag> ...).
+C<use Test::Nginx::Socket qw(:util)> also exports the plain-Perl API of
+L<Test::Nginx::Util> (C<start_nginx_conf stop_nginx reload_nginx nginx_pid
+http_request> ...).
+
+=head2 Sections
+
+Configuration: C<main_config>, C<http_config>, C<config>, C<server_name>,
+C<user_files> (C<E<gt>E<gt>E<gt> path> lines, then content), C<log_level>,
+C<workers>.
+
+Requests: C<request> (C<METHOD URI [HTTP/x.y]>, then the body; the body's
+last newline is dropped unless the section is C<eval>), C<request eval>
+returning a string or an arrayref (one connection each),
+C<pipelined_requests eval> (one keep-alive connection), C<raw_request>
+(bytes as-is; an arrayref is sent piece by piece), C<more_headers>,
+C<timeout> (seconds, default 10), C<init> (Perl run after start), C<wait>
+(seconds to sleep before checking logs), C<must_die>.
+
+Checks: C<error_code> (default 200), C<response_body>,
+C<response_body_like>, C<response_body_unlike>, C<response_headers>
+(C<Name: value>, C<!Name> = absent), C<response_headers_like>,
+C<error_log>, C<no_error_log> (lines, or C<eval> giving strings/qr//),
+C<grep_error_log> + C<grep_error_log_out>, C<ignore_response>.  Any
+check may be an arrayref under C<eval>, one element per request.
+
+C<$TEST_NGINX_*> variables are expanded in all sections.  C<ONLY>, C<SKIP>
+and C<LAST> work as in Test::Base; unknown sections are reported once by
+C<diag> and ignored.
+
+=head2 Not supported
+
+Blocks are never shuffled; nginx is always restarted per block; no HTTP/2,
+SSL client, C<curl>, C<stap>, C<abort>, C<response_body_json>, chunk
+timing in C<request eval> elements, or C<skip_nginx> evaluation (ignored).
+
+=cut
+
+use strict;
+use warnings;
+
+use Test::Base ();
+use Test::More ();
+use Test::LongString ();
+use Time::HiRes qw(time sleep);
+use Test::Nginx::Util qw(:all);
+use Test::Nginx::HTTP qw(build_request exchange);
+
+our @ISA = ('Test::Base');
+our @EXPORT = qw(
+    run_tests repeat_each workers master_on master_off no_shuffle
+    log_level no_long_string no_root_location env_to_nginx server_port port
+    rand_port servroot html_dir
+);
+
+my $RepeatEach   = 1;
+my $NoLongString = 0;
+
+sub repeat_each      { $RepeatEach = $_[0] if @_; $RepeatEach }
+sub no_long_string   { $NoLongString = 1 }
+sub no_shuffle       { 1 }    # blocks always run in file order
+sub no_root_location { 1 }    # we never add a root location anyway
+
+# "use Test::Nginx::Socket qw(:util)" additionally exports the plain-Perl
+# API; any other arguments ('no_plan', tests => N) go to Test::Base.
+sub import {
+    my ($class, @args) = @_;
+    my @rest = grep { $_ ne ':util' } @args;
+    Exporter::export('Test::Nginx::Util', scalar(caller), ':util')
+        if @rest != @args;
+    @_ = ($class, @rest);
+    goto &Test::Base::import;
+}
+
+my %Known = map { $_ => 1 } qw(
+    ONLY SKIP LAST skip_nginx skip_eval
+    main_config http_config config server_name user_files log_level workers
+    request raw_request pipelined_requests more_headers timeout init wait
+    must_die raw_request_middle_delay
+    error_code response_body response_body_like response_body_unlike
+    response_headers response_headers_like ignore_response
+    error_log no_error_log grep_error_log grep_error_log_out
+);
+my %Warned;
+
+sub run_tests {
+    # Test::Base insists on a plan; default to no_plan like "use ... 'no_plan'".
+    Test::More::plan('no_plan') unless Test::Builder->new->has_plan;
+    for my $block (Test::Base::blocks()) {
+        for my $rep (1 .. $RepeatEach) {
+            _run_block($block, $rep);
+        }
+    }
+}
+
+# ----------------------------------------------------------- block helpers
+
+# Section value (scalar context), or undef if absent.
+sub _sec {
+    my ($block, $name) = @_;
+    return exists $block->{$name} ? scalar $block->$name : undef;
+}
+
+sub _has_filter {
+    my ($block, $name, $filter) = @_;
+    my $f = $block->{_section_map}[0]{$name}{filters} // '';
+    return $f =~ /(?:^|\s)\Q$filter\E(?:\s|$)/;
+}
+
+# Expand $TEST_NGINX_* in a string or in each string of an arrayref.
+sub _expand {
+    my ($v) = @_;
+    return [ map { _expand($_) } @$v ] if ref $v eq 'ARRAY';
+    return expand_env($v);
+}
+
+# Expectation for request $i: arrayrefs are per request, scalars for all.
+sub _nth {
+    my ($v, $i) = @_;
+    return ref $v eq 'ARRAY' ? $v->[$i] : $v;
+}
+
+sub _trim { my $s = shift; return $s unless defined $s; $s =~ s/^\s+|\s+$//g; $s }
+
+# "METHOD URI [VERSION]\nbody" -> (method, uri, version, body)
+sub _parse_request {
+    my ($text, $chomp_body) = @_;
+    die "request must be a string, got a " . ref($text) . "\n" if ref $text;
+    $text =~ s/\A\s+//;
+    my ($line, $body) = split /\n/, $text, 2;
+    my ($method, $uri, $version) = split ' ', $line // '';
+    die "bad request line: '" . ($line // '') . "'\n" unless defined $uri;
+    $body //= '';
+    $body =~ s/\n\z// if $chomp_body;
+    return ($method, $uri, $version, $body);
+}
+
+# Connections to open: a list of lists of { data, method }.
+sub _build_connections {
+    my ($block) = @_;
+    my @more = grep { /\S/ } split /\n/,
+        _expand(_sec($block, 'more_headers')) // '';
+    s/^\s+|\s+$//g for @more;
+
+    my $req = sub {
+        my ($text, $chomp, $keepalive) = @_;
+        my ($m, $u, $v, $b) = _parse_request(_expand($text), $chomp);
+        return { method => $m,
+                 data => build_request($m, $u, $v, $b, \@more,
+                                       keepalive => $keepalive) };
+    };
+
+    if (exists $block->{raw_request}) {
+        my $raw = _expand(_sec($block, 'raw_request'));
+        my $first = ref $raw ? join('', @$raw) : $raw;
+        my ($m) = $first =~ /^\s*(\S+)/;
+        return [ [ { method => $m // 'GET', data => $raw } ] ];
+    }
+    if (exists $block->{pipelined_requests}) {
+        my $list = _sec($block, 'pipelined_requests');
+        die "pipelined_requests must be an arrayref (use eval)\n"
+            unless ref $list eq 'ARRAY';
+        return [ [ map { $req->($list->[$_], 0, $_ < $#$list) } 0 .. $#$list ] ];
+    }
+    if (exists $block->{request}) {
+        my $r = _sec($block, 'request');
+        my $chomp = !_has_filter($block, 'request', 'eval');
+        return [ map { [ $req->($_, $chomp, 0) ] } ref $r ? @$r : ($r) ];
+    }
+    return [];
+}
+
+# Error-log patterns of a section: strings (one per line) or qr//s.
+sub _log_patterns {
+    my ($block, $name) = @_;
+    my $v = _sec($block, $name);
+    return () unless defined $v;
+    my @items = ref $v eq 'ARRAY' ? @$v : ($v);
+    return map {
+        ref $_ ? $_ : grep { length } map { _trim($_) } split /\n/, expand_env($_)
+    } @items;
+}
+
+sub _log_has {
+    my ($log, $pat) = @_;
+    return ref $pat ? ($log =~ $pat ? 1 : 0) : (index($log, $pat) >= 0 ? 1 : 0);
+}
+
+sub _pat_text { my $p = shift; ref $p ? "$p" : $p }
+
+sub _tail {
+    my ($text, $n) = @_;
+    my @l = split /\n/, $text // '';
+    @l = @l[-$n .. -1] if @l > $n;
+    return join '', map { "    $_\n" } @l;
+}
+
+# ------------------------------------------------------------ block runner
+
+sub _run_block {
+    my ($block, $rep) = @_;
+    my $name = $block->name;
+    $name .= " (repeat $rep)" if $RepeatEach > 1;
+
+    for my $s (@{ $block->{_section_order}[0] || [] }) {
+        Test::More::diag("section '$s' is not supported by this runner, ignored")
+            unless $Known{$s} or $Warned{$s}++;
+    }
+
+    my $ok = eval { _run_block_body($block, $name); 1 };
+    my $err = $@;
+    Test::Nginx::Util::_stop();    # crash reporting is done just below
+    if (!$ok) {
+        Test::More::fail("$name - harness");
+        Test::More::diag("error: $err");
+    }
+    check_no_crash($name);
+}
+
+sub _run_block_body {
+    my ($block, $name) = @_;
+    my %conf = (
+        map({ ($_ => _expand(_sec($block, $_))) }
+            qw(main_config http_config config server_name user_files)),
+        log_level => _trim(_sec($block, 'log_level')),
+        workers   => _trim(_sec($block, 'workers')),
+    );
+    $conf{server_name} = _trim($conf{server_name});
+    defined $conf{$_} or delete $conf{$_} for keys %conf;
+    write_servroot(%conf);
+
+    if (exists $block->{must_die}) {
+        return _run_must_die($block, $name);
+    }
+
+    my ($pid, $err) = start_nginx();
+    if (!$pid) {
+        Test::More::fail("$name - nginx started");
+        Test::More::diag("$err\n"
+            . _tail(slurp(stderr_log_file()) . read_error_log(), 30));
+        return;
+    }
+
+    if (exists $block->{init}) {
+        my $code = _sec($block, 'init');
+        my $ok = ref $code eq 'CODE'
+            ? eval { $code->(); 1 }
+            : eval "package main; no strict; $code; 1";
+        if (!$ok) {
+            Test::More::fail("$name - init");
+            Test::More::diag("init failed: $@");
+        }
+    }
+
+    my $conns   = _build_connections($block);
+    my $timeout = _trim(_sec($block, 'timeout')) || 10;
+    my $delay   = _trim(_sec($block, 'raw_request_middle_delay'));
+    my @responses;
+    for my $c (@$conns) {
+        push @responses, exchange(port(), $c, timeout => $timeout,
+                                  piece_delay => $delay);
+    }
+    _check_responses($block, $name, \@responses)
+        unless exists $block->{ignore_response};
+
+    my $wait = _trim(_sec($block, 'wait'));
+    sleep $wait if $wait;
+    _check_logs($block, $name, \&read_error_log);
+}
+
+sub _run_must_die {
+    my ($block, $name) = @_;
+    my ($status, $err) = start_nginx(must_die => 1);
+    if (defined $status && $status != 0) {
+        Test::More::pass("$name - nginx failed to start, as expected");
+    }
+    else {
+        Test::More::fail("$name - nginx failed to start, as expected");
+        Test::More::diag($err // 'nginx exited with code 0');
+    }
+    _check_logs($block, $name,
+                sub { slurp(stderr_log_file()) . read_error_log() });
+}
+
+sub _check_responses {
+    my ($block, $name, $responses) = @_;
+    my $multi = @$responses > 1;
+
+    my $code  = _sec($block, 'error_code');
+    my $body  = _expand(_sec($block, 'response_body'));
+    my $like  = _sec($block, 'response_body_like');
+    my $unlike = _sec($block, 'response_body_unlike');
+    my $hdrs  = _expand(_sec($block, 'response_headers'));
+    my $hlike = _sec($block, 'response_headers_like');
+
+    for my $i (0 .. $#$responses) {
+        my $res = $responses->[$i];
+        my $n = $multi ? " (req $i)" : '';
+
+        if ($res->{error}) {
+            Test::More::diag("$name$n: $res->{error}");
+        }
+        my $want_code = _trim(_nth($code, $i)) // 200;
+        Test::More::is($res->{status}, $want_code,
+                       "$name - status code ok$n");
+
+        if (defined(my $want = _nth($body, $i))) {
+            my $t = "$name - response_body - response is expected$n";
+            $NoLongString ? Test::More::is($res->{body}, $want, $t)
+                          : Test::LongString::is_string($res->{body}, $want, $t);
+        }
+        for ([ $like, 1 ], [ $unlike, 0 ]) {
+            my ($pat, $pos) = @$_;
+            next unless defined($pat = _nth($pat, $i));
+            $pat = _regex($pat);
+            my $t = "$name - response_body_" . ($pos ? 'like' : 'unlike')
+                  . " - response is expected$n";
+            $pos ? Test::More::like($res->{body} // '', $pat, $t)
+                 : Test::More::unlike($res->{body} // '', $pat, $t);
+        }
+        _check_headers($name, $n, $res, _nth($hdrs, $i), 0);
+        _check_headers($name, $n, $res, _nth($hlike, $i), 1);
+    }
+}
+
+# A regex from a section value: qr// as is, text minus its last newline.
+sub _regex {
+    my ($pat) = @_;
+    return $pat if ref $pat;
+    $pat = expand_env($pat);
+    $pat =~ s/\n\z//;
+    return qr/$pat/s;
+}
+
+sub _check_headers {
+    my ($name, $n, $res, $spec, $is_like) = @_;
+    return unless defined $spec;
+    for my $line (split /\n/, $spec) {
+        next unless $line =~ /\S/;
+        my $got_h = $res->{headers} || {};
+        if ($line =~ /^\s*!\s*([^:\s]+)\s*$/) {
+            Test::More::ok(!exists $got_h->{lc $1},
+                           "$name - header $1 not present$n");
+            next;
+        }
+        my ($k, $v) = $line =~ /^\s*([^:\s]+)\s*:\s*(.*?)\s*$/
+            or die "bad response_headers line: $line\n";
+        my $got = $got_h->{lc $k};
+        if ($is_like) {
+            Test::More::like($got // '', _regex($v), "$name - header $k like ok$n");
+        }
+        elsif ($v eq '') {    # "Name:" means absent or empty
+            Test::More::ok(!defined $got || $got eq '', "$name - header $k ok$n");
+        }
+        else {
+            Test::More::is($got, $v, "$name - header $k ok$n");
+        }
+    }
+}
+
+# error_log / no_error_log / grep_error_log against $read->().
+sub _check_logs {
+    my ($block, $name, $read) = @_;
+    my @want = _log_patterns($block, 'error_log');
+    my @not  = _log_patterns($block, 'no_error_log');
+    my $grep = _sec($block, 'grep_error_log');
+    return unless @want || @not || defined $grep;
+
+    # Give late log writes a moment: poll for expected lines, or settle.
+    my $log = $read->();
+    my $until = time + 0.5;
+    while (@want && time < $until && grep { !_log_has($log, $_) } @want) {
+        sleep 0.02;
+        $log = $read->();
+    }
+    if (!@want) {
+        sleep 0.1;
+        $log = $read->();
+    }
+
+    for my $p (@want) {
+        my $t = "$name - pattern \"" . _pat_text($p)
+              . '" should match a line in error.log';
+        Test::More::ok(_log_has($log, $p), $t)
+            or Test::More::diag("error.log (tail):\n" . _tail($log, 20));
+    }
+    for my $p (@not) {
+        my $t = "$name - pattern \"" . _pat_text($p)
+              . '" should not match any line in error.log';
+        my @hits = grep { _log_has($_, $p) } split /\n/, $log;
+        Test::More::ok(!@hits, $t)
+            or Test::More::diag(join '', map { "    $_\n" } @hits[0 .. ($#hits > 9 ? 9 : $#hits)]);
+    }
+    if (defined $grep) {
+        my $pat = ref $grep ? $grep : qr/\Q${\ _trim(expand_env($grep))}\E/;
+        my $got = '';
+        $got .= "$&\n" while $log =~ /$pat/g;
+        Test::More::is($got, _sec($block, 'grep_error_log_out') // '',
+                       "$name - grep_error_log - log is expected");
+    }
+}
+
+1;
