@@ -229,7 +229,7 @@ print {$fh} "written by init\n";
 
 
 
-=== TEST 11: no_error_log sees an error in the log
+=== TEST 11: error_log finds a logged error, no_error_log passes
 --- config
     location / { return 200 "ok\n"; }
     location /missing { root /nonexistent-dir; }

@@ -99,6 +99,7 @@ sub http_request {
 # Connect, write every request, then read one response per request.
 sub exchange {
     my ($port, $reqs, %opt) = @_;
+    local $SIG{PIPE} = 'IGNORE';    # a closed peer must not kill the test
     my $timeout  = $opt{timeout} // 10;
     my $deadline = time + $timeout;
     my $host     = $opt{host} // '127.0.0.1';

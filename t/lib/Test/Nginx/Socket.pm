@@ -255,7 +255,7 @@ sub _run_block {
 
     my $ok = eval { _run_block_body($block, $name); 1 };
     my $err = $@;
-    Test::Nginx::Util::_stop();    # crash reporting is done just below
+    stop_nginx_unchecked();    # crash reporting is done just below
     if (!$ok) {
         Test::More::fail("$name - harness");
         Test::More::diag("error: $err");

@@ -128,7 +128,7 @@ our @UTIL = qw(
 );
 our @EXPORT_OK = (@UTIL, qw(
     expand_env write_servroot start_nginx nginx_alive stderr_log_file
-    slurp check_no_crash
+    slurp check_no_crash stop_nginx_unchecked
 ));
 our %EXPORT_TAGS = (util => \@UTIL, all => \@EXPORT_OK);
 
@@ -219,11 +219,12 @@ sub _build_info {
 
 # ----------------------------------------------------------- configuration
 
-sub _indent {
-    my ($text, $pad) = @_;
-    return '' unless defined $text && length $text;
-    $text =~ s/\s+\z//;
-    return join '', map { length($_) ? "$pad$_\n" : "\n" } split /\n/, $text;
+# A user's section, verbatim (re-indenting could alter multi-line strings).
+sub _section {
+    my ($text) = @_;
+    return '' unless defined $text && $text =~ /\S/;
+    $text .= "\n" unless $text =~ /\n\z/;
+    return $text;
 }
 
 # Build the text of nginx.conf from its parts.
@@ -244,7 +245,7 @@ sub _nginx_conf {
     # As root, run workers as root too: no permission surprises in servroot.
     $conf .= "user root;\n" if $> == 0 && $main !~ /^\s*user\s/m;
     $conf .= "env $_;\n" for @EnvToNginx;
-    $conf .= "\n" . _indent($main, '') if $main =~ /\S/;
+    $conf .= "\n" . _section($main) if $main =~ /\S/;
 
     my $v = _build_info()->{text};
     my $temp = "    client_body_temp_path $ServRoot/client_body_temp;\n";
@@ -260,12 +261,12 @@ sub _nginx_conf {
            . "    keepalive_timeout 68;\n"
            . $temp
            . ($p{http_config} && $p{http_config} =~ /\S/
-              ? "\n" . _indent($p{http_config}, '    ') : '')
+              ? "\n" . _section($p{http_config}) : '')
            . "\n"
            . "    server {\n"
            . "        listen 127.0.0.1:$Port;\n"
            . "        server_name " . ($p{server_name} // 'localhost') . ";\n\n"
-           . _indent($p{config}, '        ')
+           . _section($p{config})
            . "    }\n}\n";
     return $conf;
 }
@@ -352,7 +353,8 @@ sub _kill_stale {
     my $pidfile = "$ServRoot/logs/nginx.pid";
     my ($pid) = slurp($pidfile) =~ /(\d+)/;
     return unless $pid && $pid != ($NginxPid // 0);
-    return unless slurp("/proc/$pid/cmdline") =~ /nginx/;
+    # only our own nginx: its command line names this server root
+    return unless slurp("/proc/$pid/cmdline") =~ /\Q$ServRoot\E/;
     kill QUIT => $pid;
     my $until = time + 5;
     sleep 0.05 while kill(0, $pid) && time < $until;
@@ -421,7 +423,7 @@ sub _status_text {
 }
 
 # Stop the master (and its group); remembers how it went for the crash check.
-sub _stop {
+sub stop_nginx_unchecked {
     return unless $NginxPid && $$ == ($OwnerPid // 0);
     my $pid = $NginxPid;
     if (!nginx_alive()) {
@@ -450,7 +452,7 @@ sub _stop {
 sub stop_nginx {
     my $was_running = $NginxPid;
     local $?;
-    _stop();
+    stop_nginx_unchecked();
     if ($was_running && $CheckOnStop) {
         undef $CheckOnStop;
         check_no_crash('nginx');
@@ -503,7 +505,7 @@ sub _install_signal_handlers {
     for my $sig (qw(INT TERM HUP)) {
         next if ref $SIG{$sig} || ($SIG{$sig} // 'DEFAULT') ne 'DEFAULT';
         $SIG{$sig} = sub {
-            _stop() if $$ == ($OwnerPid // 0);
+            stop_nginx_unchecked() if $$ == ($OwnerPid // 0);
             $SIG{$sig} = 'DEFAULT';
             kill $sig => $$;
         };
@@ -529,7 +531,7 @@ sub start_nginx_conf {
     if (!$pid) {
         my $why = "nginx failed to start: $err\n"
                 . slurp(stderr_log_file()) . read_error_log();
-        _stop();
+        stop_nginx_unchecked();
         die $why;
     }
     $CheckOnStop = 1;
