@@ -13,25 +13,7 @@
 #define NGX_HTTP_REPLOG_LIST_BUF   65536
 
 
-typedef struct {
-    ngx_http_replog_srv_conf_t    *node;
-    ngx_http_replog_loc_conf_t    *conf;
 
-    /* POST */
-    ngx_int_t                      wc;
-    ngx_msec_t                     timeout;
-    off_t                          body_size;
-    unsigned                       too_large:1;
-
-    /* GET /messages */
-    uint64_t                       next;
-    uint64_t                       last;
-    ngx_buf_t                     *buf;
-    ngx_chain_t                    out;
-    unsigned                       opened:1;
-    unsigned                       tail:1;
-    unsigned                       done:1;
-} ngx_http_replog_ctx_t;
 
 
 static ngx_int_t ngx_http_replog_token_ok(ngx_http_request_t *r,
@@ -45,9 +27,6 @@ static ngx_int_t ngx_http_replog_post(ngx_http_request_t *r,
 static void ngx_http_replog_post_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_replog_post_body_json(ngx_http_request_t *r,
     ngx_str_t *body);
-static ngx_int_t ngx_http_replog_answer(ngx_http_request_t *r,
-    ngx_http_replog_ctx_t *ctx, ngx_str_t *msg,
-    ngx_http_replog_appended_t *a, ngx_uint_t status);
 static ngx_int_t ngx_http_replog_list(ngx_http_request_t *r,
     ngx_http_replog_ctx_t *ctx);
 static ngx_int_t ngx_http_replog_list_send(ngx_http_request_t *r,
@@ -57,8 +36,6 @@ static ngx_int_t ngx_http_replog_health(ngx_http_request_t *r,
     ngx_http_replog_ctx_t *ctx);
 static ngx_int_t ngx_http_replog_arg_uint(ngx_http_request_t *r,
     char *name, size_t len, uint64_t *value);
-static ngx_uint_t ngx_http_replog_cluster_size(
-    ngx_http_replog_srv_conf_t *node);
 static ngx_int_t ngx_http_replog_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 
@@ -121,6 +98,40 @@ ngx_http_replog_handler(ngx_http_request_t *r)
         return ngx_http_replog_send_body(r, &rest);
     }
 
+    /* node to node: the service key */
+
+    if (ngx_http_replog_path_is(&path, "/replicate")
+        || ngx_http_replog_path_is(&path, "/register")
+        || ngx_http_replog_path_is(&path, "/secondary/register"))
+    {
+        if (!ngx_http_replog_token_ok(r, &rlcf->node->service_key)) {
+            return ngx_http_replog_send_error(r, NGX_HTTP_FORBIDDEN,
+                                              "missing or invalid x-token");
+        }
+
+        if (r->method != NGX_HTTP_POST) {
+            return ngx_http_replog_method_not_allowed(r, "POST");
+        }
+
+        if (path.data[1] == 'r' && path.data[2] == 'e' && path.data[3] == 'p')
+        {
+            if (rlcf->node->role != NGX_HTTP_REPLOG_SECONDARY) {
+                return ngx_http_replog_send_error(r, NGX_HTTP_NOT_FOUND,
+                           "this node is the master: it does not replicate "
+                           "from anyone");
+            }
+
+            return ngx_http_replog_replicate(r);
+        }
+
+        if (rlcf->node->role != NGX_HTTP_REPLOG_MASTER) {
+            return ngx_http_replog_send_error(r, NGX_HTTP_NOT_FOUND,
+                       "this node is a secondary: register with the master");
+        }
+
+        return ngx_http_replog_register(r);
+    }
+
     if (!ngx_http_replog_token_ok(r, &rlcf->api_key)) {
         return ngx_http_replog_send_error(r, NGX_HTTP_FORBIDDEN,
                                           "missing or invalid x-token");
@@ -153,12 +164,19 @@ ngx_http_replog_handler(ngx_http_request_t *r)
             return ngx_http_replog_method_not_allowed(r, "GET, HEAD");
         }
 
-        ngx_str_set(&rest, "{\"data\":[]}\n");
+        if (rlcf->node->role != NGX_HTTP_REPLOG_MASTER) {
+            return ngx_http_replog_send_error(r, NGX_HTTP_NOT_FOUND,
+                       "this node is a secondary: the master keeps the list");
+        }
 
-        r->headers_out.status = NGX_HTTP_OK;
-        ngx_str_set(&r->headers_out.content_type, "application/json");
+        if (ngx_http_replog_registry_json(rlcf->node->shm_zone->data,
+                                          r->pool, &rest)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
-        return ngx_http_replog_send_body(r, &rest);
+        return ngx_http_replog_send_json(r, NGX_HTTP_OK, &rest);
     }
 
     return ngx_http_replog_send_error(r, NGX_HTTP_NOT_FOUND,
@@ -188,17 +206,6 @@ ngx_http_replog_messages(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
     }
 
     return ngx_http_replog_method_not_allowed(r, "GET, HEAD, POST, PUT");
-}
-
-
-static ngx_uint_t
-ngx_http_replog_cluster_size(ngx_http_replog_srv_conf_t *node)
-{
-    if (node->cluster_size) {
-        return node->cluster_size;
-    }
-
-    return 1;
 }
 
 
@@ -296,12 +303,28 @@ ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
         ctx->timeout = (ngx_msec_t) ngx_min(timeout, 86400000);
     }
 
-    if (r->headers_in.content_length_n > rlcf->max_body) {
+    return ngx_http_replog_read_body(r, ngx_http_replog_post_body_json);
+}
+
+
+/* reads the whole body, then hands it to the handler of the endpoint */
+
+ngx_int_t
+ngx_http_replog_read_body(ngx_http_request_t *r,
+    ngx_http_replog_body_pt handler)
+{
+    ngx_int_t               rc;
+    ngx_http_replog_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    if (r->headers_in.content_length_n > ctx->conf->max_body) {
         return ngx_http_replog_send_error(r,
                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                   "the body is larger than %O bytes", rlcf->max_body);
+                   "the body is larger than %O bytes", ctx->conf->max_body);
     }
 
+    ctx->body_handler = handler;
     r->request_body_in_single_buf = 1;
 
     rc = ngx_http_read_client_request_body(r, ngx_http_replog_post_body);
@@ -318,6 +341,7 @@ static void
 ngx_http_replog_post_body(ngx_http_request_t *r)
 {
     u_char                 *p;
+    ngx_int_t               rc;
     size_t                  len;
     ssize_t                 n;
     ngx_buf_t              *b;
@@ -385,7 +409,20 @@ ngx_http_replog_post_body(ngx_http_request_t *r)
         body.len = p - body.data;
     }
 
-    ngx_http_finalize_request(r, ngx_http_replog_post_body_json(r, &body));
+    if (body.len == 0) {
+        ngx_http_finalize_request(r, ngx_http_replog_send_error(r,
+                                  NGX_HTTP_BAD_REQUEST, "empty body"));
+        return;
+    }
+
+    rc = ctx->body_handler(r, &body);
+
+    if (rc == NGX_DONE) {
+        /* parked: answered later */
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
 }
 
 
@@ -433,34 +470,56 @@ ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "replog: appended %uL, wc %i", a.id, ctx->wc);
 
-    if (ctx->wc > 1) {
-        /* no secondary holds it yet: answered as not met in time */
-        return ngx_http_replog_answer(r, ctx, &msg, &a,
-                                      NGX_HTTP_GATEWAY_TIME_OUT);
+    ctx->msg = msg;
+    ctx->appended = a;
+
+    ngx_http_replog_engine_appended(ctx->node, a.id);
+
+    if (ctx->wc > 1
+        && ngx_http_replog_registry_holders(zone, a.id, NULL, NULL, NULL)
+           < (ngx_uint_t) ctx->wc)
+    {
+        rc = ngx_http_replog_engine_wait(r, ctx->node, a.id, ctx->wc,
+                                         ctx->timeout);
+        if (rc != NGX_ERROR) {
+            return rc;
+        }
+
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_replog_answer(r, ctx, &msg, &a, NGX_HTTP_CREATED);
+    return ngx_http_replog_post_answer(r, NGX_HTTP_CREATED);
 }
 
 
-static ngx_int_t
-ngx_http_replog_answer(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
-    ngx_str_t *msg, ngx_http_replog_appended_t *a, ngx_uint_t status)
-{
-    u_char     *p;
-    size_t      len;
-    ngx_str_t   json, *id;
+/* 201, or 504 when the write concern was not met in time */
 
-    id = &ctx->node->id;
+ngx_int_t
+ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status)
+{
+    u_char                  *p;
+    size_t                   len;
+    ngx_str_t                json, holders;
+    ngx_uint_t               held;
+    ngx_http_replog_ctx_t   *ctx;
+    ngx_http_replog_zone_t  *zone;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+    zone = ctx->node->shm_zone->data;
+
+    held = ngx_http_replog_registry_holders(zone, ctx->appended.id, r->pool,
+                                            &ctx->node->id, &holders);
+    if (held == 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     len = sizeof("{\"error\":\"write concern not met in time: the message "
                  "is stored on the master and replication continues\","
                  "\"write_concern\":,\"acks\":,"
                  "\"message\":,\"meta\":{\"message_id\":,"
-                 "\"registered_at\":\"\",\"registered_to\":[\"\"]}}\n")
-          + 2 * NGX_INT_T_LEN
-          + msg->len + NGX_INT64_LEN + NGX_HTTP_REPLOG_TIME_LEN
-          + ngx_http_replog_json_escape_len(id->data, id->len);
+                 "\"registered_at\":\"\",\"registered_to\":}}\n")
+          + 2 * NGX_INT_T_LEN + ctx->msg.len + NGX_INT64_LEN
+          + NGX_HTTP_REPLOG_TIME_LEN + holders.len;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -473,19 +532,20 @@ ngx_http_replog_answer(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
         p = ngx_sprintf(p, "{\"error\":\"write concern not met in time: the "
                         "message is stored on the master and replication "
                         "continues\",\"write_concern\":%i,\"acks\":%ui,",
-                        ctx->wc, (ngx_uint_t) 1);
+                        ctx->wc, held);
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        zone->sh->wc_timeouts++;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
 
     } else {
         *p++ = '{';
     }
 
     p = ngx_sprintf(p, "\"message\":%V,\"meta\":{\"message_id\":%uL,"
-                    "\"registered_at\":\"", msg, a->id);
-    p = ngx_http_replog_format_time(p, a->usec);
-    p = ngx_cpymem(p, "\",\"registered_to\":[\"",
-                   sizeof("\",\"registered_to\":[\"") - 1);
-    p = ngx_http_replog_json_escape(p, id->data, id->len);
-    p = ngx_cpymem(p, "\"]}}\n", sizeof("\"]}}\n") - 1);
+                    "\"registered_at\":\"", &ctx->msg, ctx->appended.id);
+    p = ngx_http_replog_format_time(p, ctx->appended.usec);
+    p = ngx_sprintf(p, "\",\"registered_to\":%V}}\n", &holders);
 
     json.len = p - json.data;
 
@@ -728,7 +788,7 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     size_t                   len;
     uint64_t                 epoch, last_id, bytes;
     ngx_str_t                json, *id;
-    ngx_uint_t               pending, n, master;
+    ngx_uint_t               pending, n, up, master;
     ngx_http_replog_sh_t    *sh;
     ngx_http_replog_zone_t  *zone;
 
@@ -747,6 +807,7 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 
     master = (ctx->node->role == NGX_HTTP_REPLOG_MASTER);
     n = ngx_http_replog_cluster_size(ctx->node);
+    up = master ? ngx_http_replog_registry_up(zone) : 1;
 
     len = sizeof("{\"role\":\"secondary\",\"id\":\"\",\"epoch\":\"\","
                  "\"read_only\":false,\"last_id\":,\"bytes\":,"
@@ -771,7 +832,7 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
                     "\"pending\":%ui,\"cluster_size\":%ui,"
                     "\"quorum\":{\"up\":%ui,\"needed\":%ui}}\n",
                     master ? "false" : "true", last_id, bytes, pending,
-                    n, (ngx_uint_t) 1, n / 2 + 1);
+                    n, up, n / 2 + 1);
 
     json.len = p - json.data;
 
@@ -873,8 +934,11 @@ ngx_http_replog_token_ok(ngx_http_request_t *r, ngx_str_t *key)
 static ngx_int_t
 ngx_http_replog_method_not_allowed(ngx_http_request_t *r, const char *allow)
 {
-    ngx_table_elt_t        *h;
-    ngx_http_replog_ctx_t  *ctx;
+    u_char                   master[NGX_HTTP_REPLOG_HOST_LEN];
+    size_t                   len;
+    ngx_table_elt_t         *h;
+    ngx_http_replog_ctx_t   *ctx;
+    ngx_http_replog_zone_t  *zone;
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -891,6 +955,19 @@ ngx_http_replog_method_not_allowed(ngx_http_request_t *r, const char *allow)
     if (ctx->node->role == NGX_HTTP_REPLOG_SECONDARY
         && (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT)))
     {
+        zone = ctx->node->shm_zone->data;
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        len = zone->sh->master_len;
+        ngx_memcpy(master, zone->sh->master, len);
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        if (len) {
+            return ngx_http_replog_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                       "this node is a secondary: write to the master\","
+                       "\"master\":\"%*s", len, master);
+        }
+
         return ngx_http_replog_send_error(r, NGX_HTTP_NOT_ALLOWED,
                    "this node is a secondary: write to the master");
     }

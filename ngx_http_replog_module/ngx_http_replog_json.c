@@ -143,3 +143,266 @@ ngx_http_replog_json_escape(u_char *dst, u_char *s, size_t len)
 
     return dst;
 }
+
+
+ngx_int_t
+ngx_http_replog_parse_epoch(u_char *p, size_t len, uint64_t *epoch)
+{
+    ngx_int_t  n;
+    uint64_t   e;
+
+    if (len != 16) {
+        return NGX_ERROR;
+    }
+
+    e = 0;
+
+    while (len--) {
+        n = ngx_hextoi(p++, 1);
+        if (n == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        e = (e << 4) | (uint64_t) n;
+    }
+
+    *epoch = e;
+
+    return NGX_OK;
+}
+
+
+/* "YYYY-MM-DDTHH:MM:SS.uuuuuuZ", digits where digits belong */
+
+static ngx_int_t
+ngx_http_replog_json_time_ok(const char *s, size_t len)
+{
+    size_t       i;
+    const char  *form = "dddd-dd-ddTdd:dd:dd.ddddddZ";
+
+    if (len != NGX_HTTP_REPLOG_TIME_LEN) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (form[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != form[i]) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static ngx_int_t
+ngx_http_replog_json_epoch(json_t *root, uint64_t *epoch)
+{
+    json_t  *v;
+
+    v = json_object_get(root, "epoch");
+
+    if (v == NULL || json_is_null(v)) {
+        *epoch = 0;
+        return NGX_OK;
+    }
+
+    if (!json_is_string(v)) {
+        return NGX_ERROR;
+    }
+
+    if (json_string_length(v) == 0) {
+        *epoch = 0;
+        return NGX_OK;
+    }
+
+    return ngx_http_replog_parse_epoch((u_char *) json_string_value(v),
+                                       json_string_length(v), epoch);
+}
+
+
+/*
+ * A batch from the master: {"epoch": "<16 hex>", "entries": [{"id": 1,
+ * "registered_at": "...", "message": "..."}, ...]}.  Checked whole before
+ * anything is applied.
+ */
+
+ngx_int_t
+ngx_http_replog_json_batch(ngx_http_request_t *r, u_char *body, size_t len,
+    uint64_t *epoch, ngx_http_replog_batch_entry_t **entries, ngx_uint_t *n,
+    ngx_str_t *err)
+{
+    u_char                         *s;
+    size_t                          i, size, slen;
+    json_t                         *root, *list, *e, *id, *t, *m;
+    json_error_t                    jerr;
+    ngx_http_replog_batch_entry_t  *be;
+
+    root = json_loadb((const char *) body, len,
+                      JSON_REJECT_DUPLICATES|JSON_ALLOW_NUL, &jerr);
+
+    if (root == NULL) {
+        ngx_str_set(err, "invalid JSON");
+        return NGX_DECLINED;
+    }
+
+    if (!json_is_object(root)) {
+        ngx_str_set(err, "the batch must be a JSON object");
+        goto failed;
+    }
+
+    if (ngx_http_replog_json_epoch(root, epoch) != NGX_OK || *epoch == 0) {
+        ngx_str_set(err, "\\\"epoch\\\" must be 16 hex digits");
+        goto failed;
+    }
+
+    list = json_object_get(root, "entries");
+
+    if (!json_is_array(list)) {
+        ngx_str_set(err, "\\\"entries\\\" must be an array");
+        goto failed;
+    }
+
+    size = json_array_size(list);
+
+    be = ngx_palloc(r->pool, (size + 1) * sizeof(ngx_http_replog_batch_entry_t));
+    if (be == NULL) {
+        json_decref(root);
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < size; i++) {
+        e = json_array_get(list, i);
+        id = json_object_get(e, "id");
+        t = json_object_get(e, "registered_at");
+        m = json_object_get(e, "message");
+
+        if (!json_is_object(e)
+            || !json_is_integer(id) || json_integer_value(id) < 1
+            || !json_is_string(t)
+            || !ngx_http_replog_json_time_ok(json_string_value(t),
+                                             json_string_length(t))
+            || !json_is_string(m))
+        {
+            ngx_str_set(err, "each entry needs an integer \\\"id\\\" from 1, "
+                        "\\\"registered_at\\\" and a string \\\"message\\\"");
+            goto failed;
+        }
+
+        be[i].id = (uint64_t) json_integer_value(id);
+
+        be[i].time = ngx_pnalloc(r->pool, NGX_HTTP_REPLOG_TIME_LEN);
+        if (be[i].time == NULL) {
+            json_decref(root);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(be[i].time, json_string_value(t), NGX_HTTP_REPLOG_TIME_LEN);
+
+        s = (u_char *) json_string_value(m);
+        slen = json_string_length(m);
+
+        be[i].msg.len = ngx_http_replog_json_escape_len(s, slen) + 2;
+        be[i].msg.data = ngx_pnalloc(r->pool, be[i].msg.len);
+        if (be[i].msg.data == NULL) {
+            json_decref(root);
+            return NGX_ERROR;
+        }
+
+        be[i].msg.data[0] = '"';
+        ngx_http_replog_json_escape(be[i].msg.data + 1, s, slen);
+        be[i].msg.data[be[i].msg.len - 1] = '"';
+    }
+
+    json_decref(root);
+
+    *entries = be;
+    *n = size;
+
+    return NGX_OK;
+
+failed:
+
+    json_decref(root);
+
+    return NGX_DECLINED;
+}
+
+
+/* {"id": "s1", "port": 8001, "epoch": "<16 hex>", "acked_id": 0} */
+
+ngx_int_t
+ngx_http_replog_json_register(ngx_http_request_t *r, u_char *body,
+    size_t len, ngx_str_t *id, ngx_uint_t *port, uint64_t *epoch,
+    uint64_t *acked_id, ngx_str_t *err)
+{
+    json_t        *root, *v;
+    json_error_t   jerr;
+
+    root = json_loadb((const char *) body, len, JSON_REJECT_DUPLICATES, &jerr);
+
+    if (root == NULL) {
+        ngx_str_set(err, "invalid JSON");
+        return NGX_DECLINED;
+    }
+
+    if (!json_is_object(root)) {
+        ngx_str_set(err, "the body must be a JSON object");
+        goto failed;
+    }
+
+    v = json_object_get(root, "id");
+
+    if (!json_is_string(v) || json_string_length(v) == 0
+        || json_string_length(v) >= NGX_HTTP_REPLOG_ID_LEN)
+    {
+        ngx_str_set(err, "\\\"id\\\" must be a string of 1 to 63 bytes");
+        goto failed;
+    }
+
+    id->len = json_string_length(v);
+    id->data = ngx_pnalloc(r->pool, id->len);
+    if (id->data == NULL) {
+        json_decref(root);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(id->data, json_string_value(v), id->len);
+
+    v = json_object_get(root, "port");
+
+    if (!json_is_integer(v) || json_integer_value(v) < 1
+        || json_integer_value(v) > 65535)
+    {
+        ngx_str_set(err, "\\\"port\\\" must be an integer from 1 to 65535");
+        goto failed;
+    }
+
+    *port = (ngx_uint_t) json_integer_value(v);
+
+    if (ngx_http_replog_json_epoch(root, epoch) != NGX_OK) {
+        ngx_str_set(err, "\\\"epoch\\\" must be 16 hex digits");
+        goto failed;
+    }
+
+    v = json_object_get(root, "acked_id");
+    *acked_id = 0;
+
+    if (v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0) {
+            ngx_str_set(err, "\\\"acked_id\\\" must be an integer from 0");
+            goto failed;
+        }
+
+        *acked_id = (uint64_t) json_integer_value(v);
+    }
+
+    json_decref(root);
+
+    return NGX_OK;
+
+failed:
+
+    json_decref(root);
+
+    return NGX_DECLINED;
+}

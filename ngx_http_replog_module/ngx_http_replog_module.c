@@ -31,6 +31,67 @@ static char *ngx_http_replog_write_concern(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 
+static char *ngx_http_replog_params(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_replog_delay(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_replog_fail_rate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_replog_init_process(ngx_cycle_t *cycle);
+static void ngx_http_replog_exit_process(ngx_cycle_t *cycle);
+
+
+#define NGX_HTTP_REPLOG_PARAM_TIME       0
+#define NGX_HTTP_REPLOG_PARAM_NUM        1
+#define NGX_HTTP_REPLOG_PARAM_SIZE       2
+#define NGX_HTTP_REPLOG_PARAM_MECHANISM  3
+
+
+/* key=value arguments of a directive, each stored in the server conf */
+typedef struct {
+    ngx_str_t                       name;
+    ngx_uint_t                      type;
+    size_t                          offset;
+} ngx_http_replog_param_t;
+
+
+static ngx_http_replog_param_t  ngx_http_replog_healthcheck_params[] = {
+    { ngx_string("interval"), NGX_HTTP_REPLOG_PARAM_TIME,
+      offsetof(ngx_http_replog_srv_conf_t, hc_interval) },
+    { ngx_string("timeout"), NGX_HTTP_REPLOG_PARAM_TIME,
+      offsetof(ngx_http_replog_srv_conf_t, hc_timeout) },
+    { ngx_string("suspect"), NGX_HTTP_REPLOG_PARAM_NUM,
+      offsetof(ngx_http_replog_srv_conf_t, hc_suspect) },
+    { ngx_string("fails"), NGX_HTTP_REPLOG_PARAM_NUM,
+      offsetof(ngx_http_replog_srv_conf_t, hc_fails) },
+    { ngx_string("remove_after"), NGX_HTTP_REPLOG_PARAM_TIME,
+      offsetof(ngx_http_replog_srv_conf_t, hc_remove_after) },
+    { ngx_null_string, 0, 0 }
+};
+
+
+static ngx_http_replog_param_t  ngx_http_replog_retry_params[] = {
+    { ngx_string("interval"), NGX_HTTP_REPLOG_PARAM_TIME,
+      offsetof(ngx_http_replog_srv_conf_t, retry_interval) },
+    { ngx_string("max_delay"), NGX_HTTP_REPLOG_PARAM_TIME,
+      offsetof(ngx_http_replog_srv_conf_t, retry_max_delay) },
+    { ngx_string("mechanism"), NGX_HTTP_REPLOG_PARAM_MECHANISM,
+      offsetof(ngx_http_replog_srv_conf_t, retry_mechanism) },
+    { ngx_null_string, 0, 0 }
+};
+
+
+static ngx_http_replog_param_t  ngx_http_replog_batch_params[] = {
+    { ngx_string("max"), NGX_HTTP_REPLOG_PARAM_NUM,
+      offsetof(ngx_http_replog_srv_conf_t, batch_max) },
+    { ngx_string("bytes"), NGX_HTTP_REPLOG_PARAM_SIZE,
+      offsetof(ngx_http_replog_srv_conf_t, batch_bytes) },
+    { ngx_string("timeout"), NGX_HTTP_REPLOG_PARAM_TIME,
+      offsetof(ngx_http_replog_srv_conf_t, batch_timeout) },
+    { ngx_null_string, 0, 0 }
+};
+
+
 static ngx_conf_num_bounds_t  ngx_http_replog_cluster_size_bounds = {
     ngx_conf_check_num_bounds, 1, 255
 };
@@ -58,6 +119,55 @@ static ngx_command_t  ngx_http_replog_commands[] = {
       NGX_HTTP_SRV_CONF_OFFSET,
       offsetof(ngx_http_replog_srv_conf_t, cluster_size),
       &ngx_http_replog_cluster_size_bounds },
+
+    { ngx_string("replog_service_key"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_http_replog_srv_conf_t, service_key),
+      NULL },
+
+    { ngx_string("replog_max_pending"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_http_replog_srv_conf_t, max_pending),
+      NULL },
+
+    { ngx_string("replog_healthcheck"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
+      ngx_http_replog_params,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      ngx_http_replog_healthcheck_params },
+
+    { ngx_string("replog_retry"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
+      ngx_http_replog_params,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      ngx_http_replog_retry_params },
+
+    { ngx_string("replog_batch"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_1MORE,
+      ngx_http_replog_params,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      ngx_http_replog_batch_params },
+
+    { ngx_string("replog_delay"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_TAKE2,
+      ngx_http_replog_delay,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("replog_fail_rate"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_http_replog_fail_rate,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("replog_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -106,10 +216,10 @@ ngx_module_t  ngx_http_replog_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_replog_init_process,          /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_replog_exit_process,          /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -159,6 +269,20 @@ ngx_http_replog_create_srv_conf(ngx_conf_t *cf)
 
     rscf->cluster_size = NGX_CONF_UNSET_UINT;
     rscf->max_pending = NGX_CONF_UNSET_UINT;
+    rscf->hc_interval = NGX_CONF_UNSET_MSEC;
+    rscf->hc_timeout = NGX_CONF_UNSET_MSEC;
+    rscf->hc_suspect = NGX_CONF_UNSET_UINT;
+    rscf->hc_fails = NGX_CONF_UNSET_UINT;
+    rscf->hc_remove_after = NGX_CONF_UNSET_MSEC;
+    rscf->retry_interval = NGX_CONF_UNSET_MSEC;
+    rscf->retry_max_delay = NGX_CONF_UNSET_MSEC;
+    rscf->retry_mechanism = NGX_CONF_UNSET_UINT;
+    rscf->batch_max = NGX_CONF_UNSET_UINT;
+    rscf->batch_bytes = NGX_CONF_UNSET_SIZE;
+    rscf->batch_timeout = NGX_CONF_UNSET_MSEC;
+    rscf->delay_low = NGX_CONF_UNSET_MSEC;
+    rscf->delay_high = NGX_CONF_UNSET_MSEC;
+    rscf->fail_rate = NGX_CONF_UNSET_UINT;
 
     return rscf;
 }
@@ -172,6 +296,38 @@ ngx_http_replog_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     /* 0: registered secondaries + 1 */
     ngx_conf_init_uint_value(conf->cluster_size, 0);
     ngx_conf_init_uint_value(conf->max_pending, 65536);
+    ngx_conf_init_msec_value(conf->hc_interval, 5000);
+    ngx_conf_init_msec_value(conf->hc_timeout, 1000);
+    ngx_conf_init_uint_value(conf->hc_suspect, 1);
+    ngx_conf_init_uint_value(conf->hc_fails, 3);
+    ngx_conf_init_msec_value(conf->hc_remove_after, 0);
+    ngx_conf_init_msec_value(conf->retry_interval, 1000);
+    ngx_conf_init_msec_value(conf->retry_max_delay, 20000);
+    ngx_conf_init_uint_value(conf->retry_mechanism,
+                             NGX_HTTP_REPLOG_RETRY_UNIFORM);
+    ngx_conf_init_uint_value(conf->batch_max, 4096);
+    ngx_conf_init_size_value(conf->batch_bytes, 1024 * 1024);
+    ngx_conf_init_msec_value(conf->batch_timeout, 10000);
+    ngx_conf_init_msec_value(conf->delay_low, 0);
+    ngx_conf_init_msec_value(conf->delay_high, 0);
+    ngx_conf_init_uint_value(conf->fail_rate, 0);
+
+    if (conf->hc_fails < conf->hc_suspect) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "replog_healthcheck: fails=%ui is below "
+                           "suspect=%ui", conf->hc_fails, conf->hc_suspect);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->hc_interval == 0 || conf->hc_timeout == 0
+        || conf->hc_fails == 0 || conf->batch_max == 0
+        || conf->batch_timeout == 0 || conf->retry_interval == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "replog: intervals, timeouts, fails= and max= "
+                           "must be above zero");
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -370,6 +526,8 @@ ngx_http_replog_node(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     rscf->file = cf->conf_file->file.name.data;
     rscf->line = cf->conf_file->line;
+    rscf->loc_conf = ngx_http_conf_get_module_loc_conf(cf,
+                                                       ngx_http_replog_module);
 
     rmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_replog_module);
 
@@ -580,6 +738,20 @@ ngx_http_replog_postconfiguration(ngx_conf_t *cf)
         }
 
         zone->used = 1;
+        zone->role = nodes[i]->role;
+
+        /* the service key defaults to the server's api key */
+        if (nodes[i]->service_key.data == NULL) {
+            nodes[i]->service_key =
+                       ((ngx_http_replog_loc_conf_t *) nodes[i]->loc_conf)
+                       ->api_key;
+        }
+
+        if (nodes[i]->service_key.len == 3
+            && ngx_strncmp(nodes[i]->service_key.data, "off", 3) == 0)
+        {
+            nodes[i]->service_key.len = 0;
+        }
 
         for (j = 0; j < i; j++) {
             if (nodes[j]->id.len == nodes[i]->id.len
@@ -624,4 +796,173 @@ ngx_http_replog_postconfiguration(ngx_conf_t *cf)
     }
 
     return NGX_OK;
+}
+
+
+static char *
+ngx_http_replog_params(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    u_char  *base = conf;
+
+    size_t                    size;
+    ngx_str_t                *value, v;
+    ngx_int_t                 n;
+    ngx_uint_t                i;
+    ngx_msec_t                ms;
+    ngx_http_replog_param_t  *p;
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        for (p = cmd->post; p->name.len; p++) {
+            if (value[i].len > p->name.len
+                && value[i].data[p->name.len] == '='
+                && ngx_strncmp(value[i].data, p->name.data, p->name.len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (p->name.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%V: unknown parameter \"%V\"",
+                               &cmd->name, &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        v.data = value[i].data + p->name.len + 1;
+        v.len = value[i].len - p->name.len - 1;
+
+        switch (p->type) {
+
+        case NGX_HTTP_REPLOG_PARAM_TIME:
+            ms = ngx_parse_time(&v, 0);
+            if (ms == (ngx_msec_t) NGX_ERROR) {
+                goto invalid;
+            }
+
+            *(ngx_msec_t *) (base + p->offset) = ms;
+            break;
+
+        case NGX_HTTP_REPLOG_PARAM_NUM:
+            n = ngx_atoi(v.data, v.len);
+            if (n == NGX_ERROR) {
+                goto invalid;
+            }
+
+            *(ngx_uint_t *) (base + p->offset) = n;
+            break;
+
+        case NGX_HTTP_REPLOG_PARAM_SIZE:
+            size = ngx_parse_size(&v);
+            if (size == (size_t) NGX_ERROR) {
+                goto invalid;
+            }
+
+            *(size_t *) (base + p->offset) = size;
+            break;
+
+        default: /* NGX_HTTP_REPLOG_PARAM_MECHANISM */
+            if (v.len == 7 && ngx_strncmp(v.data, "uniform", 7) == 0) {
+                n = NGX_HTTP_REPLOG_RETRY_UNIFORM;
+
+            } else if (v.len == 11
+                       && ngx_strncmp(v.data, "exponential", 11) == 0)
+            {
+                n = NGX_HTTP_REPLOG_RETRY_EXPONENTIAL;
+
+            } else {
+                goto invalid;
+            }
+
+            *(ngx_uint_t *) (base + p->offset) = n;
+            break;
+        }
+
+        continue;
+
+    invalid:
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "%V: invalid value \"%V\"",
+                           &cmd->name, &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_replog_delay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_replog_srv_conf_t *rscf = conf;
+
+    ngx_str_t  *value;
+
+    if (rscf->delay_high != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    rscf->delay_low = ngx_parse_time(&value[1], 0);
+    rscf->delay_high = ngx_parse_time(&value[2], 0);
+
+    if (rscf->delay_low == (ngx_msec_t) NGX_ERROR
+        || rscf->delay_high == (ngx_msec_t) NGX_ERROR
+        || rscf->delay_low > rscf->delay_high)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "replog_delay: needs two times, LOW <= HIGH, "
+                           "got \"%V\" \"%V\"", &value[1], &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_replog_fail_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_replog_srv_conf_t *rscf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (rscf->fail_rate != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    /* a probability with up to 6 decimals, kept per million */
+    n = ngx_atofp(value[1].data, value[1].len, 6);
+
+    if (n == NGX_ERROR || n > 1000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "replog_fail_rate: \"%V\" is not a probability "
+                           "from 0 to 1", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    rscf->fail_rate = n;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_replog_init_process(ngx_cycle_t *cycle)
+{
+    return ngx_http_replog_engine_init_process(cycle);
+}
+
+
+static void
+ngx_http_replog_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_replog_engine_exit_process(cycle);
 }

@@ -22,6 +22,17 @@
 /* entries per index chunk; the index is a directory of such chunks */
 #define NGX_HTTP_REPLOG_CHUNK         1024
 
+#define NGX_HTTP_REPLOG_MAX_SECONDARIES  32
+
+/* a secondary's state in the registry; 0 is a free slot */
+#define NGX_HTTP_REPLOG_HEALTHY       1
+#define NGX_HTTP_REPLOG_SUSPECTED     2
+#define NGX_HTTP_REPLOG_UNHEALTHY     3
+#define NGX_HTTP_REPLOG_CONFLICT      4
+
+#define NGX_HTTP_REPLOG_RETRY_UNIFORM      0
+#define NGX_HTTP_REPLOG_RETRY_EXPONENTIAL  1
+
 #define NGX_HTTP_REPLOG_ID_LEN        64
 #define NGX_HTTP_REPLOG_HOST_LEN      64
 #define NGX_HTTP_REPLOG_ERR_LEN       128
@@ -44,12 +55,38 @@
 typedef struct {
     uint64_t                        id;
     uint64_t                        cum;      /* list bytes of 1..id */
-    int64_t                         usec;     /* registered_at */
     uint32_t                        len;      /* of data */
     uint32_t                        msg;      /* message JSON in data */
     uint32_t                        msg_len;
     u_char                          data[1];
 } ngx_http_replog_entry_t;
+
+
+typedef struct {
+    ngx_uint_t                      status;
+    uint64_t                        generation;  /* bumped on register */
+
+    u_char                          id[NGX_HTTP_REPLOG_ID_LEN];
+    size_t                          id_len;
+    ngx_sockaddr_t                  sockaddr;
+    socklen_t                       socklen;
+    u_char                          host[NGX_SOCKADDR_STRLEN];
+    size_t                          host_len;
+    in_port_t                       port;
+
+    uint64_t                        epoch;
+    uint64_t                        acked_id;
+    ngx_msec_t                      acked_at;    /* when acked_id moved */
+    time_t                          registered_at;
+    time_t                          last_healthy;
+    ngx_uint_t                      fails;
+
+    u_char                          last_error[NGX_HTTP_REPLOG_ERR_LEN];
+    size_t                          last_error_len;
+
+    uint64_t                        batches;
+    uint64_t                        retries;
+} ngx_http_replog_secondary_t;
 
 
 typedef struct {
@@ -66,6 +103,20 @@ typedef struct {
     uint64_t                        appended;
     uint64_t                        rejected_full;
     ngx_msec_t                      started;
+
+    /* master: the registry */
+    ngx_http_replog_secondary_t     secondaries[NGX_HTTP_REPLOG_MAX_SECONDARIES];
+    ngx_uint_t                      nsecondaries;
+    uint64_t                        generation;
+    u_char                          url[NGX_HTTP_REPLOG_HOST_LEN];
+    size_t                          url_len;
+
+    /* secondary: where the batches come from */
+    u_char                          master[NGX_HTTP_REPLOG_HOST_LEN];
+    size_t                          master_len;
+
+    uint64_t                        wc_timeouts;
+    uint64_t                        catchup_entries;
 } ngx_http_replog_sh_t;
 
 
@@ -74,6 +125,7 @@ typedef struct {
     ngx_slab_pool_t                *shpool;
     ngx_str_t                       name;
     ngx_uint_t                      used;     /* by a replog_node */
+    ngx_uint_t                      role;
 } ngx_http_replog_zone_t;
 
 
@@ -83,6 +135,28 @@ typedef struct {
     ngx_str_t                       id;
     ngx_uint_t                      cluster_size;
     ngx_uint_t                      max_pending;
+    ngx_str_t                       service_key;
+
+    ngx_msec_t                      hc_interval;
+    ngx_msec_t                      hc_timeout;
+    ngx_uint_t                      hc_suspect;
+    ngx_uint_t                      hc_fails;
+    ngx_msec_t                      hc_remove_after;
+
+    ngx_msec_t                      retry_interval;
+    ngx_msec_t                      retry_max_delay;
+    ngx_uint_t                      retry_mechanism;
+
+    ngx_uint_t                      batch_max;
+    size_t                          batch_bytes;
+    ngx_msec_t                      batch_timeout;
+
+    ngx_msec_t                      delay_low;
+    ngx_msec_t                      delay_high;
+    ngx_uint_t                      fail_rate;  /* per million */
+
+    void                           *loc_conf;  /* server level, merged */
+    void                           *engine;    /* this worker's */
 
     u_char                         *file;     /* where replog_node was */
     ngx_uint_t                      line;
@@ -117,10 +191,57 @@ typedef struct {
 } ngx_http_replog_appended_t;
 
 
+/* an entry of a batch, parsed on the secondary */
+typedef struct {
+    uint64_t                        id;
+    u_char                         *time;     /* NGX_HTTP_REPLOG_TIME_LEN */
+    ngx_str_t                       msg;      /* JSON string */
+} ngx_http_replog_batch_entry_t;
+
+
+typedef ngx_int_t (*ngx_http_replog_body_pt)(ngx_http_request_t *r,
+    ngx_str_t *body);
+
+
+/* a request of the API */
+typedef struct {
+    ngx_http_replog_srv_conf_t    *node;
+    ngx_http_replog_loc_conf_t    *conf;
+
+    ngx_http_replog_body_pt        body_handler;
+
+    /* POST */
+    ngx_int_t                      wc;
+    ngx_str_t                      msg;
+    ngx_http_replog_appended_t     appended;
+    ngx_msec_t                     timeout;
+    off_t                          body_size;
+    unsigned                       too_large:1;
+
+    /* GET /messages */
+    uint64_t                       next;
+    uint64_t                       last;
+    ngx_buf_t                     *buf;
+    ngx_chain_t                    out;
+    unsigned                       opened:1;
+    unsigned                       tail:1;
+    unsigned                       done:1;
+
+    /* POST /replicate */
+    uint64_t                       epoch;
+    ngx_http_replog_batch_entry_t *entries;
+    ngx_uint_t                     nentries;
+    ngx_event_t                    delay;
+} ngx_http_replog_ctx_t;
+
+
 /* store: the zone log, knows no network and no HTTP */
 ngx_int_t ngx_http_replog_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 ngx_int_t ngx_http_replog_store_append(ngx_http_replog_zone_t *zone,
     u_char *msg, size_t len, ngx_http_replog_appended_t *out);
+ngx_int_t ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone,
+    uint64_t epoch, ngx_http_replog_batch_entry_t *entries, ngx_uint_t n,
+    ngx_uint_t max_pending, uint64_t *acked_id);
 ngx_http_replog_entry_t *ngx_http_replog_store_get_locked(
     ngx_http_replog_sh_t *sh, uint64_t id);
 uint64_t ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh,
@@ -130,7 +251,47 @@ ngx_int_t ngx_http_replog_parse_wc(u_char *p, size_t len);
 u_char *ngx_http_replog_format_time(u_char *p, int64_t usec);
 u_char *ngx_http_replog_format_epoch(u_char *p, uint64_t epoch);
 
+/* registry: secondaries and their health, in the master's zone */
+ngx_int_t ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone,
+    ngx_str_t *id, struct sockaddr *sa, socklen_t socklen, in_port_t port,
+    uint64_t epoch, uint64_t acked_id, ngx_log_t *log);
+void ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone,
+    ngx_uint_t slot, uint64_t generation, uint64_t acked_id, ngx_log_t *log);
+void ngx_http_replog_registry_signal(ngx_http_replog_srv_conf_t *node,
+    ngx_uint_t slot, uint64_t generation, ngx_uint_t ok, const char *err,
+    ngx_log_t *log);
+void ngx_http_replog_registry_conflict(ngx_http_replog_zone_t *zone,
+    ngx_uint_t slot, uint64_t generation, ngx_log_t *log);
+ngx_uint_t ngx_http_replog_registry_holders(ngx_http_replog_zone_t *zone,
+    uint64_t id, ngx_pool_t *pool, ngx_str_t *master_id, ngx_str_t *json);
+ngx_uint_t ngx_http_replog_registry_up(ngx_http_replog_zone_t *zone);
+ngx_uint_t ngx_http_replog_registry_count(ngx_http_replog_zone_t *zone);
+ngx_int_t ngx_http_replog_registry_json(ngx_http_replog_zone_t *zone,
+    ngx_pool_t *pool, ngx_str_t *json);
+const char *ngx_http_replog_status_name(ngx_uint_t status);
+ngx_uint_t ngx_http_replog_cluster_size(ngx_http_replog_srv_conf_t *node);
+
+/* engine: links, batches, acks, waiters, catch-up, heartbeats */
+ngx_int_t ngx_http_replog_engine_init_process(ngx_cycle_t *cycle);
+void ngx_http_replog_engine_exit_process(ngx_cycle_t *cycle);
+void ngx_http_replog_engine_appended(ngx_http_replog_srv_conf_t *node,
+    uint64_t id);
+ngx_int_t ngx_http_replog_engine_wait(ngx_http_request_t *r,
+    ngx_http_replog_srv_conf_t *node, uint64_t id, ngx_uint_t wc,
+    ngx_msec_t timeout);
+
+/* secondary: the replicate endpoint */
+ngx_int_t ngx_http_replog_replicate(ngx_http_request_t *r);
+ngx_int_t ngx_http_replog_register(ngx_http_request_t *r);
+
 /* JSON glue */
+ngx_int_t ngx_http_replog_json_batch(ngx_http_request_t *r, u_char *body,
+    size_t len, uint64_t *epoch, ngx_http_replog_batch_entry_t **entries,
+    ngx_uint_t *n, ngx_str_t *err);
+ngx_int_t ngx_http_replog_json_register(ngx_http_request_t *r, u_char *body,
+    size_t len, ngx_str_t *id, ngx_uint_t *port, uint64_t *epoch,
+    uint64_t *acked_id, ngx_str_t *err);
+ngx_int_t ngx_http_replog_parse_epoch(u_char *p, size_t len, uint64_t *epoch);
 ngx_int_t ngx_http_replog_json_message(ngx_http_request_t *r, u_char *body,
     size_t len, ngx_str_t *msg, ngx_str_t *err);
 size_t ngx_http_replog_json_escape_len(u_char *s, size_t len);
@@ -139,6 +300,10 @@ u_char *ngx_http_replog_json_escape(u_char *dst, u_char *s, size_t len);
 /* API handlers */
 ngx_int_t ngx_http_replog_handler(ngx_http_request_t *r);
 void ngx_http_replog_api_init(void);
+ngx_int_t ngx_http_replog_read_body(ngx_http_request_t *r,
+    ngx_http_replog_body_pt handler);
+ngx_int_t ngx_http_replog_post_answer(ngx_http_request_t *r,
+    ngx_uint_t status);
 ngx_int_t ngx_http_replog_send_body(ngx_http_request_t *r, ngx_str_t *body);
 ngx_int_t ngx_http_replog_send_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *json);

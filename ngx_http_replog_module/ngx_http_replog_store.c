@@ -66,7 +66,10 @@ ngx_http_replog_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_sprintf(zone->shpool->log_ctx, " in replog zone \"%V\"%Z",
                 &shm_zone->shm.name);
 
-    zone->sh->epoch = ngx_http_replog_new_epoch();
+    /* a secondary takes the epoch of the first batch it accepts */
+    if (zone->role == NGX_HTTP_REPLOG_MASTER) {
+        zone->sh->epoch = ngx_http_replog_new_epoch();
+    }
     zone->sh->started = ngx_current_msec;
 
     return NGX_OK;
@@ -190,7 +193,7 @@ ngx_http_replog_store_slot_locked(ngx_http_replog_zone_t *zone, uint64_t id,
 
 static ngx_http_replog_entry_t *
 ngx_http_replog_store_entry_locked(ngx_http_replog_zone_t *zone, uint64_t id,
-    int64_t usec, u_char *msg, size_t len)
+    u_char *time, u_char *msg, size_t len)
 {
     u_char                   *p;
     size_t                    n;
@@ -205,11 +208,10 @@ ngx_http_replog_store_entry_locked(ngx_http_replog_zone_t *zone, uint64_t id,
     }
 
     e->id = id;
-    e->usec = usec;
     e->cum = 0;
 
     p = ngx_sprintf(e->data, ",{\"id\":%uL,\"registered_at\":\"", id);
-    p = ngx_http_replog_format_time(p, usec);
+    p = ngx_cpymem(p, time, NGX_HTTP_REPLOG_TIME_LEN);
     p = ngx_cpymem(p, "\",\"message\":", sizeof("\",\"message\":") - 1);
 
     e->msg = p - e->data;
@@ -253,6 +255,7 @@ ngx_http_replog_store_append(ngx_http_replog_zone_t *zone, u_char *msg,
     uint64_t                   id;
     int64_t                    usec;
     ngx_int_t                  rc;
+    u_char                     time[NGX_HTTP_REPLOG_TIME_LEN];
     ngx_http_replog_sh_t      *sh;
     ngx_http_replog_entry_t   *e, **slot;
 
@@ -269,8 +272,9 @@ ngx_http_replog_store_append(ngx_http_replog_zone_t *zone, u_char *msg,
 
     /* taken under the lock: registered_at never goes back as ids grow */
     usec = ngx_http_replog_now_usec();
+    ngx_http_replog_format_time(time, usec);
 
-    e = ngx_http_replog_store_entry_locked(zone, id, usec, msg, len);
+    e = ngx_http_replog_store_entry_locked(zone, id, time, msg, len);
     if (e == NULL) {
         goto full;
     }
@@ -278,8 +282,8 @@ ngx_http_replog_store_append(ngx_http_replog_zone_t *zone, u_char *msg,
     *slot = e;
     sh->max_id = id;
     sh->appended++;
-
-    (void) ngx_http_replog_store_advance_locked(sh);
+    sh->pending++;
+    sh->pending -= ngx_http_replog_store_advance_locked(sh);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -295,6 +299,83 @@ full:
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return NGX_HTTP_REPLOG_FULL;
+}
+
+
+/*
+ * Applies a batch on a secondary: entries already held are ignored, those
+ * past a gap wait (at most max_pending past the prefix), the prefix moves
+ * over what is contiguous.  A batch of another epoch is refused whole,
+ * unless this log is still empty: then it takes that epoch.
+ */
+
+ngx_int_t
+ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
+    ngx_http_replog_batch_entry_t *entries, ngx_uint_t n,
+    ngx_uint_t max_pending, uint64_t *acked_id)
+{
+    ngx_int_t                  rc;
+    ngx_uint_t                 i;
+    ngx_http_replog_sh_t      *sh;
+    ngx_http_replog_entry_t   *e, **slot;
+
+    sh = zone->sh;
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (sh->epoch != epoch) {
+        if (sh->max_id != 0 || n == 0) {
+            *acked_id = sh->last_id;
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_HTTP_REPLOG_EPOCH;
+        }
+
+        sh->epoch = epoch;
+    }
+
+    for (i = 0; i < n; i++) {
+
+        if (entries[i].id <= sh->last_id
+            || entries[i].id > sh->last_id + max_pending)
+        {
+            continue;
+        }
+
+        rc = ngx_http_replog_store_slot_locked(zone, entries[i].id, &slot);
+        if (rc != NGX_OK) {
+            break;
+        }
+
+        if (*slot) {
+            continue;
+        }
+
+        e = ngx_http_replog_store_entry_locked(zone, entries[i].id,
+                                               entries[i].time,
+                                               entries[i].msg.data,
+                                               entries[i].msg.len);
+        if (e == NULL) {
+            rc = NGX_HTTP_REPLOG_FULL;
+            break;
+        }
+
+        *slot = e;
+        sh->pending++;
+        sh->appended++;
+
+        if (entries[i].id > sh->max_id) {
+            sh->max_id = entries[i].id;
+        }
+    }
+
+    sh->pending -= ngx_http_replog_store_advance_locked(sh);
+
+    *acked_id = sh->last_id;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return rc;
 }
 
 

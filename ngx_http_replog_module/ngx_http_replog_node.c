@@ -1,0 +1,327 @@
+
+/*
+ * Copyright (C) replog authors
+ */
+
+
+/* node-to-node endpoints: /replicate on a secondary, /register on a master */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_http_replog_module.h"
+
+
+static ngx_int_t ngx_http_replog_replicate_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_replog_apply(ngx_http_request_t *r);
+static void ngx_http_replog_delayed(ngx_event_t *ev);
+static void ngx_http_replog_delay_cleanup(void *data);
+static ngx_int_t ngx_http_replog_register_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_replog_acked(ngx_http_request_t *r,
+    ngx_uint_t status, const char *err, uint64_t acked_id);
+
+
+ngx_int_t
+ngx_http_replog_replicate(ngx_http_request_t *r)
+{
+    return ngx_http_replog_read_body(r, ngx_http_replog_replicate_body);
+}
+
+
+static ngx_int_t
+ngx_http_replog_replicate_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    size_t                       len;
+    ngx_int_t                    rc;
+    ngx_str_t                    err;
+    ngx_msec_t                   delay;
+    ngx_list_part_t             *part;
+    ngx_table_elt_t             *h;
+    ngx_uint_t                   i;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_replog_ctx_t       *ctx;
+    ngx_http_replog_zone_t      *zone;
+    ngx_http_replog_srv_conf_t  *node;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+    node = ctx->node;
+    zone = node->shm_zone->data;
+
+    rc = ngx_http_replog_json_batch(r, body->data, body->len, &ctx->epoch,
+                                    &ctx->entries, &ctx->nentries, &err);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST, "%V",
+                                          &err);
+    }
+
+    /* the master says where clients should write */
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("x-replog-master") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "x-replog-master",
+                               h[i].key.len) == 0)
+        {
+            len = ngx_min(h[i].value.len, NGX_HTTP_REPLOG_HOST_LEN);
+            len = ngx_http_replog_json_escape_len(h[i].value.data, len)
+                  == len ? len : 0;
+
+            ngx_shmtx_lock(&zone->shpool->mutex);
+            ngx_memcpy(zone->sh->master, h[i].value.data, len);
+            zone->sh->master_len = len;
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+
+            break;
+        }
+    }
+
+    if (node->delay_high == 0) {
+        return ngx_http_replog_apply(r);
+    }
+
+    /* replog_delay: wait on a timer, never by blocking the worker */
+
+    delay = node->delay_low
+            + (ngx_msec_t) ngx_random() % (node->delay_high
+                                           - node->delay_low + 1);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_replog_delay_cleanup;
+    cln->data = &ctx->delay;
+
+    ctx->delay.handler = ngx_http_replog_delayed;
+    ctx->delay.data = r;
+    ctx->delay.log = r->connection->log;
+
+    ngx_add_timer(&ctx->delay, delay);
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_replog_delayed(ngx_event_t *ev)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ev->data;
+    c = r->connection;
+
+    r->read_event_handler = ngx_http_block_reading;
+
+    ngx_http_finalize_request(r, ngx_http_replog_apply(r));
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_replog_delay_cleanup(void *data)
+{
+    ngx_event_t  *ev = data;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_replog_apply(ngx_http_request_t *r)
+{
+    uint64_t                     acked_id;
+    ngx_int_t                    rc;
+    ngx_http_replog_ctx_t       *ctx;
+    ngx_http_replog_srv_conf_t  *node;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+    node = ctx->node;
+
+    rc = ngx_http_replog_store_apply(node->shm_zone->data, ctx->epoch,
+                                     ctx->entries, ctx->nentries,
+                                     node->max_pending, &acked_id);
+
+    if (rc == NGX_HTTP_REPLOG_EPOCH) {
+        return ngx_http_replog_acked(r, NGX_HTTP_CONFLICT,
+                                     "the batch is of another epoch than "
+                                     "this log: refused", acked_id);
+    }
+
+    if (rc == NGX_HTTP_REPLOG_FULL) {
+        return ngx_http_replog_acked(r, NGX_HTTP_INSUFFICIENT_STORAGE,
+                                     "the log is full", acked_id);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* replog_fail_rate: stored, yet answered as failed (for testing) */
+
+    if (node->fail_rate
+        && (ngx_uint_t) ngx_random() % 1000000 < node->fail_rate)
+    {
+        return ngx_http_replog_acked(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                     "failure simulated by replog_fail_rate",
+                                     acked_id);
+    }
+
+    return ngx_http_replog_acked(r, NGX_HTTP_OK, NULL, acked_id);
+}
+
+
+static ngx_int_t
+ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
+    const char *err, uint64_t acked_id)
+{
+    u_char     *p;
+    ngx_str_t   json;
+
+    p = ngx_pnalloc(r->pool, sizeof("{\"error\":\"\",\"acked_id\":}\n")
+                             + NGX_INT64_LEN + (err ? ngx_strlen(err) : 0));
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json.data = p;
+
+    if (err) {
+        p = ngx_sprintf(p, "{\"error\":\"%s\",", err);
+
+    } else {
+        *p++ = '{';
+    }
+
+    p = ngx_sprintf(p, "\"acked_id\":%uL}\n", acked_id);
+
+    json.len = p - json.data;
+
+    return ngx_http_replog_send_json(r, status, &json);
+}
+
+
+ngx_int_t
+ngx_http_replog_register(ngx_http_request_t *r)
+{
+    return ngx_http_replog_read_body(r, ngx_http_replog_register_body);
+}
+
+
+static ngx_int_t
+ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char                      *p;
+    size_t                       len;
+    uint64_t                     epoch, acked_id, master_epoch, last_id;
+    ngx_int_t                    rc, slot;
+    ngx_str_t                    id, err, json, *host;
+    ngx_uint_t                   port;
+    ngx_http_replog_sh_t        *sh;
+    ngx_http_replog_ctx_t       *ctx;
+    ngx_http_replog_zone_t      *zone;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+    zone = ctx->node->shm_zone->data;
+    sh = zone->sh;
+
+    rc = ngx_http_replog_json_register(r, body->data, body->len, &id, &port,
+                                       &epoch, &acked_id, &err);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST, "%V",
+                                          &err);
+    }
+
+    /*
+     * the secondary is reached at the address it connected from: a
+     * registration never makes the master connect wherever a caller says
+     */
+
+    slot = ngx_http_replog_registry_add(zone, &id, r->connection->sockaddr,
+                                        r->connection->socklen,
+                                        (in_port_t) port, epoch, acked_id,
+                                        r->connection->log);
+
+    if (slot == NGX_DECLINED) {
+        return ngx_http_replog_send_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
+                   "the registry is full: at most %d secondaries",
+                   NGX_HTTP_REPLOG_MAX_SECONDARIES);
+    }
+
+    /* how secondaries reach the master, told to them with each batch */
+
+    host = r->headers_in.host ? &r->headers_in.host->value : NULL;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (host && host->len
+        && host->len + sizeof("http://") - 1 <= NGX_HTTP_REPLOG_HOST_LEN
+        && ngx_http_replog_json_escape_len(host->data, host->len)
+           == host->len)
+    {
+        sh->url_len = ngx_sprintf(sh->url, "http://%V", host) - sh->url;
+    }
+
+    master_epoch = sh->epoch;
+    last_id = sh->last_id;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    len = sizeof("{\"id\":\"\",\"master_id\":\"\",\"epoch\":\"\","
+                 "\"last_id\":}\n")
+          + ngx_http_replog_json_escape_len(id.data, id.len)
+          + ngx_http_replog_json_escape_len(ctx->node->id.data,
+                                            ctx->node->id.len)
+          + 16 + NGX_INT64_LEN;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json.data = p;
+
+    p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
+    p = ngx_http_replog_json_escape(p, id.data, id.len);
+    p = ngx_cpymem(p, "\",\"master_id\":\"", sizeof("\",\"master_id\":\"") - 1);
+    p = ngx_http_replog_json_escape(p, ctx->node->id.data, ctx->node->id.len);
+    p = ngx_cpymem(p, "\",\"epoch\":\"", sizeof("\",\"epoch\":\"") - 1);
+    p = ngx_http_replog_format_epoch(p, master_epoch);
+    p = ngx_sprintf(p, "\",\"last_id\":%uL}\n", last_id);
+
+    json.len = p - json.data;
+
+    return ngx_http_replog_send_json(r, NGX_HTTP_OK, &json);
+}

@@ -1,0 +1,458 @@
+
+/*
+ * Copyright (C) replog authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_http_replog_module.h"
+
+
+static void ngx_http_replog_registry_set_status(ngx_http_replog_secondary_t *s,
+    ngx_uint_t status, const char *why, ngx_log_t *log);
+
+
+static const char  *ngx_http_replog_status_names[] = {
+    "FREE", "HEALTHY", "SUSPECTED", "UNHEALTHY", "CONFLICT"
+};
+
+
+const char *
+ngx_http_replog_status_name(ngx_uint_t status)
+{
+    return ngx_http_replog_status_names[status];
+}
+
+
+ngx_uint_t
+ngx_http_replog_cluster_size(ngx_http_replog_srv_conf_t *node)
+{
+    if (node->cluster_size) {
+        return node->cluster_size;
+    }
+
+    return ngx_http_replog_registry_count(node->shm_zone->data) + 1;
+}
+
+
+ngx_uint_t
+ngx_http_replog_registry_count(ngx_http_replog_zone_t *zone)
+{
+    ngx_uint_t  n;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    n = zone->sh->nsecondaries;
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return n;
+}
+
+
+/* nodes up: the master and its HEALTHY or SUSPECTED secondaries */
+
+ngx_uint_t
+ngx_http_replog_registry_up(ngx_http_replog_zone_t *zone)
+{
+    ngx_uint_t  i, n;
+
+    n = 1;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        if (zone->sh->secondaries[i].status == NGX_HTTP_REPLOG_HEALTHY
+            || zone->sh->secondaries[i].status == NGX_HTTP_REPLOG_SUSPECTED)
+        {
+            n++;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return n;
+}
+
+
+/*
+ * Registers a secondary or updates it: its address comes from the
+ * connection, and the acked_id it reports is taken as the truth (a
+ * restarted secondary reports 0 and is caught up from the start).
+ * Returns the slot, or NGX_DECLINED when the registry is full.
+ */
+
+ngx_int_t
+ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
+    struct sockaddr *sa, socklen_t socklen, in_port_t port, uint64_t epoch,
+    uint64_t acked_id, ngx_log_t *log)
+{
+    ngx_uint_t                    i, fresh;
+    ngx_http_replog_sh_t         *sh;
+    ngx_http_replog_secondary_t  *s, *free;
+
+    sh = zone->sh;
+    free = NULL;
+    s = NULL;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        if (sh->secondaries[i].status == 0) {
+            if (free == NULL) {
+                free = &sh->secondaries[i];
+            }
+
+            continue;
+        }
+
+        if (sh->secondaries[i].id_len == id->len
+            && ngx_strncmp(sh->secondaries[i].id, id->data, id->len) == 0)
+        {
+            s = &sh->secondaries[i];
+            break;
+        }
+    }
+
+    fresh = (s == NULL);
+
+    if (fresh) {
+        if (free == NULL) {
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+            return NGX_DECLINED;
+        }
+
+        s = free;
+        ngx_memzero(s, sizeof(ngx_http_replog_secondary_t));
+
+        ngx_memcpy(s->id, id->data, id->len);
+        s->id_len = id->len;
+        sh->nsecondaries++;
+    }
+
+    ngx_memcpy(&s->sockaddr, sa, socklen);
+    s->socklen = socklen;
+    ngx_inet_set_port(&s->sockaddr.sockaddr, port);
+    s->port = port;
+    s->host_len = ngx_sock_ntop(sa, socklen, s->host, NGX_SOCKADDR_STRLEN, 0);
+
+    s->generation = ++sh->generation;
+    s->epoch = epoch;
+    s->acked_id = acked_id;
+    s->acked_at = 0;            /* catch-up starts at once */
+    s->registered_at = ngx_time();
+    s->last_healthy = ngx_time();
+    s->fails = 0;
+    s->last_error_len = 0;
+
+    if (epoch && acked_id && epoch != sh->epoch) {
+        /* its log diverges from ours: never mixed, never wiped */
+        ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_CONFLICT,
+                                            "its log has another epoch",
+                                            log);
+
+    } else {
+        ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_HEALTHY,
+                                            fresh ? "registered"
+                                                  : "registered again",
+                                            log);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return s - sh->secondaries;
+}
+
+
+/* an answer of a secondary: its contiguous high-water mark */
+
+void
+ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
+    uint64_t generation, uint64_t acked_id, ngx_log_t *log)
+{
+    ngx_http_replog_secondary_t  *s;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    s = &zone->sh->secondaries[slot];
+
+    if (s->status && s->generation == generation) {
+        if (s->acked_id != acked_id) {
+            s->acked_id = acked_id;
+            s->acked_at = ngx_current_msec;
+        }
+
+        s->batches++;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/* a success or failure of a heartbeat or batch moves the health state */
+
+void
+ngx_http_replog_registry_signal(ngx_http_replog_srv_conf_t *node,
+    ngx_uint_t slot, uint64_t generation, ngx_uint_t ok, const char *err,
+    ngx_log_t *log)
+{
+    ngx_http_replog_zone_t       *zone;
+    ngx_http_replog_secondary_t  *s;
+
+    zone = node->shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    s = &zone->sh->secondaries[slot];
+
+    if (s->status == 0 || s->generation != generation
+        || s->status == NGX_HTTP_REPLOG_CONFLICT)
+    {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    if (ok) {
+        s->fails = 0;
+        s->last_healthy = ngx_time();
+
+        if (s->status != NGX_HTTP_REPLOG_HEALTHY) {
+            ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_HEALTHY,
+                                                "answered", log);
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return;
+    }
+
+    s->fails++;
+    s->last_error_len = ngx_cpystrn(s->last_error, (u_char *) err,
+                                    NGX_HTTP_REPLOG_ERR_LEN)
+                        - s->last_error;
+
+    if (s->fails >= node->hc_fails) {
+        if (s->status != NGX_HTTP_REPLOG_UNHEALTHY) {
+            ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_UNHEALTHY,
+                                                err, log);
+        }
+
+    } else if (s->fails >= node->hc_suspect) {
+        if (s->status == NGX_HTTP_REPLOG_HEALTHY) {
+            ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_SUSPECTED,
+                                                err, log);
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+void
+ngx_http_replog_registry_conflict(ngx_http_replog_zone_t *zone,
+    ngx_uint_t slot, uint64_t generation, ngx_log_t *log)
+{
+    ngx_http_replog_secondary_t  *s;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    s = &zone->sh->secondaries[slot];
+
+    if (s->status && s->generation == generation
+        && s->status != NGX_HTTP_REPLOG_CONFLICT)
+    {
+        ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_CONFLICT,
+                                            "it refused our epoch", log);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+static void
+ngx_http_replog_registry_set_status(ngx_http_replog_secondary_t *s,
+    ngx_uint_t status, const char *why, ngx_log_t *log)
+{
+    ngx_uint_t  level;
+
+    level = (status == NGX_HTTP_REPLOG_HEALTHY) ? NGX_LOG_NOTICE
+                                                 : NGX_LOG_WARN;
+
+    ngx_log_error(level, log, 0,
+                  "replog: secondary \"%*s\" at %*s:%d %s -> %s: %s",
+                  s->id_len, s->id, s->host_len, s->host, (int) s->port,
+                  ngx_http_replog_status_names[s->status],
+                  ngx_http_replog_status_names[status], why);
+
+    s->status = status;
+}
+
+
+/*
+ * Counts the nodes that hold a message, the master included, and lists
+ * them as a JSON array of ids.
+ */
+
+ngx_uint_t
+ngx_http_replog_registry_holders(ngx_http_replog_zone_t *zone, uint64_t id,
+    ngx_pool_t *pool, ngx_str_t *master_id, ngx_str_t *json)
+{
+    u_char                       *p;
+    size_t                        len;
+    ngx_uint_t                    i, n;
+    ngx_http_replog_sh_t         *sh;
+    ngx_http_replog_secondary_t  *s;
+
+    sh = zone->sh;
+    n = 1;
+    p = NULL;
+
+    len = pool ? sizeof("[\"\"]")
+                 + ngx_http_replog_json_escape_len(master_id->data,
+                                                   master_id->len)
+               : 0;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        s = &sh->secondaries[i];
+
+        if (s->status == 0 || s->status == NGX_HTTP_REPLOG_CONFLICT
+            || s->acked_id < id)
+        {
+            continue;
+        }
+
+        n++;
+        len += sizeof(",\"\"") + ngx_http_replog_json_escape_len(s->id,
+                                                                 s->id_len);
+    }
+
+    if (pool) {
+        p = ngx_pnalloc(pool, len);
+    }
+
+    if (p) {
+        json->data = p;
+        *p++ = '[';
+        *p++ = '"';
+        p = ngx_http_replog_json_escape(p, master_id->data, master_id->len);
+        *p++ = '"';
+
+        for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+            s = &sh->secondaries[i];
+
+            if (s->status == 0 || s->status == NGX_HTTP_REPLOG_CONFLICT
+                || s->acked_id < id)
+            {
+                continue;
+            }
+
+            *p++ = ',';
+            *p++ = '"';
+            p = ngx_http_replog_json_escape(p, s->id, s->id_len);
+            *p++ = '"';
+        }
+
+        *p++ = ']';
+        json->len = p - json->data;
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (pool && p == NULL) {
+        return 0;
+    }
+
+    return n;
+}
+
+
+ngx_int_t
+ngx_http_replog_registry_json(ngx_http_replog_zone_t *zone, ngx_pool_t *pool,
+    ngx_str_t *json)
+{
+    u_char                       *p, *start;
+    size_t                        len;
+    uint64_t                      last_id;
+    ngx_uint_t                    i, first;
+    ngx_http_replog_sh_t         *sh;
+    ngx_http_replog_secondary_t  *s;
+
+    sh = zone->sh;
+
+    len = sizeof("{\"data\":[]}\n")
+          + NGX_HTTP_REPLOG_MAX_SECONDARIES
+            * (sizeof("{\"id\":\"\",\"host\":\"\",\"port\":,\"status\":\"\","
+                      "\"last_healthy_status\":\"\",\"registered_at\":\"\","
+                      "\"acked_id\":,\"lag\":,\"fails\":,\"epoch\":\"\","
+                      "\"last_error\":\"\"},")
+               + 6 * NGX_HTTP_REPLOG_ID_LEN + NGX_SOCKADDR_STRLEN
+               + 2 * NGX_HTTP_REPLOG_TIME_LEN + 16 + 5 + 3 * NGX_INT64_LEN
+               + 6 * NGX_HTTP_REPLOG_ERR_LEN + 16);
+
+    start = ngx_pnalloc(pool, len);
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(start, "{\"data\":[", sizeof("{\"data\":[") - 1);
+    first = 1;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    last_id = sh->last_id;
+
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        s = &sh->secondaries[i];
+
+        if (s->status == 0) {
+            continue;
+        }
+
+        if (!first) {
+            *p++ = ',';
+        }
+
+        first = 0;
+
+        p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
+        p = ngx_http_replog_json_escape(p, s->id, s->id_len);
+        p = ngx_sprintf(p, "\",\"host\":\"%*s\",\"port\":%d,\"status\":\"%s\","
+                        "\"last_healthy_status\":\"",
+                        s->host_len, s->host, (int) s->port,
+                        ngx_http_replog_status_names[s->status]);
+        p = ngx_http_replog_format_time(p, (int64_t) s->last_healthy * 1000000);
+        p = ngx_cpymem(p, "\",\"registered_at\":\"",
+                       sizeof("\",\"registered_at\":\"") - 1);
+        p = ngx_http_replog_format_time(p,
+                                        (int64_t) s->registered_at * 1000000);
+        p = ngx_sprintf(p, "\",\"acked_id\":%uL,\"lag\":%uL,\"fails\":%ui,"
+                        "\"epoch\":\"", s->acked_id,
+                        last_id > s->acked_id ? last_id - s->acked_id : 0,
+                        s->fails);
+        p = ngx_http_replog_format_epoch(p, s->epoch);
+        p = ngx_cpymem(p, "\",\"last_error\":",
+                       sizeof("\",\"last_error\":") - 1);
+
+        if (s->last_error_len) {
+            *p++ = '"';
+            p = ngx_http_replog_json_escape(p, s->last_error,
+                                            s->last_error_len);
+            *p++ = '"';
+
+        } else {
+            p = ngx_cpymem(p, "null", 4);
+        }
+
+        *p++ = '}';
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    p = ngx_cpymem(p, "]}\n", 3);
+
+    json->data = start;
+    json->len = p - start;
+
+    return NGX_OK;
+}
