@@ -11,9 +11,11 @@ SRCS        = config $(wildcard ngx_http_replog_module/*.[ch])
 ASAN_FLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined -g -O1
 
-.PHONY: all deps module asan run test test-unit test-asan bench clean
+HELPER      = $(BUILD)/replog-register
 
-all: deps module
+.PHONY: all deps module helper asan run test test-unit test-asan bench clean
+
+all: deps module helper
 
 deps:
 	@scripts/deps.sh $(DEPS_SET)
@@ -23,6 +25,12 @@ module: $(MODULE)
 $(MODULE): $(SRCS)
 	scripts/build-module.sh $(NGINX_SRC) $(BUILD)
 
+helper: $(HELPER)
+
+$(HELPER): helper/replog-register.c
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lcurl
+
 asan: $(ASAN_MODULE)
 
 $(ASAN_MODULE): $(SRCS)
@@ -30,11 +38,11 @@ $(ASAN_MODULE): $(SRCS)
 	    "$(ASAN_FLAGS)" "$(ASAN_FLAGS)"
 
 run: DEPS_SET = run
-run: deps module
+run: deps module helper
 	scripts/run.sh
 
 test: DEPS_SET = test
-test: deps module asan
+test: deps module helper asan
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-asan
 

@@ -149,6 +149,14 @@ ngx_http_replog_handler(ngx_http_request_t *r)
         }
     }
 
+    if (ngx_http_replog_path_is(&path, "/metrics")) {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_replog_method_not_allowed(r, "GET, HEAD");
+        }
+
+        return ngx_http_replog_metrics(r);
+    }
+
     if (ngx_http_replog_path_is(&path, "/health")) {
         if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
             return ngx_http_replog_method_not_allowed(r, "GET, HEAD");
@@ -272,6 +280,7 @@ ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
 {
     uint64_t                     timeout;
     ngx_int_t                    rc;
+    ngx_uint_t                   n, up;
     ngx_http_replog_loc_conf_t  *rlcf;
 
     rlcf = ctx->conf;
@@ -291,6 +300,26 @@ ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
     }
 
     ctx->timeout = rlcf->wc_timeout;
+
+    /* without a majority of nodes up the master is read-only */
+
+    if (ctx->node->quorum) {
+        n = ngx_http_replog_cluster_size(ctx->node);
+        up = ngx_http_replog_registry_up(ctx->node->shm_zone->data);
+
+        if (up < n / 2 + 1) {
+            if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            return ngx_http_replog_send_error(r,
+                       NGX_HTTP_SERVICE_UNAVAILABLE,
+                       "no quorum: the master is read-only while %ui of "
+                       "%ui nodes are up and %ui are needed\","
+                       "\"up\":%ui,\"needed\":%ui,\"cluster_size\":%ui",
+                       up, n, n / 2 + 1, up, n / 2 + 1, n);
+        }
+    }
 
     rc = ngx_http_replog_arg_uint(r, "timeout", 7, &timeout);
 
@@ -831,7 +860,9 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     p = ngx_sprintf(p, "\",\"read_only\":%s,\"last_id\":%uL,\"bytes\":%uL,"
                     "\"pending\":%ui,\"cluster_size\":%ui,"
                     "\"quorum\":{\"up\":%ui,\"needed\":%ui}}\n",
-                    master ? "false" : "true", last_id, bytes, pending,
+                    (master && (!ctx->node->quorum || up >= n / 2 + 1))
+                    ? "false" : "true",
+                    last_id, bytes, pending,
                     n, up, n / 2 + 1);
 
     json.len = p - json.data;
@@ -974,6 +1005,30 @@ ngx_http_replog_method_not_allowed(ngx_http_request_t *r, const char *allow)
 
     return ngx_http_replog_send_error(r, NGX_HTTP_NOT_ALLOWED,
                                       "method not allowed");
+}
+
+
+ngx_int_t
+ngx_http_replog_retry_after(ngx_http_request_t *r, ngx_uint_t seconds)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->value.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (h->value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    h->value.len = ngx_sprintf(h->value.data, "%ui", seconds)
+                   - h->value.data;
+
+    return NGX_OK;
 }
 
 

@@ -878,6 +878,7 @@ ngx_http_replog_engine_wait(ngx_http_request_t *r,
 
     /* appends of one worker are in id order: the queue stays sorted */
     ngx_queue_insert_tail(&engine->waiters, &w->queue);
+    (void) ngx_atomic_fetch_add(&engine->zone->sh->waiters, 1);
 
     if (timeout) {
         w->timer.handler = ngx_http_replog_waiter_timeout;
@@ -939,6 +940,7 @@ ngx_http_replog_waiter_answer(ngx_http_replog_waiter_t *w, ngx_uint_t status)
 
     ngx_queue_remove(&w->queue);
     w->active = 0;
+    (void) ngx_atomic_fetch_add(&w->engine->zone->sh->waiters, -1);
 
     if (w->timer.timer_set) {
         ngx_del_timer(&w->timer);
@@ -979,6 +981,7 @@ ngx_http_replog_waiter_cleanup(void *data)
 
     ngx_queue_remove(&w->queue);
     w->active = 0;
+    (void) ngx_atomic_fetch_add(&w->engine->zone->sh->waiters, -1);
 
     if (w->timer.timer_set) {
         ngx_del_timer(&w->timer);

@@ -127,6 +127,13 @@ static ngx_command_t  ngx_http_replog_commands[] = {
       offsetof(ngx_http_replog_srv_conf_t, service_key),
       NULL },
 
+    { ngx_string("replog_quorum"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_http_replog_srv_conf_t, quorum),
+      NULL },
+
     { ngx_string("replog_max_pending"),
       NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -269,6 +276,7 @@ ngx_http_replog_create_srv_conf(ngx_conf_t *cf)
 
     rscf->cluster_size = NGX_CONF_UNSET_UINT;
     rscf->max_pending = NGX_CONF_UNSET_UINT;
+    rscf->quorum = NGX_CONF_UNSET;
     rscf->hc_interval = NGX_CONF_UNSET_MSEC;
     rscf->hc_timeout = NGX_CONF_UNSET_MSEC;
     rscf->hc_suspect = NGX_CONF_UNSET_UINT;
@@ -296,6 +304,7 @@ ngx_http_replog_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     /* 0: registered secondaries + 1 */
     ngx_conf_init_uint_value(conf->cluster_size, 0);
     ngx_conf_init_uint_value(conf->max_pending, 65536);
+    ngx_conf_init_value(conf->quorum, 0);
     ngx_conf_init_msec_value(conf->hc_interval, 5000);
     ngx_conf_init_msec_value(conf->hc_timeout, 1000);
     ngx_conf_init_uint_value(conf->hc_suspect, 1);
@@ -307,7 +316,7 @@ ngx_http_replog_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
                              NGX_HTTP_REPLOG_RETRY_UNIFORM);
     ngx_conf_init_uint_value(conf->batch_max, 4096);
     ngx_conf_init_size_value(conf->batch_bytes, 1024 * 1024);
-    ngx_conf_init_msec_value(conf->batch_timeout, 10000);
+    ngx_conf_init_msec_value(conf->batch_timeout, 60000);
     ngx_conf_init_msec_value(conf->delay_low, 0);
     ngx_conf_init_msec_value(conf->delay_high, 0);
     ngx_conf_init_uint_value(conf->fail_rate, 0);

@@ -115,6 +115,7 @@ typedef struct {
     u_char                          master[NGX_HTTP_REPLOG_HOST_LEN];
     size_t                          master_len;
 
+    ngx_atomic_t                    waiters;
     uint64_t                        wc_timeouts;
     uint64_t                        catchup_entries;
 } ngx_http_replog_sh_t;
@@ -135,6 +136,7 @@ typedef struct {
     ngx_str_t                       id;
     ngx_uint_t                      cluster_size;
     ngx_uint_t                      max_pending;
+    ngx_flag_t                      quorum;
     ngx_str_t                       service_key;
 
     ngx_msec_t                      hc_interval;
@@ -280,6 +282,8 @@ ngx_int_t ngx_http_replog_engine_wait(ngx_http_request_t *r,
     ngx_http_replog_srv_conf_t *node, uint64_t id, ngx_uint_t wc,
     ngx_msec_t timeout);
 
+ngx_int_t ngx_http_replog_metrics(ngx_http_request_t *r);
+
 /* secondary: the replicate endpoint */
 ngx_int_t ngx_http_replog_replicate(ngx_http_request_t *r);
 ngx_int_t ngx_http_replog_register(ngx_http_request_t *r);
@@ -304,6 +308,8 @@ ngx_int_t ngx_http_replog_read_body(ngx_http_request_t *r,
     ngx_http_replog_body_pt handler);
 ngx_int_t ngx_http_replog_post_answer(ngx_http_request_t *r,
     ngx_uint_t status);
+ngx_int_t ngx_http_replog_retry_after(ngx_http_request_t *r,
+    ngx_uint_t seconds);
 ngx_int_t ngx_http_replog_send_body(ngx_http_request_t *r, ngx_str_t *body);
 ngx_int_t ngx_http_replog_send_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *json);

@@ -1,0 +1,213 @@
+
+/*
+ * Copyright (C) replog authors
+ */
+
+
+/* GET /metrics: the node's counters in Prometheus text format */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_http_replog_module.h"
+
+
+#define NGX_HTTP_REPLOG_METRIC_LINE  (256 + 2 * 6 * NGX_HTTP_REPLOG_ID_LEN)
+
+
+static u_char *ngx_http_replog_metric_head(u_char *p, const char *name,
+    const char *type, const char *help);
+
+
+static u_char *
+ngx_http_replog_metric_head(u_char *p, const char *name, const char *type,
+    const char *help)
+{
+    return ngx_sprintf(p, "# HELP replog_%s %s\n# TYPE replog_%s %s\n",
+                       name, help, name, type);
+}
+
+
+/* label values: backslash, quote and newline are escaped */
+
+static u_char *
+ngx_http_replog_metric_label(u_char *p, u_char *s, size_t len)
+{
+    while (len--) {
+        if (*s == '\\' || *s == '"') {
+            *p++ = '\\';
+            *p++ = *s++;
+
+        } else if (*s == '\n') {
+            *p++ = '\\';
+            *p++ = 'n';
+            s++;
+
+        } else {
+            *p++ = *s++;
+        }
+    }
+
+    return p;
+}
+
+
+ngx_int_t
+ngx_http_replog_metrics(ngx_http_request_t *r)
+{
+    u_char                       *p, *start, node[6 * NGX_HTTP_REPLOG_ID_LEN];
+    size_t                        len, nlen;
+    uint64_t                      last_id;
+    ngx_str_t                     body;
+    ngx_uint_t                    i, k, up, n;
+    ngx_http_replog_sh_t         *sh;
+    ngx_http_replog_ctx_t        *ctx;
+    ngx_http_replog_zone_t       *zone;
+    ngx_http_replog_secondary_t  *s;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+    zone = ctx->node->shm_zone->data;
+    sh = zone->sh;
+
+    nlen = ngx_http_replog_metric_label(node, ctx->node->id.data,
+                                        ctx->node->id.len) - node;
+
+    n = ngx_http_replog_cluster_size(ctx->node);
+    up = (ctx->node->role == NGX_HTTP_REPLOG_MASTER)
+         ? ngx_http_replog_registry_up(zone) : 1;
+
+    len = 40 * NGX_HTTP_REPLOG_METRIC_LINE
+          + NGX_HTTP_REPLOG_MAX_SECONDARIES * 12 * NGX_HTTP_REPLOG_METRIC_LINE;
+
+    start = ngx_pnalloc(r->pool, len);
+    if (start == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = start;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    last_id = sh->last_id;
+
+    p = ngx_http_replog_metric_head(p, "messages_appended_total", "counter",
+                                    "Messages stored in this node's log.");
+    p = ngx_sprintf(p, "replog_messages_appended_total{node=\"%*s\"} %uL\n",
+                    nlen, node, sh->appended);
+
+    p = ngx_http_replog_metric_head(p, "log_bytes", "gauge",
+                                    "Bytes of the contiguous log, as listed.");
+    p = ngx_sprintf(p, "replog_log_bytes{node=\"%*s\"} %uL\n",
+                    nlen, node, sh->bytes);
+
+    p = ngx_http_replog_metric_head(p, "last_id", "gauge",
+                                    "Last id of the contiguous log.");
+    p = ngx_sprintf(p, "replog_last_id{node=\"%*s\"} %uL\n",
+                    nlen, node, last_id);
+
+    p = ngx_http_replog_metric_head(p, "pending_entries", "gauge",
+                                    "Entries held past a gap.");
+    p = ngx_sprintf(p, "replog_pending_entries{node=\"%*s\"} %ui\n",
+                    nlen, node, sh->pending);
+
+    p = ngx_http_replog_metric_head(p, "log_full_rejections_total",
+                                    "counter",
+                                    "Appends refused because the zone "
+                                    "was full.");
+    p = ngx_sprintf(p, "replog_log_full_rejections_total{node=\"%*s\"} %uL\n",
+                    nlen, node, sh->rejected_full);
+
+    p = ngx_http_replog_metric_head(p, "waiters", "gauge",
+                                    "Clients parked for their write "
+                                    "concern.");
+    p = ngx_sprintf(p, "replog_waiters{node=\"%*s\"} %uA\n",
+                    nlen, node, sh->waiters);
+
+    p = ngx_http_replog_metric_head(p, "write_concern_timeouts_total",
+                                    "counter",
+                                    "Writes answered 504: concern not met "
+                                    "in time.");
+    p = ngx_sprintf(p, "replog_write_concern_timeouts_total{node=\"%*s\"} "
+                    "%uL\n", nlen, node, sh->wc_timeouts);
+
+    p = ngx_http_replog_metric_head(p, "catchup_entries_total", "counter",
+                                    "Entries sent by catch-up.");
+    p = ngx_sprintf(p, "replog_catchup_entries_total{node=\"%*s\"} %uL\n",
+                    nlen, node, sh->catchup_entries);
+
+    p = ngx_http_replog_metric_head(p, "nodes_up", "gauge",
+                                    "Nodes up, the master included.");
+    p = ngx_sprintf(p, "replog_nodes_up{node=\"%*s\"} %ui\n", nlen, node, up);
+
+    p = ngx_http_replog_metric_head(p, "cluster_size", "gauge",
+                                    "Nodes expected in the cluster.");
+    p = ngx_sprintf(p, "replog_cluster_size{node=\"%*s\"} %ui\n",
+                    nlen, node, n);
+
+    p = ngx_http_replog_metric_head(p, "secondary_status", "gauge",
+                                    "1 for the state a secondary is in.");
+
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        s = &sh->secondaries[i];
+
+        if (s->status == 0) {
+            continue;
+        }
+
+        for (k = NGX_HTTP_REPLOG_HEALTHY; k <= NGX_HTTP_REPLOG_CONFLICT; k++) {
+            p = ngx_sprintf(p, "replog_secondary_status{node=\"%*s\","
+                            "secondary=\"", nlen, node);
+            p = ngx_http_replog_metric_label(p, s->id, s->id_len);
+            p = ngx_sprintf(p, "\",status=\"%s\"} %d\n",
+                            ngx_http_replog_status_name(k),
+                            s->status == k ? 1 : 0);
+        }
+    }
+
+#define ngx_http_replog_metric_secondary(name, type, help, fmt, value)       \
+    p = ngx_http_replog_metric_head(p, name, type, help);                   \
+                                                                             \
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {                 \
+        s = &sh->secondaries[i];                                             \
+                                                                             \
+        if (s->status == 0) {                                                \
+            continue;                                                        \
+        }                                                                    \
+                                                                             \
+        p = ngx_sprintf(p, "replog_" name "{node=\"%*s\",secondary=\"",     \
+                        nlen, node);                                         \
+        p = ngx_http_replog_metric_label(p, s->id, s->id_len);              \
+        p = ngx_sprintf(p, "\"} " fmt "\n", value);                         \
+    }
+
+    ngx_http_replog_metric_secondary("secondary_acked_id", "gauge",
+        "The secondary's contiguous high-water mark.", "%uL", s->acked_id);
+
+    ngx_http_replog_metric_secondary("secondary_lag", "gauge",
+        "Messages the secondary is behind.", "%uL",
+        last_id > s->acked_id ? last_id - s->acked_id : 0);
+
+    ngx_http_replog_metric_secondary("secondary_batches_total", "counter",
+        "Batches the secondary acknowledged.", "%uL", s->batches);
+
+    ngx_http_replog_metric_secondary("secondary_retries_total", "counter",
+        "Batches to the secondary that failed and were retried.", "%uL",
+        s->retries);
+
+    ngx_http_replog_metric_secondary("secondary_fails", "gauge",
+        "Consecutive failed heartbeats or batches.", "%ui", s->fails);
+
+#undef ngx_http_replog_metric_secondary
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    body.data = start;
+    body.len = p - start;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+
+    return ngx_http_replog_send_body(r, &body);
+}

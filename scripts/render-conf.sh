@@ -1,0 +1,91 @@
+#!/bin/sh
+# Renders conf/templates/ROLE.conf.template from the environment: the
+# variables of the original service (API_KEY, MASTER_PORT, SECONDARY_PORT,
+# HEALTHCHECK_DELAY, DELAY=low,high, ...) plus REPLOG_* overrides.  The one
+# rendering path for `make run`, the Docker image and the cluster tests.
+#
+#   render-conf.sh master|secondary [TEMPLATE_DIR] > nginx.conf
+
+set -eu
+
+role=${1:?usage: render-conf.sh master|secondary [TEMPLATE_DIR]}
+dir=${2:-$(dirname "$0")/../conf/templates}
+
+case "$role" in
+    master|secondary) ;;
+    *) echo "render-conf: role must be master or secondary, not \"$role\"" >&2; exit 64 ;;
+esac
+
+: "${MASTER_PORT:=8000}"
+: "${SECONDARY_PORT:=8001}"
+: "${HEALTHCHECK_DELAY:=5}"
+: "${SECONDARY_REMOVAL_DELAY:=0}"
+: "${MESSAGE_POST_RETRY_INTERVAL:=1}"
+: "${MAX_MESSAGE_POST_RETRY_DELAY:=20}"
+: "${MESSAGE_POST_RETRIES_MECHANISM:=uniform}"
+
+: "${REPLOG_PREFIX:=/var/lib/replog}"
+: "${REPLOG_ERROR_LOG:=$REPLOG_PREFIX/error.log}"
+: "${REPLOG_ACCESS_LOG:=$REPLOG_PREFIX/access.log}"
+: "${REPLOG_WORKERS:=auto}"
+: "${REPLOG_ZONE_SIZE:=64m}"
+: "${REPLOG_LISTEN:=0.0.0.0}"
+: "${REPLOG_WRITE_CONCERN:=majority}"
+: "${REPLOG_QUORUM:=off}"
+: "${REPLOG_HEALTHCHECK_TIMEOUT:=1s}"
+: "${REPLOG_HEALTHCHECK_FAILS:=3}"
+: "${REPLOG_BATCH_TIMEOUT:=60s}"
+
+if [ "$role" = master ]; then
+    : "${REPLOG_ID:=master}"
+else
+    : "${REPLOG_ID:=${HOSTNAME:-$(hostname)}}"
+fi
+
+REPLOG_API_KEY=${API_KEY:-off}
+
+REPLOG_LOAD_MODULE=""
+if [ -n "${REPLOG_MODULE:-}" ]; then
+    REPLOG_LOAD_MODULE="load_module $REPLOG_MODULE;"
+fi
+
+REPLOG_CLUSTER_SIZE_DIRECTIVE=""
+if [ -n "${REPLOG_CLUSTER_SIZE:-}" ]; then
+    REPLOG_CLUSTER_SIZE_DIRECTIVE="replog_cluster_size $REPLOG_CLUSTER_SIZE;"
+fi
+
+# DELAY=low,high in seconds, as the original service had it
+REPLOG_DELAY_DIRECTIVE=""
+if [ -n "${DELAY:-}" ]; then
+    low=${DELAY%%,*}
+    high=${DELAY#*,}
+    # plain numbers are seconds; "500ms" and the like pass as they are
+    case "$low" in *[a-z]) ;; *) low=${low}s ;; esac
+    case "$high" in *[a-z]) ;; *) high=${high}s ;; esac
+    REPLOG_DELAY_DIRECTIVE="replog_delay $low $high;"
+fi
+
+REPLOG_FAIL_RATE_DIRECTIVE=""
+if [ -n "${FAIL_RATE:-}" ]; then
+    REPLOG_FAIL_RATE_DIRECTIVE="replog_fail_rate $FAIL_RATE;"
+fi
+
+export MASTER_PORT SECONDARY_PORT HEALTHCHECK_DELAY SECONDARY_REMOVAL_DELAY \
+    MESSAGE_POST_RETRY_INTERVAL MAX_MESSAGE_POST_RETRY_DELAY \
+    MESSAGE_POST_RETRIES_MECHANISM REPLOG_PREFIX REPLOG_ERROR_LOG \
+    REPLOG_ACCESS_LOG REPLOG_WORKERS REPLOG_ZONE_SIZE REPLOG_LISTEN \
+    REPLOG_WRITE_CONCERN REPLOG_QUORUM REPLOG_HEALTHCHECK_TIMEOUT \
+    REPLOG_HEALTHCHECK_FAILS REPLOG_BATCH_TIMEOUT REPLOG_ID REPLOG_API_KEY \
+    REPLOG_LOAD_MODULE REPLOG_CLUSTER_SIZE_DIRECTIVE REPLOG_DELAY_DIRECTIVE \
+    REPLOG_FAIL_RATE_DIRECTIVE
+
+# only these names are substituted: nginx's own $variables stay as they are
+envsubst '$MASTER_PORT $SECONDARY_PORT $HEALTHCHECK_DELAY
+    $SECONDARY_REMOVAL_DELAY $MESSAGE_POST_RETRY_INTERVAL
+    $MAX_MESSAGE_POST_RETRY_DELAY $MESSAGE_POST_RETRIES_MECHANISM
+    $REPLOG_PREFIX $REPLOG_ERROR_LOG $REPLOG_ACCESS_LOG $REPLOG_WORKERS
+    $REPLOG_ZONE_SIZE $REPLOG_LISTEN $REPLOG_WRITE_CONCERN $REPLOG_QUORUM
+    $REPLOG_HEALTHCHECK_TIMEOUT $REPLOG_HEALTHCHECK_FAILS
+    $REPLOG_BATCH_TIMEOUT $REPLOG_ID $REPLOG_API_KEY $REPLOG_LOAD_MODULE
+    $REPLOG_CLUSTER_SIZE_DIRECTIVE $REPLOG_DELAY_DIRECTIVE
+    $REPLOG_FAIL_RATE_DIRECTIVE' < "$dir/$role.conf.template"
