@@ -101,6 +101,7 @@ ngx_http_replog_handler(ngx_http_request_t *r)
     /* node to node: the service key */
 
     if (ngx_http_replog_path_is(&path, "/replicate")
+        || ngx_http_replog_path_is(&path, "/reset")
         || ngx_http_replog_path_is(&path, "/register")
         || ngx_http_replog_path_is(&path, "/secondary/register"))
     {
@@ -111,6 +112,24 @@ ngx_http_replog_handler(ngx_http_request_t *r)
 
         if (r->method != NGX_HTTP_POST) {
             return ngx_http_replog_method_not_allowed(r, "POST");
+        }
+
+        if (ngx_http_replog_path_is(&path, "/reset")) {
+            if (rlcf->node->role != NGX_HTTP_REPLOG_SECONDARY) {
+                return ngx_http_replog_send_error(r, NGX_HTTP_NOT_FOUND,
+                           "this node is the master: only a secondary's log "
+                           "can be reset");
+            }
+
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "replog: the log of \"%V\" is reset on request",
+                          &rlcf->node->id);
+
+            ngx_http_replog_store_reset(rlcf->node->shm_zone->data);
+
+            ngx_str_set(&rest, "{\"reset\":true,\"acked_id\":0}\n");
+
+            return ngx_http_replog_send_json(r, NGX_HTTP_OK, &rest);
         }
 
         if (path.data[1] == 'r' && path.data[2] == 'e' && path.data[3] == 'p')
@@ -132,7 +151,11 @@ ngx_http_replog_handler(ngx_http_request_t *r)
         return ngx_http_replog_register(r);
     }
 
-    if (!ngx_http_replog_token_ok(r, &rlcf->api_key)) {
+    /* nodes read each other's logs (recovery) with the service key */
+    if (!ngx_http_replog_token_ok(r, &rlcf->api_key)
+        && !(rlcf->node->service_key.len
+             && ngx_http_replog_token_ok(r, &rlcf->node->service_key)))
+    {
         return ngx_http_replog_send_error(r, NGX_HTTP_FORBIDDEN,
                                           "missing or invalid x-token");
     }
@@ -280,7 +303,8 @@ ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
 {
     uint64_t                     timeout;
     ngx_int_t                    rc;
-    ngx_uint_t                   n, up;
+    ngx_uint_t                   n, up, state;
+    ngx_http_replog_zone_t      *zone;
     ngx_http_replog_loc_conf_t  *rlcf;
 
     rlcf = ctx->conf;
@@ -300,6 +324,27 @@ ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
     }
 
     ctx->timeout = rlcf->wc_timeout;
+
+    zone = ctx->node->shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    state = zone->sh->state;
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (state != NGX_HTTP_REPLOG_OPEN) {
+        if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_replog_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "recovering\",\"detail\":\"the master restarted with "
+                   "an empty log and restores it from its secondaries "
+                   "before it accepts writes\",\"registered\":%ui,"
+                   "\"needed\":%ui,\"state\":\"%s",
+                   ngx_http_replog_registry_count(zone),
+                   ngx_http_replog_cluster_size(ctx->node) / 2,
+                   ngx_http_replog_state_name(state));
+    }
 
     /* without a majority of nodes up the master is read-only */
 
@@ -692,12 +737,12 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
             return NGX_OK;
         }
 
+        b = ctx->buf;
         b->pos = b->start;
         b->last = b->start;
-        b->temporary = 1;
-        b->memory = 0;
         b->last_buf = 0;
         b->flush = 1;
+        ctx->out.buf = b;
 
         if (!ctx->opened) {
             b->last = ngx_cpymem(b->last, "{\"data\":[",
@@ -723,11 +768,26 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
             if ((size_t) (b->end - b->last) < len) {
 
                 if (b->last == b->start) {
-                    /* larger than the buffer: sent from the zone itself */
-                    b->temporary = 0;
-                    b->memory = 1;
-                    b->pos = e->data + skip;
-                    b->last = e->data + e->len;
+                    /*
+                     * larger than the buffer: copied into one of its own,
+                     * as a reset may free the zone's copy meanwhile
+                     */
+                    if (ctx->big == NULL
+                        || (size_t) (ctx->big->end - ctx->big->start) < len)
+                    {
+                        ctx->big = ngx_create_temp_buf(r->pool, len);
+                        if (ctx->big == NULL) {
+                            ngx_shmtx_unlock(&zone->shpool->mutex);
+                            return NGX_ERROR;
+                        }
+                    }
+
+                    b = ctx->big;
+                    b->pos = b->start;
+                    b->last = ngx_cpymem(b->start, e->data + skip, len);
+                    b->last_buf = 0;
+                    b->flush = 1;
+                    ctx->out.buf = b;
                     ctx->tail = 1;
                     ctx->next++;
                 }
@@ -743,7 +803,7 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
         if (ctx->next > ctx->last
-            && b->temporary
+            && b == ctx->buf
             && (size_t) (b->end - b->last) >= sizeof("]}\n") - 1)
         {
             b->last = ngx_cpymem(b->last, "]}\n", sizeof("]}\n") - 1);
@@ -817,7 +877,7 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     size_t                   len;
     uint64_t                 epoch, last_id, bytes;
     ngx_str_t                json, *id;
-    ngx_uint_t               pending, n, up, master;
+    ngx_uint_t               pending, n, up, master, state;
     ngx_http_replog_sh_t    *sh;
     ngx_http_replog_zone_t  *zone;
 
@@ -831,6 +891,7 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     last_id = sh->last_id;
     bytes = sh->bytes;
     pending = sh->pending;
+    state = sh->state;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -839,6 +900,7 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     up = master ? ngx_http_replog_registry_up(zone) : 1;
 
     len = sizeof("{\"role\":\"secondary\",\"id\":\"\",\"epoch\":\"\","
+                 "\"state\":\"recovering\",\"waiters\":,"
                  "\"read_only\":false,\"last_id\":,\"bytes\":,"
                  "\"pending\":,\"cluster_size\":,"
                  "\"quorum\":{\"up\":,\"needed\":}}\n")
@@ -857,10 +919,13 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     p = ngx_http_replog_json_escape(p, id->data, id->len);
     p = ngx_cpymem(p, "\",\"epoch\":\"", sizeof("\",\"epoch\":\"") - 1);
     p = ngx_http_replog_format_epoch(p, epoch);
-    p = ngx_sprintf(p, "\",\"read_only\":%s,\"last_id\":%uL,\"bytes\":%uL,"
+    p = ngx_sprintf(p, "\",\"state\":\"%s\",\"waiters\":%uA",
+                    ngx_http_replog_state_name(state), sh->waiters);
+    p = ngx_sprintf(p, ",\"read_only\":%s,\"last_id\":%uL,\"bytes\":%uL,"
                     "\"pending\":%ui,\"cluster_size\":%ui,"
                     "\"quorum\":{\"up\":%ui,\"needed\":%ui}}\n",
-                    (master && (!ctx->node->quorum || up >= n / 2 + 1))
+                    (master && state == NGX_HTTP_REPLOG_OPEN
+                     && (!ctx->node->quorum || up >= n / 2 + 1))
                     ? "false" : "true",
                     last_id, bytes, pending,
                     n, up, n / 2 + 1);

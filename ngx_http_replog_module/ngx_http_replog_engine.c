@@ -61,6 +61,7 @@ struct ngx_http_replog_engine_s {
     ngx_queue_t                    waiters;
     ngx_event_t                    tick;
     ngx_msec_t                     next_heartbeat;
+    void                          *recovery;
     unsigned                       owner:1;    /* worker 0 */
 };
 
@@ -161,6 +162,15 @@ ngx_http_replog_engine_init_process(ngx_cycle_t *cycle)
             engine->heartbeat[j].kind = NGX_HTTP_REPLOG_LINK_HEARTBEAT;
         }
 
+        if (engine->owner && engine->zone->recovery) {
+            engine->recovery = ngx_http_replog_recovery_create(nodes[i],
+                                                               cycle->pool,
+                                                               cycle->log);
+            if (engine->recovery == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
         engine->tick.handler = ngx_http_replog_tick;
         engine->tick.data = engine;
         engine->tick.log = &engine->log;
@@ -210,6 +220,10 @@ ngx_http_replog_engine_exit_process(ngx_cycle_t *cycle)
                 ngx_free(engine->live[j].queue);
                 engine->live[j].queue = NULL;
             }
+        }
+
+        if (engine->recovery) {
+            ngx_http_replog_recovery_free(engine->recovery);
         }
 
         nodes[i]->engine = NULL;
@@ -740,7 +754,7 @@ static void
 ngx_http_replog_tick(ngx_event_t *ev)
 {
     uint64_t                      last_id;
-    ngx_uint_t                    i;
+    ngx_uint_t                    i, open;
     ngx_http_replog_peer_t        peers[NGX_HTTP_REPLOG_MAX_SECONDARIES];
     ngx_http_replog_peer_t       *peer;
     ngx_http_replog_engine_t     *engine;
@@ -761,6 +775,9 @@ ngx_http_replog_tick(ngx_event_t *ev)
     }
 
     if (engine->owner) {
+        open = (engine->recovery == NULL
+                || ngx_http_replog_recovery_step(engine->recovery) == NGX_OK);
+
         last_id = ngx_http_replog_snapshot(engine, peers);
 
         for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
@@ -806,7 +823,7 @@ ngx_http_replog_tick(ngx_event_t *ev)
                 continue;
             }
 
-            if (peer->status == NGX_HTTP_REPLOG_UNHEALTHY) {
+            if (peer->status == NGX_HTTP_REPLOG_UNHEALTHY || !open) {
                 continue;
             }
 

@@ -222,14 +222,15 @@ ngx_http_replog_json_epoch(json_t *root, uint64_t *epoch)
 
 /*
  * A batch from the master: {"epoch": "<16 hex>", "entries": [{"id": 1,
- * "registered_at": "...", "message": "..."}, ...]}.  Checked whole before
- * anything is applied.
+ * "registered_at": "...", "message": "..."}, ...]}, or with key "data" and
+ * no epoch, a page of GET /messages that a recovering master pulls.
+ * Checked whole before anything is applied.
  */
 
 ngx_int_t
-ngx_http_replog_json_batch(ngx_http_request_t *r, u_char *body, size_t len,
-    uint64_t *epoch, ngx_http_replog_batch_entry_t **entries, ngx_uint_t *n,
-    ngx_str_t *err)
+ngx_http_replog_json_entries(ngx_pool_t *pool, u_char *body, size_t len,
+    const char *key, uint64_t *epoch, ngx_http_replog_batch_entry_t **entries,
+    ngx_uint_t *n, ngx_str_t *err)
 {
     u_char                         *s;
     size_t                          i, size, slen;
@@ -250,12 +251,14 @@ ngx_http_replog_json_batch(ngx_http_request_t *r, u_char *body, size_t len,
         goto failed;
     }
 
-    if (ngx_http_replog_json_epoch(root, epoch) != NGX_OK || *epoch == 0) {
+    if (epoch
+        && (ngx_http_replog_json_epoch(root, epoch) != NGX_OK || *epoch == 0))
+    {
         ngx_str_set(err, "\\\"epoch\\\" must be 16 hex digits");
         goto failed;
     }
 
-    list = json_object_get(root, "entries");
+    list = json_object_get(root, key);
 
     if (!json_is_array(list)) {
         ngx_str_set(err, "\\\"entries\\\" must be an array");
@@ -264,7 +267,7 @@ ngx_http_replog_json_batch(ngx_http_request_t *r, u_char *body, size_t len,
 
     size = json_array_size(list);
 
-    be = ngx_palloc(r->pool, (size + 1) * sizeof(ngx_http_replog_batch_entry_t));
+    be = ngx_palloc(pool, (size + 1) * sizeof(ngx_http_replog_batch_entry_t));
     if (be == NULL) {
         json_decref(root);
         return NGX_ERROR;
@@ -290,7 +293,7 @@ ngx_http_replog_json_batch(ngx_http_request_t *r, u_char *body, size_t len,
 
         be[i].id = (uint64_t) json_integer_value(id);
 
-        be[i].time = ngx_pnalloc(r->pool, NGX_HTTP_REPLOG_TIME_LEN);
+        be[i].time = ngx_pnalloc(pool, NGX_HTTP_REPLOG_TIME_LEN);
         if (be[i].time == NULL) {
             json_decref(root);
             return NGX_ERROR;
@@ -302,7 +305,7 @@ ngx_http_replog_json_batch(ngx_http_request_t *r, u_char *body, size_t len,
         slen = json_string_length(m);
 
         be[i].msg.len = ngx_http_replog_json_escape_len(s, slen) + 2;
-        be[i].msg.data = ngx_pnalloc(r->pool, be[i].msg.len);
+        be[i].msg.data = ngx_pnalloc(pool, be[i].msg.len);
         if (be[i].msg.data == NULL) {
             json_decref(root);
             return NGX_ERROR;

@@ -37,6 +37,8 @@ static char *ngx_http_replog_delay(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_replog_fail_rate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_replog_recovery(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_replog_init_process(ngx_cycle_t *cycle);
 static void ngx_http_replog_exit_process(ngx_cycle_t *cycle);
 
@@ -132,6 +134,13 @@ static ngx_command_t  ngx_http_replog_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_SRV_CONF_OFFSET,
       offsetof(ngx_http_replog_srv_conf_t, quorum),
+      NULL },
+
+    { ngx_string("replog_recovery"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_http_replog_recovery,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("replog_max_pending"),
@@ -277,6 +286,7 @@ ngx_http_replog_create_srv_conf(ngx_conf_t *cf)
     rscf->cluster_size = NGX_CONF_UNSET_UINT;
     rscf->max_pending = NGX_CONF_UNSET_UINT;
     rscf->quorum = NGX_CONF_UNSET;
+    rscf->recovery_timeout = NGX_CONF_UNSET_MSEC;
     rscf->hc_interval = NGX_CONF_UNSET_MSEC;
     rscf->hc_timeout = NGX_CONF_UNSET_MSEC;
     rscf->hc_suspect = NGX_CONF_UNSET_UINT;
@@ -305,6 +315,7 @@ ngx_http_replog_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_init_uint_value(conf->cluster_size, 0);
     ngx_conf_init_uint_value(conf->max_pending, 65536);
     ngx_conf_init_value(conf->quorum, 0);
+    ngx_conf_init_msec_value(conf->recovery_timeout, 30000);
     ngx_conf_init_msec_value(conf->hc_interval, 5000);
     ngx_conf_init_msec_value(conf->hc_timeout, 1000);
     ngx_conf_init_uint_value(conf->hc_suspect, 1);
@@ -748,6 +759,9 @@ ngx_http_replog_postconfiguration(ngx_conf_t *cf)
 
         zone->used = 1;
         zone->role = nodes[i]->role;
+        zone->recovery = (nodes[i]->role == NGX_HTTP_REPLOG_MASTER
+                          && nodes[i]->cluster_size > 1
+                          && nodes[i]->recovery_timeout);
 
         /* the service key defaults to the server's api key */
         if (nodes[i]->service_key.data == NULL) {
@@ -960,6 +974,45 @@ ngx_http_replog_fail_rate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rscf->fail_rate = n;
 
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_replog_recovery(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_replog_srv_conf_t *rscf = conf;
+
+    ngx_str_t  *value, s;
+
+    if (rscf->recovery_timeout != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        rscf->recovery_timeout = 0;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_strncmp(value[1].data, "timeout=", 8) == 0) {
+        s.data = value[1].data + 8;
+        s.len = value[1].len - 8;
+
+        rscf->recovery_timeout = ngx_parse_time(&s, 0);
+
+        if (rscf->recovery_timeout != (ngx_msec_t) NGX_ERROR
+            && rscf->recovery_timeout != 0)
+        {
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "replog_recovery: use \"timeout=TIME\" or \"off\", "
+                       "not \"%V\"", &value[1]);
+
+    return NGX_CONF_ERROR;
 }
 
 

@@ -30,6 +30,11 @@
 #define NGX_HTTP_REPLOG_UNHEALTHY     3
 #define NGX_HTTP_REPLOG_CONFLICT      4
 
+/* a master's log: open for writes, or recovering after a restart */
+#define NGX_HTTP_REPLOG_OPEN          0
+#define NGX_HTTP_REPLOG_RECOVERING    1
+#define NGX_HTTP_REPLOG_PULLING       2
+
 #define NGX_HTTP_REPLOG_RETRY_UNIFORM      0
 #define NGX_HTTP_REPLOG_RETRY_EXPONENTIAL  1
 
@@ -104,6 +109,10 @@ typedef struct {
     uint64_t                        rejected_full;
     ngx_msec_t                      started;
 
+    ngx_uint_t                      state;
+    ngx_msec_t                      recovery_start;
+    uint64_t                        recovery_target;
+
     /* master: the registry */
     ngx_http_replog_secondary_t     secondaries[NGX_HTTP_REPLOG_MAX_SECONDARIES];
     ngx_uint_t                      nsecondaries;
@@ -127,6 +136,7 @@ typedef struct {
     ngx_str_t                       name;
     ngx_uint_t                      used;     /* by a replog_node */
     ngx_uint_t                      role;
+    ngx_uint_t                      recovery;
 } ngx_http_replog_zone_t;
 
 
@@ -137,6 +147,7 @@ typedef struct {
     ngx_uint_t                      cluster_size;
     ngx_uint_t                      max_pending;
     ngx_flag_t                      quorum;
+    ngx_msec_t                      recovery_timeout;  /* 0: off */
     ngx_str_t                       service_key;
 
     ngx_msec_t                      hc_interval;
@@ -224,6 +235,7 @@ typedef struct {
     uint64_t                       next;
     uint64_t                       last;
     ngx_buf_t                     *buf;
+    ngx_buf_t                     *big;
     ngx_chain_t                    out;
     unsigned                       opened:1;
     unsigned                       tail:1;
@@ -244,6 +256,7 @@ ngx_int_t ngx_http_replog_store_append(ngx_http_replog_zone_t *zone,
 ngx_int_t ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone,
     uint64_t epoch, ngx_http_replog_batch_entry_t *entries, ngx_uint_t n,
     ngx_uint_t max_pending, uint64_t *acked_id);
+void ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone);
 ngx_http_replog_entry_t *ngx_http_replog_store_get_locked(
     ngx_http_replog_sh_t *sh, uint64_t id);
 uint64_t ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh,
@@ -270,7 +283,16 @@ ngx_uint_t ngx_http_replog_registry_up(ngx_http_replog_zone_t *zone);
 ngx_uint_t ngx_http_replog_registry_count(ngx_http_replog_zone_t *zone);
 ngx_int_t ngx_http_replog_registry_json(ngx_http_replog_zone_t *zone,
     ngx_pool_t *pool, ngx_str_t *json);
+void ngx_http_replog_registry_judge_locked(ngx_http_replog_zone_t *zone,
+    ngx_log_t *log);
 const char *ngx_http_replog_status_name(ngx_uint_t status);
+const char *ngx_http_replog_state_name(ngx_uint_t state);
+
+/* recovery of a restarted master from its secondaries */
+void *ngx_http_replog_recovery_create(ngx_http_replog_srv_conf_t *node,
+    ngx_pool_t *pool, ngx_log_t *log);
+ngx_int_t ngx_http_replog_recovery_step(void *data);
+void ngx_http_replog_recovery_free(void *data);
 ngx_uint_t ngx_http_replog_cluster_size(ngx_http_replog_srv_conf_t *node);
 
 /* engine: links, batches, acks, waiters, catch-up, heartbeats */
@@ -289,9 +311,9 @@ ngx_int_t ngx_http_replog_replicate(ngx_http_request_t *r);
 ngx_int_t ngx_http_replog_register(ngx_http_request_t *r);
 
 /* JSON glue */
-ngx_int_t ngx_http_replog_json_batch(ngx_http_request_t *r, u_char *body,
-    size_t len, uint64_t *epoch, ngx_http_replog_batch_entry_t **entries,
-    ngx_uint_t *n, ngx_str_t *err);
+ngx_int_t ngx_http_replog_json_entries(ngx_pool_t *pool, u_char *body,
+    size_t len, const char *key, uint64_t *epoch,
+    ngx_http_replog_batch_entry_t **entries, ngx_uint_t *n, ngx_str_t *err);
 ngx_int_t ngx_http_replog_json_register(ngx_http_request_t *r, u_char *body,
     size_t len, ngx_str_t *id, ngx_uint_t *port, uint64_t *epoch,
     uint64_t *acked_id, ngx_str_t *err);

@@ -50,8 +50,9 @@ ngx_http_replog_replicate_body(ngx_http_request_t *r, ngx_str_t *body)
     node = ctx->node;
     zone = node->shm_zone->data;
 
-    rc = ngx_http_replog_json_batch(r, body->data, body->len, &ctx->epoch,
-                                    &ctx->entries, &ctx->nentries, &err);
+    rc = ngx_http_replog_json_entries(r->pool, body->data, body->len,
+                                      "entries", &ctx->epoch, &ctx->entries,
+                                      &ctx->nentries, &err);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -19,6 +19,44 @@ static const char  *ngx_http_replog_status_names[] = {
 };
 
 
+static const char  *ngx_http_replog_state_names[] = {
+    "open", "recovering", "pulling"
+};
+
+
+const char *
+ngx_http_replog_state_name(ngx_uint_t state)
+{
+    return ngx_http_replog_state_names[state];
+}
+
+
+/*
+ * Once the master's epoch is settled, a secondary that holds a log of
+ * another epoch is a CONFLICT: it gets nothing and is never wiped silently.
+ */
+
+void
+ngx_http_replog_registry_judge_locked(ngx_http_replog_zone_t *zone,
+    ngx_log_t *log)
+{
+    ngx_uint_t                    i;
+    ngx_http_replog_secondary_t  *s;
+
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        s = &zone->sh->secondaries[i];
+
+        if (s->status && s->status != NGX_HTTP_REPLOG_CONFLICT
+            && s->epoch && s->acked_id && s->epoch != zone->sh->epoch)
+        {
+            ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_CONFLICT,
+                                                "its log has another epoch",
+                                                log);
+        }
+    }
+}
+
+
 const char *
 ngx_http_replog_status_name(ngx_uint_t status)
 {
@@ -145,7 +183,9 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
     s->fails = 0;
     s->last_error_len = 0;
 
-    if (epoch && acked_id && epoch != sh->epoch) {
+    if (epoch && acked_id && epoch != sh->epoch
+        && sh->state == NGX_HTTP_REPLOG_OPEN)
+    {
         /* its log diverges from ours: never mixed, never wiped */
         ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_CONFLICT,
                                             "its log has another epoch",

@@ -69,6 +69,12 @@ ngx_http_replog_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     /* a secondary takes the epoch of the first batch it accepts */
     if (zone->role == NGX_HTTP_REPLOG_MASTER) {
         zone->sh->epoch = ngx_http_replog_new_epoch();
+
+        /* an empty master log: recovered from the secondaries first */
+        if (zone->recovery) {
+            zone->sh->state = NGX_HTTP_REPLOG_RECOVERING;
+            zone->sh->recovery_start = ngx_current_msec;
+        }
     }
     zone->sh->started = ngx_current_msec;
 
@@ -376,6 +382,53 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     return rc;
+}
+
+
+/*
+ * Discards a secondary's whole log (the operator's answer to CONFLICT): it
+ * becomes empty, takes the next epoch it is sent and is caught up from 1.
+ */
+
+void
+ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone)
+{
+    uint64_t                  id;
+    ngx_uint_t                c;
+    ngx_http_replog_sh_t     *sh;
+    ngx_http_replog_entry_t  *e;
+
+    sh = zone->sh;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (id = 1; id <= sh->max_id; id++) {
+        e = ngx_http_replog_store_get_locked(sh, id);
+
+        if (e) {
+            ngx_slab_free_locked(zone->shpool, e);
+        }
+    }
+
+    for (c = 0; c < sh->dir_cap; c++) {
+        if (sh->dir[c]) {
+            ngx_slab_free_locked(zone->shpool, sh->dir[c]);
+        }
+    }
+
+    if (sh->dir) {
+        ngx_slab_free_locked(zone->shpool, sh->dir);
+    }
+
+    sh->dir = NULL;
+    sh->dir_cap = 0;
+    sh->epoch = 0;
+    sh->last_id = 0;
+    sh->max_id = 0;
+    sh->bytes = 0;
+    sh->pending = 0;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }
 
 
