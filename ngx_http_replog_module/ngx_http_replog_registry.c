@@ -314,8 +314,14 @@ ngx_http_replog_registry_set_status(ngx_http_replog_secondary_t *s,
 {
     ngx_uint_t  level;
 
-    level = (status == NGX_HTTP_REPLOG_HEALTHY) ? NGX_LOG_NOTICE
-                                                 : NGX_LOG_WARN;
+    /* a state change is logged once, at notice or warn */
+    if (s->status == status) {
+        level = NGX_LOG_INFO;
+
+    } else {
+        level = (status == NGX_HTTP_REPLOG_HEALTHY) ? NGX_LOG_NOTICE
+                                                     : NGX_LOG_WARN;
+    }
 
     ngx_log_error(level, log, 0,
                   "replog: secondary \"%*s\" at %*s:%d %s -> %s: %s",

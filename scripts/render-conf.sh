@@ -43,6 +43,21 @@ else
     : "${REPLOG_ID:=${HOSTNAME:-$(hostname)}}"
 fi
 
+# seconds as the original service had them (decimals allowed) to nginx
+# times; values that carry a unit already ("500ms") pass as they are
+t() {
+    case "$1" in
+        *[a-z]) echo "$1" ;;
+        *.*)    awk -v s="$1" 'BEGIN { printf "%dms\n", s * 1000 + 0.5 }' ;;
+        *)      echo "${1}s" ;;
+    esac
+}
+
+REPLOG_HC_INTERVAL=$(t "$HEALTHCHECK_DELAY")
+REPLOG_REMOVE_AFTER=$(t "$SECONDARY_REMOVAL_DELAY")
+REPLOG_RETRY_INTERVAL=$(t "$MESSAGE_POST_RETRY_INTERVAL")
+REPLOG_RETRY_MAX_DELAY=$(t "$MAX_MESSAGE_POST_RETRY_DELAY")
+
 REPLOG_API_KEY=${API_KEY:-off}
 
 REPLOG_LOAD_MODULE=""
@@ -60,10 +75,7 @@ REPLOG_DELAY_DIRECTIVE=""
 if [ -n "${DELAY:-}" ]; then
     low=${DELAY%%,*}
     high=${DELAY#*,}
-    # plain numbers are seconds; "500ms" and the like pass as they are
-    case "$low" in *[a-z]) ;; *) low=${low}s ;; esac
-    case "$high" in *[a-z]) ;; *) high=${high}s ;; esac
-    REPLOG_DELAY_DIRECTIVE="replog_delay $low $high;"
+    REPLOG_DELAY_DIRECTIVE="replog_delay $(t "$low") $(t "$high");"
 fi
 
 REPLOG_FAIL_RATE_DIRECTIVE=""
@@ -71,8 +83,8 @@ if [ -n "${FAIL_RATE:-}" ]; then
     REPLOG_FAIL_RATE_DIRECTIVE="replog_fail_rate $FAIL_RATE;"
 fi
 
-export MASTER_PORT SECONDARY_PORT HEALTHCHECK_DELAY SECONDARY_REMOVAL_DELAY \
-    MESSAGE_POST_RETRY_INTERVAL MAX_MESSAGE_POST_RETRY_DELAY \
+export MASTER_PORT SECONDARY_PORT REPLOG_HC_INTERVAL REPLOG_REMOVE_AFTER \
+    REPLOG_RETRY_INTERVAL REPLOG_RETRY_MAX_DELAY \
     MESSAGE_POST_RETRIES_MECHANISM REPLOG_PREFIX REPLOG_ERROR_LOG \
     REPLOG_ACCESS_LOG REPLOG_WORKERS REPLOG_ZONE_SIZE REPLOG_LISTEN \
     REPLOG_WRITE_CONCERN REPLOG_QUORUM REPLOG_RECOVERY \
@@ -82,9 +94,9 @@ export MASTER_PORT SECONDARY_PORT HEALTHCHECK_DELAY SECONDARY_REMOVAL_DELAY \
     REPLOG_FAIL_RATE_DIRECTIVE
 
 # only these names are substituted: nginx's own $variables stay as they are
-envsubst '$MASTER_PORT $SECONDARY_PORT $HEALTHCHECK_DELAY
-    $SECONDARY_REMOVAL_DELAY $MESSAGE_POST_RETRY_INTERVAL
-    $MAX_MESSAGE_POST_RETRY_DELAY $MESSAGE_POST_RETRIES_MECHANISM
+envsubst '$MASTER_PORT $SECONDARY_PORT $REPLOG_HC_INTERVAL
+    $REPLOG_REMOVE_AFTER $REPLOG_RETRY_INTERVAL
+    $REPLOG_RETRY_MAX_DELAY $MESSAGE_POST_RETRIES_MECHANISM
     $REPLOG_PREFIX $REPLOG_ERROR_LOG $REPLOG_ACCESS_LOG $REPLOG_WORKERS
     $REPLOG_ZONE_SIZE $REPLOG_LISTEN $REPLOG_WRITE_CONCERN $REPLOG_QUORUM
     $REPLOG_RECOVERY

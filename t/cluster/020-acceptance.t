@@ -17,6 +17,8 @@ $c->start_master;
 $c->start_secondary('s1');
 ok $c->wait_for(sub { $c->status('s1') eq 'HEALTHY' }, 15),
     'S1 registered by its helper';
+ok $c->wait_for(sub { $c->health('master')->{state} eq 'open' }, 10),
+    'the master is open for writes (a majority registered)';
 
 my ($st, $res) = $c->post('/messages?wc=1', 'Msg1');
 is $st, 201, 'Msg1 w=1 ok';

@@ -19,6 +19,7 @@ $c->start_secondary('slow', DELAY => '10ms,60ms');
 ok $c->wait_for(sub {
     $c->status('flaky') eq 'HEALTHY' && $c->status('slow') eq 'HEALTHY'
 }, 15), 'both secondaries registered';
+ok $c->wait_open, 'the master is open for writes';
 
 my $clients = 8;
 my $each = 250;

@@ -18,6 +18,7 @@ $c->start_secondary('s2');
 ok $c->wait_for(sub {
     $c->status('s1') eq 'HEALTHY' && $c->status('s2') eq 'HEALTHY'
 }, 15), 'both secondaries registered';
+ok $c->wait_open, 'the master is open for writes';
 
 my $total = 1500;
 my $pid = fork // die;

@@ -18,6 +18,7 @@ $c->start_master;
 $c->start_secondary('slow', DELAY => '5,5');
 ok $c->wait_for(sub { $c->status('slow') eq 'HEALTHY' }, 15),
     'the delayed secondary registered';
+ok $c->wait_open, 'the master is open for writes';
 
 my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                  PeerPort => $c->port('master'),

@@ -59,6 +59,7 @@ sub new {
         helper       => "$Top/build/replog-register",
         nodes        => {},
         json         => JSON::PP->new->utf8->canonical,
+        owner        => $$,
     }, $class;
 
     $self->{dir} = "$Top/t/servroot-cluster/$self->{name}";
@@ -281,7 +282,8 @@ sub stop_all {
 
 sub DESTROY {
     my ($self) = @_;
-    return if $self->{stopped};
+    # forked clients share the object: only its creator cleans up
+    return if $self->{stopped} || $$ != $self->{owner};
     for my $node (values %{ $self->{nodes} }) {
         kill 'TERM', $node->{helper_pid} if $node->{helper_pid};
         kill 'KILL', -$node->{pid} if $node->{pid};
@@ -331,6 +333,14 @@ sub health {
     my ($self, $name) = @_;
     my (undef, $data) = $self->request($name, 'GET', '/health');
     return $data;
+}
+
+# a restarted or new master opens for writes once a majority registered
+sub wait_open {
+    my ($self, $seconds) = @_;
+    return $self->wait_for(
+        sub { ($self->health('master')->{state} // '') eq 'open' },
+        $seconds // 30, 'the master opens for writes');
 }
 
 # polls a condition every 50 ms; true when it held within the time
