@@ -32,6 +32,7 @@ static ngx_int_t ngx_http_replog_list(ngx_http_request_t *r,
 static ngx_int_t ngx_http_replog_list_send(ngx_http_request_t *r,
     ngx_http_replog_ctx_t *ctx);
 static void ngx_http_replog_list_writer(ngx_http_request_t *r);
+static ngx_int_t ngx_http_replog_list_wait(ngx_http_request_t *r);
 static ngx_int_t ngx_http_replog_health(ngx_http_request_t *r,
     ngx_http_replog_ctx_t *ctx);
 static ngx_int_t ngx_http_replog_arg_uint(ngx_http_request_t *r,
@@ -63,17 +64,17 @@ ngx_http_replog_handler(ngx_http_request_t *r)
 
     /* "location /replog/" serves "/replog/messages" as "/messages" */
     if (clcf->name.len > 1
+        && clcf->name.data[clcf->name.len - 1] == '/'
         && !clcf->named
+        && !clcf->exact_match
+#if (NGX_PCRE)
+        && clcf->regex == NULL
+#endif
         && path.len >= clcf->name.len
         && ngx_strncmp(path.data, clcf->name.data, clcf->name.len) == 0)
     {
-        path.data += clcf->name.len;
-        path.len -= clcf->name.len;
-
-        if (clcf->name.data[clcf->name.len - 1] == '/') {
-            path.data--;
-            path.len++;
-        }
+        path.data += clcf->name.len - 1;
+        path.len -= clcf->name.len - 1;
     }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_replog_ctx_t));
@@ -466,7 +467,10 @@ ngx_http_replog_post_body(ngx_http_request_t *r)
             b = cl->buf;
 
             if (!b->in_file) {
-                p = ngx_cpymem(p, b->pos, b->last - b->pos);
+                if (b->last != b->pos) {
+                    p = ngx_cpymem(p, b->pos, b->last - b->pos);
+                }
+
                 continue;
             }
 
@@ -534,7 +538,7 @@ ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
     if (rc == NGX_HTTP_REPLOG_FULL) {
         return ngx_http_replog_send_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
                    "the log is full: replog_zone \\\"%V\\\" has no room "
-                   "for this message", &zone->name);
+                   "for this message", &zone->json_name);
     }
 
     if (rc != NGX_OK) {
@@ -698,10 +702,34 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     if (rc == NGX_AGAIN && !ctx->done) {
         r->main->count++;
         r->write_event_handler = ngx_http_replog_list_writer;
+
+        if (ngx_http_replog_list_wait(r) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+        }
+
         return NGX_DONE;
     }
 
     return rc;
+}
+
+
+/* edge-triggered events: ask for the next "writable", with a timeout */
+
+static ngx_int_t
+ngx_http_replog_list_wait(ngx_http_request_t *r)
+{
+    ngx_event_t               *wev;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    wev = r->connection->write;
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (!wev->delayed) {
+        ngx_add_timer(wev, clcf->send_timeout);
+    }
+
+    return ngx_handle_write_event(wev, clcf->send_lowat);
 }
 
 
@@ -827,7 +855,6 @@ ngx_http_replog_list_writer(ngx_http_request_t *r)
     ngx_event_t               *wev;
     ngx_connection_t          *c;
     ngx_http_replog_ctx_t     *ctx;
-    ngx_http_core_loc_conf_t  *clcf;
 
     c = r->connection;
     wev = c->write;
@@ -849,13 +876,7 @@ ngx_http_replog_list_writer(ngx_http_request_t *r)
     rc = ngx_http_replog_list_send(r, ctx);
 
     if (rc == NGX_AGAIN && !ctx->done) {
-        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-        if (!wev->delayed) {
-            ngx_add_timer(wev, clcf->send_timeout);
-        }
-
-        if (ngx_handle_write_event(wev, clcf->send_lowat) != NGX_OK) {
+        if (ngx_http_replog_list_wait(r) != NGX_OK) {
             ngx_http_finalize_request(r, NGX_ERROR);
         }
 

@@ -26,7 +26,8 @@ ngx_http_replog_json_message(ngx_http_request_t *r, u_char *body, size_t len,
     json_error_t   jerr;
 
     root = json_loadb((const char *) body, len,
-                      JSON_REJECT_DUPLICATES|JSON_ALLOW_NUL, &jerr);
+                      JSON_REJECT_DUPLICATES|JSON_ALLOW_NUL|JSON_DECODE_ANY,
+                      &jerr);
 
     if (root == NULL) {
         ngx_str_set(err, "invalid JSON");

@@ -433,6 +433,17 @@ ngx_http_replog_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     zone->name = value[1];
 
+    /* for error messages, which are JSON */
+    zone->json_name.len = ngx_http_replog_json_escape_len(value[1].data,
+                                                          value[1].len);
+    zone->json_name.data = ngx_pnalloc(cf->pool, zone->json_name.len);
+    if (zone->json_name.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_replog_json_escape(zone->json_name.data, value[1].data,
+                                value[1].len);
+
     shm_zone = ngx_shared_memory_add(cf, &value[1], size,
                                      &ngx_http_replog_module);
     if (shm_zone == NULL) {
@@ -539,8 +550,8 @@ ngx_http_replog_node(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (rscf->id.data == NULL) {
-        rscf->id.data = ngx_cycle->hostname.data;
-        rscf->id.len = ngx_min(ngx_cycle->hostname.len,
+        rscf->id.data = cf->cycle->hostname.data;
+        rscf->id.len = ngx_min(cf->cycle->hostname.len,
                                NGX_HTTP_REPLOG_ID_LEN - 1);
     }
 

@@ -134,6 +134,7 @@ typedef struct {
     ngx_http_replog_sh_t           *sh;
     ngx_slab_pool_t                *shpool;
     ngx_str_t                       name;
+    ngx_str_t                       json_name;
     ngx_uint_t                      used;     /* by a replog_node */
     ngx_uint_t                      role;
     ngx_uint_t                      recovery;

@@ -18,6 +18,10 @@
 static int64_t ngx_http_replog_now_usec(void);
 static ngx_uint_t ngx_http_replog_store_advance_locked(
     ngx_http_replog_sh_t *sh);
+static ngx_http_replog_zone_t *ngx_http_replog_old_zone(
+    ngx_shm_zone_t *shm_zone);
+static ngx_int_t ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_zone_t *ozone, ngx_shm_zone_t *shm_zone);
 static ngx_int_t ngx_http_replog_store_slot_locked(ngx_http_replog_zone_t *zone,
     uint64_t id, ngx_http_replog_entry_t ***slot);
 
@@ -66,6 +70,13 @@ ngx_http_replog_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_sprintf(zone->shpool->log_ctx, " in replog zone \"%V\"%Z",
                 &shm_zone->shm.name);
 
+    /* a reload that resized the zone: the log moves into the new one */
+    ozone = ngx_http_replog_old_zone(shm_zone);
+
+    if (ozone) {
+        return ngx_http_replog_copy_zone(zone, ozone, shm_zone);
+    }
+
     /* a secondary takes the epoch of the first batch it accepts */
     if (zone->role == NGX_HTTP_REPLOG_MASTER) {
         zone->sh->epoch = ngx_http_replog_new_epoch();
@@ -77,6 +88,135 @@ ngx_http_replog_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         }
     }
     zone->sh->started = ngx_current_msec;
+
+    return NGX_OK;
+}
+
+
+/*
+ * During a reload ngx_cycle is still the old cycle: its zone of the same
+ * name, if any, is still mapped here.
+ */
+
+static ngx_http_replog_zone_t *
+ngx_http_replog_old_zone(ngx_shm_zone_t *shm_zone)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_shm_zone_t   *oshm;
+
+    if (ngx_cycle == NULL || ngx_cycle->shared_memory.part.elts == NULL) {
+        return NULL;
+    }
+
+    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+    oshm = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            oshm = part->elts;
+            i = 0;
+        }
+
+        if (oshm[i].tag == shm_zone->tag
+            && oshm[i].shm.name.len == shm_zone->shm.name.len
+            && ngx_strncmp(oshm[i].shm.name.data, shm_zone->shm.name.data,
+                           shm_zone->shm.name.len) == 0
+            && oshm[i].shm.addr
+            && oshm[i].data
+            && ((ngx_http_replog_zone_t *) oshm[i].data)->sh)
+        {
+            return oshm[i].data;
+        }
+    }
+}
+
+
+/*
+ * Copies the log, the registry and the counters of a resized zone.  A zone
+ * too small for what it must hold fails the reload: nothing is dropped.
+ */
+
+static ngx_int_t
+ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_zone_t *ozone, ngx_shm_zone_t *shm_zone)
+{
+    size_t                     size;
+    uint64_t                   id;
+    ngx_int_t                  rc;
+    ngx_http_replog_sh_t      *sh, *osh;
+    ngx_http_replog_entry_t   *e, *ne, **slot;
+
+    sh = zone->sh;
+    osh = ozone->sh;
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&ozone->shpool->mutex);
+
+    for (id = 1; id <= osh->max_id; id++) {
+        e = ngx_http_replog_store_get_locked(osh, id);
+
+        if (e == NULL) {
+            continue;
+        }
+
+        size = offsetof(ngx_http_replog_entry_t, data) + e->len;
+
+        if (ngx_http_replog_store_slot_locked(zone, id, &slot) != NGX_OK
+            || (ne = ngx_slab_alloc_locked(zone->shpool, size)) == NULL)
+        {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        ngx_memcpy(ne, e, size);
+        *slot = ne;
+    }
+
+    if (rc == NGX_OK) {
+        ngx_memcpy(sh->secondaries, osh->secondaries,
+                   sizeof(osh->secondaries));
+
+        sh->epoch = osh->epoch;
+        sh->last_id = osh->last_id;
+        sh->max_id = osh->max_id;
+        sh->bytes = osh->bytes;
+        sh->pending = osh->pending;
+        sh->appended = osh->appended;
+        sh->rejected_full = osh->rejected_full;
+        sh->started = osh->started;
+        sh->state = osh->state;
+        sh->recovery_start = osh->recovery_start;
+        sh->recovery_target = osh->recovery_target;
+        sh->nsecondaries = osh->nsecondaries;
+        sh->generation = osh->generation;
+        sh->url_len = osh->url_len;
+        ngx_memcpy(sh->url, osh->url, osh->url_len);
+        sh->master_len = osh->master_len;
+        ngx_memcpy(sh->master, osh->master, osh->master_len);
+        sh->wc_timeouts = osh->wc_timeouts;
+        sh->catchup_entries = osh->catchup_entries;
+    }
+
+    ngx_shmtx_unlock(&ozone->shpool->mutex);
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
+                      "replog_zone \"%V\" is too small for the %uL messages "
+                      "it holds: the reload is refused, the log is kept",
+                      &shm_zone->shm.name, osh->max_id);
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "replog_zone \"%V\" resized: its %uL messages moved into "
+                  "the new zone", &shm_zone->shm.name, sh->last_id);
 
     return NGX_OK;
 }
@@ -373,9 +513,10 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
         if (entries[i].id > sh->max_id) {
             sh->max_id = entries[i].id;
         }
-    }
 
-    sh->pending -= ngx_http_replog_store_advance_locked(sh);
+        /* as it goes: the pending bound is about gaps, not batch length */
+        sh->pending -= ngx_http_replog_store_advance_locked(sh);
+    }
 
     *acked_id = sh->last_id;
 

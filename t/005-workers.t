@@ -1,0 +1,283 @@
+# Several worker processes share one log: ids are dense and unique across
+# workers, nothing is lost or doubled, and reloads keep it all.
+use strict;
+use warnings;
+use lib 't/lib';
+use Test::More;
+use Test::Nginx::Util qw(:util);
+use IO::Socket::INET ();
+use IO::Select ();
+use POSIX ();
+use Time::HiRes qw(time sleep);
+
+my $Clients = 8;
+my $Posts   = 160;    # 8 x 160 = 1280: past the first 1024-entry index chunk
+
+# ------------------------------------------------------------- helpers
+
+# A minimal keep-alive client: one request at a time on one connection.
+sub ka_connect {
+    return IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => port(),
+                                 Proto => 'tcp', Timeout => 10);
+}
+
+sub ka_request {
+    my ($sock, $method, $uri, $body) = @_;
+    $body //= '';
+    my $req = "$method $uri HTTP/1.1\r\nHost: localhost\r\n"
+            . 'Content-Length: ' . length($body) . "\r\n\r\n" . $body;
+    print {$sock} $req or return;
+    my $sel = IO::Select->new($sock);
+    my $buf = '';
+    my $deadline = time + 10;
+    my ($head, $len);
+    while (time < $deadline) {
+        if (!defined $head && (my $i = index($buf, "\r\n\r\n")) >= 0) {
+            $head = substr($buf, 0, $i + 4, '');
+            ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
+            $len //= 0;
+        }
+        if (defined $head && length $buf >= $len) {
+            my ($st) = $head =~ m{^HTTP/1\.\d (\d+)};
+            return ($st, substr($buf, 0, $len));
+        }
+        $sel->can_read(1) or next;
+        my $n = sysread($sock, $buf, 65536, length $buf);
+        return if !$n;
+    }
+    return;
+}
+
+# Starts $code->($k) in $n children; each returns lines of text that the
+# parent collects with collect(), one list per child.
+sub spawn {
+    my ($n, $code) = @_;
+    my @kids;
+    for my $k (1 .. $n) {
+        pipe(my $r, my $w) or die "pipe: $!";
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            close $r;
+            my @lines = eval { $code->($k) };
+            push @lines, "FAILED died: $@" if $@;
+            print {$w} map { "$_\n" } @lines;
+            close $w;
+            POSIX::_exit(0);
+        }
+        close $w;
+        push @kids, [ $pid, $r ];
+    }
+    return \@kids;
+}
+
+sub collect {
+    my ($kids) = @_;
+    my @out;
+    for my $kid (@$kids) {
+        my ($pid, $r) = @$kid;
+        my @lines = <$r>;
+        chomp @lines;
+        close $r;
+        waitpid($pid, 0);
+        push @out, \@lines;
+    }
+    return @out;
+}
+
+# The whole log as [ [id, registered_at, message] ... ].
+sub get_log {
+    my ($st, $h, $body) = http_request(port(), 'GET', '/messages', undef, {},
+                                       timeout => 30);
+    return unless ($st // 0) == 200;
+    return if length($body) != ($h->{'content-length'} // -1);
+    return unless $body =~ /^\{"data":\[.*\]\}\n\z/s;
+    my @e;
+    while ($body =~ /\{"id":(\d+),"registered_at":"([^"]+)","message":"([^"]*)"\}/g) {
+        push @e, [ $1, $2, $3 ];
+    }
+    return \@e;
+}
+
+# Compares the log with the answers of the posts: "id text" lines.
+sub check_log_against {
+    my ($name, $answers) = @_;
+    my %by_id;
+    my $dup = 0;
+    for (@$answers) {
+        my ($id, $text) = split / /, $_, 2;
+        $dup++ if exists $by_id{$id};
+        $by_id{$id} = $text;
+    }
+    is($dup, 0, "$name: no id was given to two posts");
+    my $n = scalar @$answers;
+    is_deeply([ sort { $a <=> $b } keys %by_id ], [ 1 .. $n ],
+              "$name: the POST answers carry ids 1..$n");
+
+    my $log = get_log();
+    ok($log, "$name: GET /messages is whole and well formed") or return;
+    is_deeply([ map { $_->[0] } @$log ], [ 1 .. $n ], "$name: the list has ids 1..$n in order");
+    my ($wrong, %seen, $twice) = (0);
+    for my $e (@$log) {
+        $wrong++ unless defined $by_id{ $e->[0] } && $by_id{ $e->[0] } eq $e->[2];
+        $twice++ if $seen{ $e->[2] }++;
+    }
+    is($wrong, 0, "$name: each listed message is the one its POST was answered with");
+    ok(!$twice, "$name: each message is listed exactly once");
+    my $order = 1;
+    for my $i (1 .. $#$log) {
+        $order = 0 if $log->[$i][1] lt $log->[$i - 1][1];
+    }
+    ok($order, "$name: registered_at never goes back as ids grow");
+    return $log;
+}
+
+sub health_field {
+    my ($field) = @_;
+    my (undef, undef, $body) = http_request(port(), 'GET', '/health');
+    my ($v) = ($body // '') =~ /"\Q$field\E":"?([^",}]+)/;
+    return $v;
+}
+
+my $http_config = <<'EOF';
+    replog_zone log 8m;
+    log_format pids '$pid $request_method';
+EOF
+my $config = <<'EOF';
+    replog_node zone=log role=master id=m1;
+    access_log logs/pids.log pids;
+    location / { replog_api; }
+EOF
+
+# ------------------------------------------- concurrent posts, 2 workers
+
+workers(2);
+start_nginx_conf($config, http_config => $http_config);
+
+my @results = collect(spawn($Clients, sub {
+    my ($k) = @_;
+    my @lines;
+    my $sock = $k % 2 ? ka_connect() : undef;    # odd clients keep alive
+    for my $i (1 .. $Posts) {
+        my $text = "c$k-$i";
+        my ($st, $body);
+        if ($sock) {
+            ($st, $body) = ka_request($sock, 'POST', '/messages',
+                                      qq/{"message":"$text"}/);
+        }
+        else {
+            (my $s, undef, $body) = http_request(port(), 'POST', '/messages',
+                                                 qq/{"message":"$text"}/);
+            $st = $s;
+        }
+        my ($id) = ($body // '') =~ /"message_id":(\d+),/;
+        push @lines, ($st // 0) == 201 && $id ? "$id $text" : "FAILED $text: " . ($st // 'no answer');
+    }
+    return @lines;
+}));
+
+my @answers = map { @$_ } @results;
+my @failed = grep { /^FAILED/ } @answers;
+is(scalar @failed, 0, "all $Clients x $Posts concurrent posts answered 201")
+    or diag(join "\n", @failed[0 .. ($#failed > 9 ? 9 : $#failed)]);
+@answers = grep { !/^FAILED/ } @answers;
+my $total = $Clients * $Posts;
+check_log_against("$Clients clients x $Posts posts on 2 workers", \@answers);
+
+# Each client's own posts are in its own order.
+{
+    my $ok = 1;
+    for my $lines (@results) {
+        my @ids = map { /^(\d+) / ? $1 : () } @$lines;
+        for my $i (1 .. $#ids) { $ok = 0 if $ids[$i] <= $ids[$i - 1] }
+    }
+    ok($ok, "a client's later post always gets a higher id");
+}
+
+{
+    my %pids;
+    open my $fh, '<', servroot() . '/logs/pids.log';
+    while (<$fh>) { $pids{$1}++ if /^(\d+) POST/ }
+    diag('posts per worker pid: ' . join(', ', map { "$_=$pids{$_}" } sort keys %pids));
+    cmp_ok(scalar keys %pids, '>=', 2, 'both workers took posts');
+}
+
+is(health_field('last_id'), $total, "/health last_id is $total");
+my $epoch = health_field('epoch');
+
+# ------------------------------------------------------------- reload
+
+ok(reload_nginx(), 'reload');
+is(health_field('epoch'), $epoch, 'same epoch after reload');
+my ($st, $h, $body) = http_request(port(), 'POST', '/messages', '{"message":"after reload"}');
+is($st, 201, 'post after reload: 201');
+like($body // '', qr/"message_id":@{[ $total + 1 ]},/, 'post after reload continues the ids');
+push @answers, ($total + 1) . ' after reload';
+check_log_against('after reload', \@answers);
+
+# ------------------------------------------------ posts during reloads
+
+# Clients post on fresh connections for a few seconds while nginx is
+# reloaded several times: every post is answered 201, and every answered
+# post is in the log under the id it was given.
+my $kids = spawn(4, sub {
+    my ($k) = @_;
+    my @lines;
+    my $until = time + 4;
+    my $i = 0;
+    while (time < $until) {
+        $i++;
+        my $text = "r$k-$i";
+        my ($st, undef, $body) = http_request(port(), 'POST', '/messages',
+                                             qq/{"message":"$text"}/);
+        my ($id) = ($body // '') =~ /"message_id":(\d+),/;
+        push @lines, ($st // 0) == 201 && $id
+            ? "$id $text"
+            : "FAILED $text: " . ($st // $Test::Nginx::HTTP::Error // 'no answer');
+        sleep 0.002;
+    }
+    return @lines;
+});
+for my $n (1 .. 4) {
+    sleep 0.5;
+    ok(reload_nginx(), "reload $n while clients post");
+}
+my @during = map { @$_ } collect($kids);
+@failed = grep { /^FAILED/ } @during;
+is(scalar @failed, 0, 'no post failed during the reloads')
+    or diag(join "\n", @failed[0 .. ($#failed > 9 ? 9 : $#failed)]);
+cmp_ok(scalar @during, '>', 100, 'clients kept posting through the reloads')
+    and diag(scalar(@during) . ' posts during reloads');
+push @answers, grep { !/^FAILED/ } @during;
+check_log_against('after posting through reloads', \@answers);
+is(health_field('epoch'), $epoch, 'same epoch after all the reloads');
+stop_nginx();
+
+# ------------------------------------ filling a zone from 4 workers at once
+
+workers(4);
+start_nginx_conf($config, http_config => "    replog_zone log 128k;\n    log_format pids '\$pid \$request_method';\n");
+$kids = spawn(6, sub {
+    my ($k) = @_;
+    my @lines;
+    for my $i (1 .. 400) {
+        my $text = "f$k-$i" . ('z' x 300);
+        my ($st, undef, $body) = http_request(port(), 'POST', '/messages',
+                                             qq/{"message":"$text"}/);
+        my ($id) = ($body // '') =~ /"message_id":(\d+),/;
+        if (($st // 0) == 201 && $id) { push @lines, "$id $text"; next }
+        if (($st // 0) == 507) { push @lines, "FULL"; next }
+        push @lines, "FAILED $text: " . ($st // 'no answer');
+    }
+    return @lines;
+});
+my @fill = map { @$_ } collect($kids);
+@failed = grep { /^FAILED/ } @fill;
+is(scalar @failed, 0, 'filling from 4 workers: every post got 201 or 507')
+    or diag(join "\n", @failed[0 .. ($#failed > 9 ? 9 : $#failed)]);
+cmp_ok(scalar(grep { $_ eq 'FULL' } @fill), '>', 0, 'filling from 4 workers: the zone filled up');
+my @stored = grep { /^\d+ / } @fill;
+diag(scalar(@stored) . ' messages stored before the zone was full');
+check_log_against('zone filled from 4 workers', \@stored);
+stop_nginx();
+
+done_testing();
