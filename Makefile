@@ -29,7 +29,8 @@ helper: $(HELPER)
 
 $(HELPER): helper/replog-register.c
 	@mkdir -p $(BUILD)
-	$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lcurl
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@.tmp $< -lcurl
+	mv -f $@.tmp $@
 
 asan: $(ASAN_MODULE)
 

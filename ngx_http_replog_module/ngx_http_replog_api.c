@@ -33,6 +33,8 @@ static ngx_int_t ngx_http_replog_list_send(ngx_http_request_t *r,
     ngx_http_replog_ctx_t *ctx);
 static void ngx_http_replog_list_writer(ngx_http_request_t *r);
 static ngx_int_t ngx_http_replog_list_wait(ngx_http_request_t *r);
+static ngx_int_t ngx_http_replog_send_error_v(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *fields, const char *fmt, va_list args);
 static ngx_int_t ngx_http_replog_health(ngx_http_request_t *r,
     ngx_http_replog_ctx_t *ctx);
 static ngx_int_t ngx_http_replog_arg_uint(ngx_http_request_t *r,
@@ -302,8 +304,10 @@ static ngx_int_t
 ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
     ngx_str_t *rest)
 {
+    u_char                       buf[256];
     uint64_t                     timeout;
     ngx_int_t                    rc;
+    ngx_str_t                    fields;
     ngx_uint_t                   n, up, state;
     ngx_http_replog_zone_t      *zone;
     ngx_http_replog_loc_conf_t  *rlcf;
@@ -337,14 +341,19 @@ ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_replog_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                   "recovering\",\"detail\":\"the master restarted with "
-                   "an empty log and restores it from its secondaries "
-                   "before it accepts writes\",\"registered\":%ui,"
-                   "\"needed\":%ui,\"state\":\"%s",
-                   ngx_http_replog_registry_count(zone),
-                   ngx_http_replog_cluster_size(ctx->node) / 2,
-                   ngx_http_replog_state_name(state));
+        fields.data = buf;
+        fields.len = ngx_sprintf(buf, "\"detail\":\"the master restarted "
+                                 "with an empty log and restores it from "
+                                 "its secondaries before it accepts "
+                                 "writes\",\"registered\":%ui,"
+                                 "\"needed\":%ui,\"state\":\"%s\"",
+                                 ngx_http_replog_registry_count(zone),
+                                 ngx_http_replog_cluster_size(ctx->node) / 2,
+                                 ngx_http_replog_state_name(state))
+                     - buf;
+
+        return ngx_http_replog_send_error_fields(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, &fields, "recovering");
     }
 
     /* without a majority of nodes up the master is read-only */
@@ -358,12 +367,16 @@ ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            return ngx_http_replog_send_error(r,
-                       NGX_HTTP_SERVICE_UNAVAILABLE,
+            fields.data = buf;
+            fields.len = ngx_sprintf(buf, "\"up\":%ui,\"needed\":%ui,"
+                                     "\"cluster_size\":%ui",
+                                     up, n / 2 + 1, n) - buf;
+
+            return ngx_http_replog_send_error_fields(r,
+                       NGX_HTTP_SERVICE_UNAVAILABLE, &fields,
                        "no quorum: the master is read-only while %ui of "
-                       "%ui nodes are up and %ui are needed\","
-                       "\"up\":%ui,\"needed\":%ui,\"cluster_size\":%ui",
-                       up, n, n / 2 + 1, up, n / 2 + 1, n);
+                       "%ui nodes are up and %ui are needed",
+                       up, n, n / 2 + 1);
         }
     }
 
@@ -700,12 +713,12 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     rc = ngx_http_replog_list_send(r, ctx);
 
     if (rc == NGX_AGAIN && !ctx->done) {
+        if (ngx_http_replog_list_wait(r) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         r->main->count++;
         r->write_event_handler = ngx_http_replog_list_writer;
-
-        if (ngx_http_replog_list_wait(r) != NGX_OK) {
-            ngx_http_finalize_request(r, NGX_ERROR);
-        }
 
         return NGX_DONE;
     }
@@ -1052,7 +1065,9 @@ static ngx_int_t
 ngx_http_replog_method_not_allowed(ngx_http_request_t *r, const char *allow)
 {
     u_char                   master[NGX_HTTP_REPLOG_HOST_LEN];
+    u_char                   buf[NGX_HTTP_REPLOG_HOST_LEN + 16];
     size_t                   len;
+    ngx_str_t                fields;
     ngx_table_elt_t         *h;
     ngx_http_replog_ctx_t   *ctx;
     ngx_http_replog_zone_t  *zone;
@@ -1080,9 +1095,13 @@ ngx_http_replog_method_not_allowed(ngx_http_request_t *r, const char *allow)
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
         if (len) {
-            return ngx_http_replog_send_error(r, NGX_HTTP_NOT_ALLOWED,
-                       "this node is a secondary: write to the master\","
-                       "\"master\":\"%*s", len, master);
+            fields.data = buf;
+            fields.len = ngx_sprintf(buf, "\"master\":\"%*s\"", len, master)
+                         - buf;
+
+            return ngx_http_replog_send_error_fields(r, NGX_HTTP_NOT_ALLOWED,
+                       &fields, "this node is a secondary: write to the "
+                       "master");
         }
 
         return ngx_http_replog_send_error(r, NGX_HTTP_NOT_ALLOWED,
@@ -1122,25 +1141,60 @@ ngx_int_t
 ngx_http_replog_send_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *fmt, ...)
 {
+    ngx_int_t  rc;
+    va_list    args;
+
+    va_start(args, fmt);
+    rc = ngx_http_replog_send_error_v(r, status, NULL, fmt, args);
+    va_end(args);
+
+    return rc;
+}
+
+
+/* {"error":"<fmt>",<fields>}: fields are JSON members, already encoded */
+
+ngx_int_t
+ngx_http_replog_send_error_fields(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *fields, const char *fmt, ...)
+{
+    ngx_int_t  rc;
+    va_list    args;
+
+    va_start(args, fmt);
+    rc = ngx_http_replog_send_error_v(r, status, fields, fmt, args);
+    va_end(args);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_replog_send_error_v(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *fields, const char *fmt, va_list args)
+{
     u_char     *p, buf[512];
-    va_list     args;
     ngx_str_t   json;
 
     p = ngx_cpymem(buf, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
-
-    va_start(args, fmt);
     p = ngx_vslprintf(p, buf + sizeof(buf) - 4, fmt, args);
-    va_end(args);
+    *p++ = '"';
 
-    p = ngx_cpymem(p, "\"}\n", 3);
-
-    json.len = p - buf;
+    json.len = (p - buf) + (fields ? fields->len + 1 : 0) + 2;
     json.data = ngx_pnalloc(r->pool, json.len);
     if (json.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_memcpy(json.data, buf, json.len);
+    p = ngx_cpymem(json.data, buf, p - buf);
+
+    if (fields) {
+        *p++ = ',';
+        p = ngx_cpymem(p, fields->data, fields->len);
+    }
+
+    *p++ = '}';
+    *p++ = '\n';
 
     return ngx_http_replog_send_json(r, status, &json);
 }

@@ -338,6 +338,8 @@ ngx_int_t ngx_http_replog_send_json(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *json);
 ngx_int_t ngx_http_replog_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *fmt, ...);
+ngx_int_t ngx_http_replog_send_error_fields(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *fields, const char *fmt, ...);
 
 
 extern ngx_module_t  ngx_http_replog_module;

@@ -483,7 +483,7 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
     for (i = 0; i < n; i++) {
 
         if (entries[i].id <= sh->last_id
-            || entries[i].id > sh->last_id + max_pending)
+            || entries[i].id - sh->last_id > max_pending)
         {
             continue;
         }

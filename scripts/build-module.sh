@@ -52,4 +52,6 @@ if [ ! -f "$tree/objs/Makefile" ] || [ "$(cat "$tree/.replog-stamp" 2>/dev/null)
 fi
 
 make -s -C "$tree" -f objs/Makefile modules >&2
-cp "$tree/objs/ngx_http_replog_module.so" "$out/ngx_http_replog_module.so"
+# a new inode: a running nginx keeps the module it mapped
+cp "$tree/objs/ngx_http_replog_module.so" "$out/.ngx_http_replog_module.so.tmp"
+mv -f "$out/.ngx_http_replog_module.so.tmp" "$out/ngx_http_replog_module.so"
