@@ -1007,6 +1007,37 @@ ngx_http_replog_arg_uint(ngx_http_request_t *r, char *name, size_t len,
 }
 
 
+ngx_table_elt_t *
+ngx_http_replog_header(ngx_http_request_t *r, const char *name, size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
 /* compares in constant time and never logs the token */
 
 static ngx_int_t
@@ -1015,42 +1046,19 @@ ngx_http_replog_token_ok(ngx_http_request_t *r, ngx_str_t *key)
     u_char            diff;
     ngx_str_t        *token;
     ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
     if (key->len == 0) {
         return 1;
     }
 
-    token = NULL;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    h = ngx_http_replog_header(r, "x-token", sizeof("x-token") - 1);
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("x-token") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "x-token",
-                               sizeof("x-token") - 1) == 0)
-        {
-            token = &h[i].value;
-            break;
-        }
-    }
-
-    if (token == NULL) {
+    if (h == NULL) {
         return 0;
     }
 
+    token = &h->value;
     diff = (token->len != key->len);
 
     for (i = 0; i < key->len; i++) {

@@ -43,7 +43,8 @@
 #define NGX_HTTP_REPLOG_ERR_LEN       128
 
 /* "2026-11-27T12:07:09.123456Z" */
-#define NGX_HTTP_REPLOG_TIME_LEN      (sizeof("1970-01-01T00:00:00.000000Z") - 1)
+#define NGX_HTTP_REPLOG_TIME_LEN                                             \
+    (sizeof("1970-01-01T00:00:00.000000Z") - 1)
 
 /* store results besides NGX_OK / NGX_ERROR */
 #define NGX_HTTP_REPLOG_FULL          1
@@ -114,7 +115,8 @@ typedef struct {
     uint64_t                        recovery_target;
 
     /* master: the registry */
-    ngx_http_replog_secondary_t     secondaries[NGX_HTTP_REPLOG_MAX_SECONDARIES];
+    ngx_http_replog_secondary_t
+                           secondaries[NGX_HTTP_REPLOG_MAX_SECONDARIES];
     ngx_uint_t                      nsecondaries;
     uint64_t                        generation;
     u_char                          url[NGX_HTTP_REPLOG_HOST_LEN];
@@ -331,6 +333,8 @@ ngx_int_t ngx_http_replog_read_body(ngx_http_request_t *r,
     ngx_http_replog_body_pt handler);
 ngx_int_t ngx_http_replog_post_answer(ngx_http_request_t *r,
     ngx_uint_t status);
+ngx_table_elt_t *ngx_http_replog_header(ngx_http_request_t *r,
+    const char *name, size_t len);
 ngx_int_t ngx_http_replog_retry_after(ngx_http_request_t *r,
     ngx_uint_t seconds);
 ngx_int_t ngx_http_replog_send_body(ngx_http_request_t *r, ngx_str_t *body);

@@ -38,9 +38,7 @@ ngx_http_replog_replicate_body(ngx_http_request_t *r, ngx_str_t *body)
     ngx_int_t                    rc;
     ngx_str_t                    err;
     ngx_msec_t                   delay;
-    ngx_list_part_t             *part;
     ngx_table_elt_t             *h;
-    ngx_uint_t                   i;
     ngx_pool_cleanup_t          *cln;
     ngx_http_replog_ctx_t       *ctx;
     ngx_http_replog_zone_t      *zone;
@@ -65,36 +63,18 @@ ngx_http_replog_replicate_body(ngx_http_request_t *r, ngx_str_t *body)
 
     /* the master says where clients should write */
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    h = ngx_http_replog_header(r, "x-replog-master",
+                               sizeof("x-replog-master") - 1);
 
-    for (i = 0; /* void */; i++) {
+    if (h) {
+        len = ngx_min(h->value.len, NGX_HTTP_REPLOG_HOST_LEN);
+        len = ngx_http_replog_json_escape_len(h->value.data, len) == len
+              ? len : 0;
 
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == sizeof("x-replog-master") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "x-replog-master",
-                               h[i].key.len) == 0)
-        {
-            len = ngx_min(h[i].value.len, NGX_HTTP_REPLOG_HOST_LEN);
-            len = ngx_http_replog_json_escape_len(h[i].value.data, len)
-                  == len ? len : 0;
-
-            ngx_shmtx_lock(&zone->shpool->mutex);
-            ngx_memcpy(zone->sh->master, h[i].value.data, len);
-            zone->sh->master_len = len;
-            ngx_shmtx_unlock(&zone->shpool->mutex);
-
-            break;
-        }
+        ngx_shmtx_lock(&zone->shpool->mutex);
+        ngx_memcpy(zone->sh->master, h->value.data, len);
+        zone->sh->master_len = len;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
     }
 
     if (node->delay_high == 0) {

@@ -174,6 +174,21 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
     s->port = port;
     s->host_len = ngx_sock_ntop(sa, socklen, s->host, NGX_SOCKADDR_STRLEN, 0);
 
+    /*
+     * an acked_id only proves what it holds of this log: of another epoch
+     * it counts for nothing, and nobody holds more than the master
+     * (while recovering, the reports are what the master chooses from)
+     */
+    if (sh->state == NGX_HTTP_REPLOG_OPEN) {
+        if (epoch != sh->epoch && !(epoch && acked_id)) {
+            acked_id = 0;
+        }
+
+        if (epoch == sh->epoch && acked_id > sh->last_id) {
+            acked_id = sh->last_id;
+        }
+    }
+
     s->generation = ++sh->generation;
     s->epoch = epoch;
     s->acked_id = acked_id;

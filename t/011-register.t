@@ -1,0 +1,494 @@
+# A master's POST /register (and /secondary/register): the answer, the
+# registry it fills (GET /secondaries, /secondary/list), re-registration,
+# bad bodies, tokens, methods, and the limits of the registry.
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+use Test::Nginx::Util qw(:util);
+use JSON::PP ();
+use Time::HiRes qw(time sleep);
+
+our $TS  = qr/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z/;
+our $HEX = qr/[0-9a-f]{16}/;
+
+sub err { qq/{"error":"$_[0]"}\n/ }
+
+# A regex for the error answer of a bad case: one text or alternatives.
+sub err_re {
+    my ($e) = @_;
+    my $alt = join '|', map { quotemeta err($_) } ref $e ? @$e : ($e);
+    return qr/^(?:$alt)\z/;
+}
+
+our $IdErr    = '\"id\" must be a string of 1 to 63 bytes';
+our $PortErr  = '\"port\" must be an integer from 1 to 65535';
+our $EpochErr = '\"epoch\" must be 16 hex digits';
+our $AckErr   = '\"acked_id\" must be an integer from 0';
+
+# Bad registrations: [ body, error text ]
+our @Bad = (
+    [ '{',                                        'invalid JSON' ],
+    [ 'id=s1&port=1',                             'invalid JSON' ],
+    [ '{"id":"s1","port":1} trailing',            'invalid JSON' ],
+    [ '{"id":"s1","id":"s2","port":1}',           'invalid JSON' ],
+    [ '"s1"',                                     [ 'invalid JSON', 'the body must be a JSON object' ] ],
+    [ '[{"id":"s1","port":1}]',                   'the body must be a JSON object' ],
+    [ '{"port":1}',                               $IdErr ],
+    [ '{"id":"","port":1}',                       $IdErr ],
+    [ '{"id":null,"port":1}',                     $IdErr ],
+    [ '{"id":1,"port":1}',                        $IdErr ],
+    [ '{"id":["s1"],"port":1}',                   $IdErr ],
+    [ '{"id":"' . ('x' x 64) . '","port":1}',     $IdErr ],
+    [ '{"id":"s1"}',                              $PortErr ],
+    [ '{"id":"s1","port":0}',                     $PortErr ],
+    [ '{"id":"s1","port":-1}',                    $PortErr ],
+    [ '{"id":"s1","port":65536}',                 $PortErr ],
+    [ '{"id":"s1","port":"8080"}',                $PortErr ],
+    [ '{"id":"s1","port":8080.0}',                $PortErr ],
+    [ '{"id":"s1","port":null}',                  $PortErr ],
+    [ '{"id":"s1","port":1,"epoch":"xyz"}',       $EpochErr ],
+    [ '{"id":"s1","port":1,"epoch":"0123456789abcdeg"}', $EpochErr ],
+    [ '{"id":"s1","port":1,"epoch":"0123456789abcdef0"}', $EpochErr ],
+    [ '{"id":"s1","port":1,"epoch":81985529216486895}',  $EpochErr ],
+    [ '{"id":"s1","port":1,"epoch":true}',        $EpochErr ],
+    [ '{"id":"s1","port":1,"acked_id":-1}',       $AckErr ],
+    [ '{"id":"s1","port":1,"acked_id":"3"}',      $AckErr ],
+    [ '{"id":"s1","port":1,"acked_id":1.5}',      $AckErr ],
+    [ '{"id":"s1","port":1,"acked_id":null}',     $AckErr ],
+);
+
+repeat_each(1);
+workers(1);
+log_level('info');
+no_shuffle();
+
+run_tests();
+
+# ------------------------------------------------------------ plain Perl
+
+sub jget {
+    my ($port, $uri, $hdr) = @_;
+    my ($st, $h, $body) = http_request($port, 'GET', $uri, undef, $hdr);
+    die "GET $uri: " . ($st // $Test::Nginx::HTTP::Error) . "\n" unless ($st // 0) == 200;
+    return JSON::PP::decode_json($body);
+}
+
+sub register {
+    my ($body, $hdr) = @_;
+    my ($st, $h, $b) = http_request(port(), 'POST', '/register',
+        ref $body ? JSON::PP::encode_json($body) : $body,
+        { 'Content-Type' => 'application/json', %{ $hdr || {} } });
+    return ($st, $b);
+}
+
+sub post_msg {
+    my ($text, $wc) = @_;
+    my ($st, $h, $b) = http_request(port(), 'POST', '/messages?wc=' . ($wc // 1),
+                                    qq/{"message":"$text"}/);
+    return $st;
+}
+
+# Polls $cond (a sub) every 20 ms for up to $secs seconds.
+sub wait_for {
+    my ($secs, $cond) = @_;
+    my $until = time + $secs;
+    while (time < $until) {
+        return 1 if $cond->();
+        sleep 0.02;
+    }
+    return $cond->();
+}
+
+our $ClusterConf = <<'EOF';
+    replog_zone m 1m;
+    replog_zone s1 1m;
+    replog_zone s2 1m;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        replog_node zone=s1 role=secondary id=s1;
+        location / { replog_api; }
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+        replog_node zone=s2 role=secondary id=s2;
+        location / { replog_api; }
+    }
+EOF
+
+our $MasterConf = <<'EOF';
+    replog_node zone=m role=master id=m;
+    replog_healthcheck interval=200ms timeout=500ms;
+    replog_retry interval=50ms max_delay=200ms;
+    location / { replog_api; }
+EOF
+
+# Registration: the answer, the list, the epoch, both aliases.
+{
+    start_nginx_conf($MasterConf, http_config => $ClusterConf);
+    my ($p1, $p2) = (rand_port(1), rand_port(2));
+
+    my $health = jget(port(), '/health');
+    like($health->{epoch}, qr/^$HEX\z/, 'register: the master has an epoch');
+
+    my ($st, $b) = register(qq/{"id":"s1","port":$p1}/);
+    is($st, 200, 'register: 200');
+    is($b, qq/{"id":"s1","master_id":"m","epoch":"$health->{epoch}","last_id":0}\n/,
+       'register: the answer names the node, the master, its epoch and last id');
+
+    my ($st2, undef, $list) = http_request(port(), 'GET', '/secondaries');
+    is($st2, 200, 'GET /secondaries: 200');
+    like($list, qr/^\{"data":\[\{"id":"s1","host":"127\.0\.0\.1","port":$p1,"status":"HEALTHY","last_healthy_status":"$TS","registered_at":"$TS","acked_id":0,"lag":0,"fails":0,"epoch":"0000000000000000","last_error":null\}\]\}\n\z/,
+         'GET /secondaries: the shape of an entry');
+    my (undef, undef, $alias) = http_request(port(), 'GET', '/secondary/list');
+    is($alias, $list, 'GET /secondary/list is the same list');
+
+    ($st, $b) = register(qq/{"id":"s2","port":$p2,"epoch":"$health->{epoch}","acked_id":0}/);
+    is($st, 200, 'register s2 with epoch and acked_id 0: 200');
+
+    # the alias path
+    my ($st3, undef, $b3) = http_request(port(), 'POST', '/secondary/register',
+                                         qq/{"id":"s3","port":$p2}/);
+    is($st3, 200, 'POST /secondary/register: 200');
+    like($b3, qr/^\{"id":"s3","master_id":"m","epoch":"$health->{epoch}","last_id":0\}\n\z/,
+         'POST /secondary/register: same answer');
+
+    my $l = jget(port(), '/secondaries');
+    is_deeply([ sort map { $_->{id} } @{ $l->{data} } ], [qw(s1 s2 s3)],
+              'three registered');
+    is(jget(port(), '/health')->{cluster_size}, 4,
+       'cluster size without replog_cluster_size: registered + 1');
+
+    # messages now reach the registered secondaries
+    is(post_msg('one', 'all'), 201, 'wc=all with three registered: 201');
+    stop_nginx();
+}
+
+# Re-registration of the same id updates the entry; its acked_id is taken.
+{
+    start_nginx_conf($MasterConf, http_config => $ClusterConf);
+    my ($p1, $p2) = (rand_port(1), rand_port(2));
+    my $epoch = jget(port(), '/health')->{epoch};
+
+    is(post_msg("m$_"), 201, "re-register: message $_ on the master") for 1 .. 3;
+
+    # it claims to hold all three (it holds none): believed
+    my ($st, $b) = register(qq/{"id":"s1","port":$p1,"epoch":"$epoch","acked_id":3}/);
+    is($st, 200, 're-register: first registration');
+    is($b, qq/{"id":"s1","master_id":"m","epoch":"$epoch","last_id":3}\n/,
+       're-register: last_id of the master is 3');
+
+    my $l = jget(port(), '/secondaries');
+    is(scalar @{ $l->{data} }, 1, 're-register: one entry');
+    is($l->{data}[0]{acked_id}, 3, 're-register: the acked_id reported is taken');
+    is($l->{data}[0]{lag}, 0, 're-register: no lag');
+    is($l->{data}[0]{epoch}, $epoch, 're-register: the epoch reported is shown');
+
+    sleep 0.7;    # past the catch-up grace: nothing is sent, it is "caught up"
+    is(jget($p1, '/messages')->{data}[0], undef,
+       're-register: nothing was pushed to a secondary that claims everything');
+
+    # it restarts empty on another port and says so
+    ($st, $b) = register(qq/{"id":"s1","port":$p2,"acked_id":0}/);
+    is($st, 200, 're-register: again, acked_id 0, another port');
+    $l = jget(port(), '/secondaries');
+    is(scalar @{ $l->{data} }, 1, 're-register: still one entry');
+    is($l->{data}[0]{port}, $p2, 're-register: the port is updated');
+    is($l->{data}[0]{epoch}, '0000000000000000', 're-register: the epoch is updated');
+    ok($l->{data}[0]{acked_id} == 0 || $l->{data}[0]{acked_id} == 3,
+       're-register: acked_id 0 taken (or already caught up)');
+
+    ok(wait_for(5, sub { jget(port(), '/secondaries')->{data}[0]{acked_id} == 3 }),
+       're-register: caught up to 3 from its reported acked_id');
+    my (undef, undef, $want) = http_request(port(), 'GET', '/messages');
+    my (undef, undef, $got)  = http_request($p2, 'GET', '/messages');
+    is($got, $want, 're-register: the new address holds the master\'s log, byte for byte');
+    is(jget(port(), '/health')->{cluster_size}, 2, 're-register: cluster size counts it once');
+
+    # the registration time moves on, the entry stays one
+    my $before = jget(port(), '/secondaries')->{data}[0]{registered_at};
+    ($st) = register(qq/{"id":"s1","port":$p2,"epoch":"$epoch","acked_id":3}/);
+    is($st, 200, 're-register: a third time');
+    $l = jget(port(), '/secondaries');
+    is(scalar @{ $l->{data} }, 1, 're-register: one entry after three registrations');
+    cmp_ok($l->{data}[0]{registered_at}, 'ge', $before, 're-register: registered_at does not go back');
+    stop_nginx();
+}
+
+# An acked_id beyond the master's log is no proof of holding what comes
+# next: a secondary that claims 5 of an empty master (and is unreachable)
+# must not satisfy wc=2 for message 1.
+{
+    start_nginx_conf($MasterConf, http_config => $ClusterConf);
+    my $dead = rand_port(5);    # nothing listens there
+    my ($st, $b) = register(qq/{"id":"liar","port":$dead,"acked_id":5}/);
+    is($st, 200, 'claim: registered with acked_id 5 while the master has none');
+    my ($pst, undef, $pb) = http_request(port(), 'POST', '/messages?wc=2&timeout=300',
+                                         '{"message":"x"}');
+    is($pst, 504, 'claim: wc=2 is not met by a secondary that never got the message');
+    like($pb // '', qr/"acks":1,.*"registered_to":\["m"\]/, 'claim: held by the master only');
+    my $l = jget(port(), '/secondaries');
+    cmp_ok($l->{data}[0]{acked_id}, '<=', 1, 'claim: its acked_id is not past the master\'s log');
+    stop_nginx();
+}
+
+# The address is the connection's, whatever the body says; extra keys and
+# ids that need escaping.
+{
+    start_nginx_conf($MasterConf, http_config => $ClusterConf);
+    my $p1 = rand_port(1);
+    my ($st, $b) = register(qq/{"id":"s1","port":$p1,"host":"10.9.9.9","url":"http:\/\/10.9.9.9\/"}/);
+    is($st, 200, 'address: extra keys are ignored');
+    my $l = jget(port(), '/secondaries');
+    is($l->{data}[0]{host}, '127.0.0.1', 'address: the host is the connection\'s');
+
+    my $odd = qq/a"b\\c\/d\te/;
+    ($st, $b) = register({ id => $odd, port => 1 });
+    is($st, 200, 'odd id: 200');
+    my $ans = JSON::PP::decode_json($b);
+    is($ans->{id}, $odd, 'odd id: the answer is valid JSON with the id escaped');
+    $l = jget(port(), '/secondaries');
+    is_deeply([ sort map { $_->{id} } @{ $l->{data} } ], [ sort 's1', $odd ],
+              'odd id: /secondaries is valid JSON with the id escaped');
+    my (undef, undef, $metrics) = http_request(port(), 'GET', '/metrics');
+    like($metrics, qr/^replog_secondary_acked_id\{node="m",secondary="a\\"b\\\\c\/d\te"\} \d+$/m,
+         'odd id: /metrics escapes the label value');
+
+    # 63 bytes is the longest id
+    my $long = 'i' x 63;
+    ($st, $b) = register({ id => $long, port => 1 });
+    is($st, 200, 'id of 63 bytes: 200');
+    is(JSON::PP::decode_json($b)->{id}, $long, 'id of 63 bytes: kept whole');
+    stop_nginx();
+}
+
+# The registry holds 32 secondaries.
+{
+    start_nginx_conf($MasterConf, http_config => $ClusterConf);
+    my $dead = rand_port(5);    # nothing listens there
+    my $ok = 0;
+    for my $i (1 .. 32) {
+        my ($st) = register(qq/{"id":"n$i","port":$dead}/);
+        $ok++ if $st == 200;
+    }
+    is($ok, 32, 'registry: 32 secondaries registered');
+    my ($st, $b) = register(qq/{"id":"n33","port":$dead}/);
+    is($st, 507, 'registry: the 33rd -> 507');
+    is($b, err('the registry is full: at most 32 secondaries'), 'registry: full, in JSON');
+    ($st) = register(qq/{"id":"n7","port":$dead}/);
+    is($st, 200, 'registry: a registered id may register again when full');
+    is(scalar @{ jget(port(), '/secondaries')->{data} }, 32, 'registry: 32 listed');
+    stop_nginx();
+}
+
+__DATA__
+
+=== TEST 1: every bad body -> 400 JSON, and nothing is registered
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    location / { replog_api; }
+--- request eval
+[(map { "POST /register\n$_->[0]" } @::Bad),
+ (map { "POST /secondary/register\n$_->[0]" } @::Bad[0, 6, 13, 20, 25]),
+ "POST /register\n",
+ "GET /secondaries",
+ "GET /health"]
+--- error_code eval
+[(400) x (@::Bad + 5), 400, 200, 200]
+--- response_body_like eval
+[(map { ::err_re($_->[1]) } @::Bad, @::Bad[0, 6, 13, 20, 25]),
+ qr/^\{"error":"empty body"\}\n\z/,
+ qr/^\{"data":\[\]\}\n\z/,
+ qr/"cluster_size":1,/]
+--- response_headers eval
+[("Content-Type: application/json") x (@::Bad + 8)]
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 2: optional fields: epoch "" and null, acked_id 0; a huge acked_id without an epoch proves nothing (0)
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    location / { replog_api; }
+--- request eval
+["POST /register\n{\"id\":\"a\",\"port\":65535,\"epoch\":\"\"}",
+ "POST /register\n{\"id\":\"b\",\"port\":1,\"epoch\":null,\"acked_id\":0}",
+ "POST /register\n{\"id\":\"c\",\"port\":2,\"acked_id\":9223372036854775807}",
+ "GET /secondaries"]
+--- response_body_like eval
+[qr/^\{"id":"a","master_id":"m","epoch":"[0-9a-f]{16}","last_id":0\}\n\z/,
+ qr/^\{"id":"b","master_id":"m","epoch":"[0-9a-f]{16}","last_id":0\}\n\z/,
+ qr/^\{"id":"c","master_id":"m","epoch":"[0-9a-f]{16}","last_id":0\}\n\z/,
+ qr/^\{"data":\[\{"id":"a","host":"127\.0\.0\.1","port":65535,.*"acked_id":0,"lag":0,.*\{"id":"b",.*"port":1,.*\{"id":"c",.*"port":2,.*"acked_id":0,"lag":0,/]
+
+
+
+=== TEST 3: GET /register and /secondary/register -> 405 with Allow: POST
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    location / { replog_api; }
+--- request eval
+["GET /register", "GET /secondary/register", "PUT /register\n{}", "DELETE /register"]
+--- error_code eval
+[405, 405, 405, 405]
+--- response_body eval
+[(::err('method not allowed')) x 4]
+--- response_headers eval
+[("Allow: POST\nContent-Type: application/json") x 4]
+
+
+
+=== TEST 4: POST /secondaries -> 405
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    location / { replog_api; }
+--- request eval
+["POST /secondaries\n{}", "POST /secondary/list\n{}"]
+--- error_code eval
+[405, 405]
+--- response_headers eval
+["Allow: GET, HEAD", "Allow: GET, HEAD"]
+
+
+
+=== TEST 5: service key: /register without a token, with a wrong one, with the api key -> 403
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    replog_api_key secret;
+    replog_service_key svc;
+    location / { replog_api; }
+--- more_headers
+x-token: secret
+--- request eval
+["POST /register\n{\"id\":\"s1\",\"port\":1}",
+ "POST /secondary/register\n{\"id\":\"s1\",\"port\":1}",
+ "GET /register",
+ "GET /secondaries"]
+--- error_code eval
+[403, 403, 403, 200]
+--- response_body eval
+[(::err('missing or invalid x-token')) x 3, qq/{"data":[]}\n/]
+
+
+
+=== TEST 6: service key: without a token -> 403
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    replog_api_key secret;
+    replog_service_key svc;
+    location / { replog_api; }
+--- request eval
+["POST /register\n{\"id\":\"s1\",\"port\":1}", "GET /secondaries"]
+--- error_code eval
+[403, 403]
+--- response_body eval
+[(::err('missing or invalid x-token')) x 2]
+
+
+
+=== TEST 7: service key: the right token registers
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    replog_api_key secret;
+    replog_service_key svc;
+    location / { replog_api; }
+--- more_headers
+x-token: svc
+--- request eval
+["POST /register\n{\"id\":\"s1\",\"port\":1}",
+ "POST /secondary/register\n{\"id\":\"s2\",\"port\":2}",
+ "GET /register"]
+--- error_code eval
+[200, 200, 405]
+--- response_body_like eval
+[qr/^\{"id":"s1","master_id":"m",/, qr/^\{"id":"s2","master_id":"m",/, qr/method not allowed/]
+
+
+
+=== TEST 8: api key only: it serves /register too; a wrong token does not
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    replog_api_key secret;
+    location / { replog_api; }
+--- more_headers
+x-token: secret
+--- request eval
+["POST /register\n{\"id\":\"s1\",\"port\":1}", "GET /secondaries"]
+--- error_code eval
+[200, 200]
+--- response_body_like eval
+[qr/^\{"id":"s1","master_id":"m",/, qr/^\{"data":\[\{"id":"s1",/]
+
+
+
+=== TEST 9: api key only: a wrong token -> 403
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    replog_api_key secret;
+    location / { replog_api; }
+--- more_headers
+x-token: secreT
+--- request
+POST /register
+{"id":"s1","port":1}
+--- error_code: 403
+--- response_body eval
+::err('missing or invalid x-token')
+
+
+
+=== TEST 10: a body over client_max_body_size -> 413 JSON
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    client_max_body_size 100;
+    location / { replog_api; }
+--- request eval
+["POST /register\n{\"id\":\"s1\",\"port\":1,\"pad\":\"" . ('x' x 200) . "\"}",
+ "GET /secondaries"]
+--- error_code eval
+[413, 200]
+--- response_body eval
+[::err('the body is larger than 100 bytes'), qq/{"data":[]}\n/]
+
+
+
+=== TEST 11: a registration with another epoch and a log is a CONFLICT; an empty one is not
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    location / { replog_api; }
+--- request eval
+["POST /register\n{\"id\":\"c\",\"port\":1,\"epoch\":\"0123456789abcdef\",\"acked_id\":5}",
+ "POST /register\n{\"id\":\"e\",\"port\":2,\"epoch\":\"0123456789abcdef\",\"acked_id\":0}",
+ "GET /secondaries",
+ "POST /messages?wc=1\n{\"message\":\"x\"}"]
+--- error_code eval
+[200, 200, 200, 201]
+--- response_body_like eval
+[qr/^\{"id":"c",/,
+ qr/^\{"id":"e",/,
+ qr/^\{"data":\[\{"id":"c","host":"127\.0\.0\.1","port":1,"status":"CONFLICT",.*"epoch":"0123456789abcdef","last_error":.*\},\{"id":"e","host":"127\.0\.0\.1","port":2,"status":"(HEALTHY|SUSPECTED|UNHEALTHY)",/,
+ qr/"registered_to":\["m"\]/]
+--- error_log
+its log has another epoch
