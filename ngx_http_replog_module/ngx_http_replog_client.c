@@ -137,6 +137,10 @@ ngx_http_replog_client_send(ngx_http_replog_client_t *cl)
         c = cl->peer.connection;
         c->data = cl;
         c->pool = NULL;
+
+        /* a batch in flight never holds up a worker's exit */
+        c->read->cancelable = 1;
+        c->write->cancelable = 1;
         c->log = &cl->log;
         c->read->log = &cl->log;
         c->write->log = &cl->log;

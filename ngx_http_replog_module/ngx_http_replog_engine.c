@@ -854,8 +854,10 @@ ngx_http_replog_tick(ngx_event_t *ev)
         }
     }
 
-    ngx_add_timer(ev, ngx_queue_empty(&engine->waiters)
-                      ? NGX_HTTP_REPLOG_IDLE_TICK : NGX_HTTP_REPLOG_POLL);
+    ev->cancelable = ngx_queue_empty(&engine->waiters);
+
+    ngx_add_timer(ev, ev->cancelable ? NGX_HTTP_REPLOG_IDLE_TICK
+                                     : NGX_HTTP_REPLOG_POLL);
 }
 
 
@@ -913,6 +915,11 @@ ngx_http_replog_engine_wait(ngx_http_request_t *r,
         ngx_del_timer(&engine->tick);
     }
 
+    /*
+     * while clients are parked the tick holds a shutting down worker until
+     * it has answered them; otherwise it never delays an exit
+     */
+    engine->tick.cancelable = 0;
     ngx_add_timer(&engine->tick, NGX_HTTP_REPLOG_POLL);
 
     return NGX_DONE;

@@ -1,0 +1,777 @@
+# A secondary's POST /replicate, driven directly (no master): prefix acks,
+# gaps and held entries, duplicates, epochs, every bad batch, body limits,
+# the service key, and what a secondary refuses to do.
+use lib 't/lib';
+use Test::Nginx::Socket 'no_plan';
+use Test::Nginx::Util qw(:util);
+use IO::Socket::INET ();
+use IO::Select ();
+use Time::HiRes qw(time sleep);
+
+our $T  = '2026-01-01T00:00:00.000000Z';
+our $EA = '0123456789abcdef';
+our $EB = 'fedcba9876543210';
+our $Empty = qq/{"data":[]}\n/;
+
+# A batch body: batch($epoch, id => text, id => text, ...)
+sub batch {
+    my ($epoch, @pairs) = @_;
+    my @e;
+    while (my ($id, $m) = splice @pairs, 0, 2) {
+        push @e, qq/{"id":$id,"registered_at":"$T","message":"$m"}/;
+    }
+    return qq/{"epoch":"$epoch","entries":[/ . join(',', @e) . ']}';
+}
+
+# The request of a batch, for "request eval".
+sub rep { "POST /replicate\n" . batch(@_) }
+
+# The exact GET /messages text of these entries.
+sub list {
+    my (@pairs) = @_;
+    my @e;
+    while (my ($id, $m) = splice @pairs, 0, 2) {
+        push @e, qq/{"id":$id,"registered_at":"$T","message":"$m"}/;
+    }
+    return '{"data":[' . join(',', @e) . "]}\n";
+}
+
+sub acked { qq/{"acked_id":$_[0]}\n/ }
+
+# A regex for GET /health of the secondary s1: the given fields, any order.
+sub health {
+    my (%f) = @_;
+    my $re = '^(?=\{"role":"secondary","id":"s1",)';
+    for my $k (sort keys %f) {
+        my $v = $k ne 'epoch' && $f{$k} =~ /^\d+$/ ? $f{$k} : qq/"$f{$k}"/;
+        $re .= qq/(?=.*"$k":\Q$v\E[,}])/;
+    }
+    return qr/$re/s;
+}
+
+sub err { qq/{"error":"$_[0]"}\n/ }
+
+# A regex for the error answer of a bad case: one text or alternatives.
+sub err_re {
+    my ($e) = @_;
+    my $alt = join '|', map { quotemeta err($_) } ref $e ? @$e : ($e);
+    return qr/^(?:$alt)\z/;
+}
+
+our $Entry = 'each entry needs an integer \"id\" from 1, '
+           . '\"registered_at\" and a string \"message\"';
+
+# Bad batches: [ body, error text ].  None may change anything.
+our @Bad = (
+    [ '{',                                   'invalid JSON' ],
+    [ 'not json',                            'invalid JSON' ],
+    [ qq/{"epoch":"$EA","entries":[]} x/,    'invalid JSON' ],
+    [ qq/{"epoch":"$EA","epoch":"$EA","entries":[]}/, 'invalid JSON' ],
+    [ '[]',                                  'the batch must be a JSON object' ],
+    # a scalar at the top: either answer is fine
+    [ '"a string"',                          [ 'invalid JSON', 'the batch must be a JSON object' ] ],
+    [ '42',                                  [ 'invalid JSON', 'the batch must be a JSON object' ] ],
+    [ '[{"epoch":"0123456789abcdef","entries":[]}]', 'the batch must be a JSON object' ],
+    [ '{"entries":[]}',                      '\"epoch\" must be 16 hex digits' ],
+    [ '{"epoch":null,"entries":[]}',         '\"epoch\" must be 16 hex digits' ],
+    [ '{"epoch":"","entries":[]}',           '\"epoch\" must be 16 hex digits' ],
+    [ '{"epoch":"0123456789abcde","entries":[]}',   '\"epoch\" must be 16 hex digits' ],
+    [ '{"epoch":"0123456789abcdef0","entries":[]}', '\"epoch\" must be 16 hex digits' ],
+    [ '{"epoch":"0123456789abcdeg","entries":[]}',  '\"epoch\" must be 16 hex digits' ],
+    [ '{"epoch":"0000000000000000","entries":[]}',  '\"epoch\" must be 16 hex digits' ],
+    [ '{"epoch":81985529216486895,"entries":[]}',   '\"epoch\" must be 16 hex digits' ],
+    [ qq/{"epoch":"$EA"}/,                   '\"entries\" must be an array' ],
+    [ qq/{"epoch":"$EA","entries":{}}/,      '\"entries\" must be an array' ],
+    [ qq/{"epoch":"$EA","entries":"x"}/,     '\"entries\" must be an array' ],
+    [ qq/{"epoch":"$EA","entries":null}/,    '\"entries\" must be an array' ],
+    map({ [ qq/{"epoch":"$EA","entries":[$_]}/, $Entry ] }
+        '1',
+        '"x"',
+        'null',
+        '[]',
+        qq/{"registered_at":"$T","message":"m"}/,
+        qq/{"id":0,"registered_at":"$T","message":"m"}/,
+        qq/{"id":-1,"registered_at":"$T","message":"m"}/,
+        qq/{"id":"1","registered_at":"$T","message":"m"}/,
+        qq/{"id":1.0,"registered_at":"$T","message":"m"}/,
+        qq/{"id":null,"registered_at":"$T","message":"m"}/,
+        qq/{"id":1,"message":"m"}/,
+        qq/{"id":1,"registered_at":null,"message":"m"}/,
+        qq/{"id":1,"registered_at":12,"message":"m"}/,
+        qq/{"id":1,"registered_at":"2026-01-01T00:00:00Z","message":"m"}/,
+        qq/{"id":1,"registered_at":"2026-01-01T00:00:00.000000","message":"m"}/,
+        qq/{"id":1,"registered_at":"2026-01-01 00:00:00.000000Z","message":"m"}/,
+        qq/{"id":1,"registered_at":"2026-01-01T00:00:00.00000aZ","message":"m"}/,
+        qq/{"id":1,"registered_at":"2026-01-01T00:00:00.000000Z ","message":"m"}/,
+        qq/{"id":1,"registered_at":"2026-01-01T00:00:00.0000000Z","message":"m"}/,
+        qq/{"id":1,"registered_at":"","message":"m"}/,
+        qq/{"id":1,"registered_at":"$T"}/,
+        qq/{"id":1,"registered_at":"$T","message":1}/,
+        qq/{"id":1,"registered_at":"$T","message":null}/,
+        qq/{"id":1,"registered_at":"$T","message":["m"]}/,
+        # a good entry, then a bad one: the whole batch is refused
+        qq/{"id":2,"registered_at":"$T","message":"ok"},{"id":3,"registered_at":"$T"}/,
+    ),
+);
+
+# A body over 1k (client_max_body_size 1k in the blocks that use it).
+our $Huge = batch($EA, map { ($_ => 'x' x 100) } 2 .. 40);
+
+# The same, chunked.
+sub chunked {
+    my ($body, $size) = @_;
+    my $out = '';
+    for (my $i = 0; $i < length $body; $i += $size) {
+        my $piece = substr($body, $i, $size);
+        $out .= sprintf("%x\r\n", length $piece) . $piece . "\r\n";
+    }
+    return $out . "0\r\n\r\n";
+}
+
+repeat_each(1);
+workers(1);
+log_level('info');
+no_shuffle();
+
+run_tests();
+
+# ------------------------------------------------------------ plain Perl
+
+# The service key: node-to-node endpoints take only it, client endpoints
+# take only the api key.
+{
+    start_nginx_conf(<<'EOF', http_config => 'replog_zone s 1m;');
+    replog_node zone=s role=secondary id=s1;
+    replog_api_key secret;
+    replog_service_key svc;
+    location / { replog_api; }
+EOF
+    my $b1 = batch($EA, 1 => 'one');
+    my @cases = (
+        [ undef,        403, 'no x-token' ],
+        [ 'wrong',      403, 'a wrong x-token' ],
+        [ 'secret',     403, 'the api key, while a service key is set' ],
+        [ 'sv',         403, 'a prefix of the service key' ],
+        [ 'svcc',       403, 'the service key and more' ],
+        [ 'SVC',        403, 'the service key in other case' ],
+    );
+    for my $c (@cases) {
+        my ($tok, $want, $what) = @$c;
+        my ($st, $h, $body) = http_request(port(), 'POST', '/replicate', $b1,
+            { 'Content-Type' => 'application/json',
+              defined $tok ? ('x-token' => $tok) : () });
+        is($st, $want, "service key: $what -> $want");
+        is($body, err('missing or invalid x-token'), "service key: $what: JSON body");
+    }
+
+    my ($st, $h, $body) = http_request(port(), 'GET', '/messages', undef,
+                                       { 'x-token' => 'secret' });
+    is($st, 200, 'service key: nothing was applied (api key reads)');
+    is($body, $Empty, 'service key: the log is still empty');
+
+    ($st, $h, $body) = http_request(port(), 'POST', '/replicate', $b1,
+                                    { 'x-token' => 'svc' });
+    is($st, 200, 'service key: the service key is taken');
+    is($body, acked(1), 'service key: applied');
+
+    # nodes read each other's logs (recovery) with the service key
+    ($st, $h, $body) = http_request(port(), 'GET', '/messages', undef,
+                                    { 'x-token' => 'svc' });
+    is($st, 200, 'service key: reads GET /messages (node to node)');
+    ($st, $h, $body) = http_request(port(), 'GET', '/messages');
+    is($st, 403, 'service key: GET /messages without a token');
+    ($st, $h, $body) = http_request(port(), 'GET', '/messages', undef,
+                                    { 'x-token' => 'secret' });
+    is($body, list(1 => 'one'), 'service key: the api key reads the entry');
+
+    # GET /replicate: the token is checked first, then the method
+    ($st, $h, $body) = http_request(port(), 'GET', '/replicate');
+    is($st, 403, 'service key: GET /replicate without a token -> 403');
+    ($st, $h, $body) = http_request(port(), 'GET', '/replicate', undef,
+                                    { 'x-token' => 'svc' });
+    is($st, 405, 'service key: GET /replicate with the token -> 405');
+    is($h->{allow}, 'POST', 'service key: Allow: POST');
+    stop_nginx();
+}
+
+# Without replog_service_key the api key serves node to node too.
+{
+    start_nginx_conf(<<'EOF', http_config => 'replog_zone s 1m;');
+    replog_node zone=s role=secondary id=s1;
+    replog_api_key secret;
+    location / { replog_api; }
+EOF
+    my $b1 = batch($EA, 1 => 'one');
+    my ($st, $h, $body) = http_request(port(), 'POST', '/replicate', $b1);
+    is($st, 403, 'api key only: no token -> 403');
+    ($st, $h, $body) = http_request(port(), 'POST', '/replicate', $b1,
+                                    { 'x-token' => 'other' });
+    is($st, 403, 'api key only: wrong token -> 403');
+    ($st, $h, $body) = http_request(port(), 'POST', '/replicate', $b1,
+                                    { 'x-token' => 'secret' });
+    is($st, 200, 'api key only: the api key is the service key');
+    is($body, acked(1), 'api key only: applied');
+    stop_nginx();
+}
+
+# replog_service_key off: node to node needs no token, clients still do.
+{
+    start_nginx_conf(<<'EOF', http_config => 'replog_zone s 1m;');
+    replog_node zone=s role=secondary id=s1;
+    replog_api_key secret;
+    replog_service_key off;
+    location / { replog_api; }
+EOF
+    my ($st, $h, $body) = http_request(port(), 'POST', '/replicate',
+                                       batch($EA, 1 => 'one'));
+    is($st, 200, 'service key off: /replicate without a token');
+    is($body, acked(1), 'service key off: applied');
+    ($st, $h, $body) = http_request(port(), 'GET', '/messages');
+    is($st, 403, 'service key off: GET /messages still needs the api key');
+    stop_nginx();
+}
+
+# replog_delay: a batch waits on a timer, the worker serves others meanwhile;
+# a client that goes away during the delay leaves nothing behind.
+{
+    start_nginx_conf(<<'EOF', http_config => 'replog_zone s 1m;');
+    replog_node zone=s role=secondary id=s1;
+    replog_delay 300ms 300ms;
+    location / { replog_api; }
+EOF
+    my $send = sub {
+        my ($body) = @_;
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => port(),
+                                      Proto => 'tcp', Timeout => 5) or die "connect: $@";
+        print {$s} "POST /replicate HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                 . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
+        return $s;
+    };
+    my $t0 = time;
+    my $s = $send->(batch($EA, 1 => 'a'));
+    sleep 0.05;
+    my ($st, $h, $body) = http_request(port(), 'GET', '/messages');
+    is($st, 200, 'delay: the worker answers others during the delay');
+    is($body, $Empty, 'delay: not applied yet');
+    cmp_ok(time - $t0, '<', 0.25, 'delay: without waiting for it');
+
+    my $sel = IO::Select->new($s);
+    my $buf = '';
+    my $until = time + 5;
+    while (time < $until) {
+        next unless $sel->can_read(0.05);
+        last unless sysread($s, $buf, 65536, length $buf);
+    }
+    close $s;
+    like($buf, qr/^HTTP\/1\.1 200 .*\r\n\r\n\{"acked_id":1\}\n\z/s, 'delay: then applied and acked');
+    cmp_ok(time - $t0, '>=', 0.29, 'delay: after the delay');
+
+    # gone during the delay
+    $s = $send->(batch($EA, 2 => 'b'));
+    sleep 0.05;
+    close $s;
+    sleep 0.45;
+    ($st, $h, $body) = http_request(port(), 'GET', '/health');
+    is($st, 200, 'delay: alive after a client left during the delay');
+
+    # a batch still delayed when nginx stops
+    $s = $send->(batch($EA, 3 => 'c'));
+    sleep 0.05;
+    stop_nginx();
+    close $s;
+    my @bad = grep { /\[(alert|crit)\]/ } split /\n/, read_error_log();
+    ok(!@bad, 'delay: nothing at [alert]/[crit]') or diag(join "\n", @bad);
+}
+
+__DATA__
+
+=== TEST 1: apply 1, 2: acked 2, both listed
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+--- request eval
+[::rep($::EA, 1 => 'a', 2 => 'b'),
+ "GET /messages"]
+--- error_code eval
+[200, 200]
+--- response_body eval
+[::acked(2), ::list(1 => 'a', 2 => 'b')]
+--- response_headers eval
+["Content-Type: application/json", "Content-Type: application/json"]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 2: a gap: 1, 2, 4 lists 1, 2 and acks 2; then 3 closes it: 1..4
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+--- request eval
+[::rep($::EA, 1 => 'a'),
+ ::rep($::EA, 2 => 'b'),
+ ::rep($::EA, 4 => 'd'),
+ "GET /messages",
+ "GET /health",
+ ::rep($::EA, 3 => 'c'),
+ "GET /messages",
+ "GET /health"]
+--- response_body_like eval
+[qr/^\{"acked_id":1\}\n\z/,
+ qr/^\{"acked_id":2\}\n\z/,
+ qr/^\{"acked_id":2\}\n\z/,
+ qr/^\Q${\ ::list(1 => 'a', 2 => 'b')}\E\z/,
+ ::health(epoch => $::EA, last_id => 2, pending => 1),
+ qr/^\{"acked_id":4\}\n\z/,
+ qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c', 4 => 'd')}\E\z/,
+ ::health(epoch => $::EA, last_id => 4, pending => 0)]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 3: gaps in one batch, out of order, and a batch that closes several
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+--- request eval
+[::rep($::EA, 5 => 'e', 3 => 'c', 7 => 'g'),
+ "GET /messages",
+ ::rep($::EA, 2 => 'b', 1 => 'a'),
+ ::rep($::EA, 6 => 'f', 4 => 'd'),
+ "GET /messages"]
+--- response_body eval
+[::acked(0),
+ $::Empty,
+ ::acked(3),
+ ::acked(7),
+ ::list(map { ($_ => chr(ord('a') + $_ - 1)) } 1 .. 7)]
+
+
+
+=== TEST 4: duplicates are ignored: the same batch twice lists byte for byte the same
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+--- request eval
+[::rep($::EA, 1 => 'a', 2 => 'b', 3 => 'c'),
+ "GET /messages",
+ ::rep($::EA, 1 => 'a', 2 => 'b', 3 => 'c'),
+ "GET /messages",
+ ::rep($::EA, 2 => 'b', 2 => 'b', 4 => 'd', 4 => 'd'),
+ ::rep($::EA, 1 => 'CHANGED', 4 => 'CHANGED', 5 => 'e'),
+ "GET /messages",
+ "GET /health"]
+--- response_body_like eval
+[qr/^\{"acked_id":3\}\n\z/,
+ qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c')}\E\z/,
+ qr/^\{"acked_id":3\}\n\z/,
+ qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c')}\E\z/,
+ qr/^\{"acked_id":4\}\n\z/,
+ qr/^\{"acked_id":5\}\n\z/,
+ qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c', 4 => 'd', 5 => 'e')}\E\z/,
+ ::health(last_id => 5, pending => 0)]
+
+
+
+=== TEST 5: a held entry is kept once: the same entry past a gap sent twice
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+--- request eval
+[::rep($::EA, 3 => 'c'),
+ ::rep($::EA, 3 => 'other'),
+ "GET /health",
+ ::rep($::EA, 1 => 'a', 2 => 'b'),
+ "GET /messages",
+ "GET /health"]
+--- response_body_like eval
+[qr/^\{"acked_id":0\}\n\z/,
+ qr/^\{"acked_id":0\}\n\z/,
+ ::health(last_id => 0, bytes => 0, pending => 1),
+ qr/^\{"acked_id":3\}\n\z/,
+ qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c')}\E\z/,
+ ::health(last_id => 3, pending => 0)]
+
+
+
+=== TEST 6: an empty secondary adopts the first batch's epoch; another epoch is refused whole
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+--- request eval
+["GET /health",
+ ::rep($::EA, 1 => 'a', 2 => 'b'),
+ "GET /health",
+ ::rep($::EB, 3 => 'x', 4 => 'y'),
+ ::rep($::EB, 1 => 'x'),
+ ::rep($::EB, 1 => 'x', 2 => 'y', 3 => 'z'),
+ "GET /messages",
+ "GET /health",
+ ::rep($::EA, 3 => 'c'),
+ "GET /messages"]
+--- error_code eval
+[200, 200, 200, 409, 409, 409, 200, 200, 200, 200]
+--- response_body_like eval
+[::health(epoch => '0000000000000000'),
+ qr/^\{"acked_id":2\}\n\z/,
+ ::health(epoch => $::EA),
+ qr/^\{"error":"the batch is of another epoch than this log: refused","acked_id":2\}\n\z/,
+ qr/^\{"error":"the batch is of another epoch than this log: refused","acked_id":2\}\n\z/,
+ qr/^\{"error":"the batch is of another epoch than this log: refused","acked_id":2\}\n\z/,
+ qr/^\Q${\ ::list(1 => 'a', 2 => 'b')}\E\z/,
+ ::health(epoch => $::EA, last_id => 2, pending => 0),
+ qr/^\{"acked_id":3\}\n\z/,
+ qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c')}\E\z/]
+--- response_headers eval
+[("Content-Type: application/json") x 10]
+
+
+
+=== TEST 7: an epoch taken from entries held past a gap is kept too
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+--- request eval
+[::rep($::EA, 5 => 'e'),
+ ::rep($::EB, 1 => 'x'),
+ "GET /messages",
+ ::rep($::EA, map { ($_ => chr(ord('a') + $_ - 1)) } 1 .. 4),
+ "GET /messages"]
+--- error_code eval
+[200, 409, 200, 200, 200]
+--- response_body eval
+[::acked(0),
+ qq/{"error":"the batch is of another epoch than this log: refused","acked_id":0}\n/,
+ $::Empty,
+ ::acked(5),
+ ::list(map { ($_ => chr(ord('a') + $_ - 1)) } 1 .. 5)]
+
+
+
+=== TEST 8: every bad batch on a log holding 1: 400 JSON, nothing changes
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+--- request eval
+[::rep($::EA, 1 => 'a'),
+ (map { "POST /replicate\n$_->[0]" } @::Bad),
+ "POST /replicate\n",
+ "GET /messages",
+ "GET /health"]
+--- error_code eval
+[200, (400) x @::Bad, 400, 200, 200]
+--- response_body_like eval
+[qr/^\{"acked_id":1\}\n\z/,
+ (map { ::err_re($_->[1]) } @::Bad),
+ qr/^\{"error":"empty body"\}\n\z/,
+ qr/^\Q${\ ::list(1 => 'a')}\E\z/,
+ ::health(epoch => $::EA, last_id => 1, pending => 0)]
+--- response_headers eval
+[("Content-Type: application/json") x (@::Bad + 4)]
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 9: bad batches on an empty secondary adopt no epoch
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+--- request eval
+[(map { "POST /replicate\n$_->[0]" } @::Bad),
+ "GET /messages",
+ "GET /health",
+ ::rep($::EB, 1 => 'b1'),
+ "GET /messages"]
+--- error_code eval
+[(400) x @::Bad, 200, 200, 200, 200]
+--- response_body_like eval
+[(map { ::err_re($_->[1]) } @::Bad),
+ qr/^\Q$::Empty\E\z/,
+ ::health(epoch => '0000000000000000', last_id => 0, bytes => 0, pending => 0),
+ qr/^\{"acked_id":1\}\n\z/,
+ qr/^\Q${\ ::list(1 => 'b1')}\E\z/]
+
+
+
+=== TEST 10: message texts round-trip: escapes, Unicode, NUL
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+--- request eval
+[qq{POST /replicate\n{"epoch":"$::EA","entries":[{"id":1,"registered_at":"$::T","message":"q\\"b\\\\s\\/n\\nt\\tu\\u0001 \\u00e9 \\u2603 \\ud83d\\ude00 nul\\u0000end"}]}},
+ "GET /messages"]
+--- response_body eval
+[::acked(1),
+ qq/{"data":[{"id":1,"registered_at":"$::T","message":"q\\"b\\\\s\/n\\nt\\tu\\u0001 \xc3\xa9 \xe2\x98\x83 \xf0\x9f\x98\x80 nul\\u0000end"}]}\n/]
+
+
+
+=== TEST 11: a batch over client_max_body_size: 413 JSON, nothing applied
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    client_max_body_size 1k;
+    location / { replog_api; }
+--- request eval
+[::rep($::EA, 1 => 'a'),
+ "POST /replicate\n$::Huge",
+ "GET /messages",
+ ::rep($::EA, 2 => 'b'),
+ "GET /messages"]
+--- error_code eval
+[200, 413, 200, 200, 200]
+--- response_body eval
+[::acked(1),
+ ::err('the body is larger than 1024 bytes'),
+ ::list(1 => 'a'),
+ ::acked(2),
+ ::list(1 => 'a', 2 => 'b')]
+--- response_headers eval
+[("Content-Type: application/json") x 5]
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 12: a chunked batch over client_max_body_size: 413 JSON
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    client_max_body_size 1k;
+    location / { replog_api; }
+--- raw_request eval
+"POST /replicate HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n" . ::chunked($::Huge, 300)
+--- error_code: 413
+--- response_body eval
+::err('the body is larger than 1024 bytes')
+--- response_headers
+Content-Type: application/json
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 13: a chunked batch within the limit is applied
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+--- raw_request eval
+"POST /replicate HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n" . ::chunked(::batch($::EA, 1 => 'a', 2 => 'b'), 7)
+--- response_body eval
+::acked(2)
+
+
+
+=== TEST 14: a batch larger than client_body_buffer_size (read from a file) is applied
+--- http_config
+    replog_zone s 4m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    client_body_buffer_size 1k;
+    location / { replog_api; }
+--- request eval
+[::rep($::EA, map { ($_ => "m$_" . ('y' x 1000)) } 1 .. 300),
+ "GET /health"]
+--- response_body_like eval
+[qr/^\{"acked_id":300\}\n\z/,
+ ::health(last_id => 300)]
+
+
+
+=== TEST 15: POST and PUT /messages on a secondary: 405, before and after the master is known
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+--- more_headers
+x-replog-master: http://127.0.0.1:8000
+--- request eval
+["POST /messages\n{\"message\":\"x\"}",
+ "PUT /messages\n{\"message\":\"x\"}",
+ "POST /messages/1\n{\"message\":\"x\"}",
+ ::rep($::EA, 1 => 'a'),
+ "POST /messages\n{\"message\":\"x\"}",
+ "POST /messages?wc=1\n{\"message\":\"x\"}",
+ "DELETE /messages",
+ "GET /messages"]
+--- error_code eval
+[405, 405, 405, 200, 405, 405, 405, 200]
+--- response_body eval
+[(::err('this node is a secondary: write to the master')) x 3,
+ ::acked(1),
+ (qq/{"error":"this node is a secondary: write to the master","master":"http:\/\/127.0.0.1:8000"}\n/) x 2,
+ ::err('method not allowed'),
+ ::list(1 => 'a')]
+--- response_headers eval
+["Allow: GET, HEAD", "Allow: GET, HEAD", "Allow: GET, HEAD", "!Allow",
+ "Allow: GET, HEAD", "Allow: GET, HEAD", "Allow: GET, HEAD", "!Allow"]
+
+
+
+=== TEST 16: a secondary is not a master: /register, /secondary/register, /secondaries -> 404
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+--- request eval
+["POST /register\n{\"id\":\"s9\",\"port\":1}",
+ "POST /secondary/register\n{\"id\":\"s9\",\"port\":1}",
+ "GET /secondaries",
+ "GET /secondary/list",
+ "GET /register"]
+--- error_code eval
+[404, 404, 404, 404, 405]
+--- response_body eval
+[(::err('this node is a secondary: register with the master')) x 2,
+ (::err('this node is a secondary: the master keeps the list')) x 2,
+ ::err('method not allowed')]
+
+
+
+=== TEST 17: GET /replicate -> 405 with Allow: POST
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+--- request
+GET /replicate
+--- error_code: 405
+--- response_headers
+Allow: POST
+Content-Type: application/json
+
+
+
+=== TEST 18: the master does not take batches: /replicate -> 404
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    location / { replog_api; }
+--- request eval
+[::rep($::EA, 1 => 'a'),
+ "GET /messages"]
+--- error_code eval
+[404, 200]
+--- response_body eval
+[::err('this node is the master: it does not replicate from anyone'),
+ $::Empty]
+
+
+
+=== TEST 19: replog_max_pending 2: an entry 5 past the prefix is dropped, 2 past is held
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    replog_max_pending 2;
+    location / { replog_api; }
+--- request eval
+[::rep($::EA, 1 => 'a'),
+ ::rep($::EA, 3 => 'c', 6 => 'f'),
+ "GET /health",
+ ::rep($::EA, 2 => 'b'),
+ ::rep($::EA, 4 => 'd', 5 => 'e'),
+ "GET /messages",
+ ::rep($::EA, 6 => 'f'),
+ "GET /messages"]
+--- response_body_like eval
+[qr/^\{"acked_id":1\}\n\z/,
+ qr/^\{"acked_id":1\}\n\z/,
+ ::health(last_id => 1, pending => 1),
+ qr/^\{"acked_id":3\}\n\z/,
+ qr/^\{"acked_id":5\}\n\z/,
+ qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c', 4 => 'd', 5 => 'e')}\E\z/,
+ qr/^\{"acked_id":6\}\n\z/,
+ qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c', 4 => 'd', 5 => 'e', 6 => 'f')}\E\z/]
+
+
+
+=== TEST 20: replog_max_pending bounds entries past a gap, not a contiguous batch longer than it
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    replog_max_pending 2;
+    location / { replog_api; }
+--- request eval
+[::rep($::EA, map { ($_ => "m$_") } 1 .. 5),
+ "GET /messages",
+ ::rep($::EA, map { ($_ => "m$_") } 3 .. 10),
+ "GET /messages"]
+--- response_body eval
+[::acked(5),
+ ::list(map { ($_ => "m$_") } 1 .. 5),
+ ::acked(10),
+ ::list(map { ($_ => "m$_") } 1 .. 10)]
+
+
+
+=== TEST 21: a huge id far past the prefix is dropped, not allocated
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+--- request eval
+[::rep($::EA, 9223372036854775807 => 'far', 1 => 'a'),
+ ::rep($::EA, 65537 => 'edge'),
+ "GET /messages",
+ "GET /health"]
+--- response_body_like eval
+[qr/^\{"acked_id":1\}\n\z/,
+ qr/^\{"acked_id":1\}\n\z/,
+ qr/^\Q${\ ::list(1 => 'a')}\E\z/,
+ ::health(last_id => 1, pending => 1)]
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 22: an empty list of entries from the adopted epoch is a no-op
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+--- request eval
+[::rep($::EA, 1 => 'a'),
+ ::rep($::EA),
+ "GET /messages"]
+--- response_body eval
+[::acked(1), ::acked(1), ::list(1 => 'a')]
