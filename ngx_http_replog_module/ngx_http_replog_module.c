@@ -823,6 +823,19 @@ ngx_http_replog_postconfiguration(ngx_conf_t *cf)
         }
 
         apis[i]->clcf->client_max_body_size = 0;
+
+        /*
+         * a secondary reads batches of up to a megabyte: in memory, not
+         * through a temporary file
+         */
+        if (apis[i]->node->role == NGX_HTTP_REPLOG_SECONDARY
+            && apis[i]->clcf->client_body_buffer_size
+               < NGX_HTTP_REPLOG_BATCH_BUFFER)
+        {
+            apis[i]->clcf->client_body_buffer_size =
+                              ngx_min(NGX_HTTP_REPLOG_BATCH_BUFFER,
+                                      (size_t) apis[i]->max_body);
+        }
     }
 
     if (rmcf->apis.nelts) {

@@ -38,6 +38,9 @@
 #define NGX_HTTP_REPLOG_RETRY_UNIFORM      0
 #define NGX_HTTP_REPLOG_RETRY_EXPONENTIAL  1
 
+/* a batch of the default replog_batch bytes=1m and its envelope */
+#define NGX_HTTP_REPLOG_BATCH_BUFFER  (1024 * 1024 + 64 * 1024)
+
 #define NGX_HTTP_REPLOG_ID_LEN        64
 #define NGX_HTTP_REPLOG_HOST_LEN      64
 #define NGX_HTTP_REPLOG_ERR_LEN       128

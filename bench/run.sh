@@ -1,0 +1,570 @@
+#!/usr/bin/env bash
+# replog benchmark, loopback only.  Compares, with the same wrk command:
+#   1. stock nginx answering `return 201` to the POST (baseline),
+#   2. a replog master taking POST /messages?wc=1,
+#   3. GET /messages of a 100k (then 200k) message log: throughput and RSS,
+#   4. replication: a master (2 workers) and 2 secondaries (1 worker each)
+#      taking POST /messages?wc=1, 2, 3; then the time until both
+#      secondaries hold the master's whole log,
+#   5. catch-up: a fresh secondary registering with a master holding
+#      BENCH_CATCHUP_N messages, timed until its acked_id reaches N,
+#   6. recovery: that master killed (-9) and started again with
+#      replog_cluster_size 2; the secondary registers with its epoch and
+#      acked_id; timed from the master's start until it is open with N.
+# Nodes of 4-6 run from configs rendered by scripts/render-conf.sh.
+# Env: BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_PORT_BASE (18080,
+#      uses 8 ports from it), BENCH_GET_200K (1: also measure GET with a 200k
+#      log), BENCH_SKIP_GET (1: skip 3), BENCH_CATCHUP_N (1000000, even),
+#      BENCH_SKIP_CATCHUP (1: skip 5 and 6), NGINX_BIN,
+#      REPLOG_MODULE (the .so to test, default build/ngx_http_replog_module.so).
+# Output: raw wrk runs and summary.txt under build/bench/.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+NGINX=${NGINX_BIN:-/usr/sbin/nginx}
+MODULE=${REPLOG_MODULE:-$ROOT/build/ngx_http_replog_module.so}
+LUA=$ROOT/bench/post.lua
+OUT=$ROOT/build/bench
+SECS=${BENCH_SECONDS:-10}
+CONNS=${BENCH_CONNECTIONS:-64}
+PORT=${BENCH_PORT_BASE:-18080}
+FILL=100000                         # messages per fill step
+CATCHUP_N=${BENCH_CATCHUP_N:-1000000}
+SKIP_GET=${BENCH_SKIP_GET:-0}
+SKIP_CATCHUP=${BENCH_SKIP_CATCHUP:-0}
+RENDER=$ROOT/scripts/render-conf.sh
+
+die() { echo "bench: $*" >&2; exit 1; }
+command -v wrk >/dev/null || die "wrk not found (apt-get install wrk)"
+command -v curl >/dev/null || die "curl not found (apt-get install curl)"
+[ -x "$NGINX" ] || die "nginx not found at $NGINX"
+[ -f "$MODULE" ] || die "$MODULE not built: run 'make module'"
+[ -x "$RENDER" ] || die "$RENDER not found"
+command -v envsubst >/dev/null || die "envsubst not found (apt-get install gettext-base)"
+case $CATCHUP_N in
+    ''|*[!0-9]*) die "BENCH_CATCHUP_N must be a positive even number" ;;
+esac
+[ "$CATCHUP_N" -gt 0 ] && [ $((CATCHUP_N % 2)) = 0 ] ||
+    die "BENCH_CATCHUP_N must be a positive even number (2 wrk threads fill it)"
+
+mkdir -p "$ROOT/build"
+exec 9>"$ROOT/build/.bench.lock"
+flock -n 9 || die "another bench run holds $ROOT/build/.bench.lock"
+rm -rf "$OUT" && mkdir -p "$OUT"
+# nginx maps the .so: a rebuild in place during the run would crash it.
+cp "$MODULE" "$OUT/replog.so"
+LOAD_START=$(uptime)
+declare -A LIVE                     # nginx masters and wrk runs to stop
+track()   { LIVE[$1]=1; }
+untrack() { unset "LIVE[$1]"; }
+
+cleanup() {
+    local pid
+    for pid in "${!LIVE[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${!LIVE[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# now_s: wall clock in seconds (microseconds); secs_since T0: elapsed, 0.01 s
+now_s() { echo "$EPOCHREALTIME"; }
+secs_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.2f", b - a}'; }
+rate() { awk -v n="$1" -v s="$2" 'BEGIN {printf "%.0f", (s > 0) ? n / s : 0}'; }
+
+port_free() {
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null ||
+        die "127.0.0.1:$1 is already in use (set BENCH_PORT_BASE)"
+}
+
+# Every instance's error log, checked after each case (check_logs) for
+# lines at error level or worse and for crashed workers.
+declare -A NGX_PID ERRLOG ERRSEEN START_T
+BAD_LOG='\[(emerg|alert|crit|error)\]|exited on signal'
+check_logs() {
+    local case=$1 name log n new
+    for name in "${!ERRLOG[@]}"; do
+        log=${ERRLOG[$name]}
+        [ -f "$log" ] || continue
+        n=$(wc -l <"$log")
+        new=$(sed -n "$(( ${ERRSEEN[$name]:-0} + 1 )),${n}p" "$log" | grep -E "$BAD_LOG" || true)
+        ERRSEEN[$name]=$n
+        if [ -n "$new" ]; then
+            FAILS+=("$case: $(grep -c . <<<"$new") line(s) at error level or worse, or crashes, in $log")
+            {
+                echo "bench: ERROR after $case in $log:"
+                head -n 10 <<<"$new" | sed 's/^/    /'
+            } >&2
+        fi
+    done
+}
+
+# start_nginx NAME PORT MAIN_CONF HTTP_CONF SERVER_CONF: runs nginx
+# (daemon off, in background) with prefix $OUT/NAME; sets MASTER to its pid.
+start_nginx() {
+    local dir=$OUT/$1 port=$2
+    port_free "$port"
+    mkdir -p "$dir/conf" "$dir/logs" "$dir/tmp"
+    cat >"$dir/conf/nginx.conf" <<EOF
+$3
+daemon off;
+pid logs/nginx.pid;
+error_log logs/error.log warn;
+worker_processes 2;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path tmp/body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+    $4
+    server {
+        listen 127.0.0.1:$port;
+        $5
+    }
+}
+EOF
+    "$NGINX" -p "$dir" -c conf/nginx.conf -e "$dir/logs/error.log" \
+        >"$dir/logs/stdout.log" 2>&1 &
+    MASTER=$!
+    track "$MASTER"
+    NGX_PID[$1]=$MASTER
+    ERRLOG[$1]=$dir/logs/error.log
+    wait_up "$1" "$port" "$dir/logs/error.log" "$dir/logs/stdout.log"
+}
+
+# wait_up NAME PORT LOGS...: up to 5 s for the port to answer /health
+# (polled every 20 ms, so that the recovery case can time from the start).
+wait_up() {
+    local name=$1 port=$2; shift 2
+    for _ in $(seq 250); do
+        kill -0 "${NGX_PID[$name]}" 2>/dev/null ||
+            die "nginx $name exited: $(tail -n 3 "$@")"
+        curl -s -o /dev/null -m 1 "http://127.0.0.1:$port/health" && return 0
+        sleep 0.02
+    done
+    die "nginx $name does not answer on 127.0.0.1:$port"
+}
+
+# start_node ROLE NAME PORT [VAR=VALUE...]: a replog node (prefix $OUT/NAME)
+# from the config scripts/render-conf.sh renders: 1 worker, a 1024m zone, no
+# access log, no api key, id NAME, unless VAR=VALUE says otherwise.
+start_node() {
+    local role=$1 name=$2 port=$3 dir=$OUT/$2; shift 3
+    port_free "$port"
+    mkdir -p "$dir/tmp"
+    env REPLOG_PREFIX="$dir" REPLOG_MODULE="$OUT/replog.so" REPLOG_ID="$name" \
+        REPLOG_LISTEN=127.0.0.1 REPLOG_WORKERS=1 REPLOG_ZONE_SIZE=1024m \
+        REPLOG_ERROR_LOG="$dir/error.log" REPLOG_ACCESS_LOG=off \
+        MASTER_PORT="$port" SECONDARY_PORT="$port" API_KEY= DELAY= FAIL_RATE= \
+        REPLOG_CLUSTER_SIZE= REPLOG_RECOVERY=off "$@" \
+        "$RENDER" "$role" >"$dir/nginx.conf" || die "render-conf.sh $role failed"
+    ERRLOG[$name]=$dir/error.log
+    START_T[$name]=$(now_s)
+    "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
+        -g 'daemon off;' >"$dir/stdout.log" 2>&1 &
+    NGX_PID[$name]=$!
+    track "$!"
+    wait_up "$name" "$port" "$dir/error.log" "$dir/stdout.log"
+}
+
+# kill_node NAME: kill -9 of the nginx master and its workers (a crash).
+kill_node() {
+    local pid=${NGX_PID[$1]} workers
+    workers=$(pgrep -P "$pid" || true)
+    kill -KILL "$pid" 2>/dev/null || true      # first: it would respawn workers
+    # shellcheck disable=SC2086
+    [ -z "$workers" ] || kill -KILL $workers 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    untrack "$pid"
+    for w in $workers; do
+        for _ in $(seq 50); do kill -0 "$w" 2>/dev/null || break; sleep 0.1; done
+    done
+}
+
+# stop_nginx NAME: stops that instance (TERM), records crashes in FAILS.
+FAILS=()
+stop_nginx() {
+    local st=0 pid=${NGX_PID[$1]}
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" || st=$?
+    untrack "$pid"
+    [ "$st" = 0 ] || FAILS+=("nginx $1: master exit status $st on TERM")
+    if grep -q 'exited on signal' "${ERRLOG[$1]}"; then
+        FAILS+=("nginx $1: $(grep -c 'exited on signal' "${ERRLOG[$1]}") worker(s) crashed (see ${ERRLOG[$1]})")
+    fi
+}
+
+# bg_wait CMD...: runs CMD in the background and waits for it, so that a
+# signal to this script is acted on at once (cleanup stops CMD too).
+bg_wait() {
+    local pid rc=0
+    "$@" & pid=$!
+    track "$pid"
+    wait "$pid" || rc=$?
+    untrack "$pid"
+    return "$rc"
+}
+
+# run_wrk NAME WRK_ARGS...: runs wrk, keeps its output in $OUT/NAME.txt.
+run_wrk() {
+    local name=$1; shift
+    echo "== $name: wrk $*"
+    bg_wait wrk "$@" >"$OUT/$name.txt"
+    cat "$OUT/$name.txt"
+    if grep -q 'Socket errors' "$OUT/$name.txt"; then
+        echo "bench: WARNING $name: $(grep 'Socket errors' "$OUT/$name.txt")" >&2
+    fi
+}
+
+# Fields of a wrk output file.
+reqs()  { awk '/^Requests\/sec:/ {print $2}' "$OUT/$1.txt"; }
+xfer()  { awk '/^Transfer\/sec:/ {print $2}' "$OUT/$1.txt"; }
+total() { sed -n 's/.* requests in \(.*\) read$/\1/p' "$OUT/$1.txt"; }
+# pct NAME 50|99: latency percentile in ms (wrk prints us, ms or s).
+pct() {
+    awk -v p="$2%" '$1 == p {
+        v = $2 + 0
+        if ($2 ~ /us$/) v /= 1000; else if ($2 ~ /[0-9]s$/) v *= 1000
+        else if ($2 ~ /m$/) v *= 60000
+        printf "%.2fms", v }' "$OUT/$1.txt"
+}
+
+# rss MASTER_PID: sum over its workers of VmRSS, RssAnon, RssShmem (KiB).
+rss() {
+    local w
+    for w in $(pgrep -P "$1"); do cat "/proc/$w/status"; done |
+        awk '/^VmRSS:/ {t += $2} /^RssAnon:/ {a += $2} /^RssShmem:/ {s += $2}
+             END {printf "%d KiB (anon %d, shmem %d)", t, a, s}'
+}
+
+last_id() {
+    { curl -s -m 5 "http://127.0.0.1:$1/health" || true; } |
+        sed -n 's/.*"last_id":\([0-9]*\).*/\1/p'
+}
+# health_field PORT NAME: a string field of GET /health
+health_field() {
+    { curl -s -m 5 "http://127.0.0.1:$1/health" || true; } | sed -n "s/.*\"$2\":\"\([^\"]*\)\".*/\1/p"
+}
+# acked PORT: acked_id of every registered secondary, one a line
+acked() {
+    { curl -s -m 5 "http://127.0.0.1:$1/secondaries" || true; } |
+        { grep -o '"acked_id":[0-9]*' || true; } | cut -d: -f2
+}
+
+# register MASTER_PORT ID PORT [EPOCH ACKED_ID]: POST /register.
+register() {
+    local body="{\"id\":\"$2\",\"port\":$3" code
+    [ $# -lt 5 ] || body+=",\"epoch\":\"$4\",\"acked_id\":$5"
+    body+="}"
+    code=$(curl -s -m 5 -o "$OUT/register-$2.json" -w '%{http_code}' \
+        -XPOST "http://127.0.0.1:$1/register" -d "$body") || code=000
+    case $code in
+        2??) ;;
+        *) die "register $body: HTTP $code $(cat "$OUT/register-$2.json" 2>/dev/null)" ;;
+    esac
+}
+
+# sync_wait MASTER_PORT NSEC BOUND_S: waits (polling every 50 ms, at most
+# BOUND_S s) until NSEC secondaries all acked the master's last_id; prints
+# the seconds it took.
+sync_wait() {
+    local port=$1 nsec=$2 bound=$3 t0 last ids n min
+    t0=$(now_s)
+    while :; do
+        last=$(last_id "$port")
+        ids=$(acked "$port")
+        n=$(grep -c . <<<"$ids" || true)
+        min=$(sort -n <<<"$ids" | head -n 1)
+        if [ "$n" = "$nsec" ] && [ -n "$last" ] && [ "${min:-0}" -ge "$last" ]; then
+            secs_since "$t0"; return 0
+        fi
+        [ "$(secs_since "$t0" | cut -d. -f1)" -lt "$bound" ] ||
+            die "secondaries not in sync after ${bound} s: master last_id $last, acked $(tr '\n' ' ' <<<"$ids")"
+        sleep 0.05
+    done
+}
+
+# fill PORT [COUNT [CONNS]]: POSTs exactly COUNT ($FILL) more messages
+# (2 threads x COUNT/2, see post.lua) over CONNS (32) connections; sets
+# FILL_SECS.  wrk sleeps for its whole -d even once its threads have stopped,
+# so it is interrupted (SIGINT: prints its stats, exits) at the target.
+fill() {
+    local port=$1 count=${2:-$FILL} conns=${3:-32} target start bound
+    bound=$(( 60 + count / 4000 ))  # s; 1M: 310 s, far above the usual ~30 s
+    target=$(( $(last_id "$port") + count ))
+    start=$EPOCHREALTIME
+    wrk -t2 -c"$conns" -d"${bound}s" -s "$LUA" "http://127.0.0.1:$port/messages" \
+        -- $(( count / 2 )) >"$OUT/fill-$target.txt" &
+    local wrk_pid=$!
+    track "$wrk_pid"
+    while kill -0 "$wrk_pid" 2>/dev/null && [ "$(last_id "$port")" -lt "$target" ]; do
+        sleep 0.2
+    done
+    FILL_SECS=$(secs_since "$start")
+    sleep 0.5                       # a POST past the target would show now
+    kill -INT "$wrk_pid" 2>/dev/null || true
+    wait "$wrk_pid" || true
+    untrack "$wrk_pid"
+    local got; got=$(last_id "$port")
+    [ "$got" -ge "$target" ] || die "fill: last_id $got after $bound s, wanted $target"
+    [ "$got" -eq "$target" ] || echo "bench: WARNING fill overshot: last_id $got" >&2
+    ! grep -q 'Non-2xx' "$OUT/fill-$target.txt" || die "fill: non-2xx responses"
+    echo "== filled log to $got messages in $FILL_SECS s"
+}
+
+# get_case NAME PORT: RSS, wrk GET /messages, one curl (bounded), RSS.
+declare -A RSS_BEFORE RSS_AFTER CURL_OUT
+get_case() {
+    local name=$1 url=http://127.0.0.1:$2/messages rc=0
+    RSS_BEFORE[$name]=$(rss "$MASTER")
+    run_wrk "$name" -t2 -c4 -d"${SECS}s" --latency --timeout 10s "$url"
+    bg_wait curl -s -m 20 -o /dev/null -w '%{size_download} %{time_total} %header{content-length}' \
+        "$url" >"$OUT/$name.curl" || rc=$?
+    CURL_OUT[$name]=$(cat "$OUT/$name.curl")
+    RSS_AFTER[$name]=$(rss "$MASTER")
+    [ "$(awk '/ requests in / {print $1}' "$OUT/$name.txt")" -gt 0 ] ||
+        FAILS+=("$name: wrk completed no GET /messages in ${SECS}s")
+    [ "$rc" = 0 ] || FAILS+=("$name: curl exit $rc: got/time/content-length ${CURL_OUT[$name]}")
+}
+
+WRK_POST=(-t2 -c"$CONNS" -d"${SECS}s" --latency -s "$LUA")
+
+# post_case NAME URL: a timed POST run; any non-2xx answer fails the bench.
+post_case() {
+    run_wrk "$1" "${WRK_POST[@]}" "$2"
+    ! grep -q 'Non-2xx or 3xx responses' "$OUT/$1.txt" ||
+        die "$1: $(grep 'Non-2xx' "$OUT/$1.txt") (see the error logs under $OUT)"
+    [ "$(awk '/ requests in / {print $1}' "$OUT/$1.txt")" -gt 0 ] ||
+        die "$1: wrk completed no request"
+}
+
+# 1. Baseline: stock nginx, no module.
+start_nginx base "$PORT" "" "" \
+    "location / { default_type application/json; return 201 '{\"ok\":true}'; }"
+post_case base "http://127.0.0.1:$PORT/messages"
+stop_nginx base
+check_logs base
+
+# 2. replog master, POST with write concern 1.
+REPLOG_MAIN="load_module $OUT/replog.so;"
+REPLOG_HTTP="replog_zone log 512m;"
+REPLOG_SRV="replog_node zone=log role=master id=m1; location / { replog_api; }"
+start_nginx post $((PORT + 1)) "$REPLOG_MAIN" "$REPLOG_HTTP" "$REPLOG_SRV"
+post_case post "http://127.0.0.1:$((PORT + 1))/messages?wc=1"
+echo "== replog POST: last_id $(last_id $((PORT + 1)))"
+stop_nginx post
+check_logs post
+
+# 3. GET /messages of a 100k, then a 200k message log.
+GET_CASES=()
+if [ "$SKIP_GET" != 1 ]; then
+    GPORT=$((PORT + 2))
+    start_nginx get "$GPORT" "$REPLOG_MAIN" "$REPLOG_HTTP" "$REPLOG_SRV"
+    GET_CASES=(get100k)
+    fill "$GPORT"
+    get_case get100k "$GPORT"
+    if [ "${BENCH_GET_200K:-1}" = 1 ]; then
+        GET_CASES+=(get200k)
+        fill "$GPORT"
+        get_case get200k "$GPORT"
+    fi
+    stop_nginx get
+    check_logs get
+fi
+
+# 4. Replication: master (2 workers, reuseport as rendered) and 2
+# secondaries (1 worker each), both registered and HEALTHY before the load;
+# recovery off.  After each run, the time until both secondaries acked the
+# master's last_id (bounded).
+RM=$((PORT + 3)) RS1=$((PORT + 4)) RS2=$((PORT + 5))
+start_node secondary rep-s1 "$RS1" REPLOG_ID=s1
+start_node secondary rep-s2 "$RS2" REPLOG_ID=s2
+start_node master rep-master "$RM" REPLOG_ID=master REPLOG_WORKERS=2 \
+    REPLOG_CLUSTER_SIZE=3 REPLOG_RECOVERY=off
+[ "$(health_field "$RM" state)" = open ] ||
+    die "replication master not open: $(curl -s -m 5 "http://127.0.0.1:$RM/health")"
+register "$RM" s1 "$RS1"
+register "$RM" s2 "$RS2"
+for _ in $(seq 100); do             # up to 5 s for both to be HEALTHY
+    [ "$(curl -s -m 5 "http://127.0.0.1:$RM/secondaries" |
+         grep -o '"status":"HEALTHY"' | wc -l)" = 2 ] && break
+    sleep 0.05
+done
+[ "$(curl -s -m 5 "http://127.0.0.1:$RM/secondaries" | grep -o '"status":"HEALTHY"' | wc -l)" = 2 ] ||
+    die "secondaries not HEALTHY: $(curl -s -m 5 "http://127.0.0.1:$RM/secondaries")"
+# metric NAME: the master's /metrics value NAME, summed over its series
+metric() {
+    awk -v m="$1" '$1 == m || index($1, m "{") == 1 {t += $2} END {printf "%d", t}' "$OUT/$2.metrics"
+}
+declare -A SYNC_SECS SYNC_LAST
+curl -s -m 5 "http://127.0.0.1:$RM/metrics" >"$OUT/rep-wc0.metrics"
+for wc in 1 2 3; do
+    post_case "rep-wc$wc" "http://127.0.0.1:$RM/messages?wc=$wc"
+    SYNC_SECS[$wc]=$(sync_wait "$RM" 2 60)
+    SYNC_LAST[$wc]=$(last_id "$RM")
+    curl -s -m 5 "http://127.0.0.1:$RM/metrics" >"$OUT/rep-wc$wc.metrics"
+    echo "== wc=$wc: both secondaries at the master's last_id ${SYNC_LAST[$wc]} ${SYNC_SECS[$wc]} s after the run"
+    check_logs "rep-wc$wc"
+done
+for p in "$RS1" "$RS2"; do           # what the secondaries themselves show
+    got=$(last_id "$p")
+    [ "$got" = "${SYNC_LAST[3]}" ] ||
+        FAILS+=("secondary on port $p: /health last_id $got, master ${SYNC_LAST[3]}")
+done
+stop_nginx rep-master               # first: a stopped secondary would be a connect() error
+stop_nginx rep-s1
+stop_nginx rep-s2
+check_logs replication
+
+# 5. Catch-up: a master (no secondaries) filled with CATCHUP_N messages, then
+# a fresh secondary registers; timed until the master lists its acked_id at
+# CATCHUP_N (polled every 50 ms).
+# 6. Recovery: that master killed (-9, master and workers) and started again
+# on its port with replog_cluster_size 2 and recovery on; the caught-up
+# secondary registers with its epoch and acked_id at once; timed from the
+# master's start until /health says open with last_id CATCHUP_N.
+if [ "$SKIP_CATCHUP" != 1 ]; then
+    CM=$((PORT + 6)) CS=$((PORT + 7))
+    start_node master cu-master "$CM" REPLOG_ID=master REPLOG_WORKERS=2
+    fill "$CM" "$CATCHUP_N" "$CONNS"
+    CU_FILL_SECS=$FILL_SECS
+    check_logs catchup-fill
+    start_node secondary cu-s1 "$CS" REPLOG_ID=s1
+    bound=$(( 60 + CATCHUP_N / 10000 ))
+    t0=$(now_s)
+    register "$CM" s1 "$CS"
+    while :; do
+        a=$(acked "$CM" | head -n 1)
+        [ "${a:-0}" -lt "$CATCHUP_N" ] || break
+        [ "$(secs_since "$t0" | cut -d. -f1)" -lt "$bound" ] ||
+            die "catch-up: acked_id ${a:-none} after $bound s, wanted $CATCHUP_N"
+        sleep 0.05
+    done
+    CU_SECS=$(secs_since "$t0")
+    [ "$a" = "$CATCHUP_N" ] || FAILS+=("catch-up: acked_id $a, wanted $CATCHUP_N")
+    [ "$(last_id "$CS")" = "$CATCHUP_N" ] ||
+        FAILS+=("catch-up: secondary /health last_id $(last_id "$CS"), wanted $CATCHUP_N")
+    echo "== catch-up: $CATCHUP_N messages in $CU_SECS s ($(rate "$CATCHUP_N" "$CU_SECS") messages/s)"
+    check_logs catchup
+
+    epoch=$(health_field "$CS" epoch)
+    slast=$(last_id "$CS")
+    [ -n "$epoch" ] && [ "$slast" = "$CATCHUP_N" ] ||
+        die "recovery: secondary epoch '$epoch', last_id '$slast'"
+    kill_node cu-master
+    start_node master rec-master "$CM" REPLOG_ID=master REPLOG_WORKERS=2 \
+        REPLOG_CLUSTER_SIZE=2 REPLOG_RECOVERY=timeout=30s
+    t0=${START_T[rec-master]}
+    REC_UP=$(secs_since "$t0")
+    [ "$(health_field "$CM" state)" != open ] ||
+        die "recovery: the restarted master is open before any registration"
+    register "$CM" s1 "$CS" "$epoch" "$slast"
+    REC_REG=$(secs_since "$t0")
+    bound=$(( 60 + CATCHUP_N / 10000 ))
+    while :; do
+        h=$(curl -s -m 5 "http://127.0.0.1:$CM/health")
+        st=$(sed -n 's/.*"state":"\([^"]*\)".*/\1/p' <<<"$h")
+        l=$(sed -n 's/.*"last_id":\([0-9]*\).*/\1/p' <<<"$h")
+        [ "$st" = open ] && [ "$l" = "$CATCHUP_N" ] && break
+        [ "$st" != open ] ||
+            die "recovery: master open with last_id $l, wanted $CATCHUP_N: $h"
+        [ "$(secs_since "$t0" | cut -d. -f1)" -lt "$bound" ] ||
+            die "recovery: not open after $bound s: $h"
+        sleep 0.05
+    done
+    REC_SECS=$(secs_since "$t0")
+    echo "== recovery: open with $CATCHUP_N messages $REC_SECS s after start ($(rate "$CATCHUP_N" "$REC_SECS") messages/s)"
+    # open for writes: the next message continues the recovered ids and
+    # reaches the secondary (wc=2)
+    code=$(curl -s -m 10 -o "$OUT/rec-post.json" -w '%{http_code}' -XPOST \
+        "http://127.0.0.1:$CM/messages?wc=2" -d '{"message":"after recovery"}') || code=000
+    [ "$code" = 201 ] && grep -q "\"message_id\":$((CATCHUP_N + 1))[,}]" "$OUT/rec-post.json" ||
+        FAILS+=("recovery: POST after open: HTTP $code $(cat "$OUT/rec-post.json")")
+    check_logs recovery
+    stop_nginx rec-master
+    stop_nginx cu-s1
+    check_logs catchup-stop
+fi
+LOAD_END=$(uptime)
+
+# 7. Summary.
+base=$(reqs base)
+ratio() { awk -v a="$(reqs "$1")" -v b="$base" 'BEGIN {printf "%.2fx", a / b}'; }
+{
+    echo "replog bench: ${SECS}s per run, wrk -t2 -c$CONNS for POST, -t2 -c4 for GET, $(nproc) cores"
+    echo "module: $MODULE (sha256 $(sha256sum "$OUT/replog.so" | cut -c1-12))"
+    echo "load at start: ${LOAD_START##*load average: }   at end: ${LOAD_END##*load average: }"
+    printf '%-28s %12s %10s %10s %8s\n' case req/s p50 p99 ratio
+    for c in base post rep-wc1 rep-wc2 rep-wc3 "${GET_CASES[@]}"; do
+        case $c in
+            base)   label="baseline return 201" ;;
+            post)   label="replog POST ?wc=1" ;;
+            rep-wc*) label="replicated POST ?wc=${c#rep-wc}" ;;
+            *)      label="replog GET ${c#get} log" ;;
+        esac
+        r=-
+        case $c in get*) ;; *) r=$(ratio "$c") ;; esac
+        printf '%-28s %12s %10s %10s %8s\n' "$label" "$(reqs "$c")" \
+            "$(pct "$c" 50)" "$(pct "$c" 99)" "$r"
+    done
+    echo
+    echo "Replication: master (2 workers) + 2 secondaries (1 worker each), all"
+    echo "registered and HEALTHY first; POSTs as in the rows above."
+    for wc in 1 2 3; do
+        echo "  after ?wc=$wc: both secondaries at last_id ${SYNC_LAST[$wc]} ${SYNC_SECS[$wc]} s after the run"
+        d=()
+        for m in secondary_batches_total secondary_retries_total catchup_entries_total \
+                 write_concern_timeouts_total; do
+            d+=($(( $(metric "replog_$m" "rep-wc$wc") - $(metric "replog_$m" "rep-wc$((wc - 1))") )))
+        done
+        echo "    during the run (master /metrics): batches ${d[0]}, retries ${d[1]}," \
+            "catch-up entries ${d[2]}, wc timeouts ${d[3]}"
+    done
+    for n in rep-s1 rep-s2 cu-s1; do
+        [ -f "$OUT/$n/error.log" ] || continue
+        echo "  $n: $(grep -c 'request body is buffered to a temporary file' "$OUT/$n/error.log" || true)" \
+            "POST /replicate bodies buffered to temp files (client_body_buffer_size)"
+    done
+    if [ "$SKIP_CATCHUP" != 1 ]; then
+        echo
+        echo "Catch-up of a fresh secondary (zones 1024m), $CATCHUP_N messages:"
+        echo "  fill of the master   $CU_FILL_SECS s ($(rate "$CATCHUP_N" "$CU_FILL_SECS") POST/s, wrk -t2 -c$CONNS)"
+        echo "  register -> acked_id $CATCHUP_N: $CU_SECS s, $(rate "$CATCHUP_N" "$CU_SECS") messages/s"
+        echo
+        echo "Recovery (master kill -9, restart with cluster size 2), $CATCHUP_N messages on the secondary:"
+        echo "  start -> answering   $REC_UP s"
+        echo "  start -> registered  $REC_REG s"
+        echo "  start -> open, last_id $CATCHUP_N: $REC_SECS s, $(rate "$CATCHUP_N" "$REC_SECS") messages/s"
+    fi
+    for c in "${GET_CASES[@]}"; do
+        n=$(( ${c//[!0-9]/} * 1000 ))
+        read -r size secs clen <<<"${CURL_OUT[$c]}"
+        echo
+        echo "GET /messages, $n-message log:"
+        echo "  messages/s        $(awk -v r="$(reqs "$c")" -v n="$n" 'BEGIN {printf "%.0f", r * n}')"
+        echo "  bytes/response    ${clen:-?} (Content-Length, $(( ${clen:-0} / n )) per message)"
+        echo "  wrk transfer      $(xfer "$c")/s, $(total "$c") total"
+        echo "  single curl       got $size of ${clen:-?} bytes in ${secs}s"
+        echo "  worker RSS before ${RSS_BEFORE[$c]}"
+        echo "  worker RSS after  ${RSS_AFTER[$c]}"
+    done
+    if [ ${#GET_CASES[@]} -gt 0 ]; then
+        echo
+        echo "RSS: sum over the 2 workers; anon = private memory, shmem = pages of"
+        echo "the shared log zone the workers have touched (grows with the log)."
+    fi
+    echo
+    echo "Polls every 50 ms (plus a curl each): times are +-0.1 s.  Replication,"
+    echo "catch-up and recovery nodes use scripts/render-conf.sh configs (listen"
+    echo "... reuseport); the baseline and the single-master rows do not."
+} | tee "$OUT/summary.txt"
+
+if [ ${#FAILS[@]} -gt 0 ]; then
+    printf 'bench: FAILED: %s\n' "${FAILS[@]}" | tee -a "$OUT/summary.txt" >&2
+    exit 1
+fi
