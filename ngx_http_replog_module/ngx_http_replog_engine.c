@@ -113,7 +113,8 @@ static void ngx_http_replog_waiter_answer(ngx_http_replog_waiter_t *w,
     ngx_uint_t status);
 static void ngx_http_replog_waiter_timeout(ngx_event_t *ev);
 static void ngx_http_replog_waiter_cleanup(void *data);
-static uint64_t ngx_http_replog_parse_acked(u_char *p, size_t len);
+static uint64_t ngx_http_replog_parse_acked(u_char *p, size_t len,
+    uint64_t *incarnation);
 
 
 ngx_int_t
@@ -399,7 +400,8 @@ ngx_http_replog_link_reset(ngx_http_replog_link_t *link)
 static void
 ngx_http_replog_live_next(ngx_http_replog_link_t *link)
 {
-    if (link->qlen == 0) {
+    /* answering waiters may have sent the next batch already */
+    if (link->qlen == 0 || link->inflight || link->retry.timer_set) {
         return;
     }
 
@@ -544,7 +546,7 @@ static void
 ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 {
     u_char                     buf[64];
-    uint64_t                   acked_id, last_id;
+    uint64_t                   acked_id, last_id, incarnation;
     ngx_http_replog_link_t    *link;
     ngx_http_replog_peer_t     peers[NGX_HTTP_REPLOG_MAX_SECONDARIES];
     ngx_http_replog_engine_t  *engine;
@@ -578,12 +580,13 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 
     /* every answer carries the secondary's acked_id: the truth */
 
-    acked_id = ngx_http_replog_parse_acked(cl->body, cl->body_len);
+    acked_id = ngx_http_replog_parse_acked(cl->body, cl->body_len,
+                                           &incarnation);
 
     if (acked_id != (uint64_t) -1) {
         ngx_http_replog_registry_ack(engine->zone, link->slot,
                                      link->generation, acked_id,
-                                     &engine->log);
+                                     incarnation);
     }
 
     if (cl->status == NGX_HTTP_CONFLICT) {
@@ -619,8 +622,10 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 
     last_id = ngx_http_replog_snapshot(engine, peers);
 
+    /* it streams while more than a batch behind; live pushes do the rest */
     if (peers[link->slot].status
-        && peers[link->slot].generation == link->generation)
+        && peers[link->slot].generation == link->generation
+        && last_id - peers[link->slot].acked_id > engine->node->batch_max)
     {
         ngx_http_replog_catchup_next(link, &peers[link->slot], last_id);
     }
@@ -827,11 +832,12 @@ ngx_http_replog_tick(ngx_event_t *ev)
                 continue;
             }
 
-            /* behind, and its acked_id stands still or lags far */
+            /*
+             * behind, and its acked_id stands still (a push was lost) or
+             * lags further than live links go
+             */
             if (peer->acked_id < last_id
-                && (engine->catchup[i].inflight
-                    || ngx_current_msec - peer->acked_at
-                       >= NGX_HTTP_REPLOG_GRACE
+                && (ngx_current_msec - peer->acked_at >= NGX_HTTP_REPLOG_GRACE
                     || last_id - peer->acked_id > node->max_pending / 2))
             {
                 ngx_http_replog_catchup_next(&engine->catchup[i], peer,
@@ -929,9 +935,25 @@ ngx_http_replog_engine_wait(ngx_http_request_t *r,
 static void
 ngx_http_replog_wake(ngx_http_replog_engine_t *engine, ngx_uint_t all)
 {
-    ngx_uint_t                 held;
+    ngx_uint_t                 i, n, held;
     ngx_queue_t               *q, *next;
+    ngx_http_replog_peer_t     peers[NGX_HTTP_REPLOG_MAX_SECONDARIES];
     ngx_http_replog_waiter_t  *w;
+    uint64_t                   acked[NGX_HTTP_REPLOG_MAX_SECONDARIES];
+
+    if (ngx_queue_empty(&engine->waiters)) {
+        return;
+    }
+
+    /* one look at the registry for all the waiters */
+
+    (void) ngx_http_replog_snapshot(engine, peers);
+
+    for (i = 0, n = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        if (peers[i].status && peers[i].status != NGX_HTTP_REPLOG_CONFLICT) {
+            acked[n++] = peers[i].acked_id;
+        }
+    }
 
     for (q = ngx_queue_head(&engine->waiters);
          q != ngx_queue_sentinel(&engine->waiters);
@@ -940,8 +962,9 @@ ngx_http_replog_wake(ngx_http_replog_engine_t *engine, ngx_uint_t all)
         next = ngx_queue_next(q);
         w = ngx_queue_data(q, ngx_http_replog_waiter_t, queue);
 
-        held = ngx_http_replog_registry_holders(engine->zone, w->id, NULL,
-                                                NULL, NULL);
+        for (i = 0, held = 1; i < n; i++) {
+            held += (acked[i] >= w->id);
+        }
 
         if (held >= w->wc) {
             ngx_http_replog_waiter_answer(w, NGX_HTTP_CREATED);
@@ -1013,19 +1036,32 @@ ngx_http_replog_waiter_cleanup(void *data)
 }
 
 
-/* "acked_id":N anywhere in a small JSON answer; -1 when absent */
+/*
+ * "acked_id":N and "log":"<16 hex>" of a small JSON answer of ours; -1
+ * when there is no acked_id
+ */
 
 static uint64_t
-ngx_http_replog_parse_acked(u_char *p, size_t len)
+ngx_http_replog_parse_acked(u_char *p, size_t len, uint64_t *incarnation)
 {
     u_char    *end, *q;
     uint64_t   n;
+
+    *incarnation = 0;
 
     if (p == NULL) {
         return (uint64_t) -1;
     }
 
     end = p + len;
+
+    q = ngx_strlcasestrn(p, end, (u_char *) "\"log\":\"",
+                         sizeof("\"log\":\"") - 2);
+
+    if (q && end - q >= (ssize_t) (sizeof("\"log\":\"") - 1 + 16)) {
+        (void) ngx_http_replog_parse_epoch(q + sizeof("\"log\":\"") - 1, 16,
+                                           incarnation);
+    }
 
     q = ngx_strlcasestrn(p, end, (u_char *) "\"acked_id\":",
                          sizeof("\"acked_id\":") - 2);

@@ -85,6 +85,7 @@ typedef struct {
 
     uint64_t                        epoch;
     uint64_t                        acked_id;
+    uint64_t                        incarnation; /* of its log, see ack */
     ngx_msec_t                      acked_at;    /* when acked_id moved */
     time_t                          registered_at;
     time_t                          last_healthy;
@@ -104,6 +105,7 @@ typedef struct {
     ngx_uint_t                      dir_cap;
 
     uint64_t                        epoch;
+    uint64_t                        incarnation;  /* new with every log */
     uint64_t                        last_id;  /* contiguous prefix */
     uint64_t                        max_id;   /* highest id held */
     uint64_t                        bytes;    /* list bytes of the prefix */
@@ -277,7 +279,8 @@ ngx_int_t ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone,
     ngx_str_t *id, struct sockaddr *sa, socklen_t socklen, in_port_t port,
     uint64_t epoch, uint64_t acked_id, ngx_log_t *log);
 void ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone,
-    ngx_uint_t slot, uint64_t generation, uint64_t acked_id, ngx_log_t *log);
+    ngx_uint_t slot, uint64_t generation, uint64_t acked_id,
+    uint64_t incarnation);
 void ngx_http_replog_registry_signal(ngx_http_replog_srv_conf_t *node,
     ngx_uint_t slot, uint64_t generation, ngx_uint_t ok, const char *err,
     ngx_log_t *log);

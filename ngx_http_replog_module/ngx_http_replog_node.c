@@ -179,15 +179,34 @@ ngx_http_replog_apply(ngx_http_request_t *r)
 }
 
 
+/*
+ * Every answer carries the contiguous high-water mark and the incarnation
+ * of this log: answers of one incarnation never take the mark back (they
+ * may arrive out of order over several connections), a new incarnation (a
+ * restart, a reset) is the truth.
+ */
+
 static ngx_int_t
 ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
     const char *err, uint64_t acked_id)
 {
-    u_char     *p;
-    ngx_str_t   json;
+    u_char                  *p;
+    uint64_t                 incarnation;
+    ngx_str_t                json;
+    ngx_http_replog_ctx_t   *ctx;
+    ngx_http_replog_zone_t  *zone;
 
-    p = ngx_pnalloc(r->pool, sizeof("{\"error\":\"\",\"acked_id\":}\n")
-                             + NGX_INT64_LEN + (err ? ngx_strlen(err) : 0));
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+    zone = ctx->node->shm_zone->data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    incarnation = zone->sh->incarnation;
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    p = ngx_pnalloc(r->pool, sizeof("{\"error\":\"\",\"acked_id\":,"
+                                    "\"log\":\"\"}\n")
+                             + NGX_INT64_LEN + 16
+                             + (err ? ngx_strlen(err) : 0));
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -201,7 +220,8 @@ ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
         *p++ = '{';
     }
 
-    p = ngx_sprintf(p, "\"acked_id\":%uL}\n", acked_id);
+    p = ngx_sprintf(p, "\"acked_id\":%uL,\"log\":\"%016xL\"}\n",
+                    acked_id, incarnation);
 
     json.len = p - json.data;
 

@@ -192,6 +192,7 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
     s->generation = ++sh->generation;
     s->epoch = epoch;
     s->acked_id = acked_id;
+    s->incarnation = 0;         /* the next answer tells */
     s->acked_at = 0;            /* catch-up starts at once */
     s->registered_at = ngx_time();
     s->last_healthy = ngx_time();
@@ -219,11 +220,16 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
 }
 
 
-/* an answer of a secondary: its contiguous high-water mark */
+/*
+ * An answer of a secondary: its contiguous high-water mark.  Within one
+ * incarnation of its log the mark only grows (answers of several
+ * connections may be handled out of order); a new incarnation, a secondary
+ * restarted or reset, is taken as the truth, even when it says 0.
+ */
 
 void
 ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
-    uint64_t generation, uint64_t acked_id, ngx_log_t *log)
+    uint64_t generation, uint64_t acked_id, uint64_t incarnation)
 {
     ngx_http_replog_secondary_t  *s;
 
@@ -232,7 +238,13 @@ ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
     s = &zone->sh->secondaries[slot];
 
     if (s->status && s->generation == generation) {
-        if (s->acked_id != acked_id) {
+
+        if (s->incarnation != incarnation) {
+            s->incarnation = incarnation;
+            s->acked_id = acked_id;
+            s->acked_at = ngx_current_msec;
+
+        } else if (acked_id > s->acked_id) {
             s->acked_id = acked_id;
             s->acked_at = ngx_current_msec;
         }

@@ -70,6 +70,8 @@ ngx_http_replog_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_sprintf(zone->shpool->log_ctx, " in replog zone \"%V\"%Z",
                 &shm_zone->shm.name);
 
+    zone->sh->incarnation = ngx_http_replog_new_epoch();
+
     /* a reload that resized the zone: the log moves into the new one */
     ozone = ngx_http_replog_old_zone(shm_zone);
 
@@ -184,6 +186,7 @@ ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
                    sizeof(osh->secondaries));
 
         sh->epoch = osh->epoch;
+        sh->incarnation = osh->incarnation;
         sh->last_id = osh->last_id;
         sh->max_id = osh->max_id;
         sh->bytes = osh->bytes;
@@ -564,6 +567,7 @@ ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone)
     sh->dir = NULL;
     sh->dir_cap = 0;
     sh->epoch = 0;
+    sh->incarnation = ngx_http_replog_new_epoch();
     sh->last_id = 0;
     sh->max_id = 0;
     sh->bytes = 0;
