@@ -64,5 +64,7 @@ bench: DEPS_SET = bench
 bench: deps module
 	bench/run.sh
 
+include mk/compose.mk
+
 clean:
-	rm -rf $(BUILD) t/servroot
+	rm -rf $(BUILD) t/servroot t/servroot-cluster

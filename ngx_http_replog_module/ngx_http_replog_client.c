@@ -105,6 +105,7 @@ ngx_http_replog_client_send(ngx_http_replog_client_t *cl)
     cl->body = NULL;
     cl->body_len = 0;
     cl->content_length = -1;
+    cl->captured.len = 0;
     cl->header_done = 0;
     cl->err = NULL;
     cl->busy = 1;
@@ -368,6 +369,13 @@ ngx_http_replog_client_parse(ngx_http_replog_client_t *cl, ngx_uint_t eof)
                     if (cl->content_length == NGX_ERROR) {
                         return NGX_ERROR;
                     }
+                }
+
+                if (cl->capture.len && len == cl->capture.len
+                    && ngx_strncasecmp(line, cl->capture.data, len) == 0)
+                {
+                    cl->captured.data = colon;
+                    cl->captured.len = p - colon;
                 }
 
                 if (len == sizeof("Connection") - 1

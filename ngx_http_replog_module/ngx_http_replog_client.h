@@ -44,6 +44,10 @@ struct ngx_http_replog_client_s {
     off_t                            content_length;
     const char                      *err;
 
+    /* one response header the caller wants, by name */
+    ngx_str_t                        capture;
+    ngx_str_t                        captured;
+
     ngx_msec_t                       timeout;
     ngx_log_t                        log;
 

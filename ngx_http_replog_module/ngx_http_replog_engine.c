@@ -113,7 +113,7 @@ static void ngx_http_replog_waiter_answer(ngx_http_replog_waiter_t *w,
     ngx_uint_t status);
 static void ngx_http_replog_waiter_timeout(ngx_event_t *ev);
 static void ngx_http_replog_waiter_cleanup(void *data);
-static uint64_t ngx_http_replog_parse_acked(u_char *p, size_t len,
+static uint64_t ngx_http_replog_parse_acked(ngx_http_replog_client_t *cl,
     uint64_t *incarnation);
 
 
@@ -354,6 +354,7 @@ ngx_http_replog_link_sync(ngx_http_replog_link_t *link,
         link->client.log = link->engine->log;
         link->client.done = ngx_http_replog_link_done;
         link->client.data = link;
+        ngx_str_set(&link->client.capture, "X-Replog-Log");
 
         link->retry.handler = ngx_http_replog_link_retry;
         link->retry.data = link;
@@ -580,8 +581,7 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 
     /* every answer carries the secondary's acked_id: the truth */
 
-    acked_id = ngx_http_replog_parse_acked(cl->body, cl->body_len,
-                                           &incarnation);
+    acked_id = ngx_http_replog_parse_acked(cl, &incarnation);
 
     if (acked_id != (uint64_t) -1) {
         ngx_http_replog_registry_ack(engine->zone, link->slot,
@@ -1036,32 +1036,29 @@ ngx_http_replog_waiter_cleanup(void *data)
 }
 
 
-/*
- * "acked_id":N and "log":"<16 hex>" of a small JSON answer of ours; -1
- * when there is no acked_id
- */
+/* "acked_id":N anywhere in a small JSON answer of ours; -1 when absent */
 
 static uint64_t
-ngx_http_replog_parse_acked(u_char *p, size_t len, uint64_t *incarnation)
+ngx_http_replog_parse_acked(ngx_http_replog_client_t *cl,
+    uint64_t *incarnation)
 {
-    u_char    *end, *q;
+    u_char    *p, *end, *q;
     uint64_t   n;
 
     *incarnation = 0;
+
+    if (cl->captured.len == 16) {
+        (void) ngx_http_replog_parse_epoch(cl->captured.data, 16,
+                                           incarnation);
+    }
+
+    p = cl->body;
 
     if (p == NULL) {
         return (uint64_t) -1;
     }
 
-    end = p + len;
-
-    q = ngx_strlcasestrn(p, end, (u_char *) "\"log\":\"",
-                         sizeof("\"log\":\"") - 2);
-
-    if (q && end - q >= (ssize_t) (sizeof("\"log\":\"") - 1 + 16)) {
-        (void) ngx_http_replog_parse_epoch(q + sizeof("\"log\":\"") - 1, 16,
-                                           incarnation);
-    }
+    end = p + cl->body_len;
 
     q = ngx_strlcasestrn(p, end, (u_char *) "\"acked_id\":",
                          sizeof("\"acked_id\":") - 2);

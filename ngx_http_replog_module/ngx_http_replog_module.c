@@ -738,6 +738,7 @@ ngx_http_replog_write_concern(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_replog_postconfiguration(ngx_conf_t *cf)
 {
+    size_t                         size;
     ngx_uint_t                     i, j;
     ngx_http_replog_zone_t        *zone;
     ngx_http_replog_loc_conf_t   **apis;
@@ -828,13 +829,13 @@ ngx_http_replog_postconfiguration(ngx_conf_t *cf)
          * a secondary reads batches of up to a megabyte: in memory, not
          * through a temporary file
          */
+        size = ngx_min(NGX_HTTP_REPLOG_BATCH_BUFFER,
+                       (size_t) apis[i]->max_body);
+
         if (apis[i]->node->role == NGX_HTTP_REPLOG_SECONDARY
-            && apis[i]->clcf->client_body_buffer_size
-               < NGX_HTTP_REPLOG_BATCH_BUFFER)
+            && apis[i]->clcf->client_body_buffer_size < size)
         {
-            apis[i]->clcf->client_body_buffer_size =
-                              ngx_min(NGX_HTTP_REPLOG_BATCH_BUFFER,
-                                      (size_t) apis[i]->max_body);
+            apis[i]->clcf->client_body_buffer_size = size;
         }
     }
 

@@ -180,8 +180,8 @@ ngx_http_replog_apply(ngx_http_request_t *r)
 
 
 /*
- * Every answer carries the contiguous high-water mark and the incarnation
- * of this log: answers of one incarnation never take the mark back (they
+ * Every answer carries the contiguous high-water mark, and the incarnation
+ * of this log in X-Replog-Log: answers of one incarnation never take the mark back (they
  * may arrive out of order over several connections), a new incarnation (a
  * restart, a reset) is the truth.
  */
@@ -193,6 +193,7 @@ ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
     u_char                  *p;
     uint64_t                 incarnation;
     ngx_str_t                json;
+    ngx_table_elt_t         *h;
     ngx_http_replog_ctx_t   *ctx;
     ngx_http_replog_zone_t  *zone;
 
@@ -203,13 +204,22 @@ ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
     incarnation = zone->sh->incarnation;
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    p = ngx_pnalloc(r->pool, sizeof("{\"error\":\"\",\"acked_id\":,"
-                                    "\"log\":\"\"}\n")
-                             + NGX_INT64_LEN + 16
-                             + (err ? ngx_strlen(err) : 0));
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, 16 + sizeof("{\"error\":\"\",\"acked_id\":}\n")
+                             + NGX_INT64_LEN + (err ? ngx_strlen(err) : 0));
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Replog-Log");
+    h->value.data = p;
+    h->value.len = ngx_sprintf(p, "%016xL", incarnation) - p;
+    p += 16;
 
     json.data = p;
 
@@ -220,8 +230,7 @@ ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
         *p++ = '{';
     }
 
-    p = ngx_sprintf(p, "\"acked_id\":%uL,\"log\":\"%016xL\"}\n",
-                    acked_id, incarnation);
+    p = ngx_sprintf(p, "\"acked_id\":%uL}\n", acked_id);
 
     json.len = p - json.data;
 
