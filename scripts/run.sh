@@ -59,13 +59,7 @@ start_node master master "$MASTER_PORT"
 
 for i in $(seq 1 "$SECONDARIES"); do
     port=$((SECONDARY_PORT + i - 1))
-    (
-        # shellcheck disable=SC2030
-        export DELAY=${DELAY:-}
-        start_node secondary "secondary-$i" "$port"
-        wait
-    ) &
-    pids+=($!)
+    start_node secondary "secondary-$i" "$port"
 
     HOSTNAME=secondary-$i SECONDARY_PORT=$port \
         "$top/build/replog-register" --watch 2 -q \
