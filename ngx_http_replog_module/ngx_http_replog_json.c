@@ -11,6 +11,66 @@
 #include "ngx_http_replog_module.h"
 
 
+static json_t *ngx_http_replog_json_object(u_char *body, size_t len,
+    const char *what, ngx_str_t *err);
+static ngx_int_t ngx_http_replog_json_encode(ngx_pool_t *pool, json_t *v,
+    ngx_str_t *out);
+
+
+/* a body that must be a JSON object; NULL with err set otherwise */
+
+static json_t *
+ngx_http_replog_json_object(u_char *body, size_t len, const char *what,
+    ngx_str_t *err)
+{
+    json_t        *root;
+    json_error_t   jerr;
+
+    root = json_loadb((const char *) body, len,
+                      JSON_REJECT_DUPLICATES|JSON_ALLOW_NUL|JSON_DECODE_ANY,
+                      &jerr);
+
+    if (root == NULL) {
+        ngx_str_set(err, "invalid JSON");
+        return NULL;
+    }
+
+    if (!json_is_object(root)) {
+        err->data = (u_char *) what;
+        err->len = ngx_strlen(what);
+        json_decref(root);
+        return NULL;
+    }
+
+    return root;
+}
+
+
+/* a JSON string value in the form it is stored: quoted and escaped */
+
+static ngx_int_t
+ngx_http_replog_json_encode(ngx_pool_t *pool, json_t *v, ngx_str_t *out)
+{
+    u_char  *s;
+    size_t   n;
+
+    s = (u_char *) json_string_value(v);
+    n = json_string_length(v);
+
+    out->len = ngx_http_replog_json_escape_len(s, n) + 2;
+    out->data = ngx_pnalloc(pool, out->len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->data[0] = '"';
+    ngx_http_replog_json_escape(out->data + 1, s, n);
+    out->data[out->len - 1] = '"';
+
+    return NGX_OK;
+}
+
+
 /*
  * Parses a client's body, {"message": "text"}, and returns the message
  * already encoded as a JSON string, ready to be stored.
@@ -20,23 +80,12 @@ ngx_int_t
 ngx_http_replog_json_message(ngx_http_request_t *r, u_char *body, size_t len,
     ngx_str_t *msg, ngx_str_t *err)
 {
-    u_char        *s;
-    size_t         n;
-    json_t        *root, *m;
-    json_error_t   jerr;
+    json_t  *root, *m;
 
-    root = json_loadb((const char *) body, len,
-                      JSON_REJECT_DUPLICATES|JSON_ALLOW_NUL|JSON_DECODE_ANY,
-                      &jerr);
-
+    root = ngx_http_replog_json_object(body, len,
+                                       "the body must be a JSON object", err);
     if (root == NULL) {
-        ngx_str_set(err, "invalid JSON");
         return NGX_DECLINED;
-    }
-
-    if (!json_is_object(root)) {
-        ngx_str_set(err, "the body must be a JSON object");
-        goto failed;
     }
 
     m = json_object_get(root, "message");
@@ -51,20 +100,10 @@ ngx_http_replog_json_message(ngx_http_request_t *r, u_char *body, size_t len,
         goto failed;
     }
 
-    s = (u_char *) json_string_value(m);
-    n = json_string_length(m);
-
-    msg->len = ngx_http_replog_json_escape_len(s, n) + 2;
-    msg->data = ngx_pnalloc(r->pool, msg->len);
-
-    if (msg->data == NULL) {
+    if (ngx_http_replog_json_encode(r->pool, m, msg) != NGX_OK) {
         json_decref(root);
         return NGX_ERROR;
     }
-
-    msg->data[0] = '"';
-    ngx_http_replog_json_escape(msg->data + 1, s, n);
-    msg->data[msg->len - 1] = '"';
 
     json_decref(root);
 
@@ -233,23 +272,14 @@ ngx_http_replog_json_entries(ngx_pool_t *pool, u_char *body, size_t len,
     const char *key, uint64_t *epoch, ngx_http_replog_batch_entry_t **entries,
     ngx_uint_t *n, ngx_str_t *err)
 {
-    u_char                         *s;
-    size_t                          i, size, slen;
+    size_t                          i, size;
     json_t                         *root, *list, *e, *id, *t, *m;
-    json_error_t                    jerr;
     ngx_http_replog_batch_entry_t  *be;
 
-    root = json_loadb((const char *) body, len,
-                      JSON_REJECT_DUPLICATES|JSON_ALLOW_NUL, &jerr);
-
+    root = ngx_http_replog_json_object(body, len,
+                                       "the batch must be a JSON object", err);
     if (root == NULL) {
-        ngx_str_set(err, "invalid JSON");
         return NGX_DECLINED;
-    }
-
-    if (!json_is_object(root)) {
-        ngx_str_set(err, "the batch must be a JSON object");
-        goto failed;
     }
 
     if (epoch
@@ -302,19 +332,10 @@ ngx_http_replog_json_entries(ngx_pool_t *pool, u_char *body, size_t len,
 
         ngx_memcpy(be[i].time, json_string_value(t), NGX_HTTP_REPLOG_TIME_LEN);
 
-        s = (u_char *) json_string_value(m);
-        slen = json_string_length(m);
-
-        be[i].msg.len = ngx_http_replog_json_escape_len(s, slen) + 2;
-        be[i].msg.data = ngx_pnalloc(pool, be[i].msg.len);
-        if (be[i].msg.data == NULL) {
+        if (ngx_http_replog_json_encode(pool, m, &be[i].msg) != NGX_OK) {
             json_decref(root);
             return NGX_ERROR;
         }
-
-        be[i].msg.data[0] = '"';
-        ngx_http_replog_json_escape(be[i].msg.data + 1, s, slen);
-        be[i].msg.data[be[i].msg.len - 1] = '"';
     }
 
     json_decref(root);
@@ -339,19 +360,12 @@ ngx_http_replog_json_register(ngx_http_request_t *r, u_char *body,
     size_t len, ngx_str_t *id, ngx_uint_t *port, uint64_t *epoch,
     uint64_t *acked_id, ngx_str_t *err)
 {
-    json_t        *root, *v;
-    json_error_t   jerr;
+    json_t  *root, *v;
 
-    root = json_loadb((const char *) body, len, JSON_REJECT_DUPLICATES, &jerr);
-
+    root = ngx_http_replog_json_object(body, len,
+                                       "the body must be a JSON object", err);
     if (root == NULL) {
-        ngx_str_set(err, "invalid JSON");
         return NGX_DECLINED;
-    }
-
-    if (!json_is_object(root)) {
-        ngx_str_set(err, "the body must be a JSON object");
-        goto failed;
     }
 
     v = json_object_get(root, "id");
