@@ -1295,7 +1295,18 @@ ngx_http_replog_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return ngx_http_replog_next_body_filter(r, in);
     }
 
-    /* drop the data, but let the end of the body through */
+    /*
+     * what was saved before is dropped too, so that nginx does not wait to
+     * write it out, then the data, but the end of the body goes through
+     */
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        if (!cl->buf->in_file) {
+            cl->buf->pos = cl->buf->last;
+        }
+    }
+
+    r->request_body->bufs = NULL;
 
     for (cl = in; cl; cl = cl->next) {
         cl->buf->pos = cl->buf->last;

@@ -463,6 +463,34 @@ Transfer-Encoding: chunked
 
 
 
+=== TEST 20b: a chunked body over the limit that fills a small client_body_buffer_size: JSON 413, not 500
+--- http_config
+    replog_zone log 1m;
+--- config
+    replog_node zone=log role=master id=m1;
+    location / {
+        client_max_body_size 1k;
+        client_body_buffer_size 1k;
+        replog_api;
+    }
+--- more_headers
+Transfer-Encoding: chunked
+--- request eval
+["POST /messages\n" . main::chunked(main::msg_body('e' x 5000), 300),
+ "POST /messages\n" . main::chunked(main::msg_body('f' x 10), 5),
+ "GET /messages\n0\r\n\r\n"]
+--- error_code eval
+[413, 201, 200]
+--- response_body_like eval
+[qr/^\{"error":"the body is larger than 1024 bytes"\}\n\z/,
+ qr/^\{"message":"f{10}","meta":\{"message_id":1,/,
+ qr/^\{"data":\[\{"id":1,"registered_at":"$::TS","message":"f{10}"\}\]\}\n\z/]
+--- no_error_log
+[alert]
+[crit]
+
+
+
 === TEST 21: client_max_body_size 1m in the location: 413 in JSON past 1048576 bytes
 --- http_config
     replog_zone log 4m;
