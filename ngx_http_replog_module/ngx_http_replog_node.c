@@ -181,9 +181,9 @@ ngx_http_replog_apply(ngx_http_request_t *r)
 
 /*
  * Every answer carries the contiguous high-water mark, and the incarnation
- * of this log in X-Replog-Log: answers of one incarnation never take the mark back (they
- * may arrive out of order over several connections), a new incarnation (a
- * restart, a reset) is the truth.
+ * of this log in X-Replog-Log: answers of one incarnation never take the
+ * mark back (they may arrive out of order over several connections), a new
+ * incarnation (a restart, a reset) is the truth.
  */
 
 static ngx_int_t

@@ -33,6 +33,8 @@ typedef struct {
     uint64_t                       generation;
     ngx_uint_t                     slot;
     ngx_uint_t                     pages;
+    ngx_msec_t                     next_try;
+    unsigned                       failing:1;
 } ngx_http_replog_recovery_t;
 
 
@@ -86,7 +88,8 @@ ngx_http_replog_recovery_step(void *data)
 {
     ngx_http_replog_recovery_t  *rec = data;
 
-    ngx_uint_t  state;
+    ngx_uint_t                    state;
+    ngx_http_replog_secondary_t  *s;
 
     ngx_shmtx_lock(&rec->zone->shpool->mutex);
     state = rec->zone->sh->state;
@@ -96,13 +99,36 @@ ngx_http_replog_recovery_step(void *data)
         return NGX_OK;
     }
 
-    if (rec->client.busy) {
+    if (rec->client.busy
+        || (ngx_msec_int_t) (rec->next_try - ngx_current_msec) > 0)
+    {
         return NGX_AGAIN;
     }
 
     if (state == NGX_HTTP_REPLOG_RECOVERING) {
         return ngx_http_replog_recovery_choose(rec);
     }
+
+    /* pulling: from the same source while it is up, else choose again */
+
+    ngx_shmtx_lock(&rec->zone->shpool->mutex);
+
+    s = &rec->zone->sh->secondaries[rec->slot];
+
+    if (s->generation != rec->generation
+        || (s->status != NGX_HTTP_REPLOG_HEALTHY
+            && s->status != NGX_HTTP_REPLOG_SUSPECTED))
+    {
+        rec->zone->sh->state = NGX_HTTP_REPLOG_RECOVERING;
+        ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+
+        ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
+                      "replog: recovering: the source is down, choosing "
+                      "again");
+        return NGX_AGAIN;
+    }
+
+    ngx_shmtx_unlock(&rec->zone->shpool->mutex);
 
     ngx_http_replog_recovery_pull(rec);
 
@@ -155,12 +181,25 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
     }
 
     if (best == NGX_HTTP_REPLOG_MAX_SECONDARIES) {
+
+        if (sh->max_id) {
+            /* part of the log is here: never open without the rest */
+            ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+            return NGX_AGAIN;
+        }
+
         ngx_shmtx_unlock(&rec->zone->shpool->mutex);
         ngx_http_replog_recovery_open(rec, "no secondary holds anything");
         return NGX_OK;
     }
 
     s = &sh->secondaries[best];
+
+    if (sh->max_id && s->acked_id <= sh->last_id) {
+        ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+        ngx_http_replog_recovery_open(rec, "the log is recovered");
+        return NGX_OK;
+    }
 
     sh->epoch = s->epoch;
     sh->state = NGX_HTTP_REPLOG_PULLING;
@@ -221,9 +260,14 @@ ngx_http_replog_recovery_pull(ngx_http_replog_recovery_t *rec)
     rec->client.out.last = p;
 
     if (ngx_http_replog_client_send(&rec->client) != NGX_OK) {
-        ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
-                      "replog: recovering: cannot reach %V, retrying",
-                      &rec->client.name);
+        if (!rec->failing) {
+            ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
+                          "replog: recovering: cannot reach %V, retrying",
+                          &rec->client.name);
+            rec->failing = 1;
+        }
+
+        rec->next_try = ngx_current_msec + rec->node->retry_interval;
     }
 }
 
@@ -241,11 +285,24 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
     ngx_http_replog_batch_entry_t  *entries;
 
     if (rc != NGX_OK || cl->status != NGX_HTTP_OK) {
-        ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
-                      "replog: recovering: pull from %V failed (%s %ui), "
-                      "retrying", &cl->name, cl->err ? cl->err : "status",
-                      cl->status);
+        /* logged once, retried at the retry interval */
+        if (!rec->failing) {
+            ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
+                          "replog: recovering: pull from %V failed (%s %ui),"
+                          " retrying", &cl->name,
+                          cl->err ? cl->err : "status", cl->status);
+            rec->failing = 1;
+        }
+
+        rec->next_try = ngx_current_msec + rec->node->retry_interval;
         return;
+    }
+
+    if (rec->failing) {
+        ngx_log_error(NGX_LOG_NOTICE, &rec->log, 0,
+                      "replog: recovering: pulling from %V again",
+                      &cl->name);
+        rec->failing = 0;
     }
 
     pool = ngx_create_pool(4096, &rec->log);
