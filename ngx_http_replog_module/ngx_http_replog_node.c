@@ -279,6 +279,17 @@ ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
      * registration never makes the master connect wherever a caller says
      */
 
+    if (r->connection->sockaddr->sa_family != AF_INET
+#if (NGX_HAVE_INET6)
+        && r->connection->sockaddr->sa_family != AF_INET6
+#endif
+       )
+    {
+        return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "register over TCP: the master reaches a secondary at "
+                   "the address its registration came from");
+    }
+
     slot = ngx_http_replog_registry_add(zone, &id, r->connection->sockaddr,
                                         r->connection->socklen,
                                         (in_port_t) port, epoch, acked_id,
