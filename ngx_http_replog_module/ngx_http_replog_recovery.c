@@ -99,6 +99,39 @@ ngx_http_replog_recovery_step(void *data)
         return NGX_OK;
     }
 
+    if (state == NGX_HTTP_REPLOG_PULLING) {
+
+        /*
+         * from the same source while it is up; a source the heartbeats
+         * found down is given up, even in the middle of a page
+         */
+
+        ngx_shmtx_lock(&rec->zone->shpool->mutex);
+
+        s = &rec->zone->sh->secondaries[rec->slot];
+
+        if (s->generation != rec->generation
+            || (s->status != NGX_HTTP_REPLOG_HEALTHY
+                && s->status != NGX_HTTP_REPLOG_SUSPECTED))
+        {
+            rec->zone->sh->state = NGX_HTTP_REPLOG_RECOVERING;
+            ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+
+            ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
+                          "replog: recovering: the source %V is down, "
+                          "choosing again", &rec->client.name);
+
+            ngx_http_replog_client_close(&rec->client);
+            rec->client.busy = 0;
+            rec->failing = 0;
+            rec->next_try = 0;
+
+            return NGX_AGAIN;
+        }
+
+        ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+    }
+
     if (rec->client.busy
         || (ngx_msec_int_t) (rec->next_try - ngx_current_msec) > 0)
     {
@@ -108,27 +141,6 @@ ngx_http_replog_recovery_step(void *data)
     if (state == NGX_HTTP_REPLOG_RECOVERING) {
         return ngx_http_replog_recovery_choose(rec);
     }
-
-    /* pulling: from the same source while it is up, else choose again */
-
-    ngx_shmtx_lock(&rec->zone->shpool->mutex);
-
-    s = &rec->zone->sh->secondaries[rec->slot];
-
-    if (s->generation != rec->generation
-        || (s->status != NGX_HTTP_REPLOG_HEALTHY
-            && s->status != NGX_HTTP_REPLOG_SUSPECTED))
-    {
-        rec->zone->sh->state = NGX_HTTP_REPLOG_RECOVERING;
-        ngx_shmtx_unlock(&rec->zone->shpool->mutex);
-
-        ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
-                      "replog: recovering: the source is down, choosing "
-                      "again");
-        return NGX_AGAIN;
-    }
-
-    ngx_shmtx_unlock(&rec->zone->shpool->mutex);
 
     ngx_http_replog_recovery_pull(rec);
 
@@ -140,7 +152,7 @@ static ngx_int_t
 ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
 {
     uint64_t                      acked;
-    ngx_uint_t                    i, n, needed, best;
+    ngx_uint_t                    i, n, needed, best, held;
     ngx_msec_t                    elapsed;
     ngx_http_replog_sh_t         *sh;
     ngx_http_replog_secondary_t  *s;
@@ -152,6 +164,7 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
     n = 0;
     best = NGX_HTTP_REPLOG_MAX_SECONDARIES;
     acked = 0;
+    held = 0;
 
     for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
         s = &sh->secondaries[i];
@@ -161,6 +174,10 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
         }
 
         n++;
+
+        if (s->epoch && s->status != NGX_HTTP_REPLOG_CONFLICT) {
+            held |= (s->acked_id != 0);
+        }
 
         if ((s->status == NGX_HTTP_REPLOG_HEALTHY
              || s->status == NGX_HTTP_REPLOG_SUSPECTED)
@@ -182,8 +199,11 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
 
     if (best == NGX_HTTP_REPLOG_MAX_SECONDARIES) {
 
-        if (sh->max_id) {
-            /* part of the log is here: never open without the rest */
+        if (sh->max_id || held) {
+            /*
+             * part of the log is here, or a secondary that holds some is
+             * down: never open without it
+             */
             ngx_shmtx_unlock(&rec->zone->shpool->mutex);
             return NGX_AGAIN;
         }
