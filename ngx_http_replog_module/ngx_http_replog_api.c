@@ -911,6 +911,7 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     size_t                   len;
     uint64_t                 epoch, last_id, bytes;
     ngx_str_t                json, *id;
+    ngx_str_t                states, body;
     ngx_uint_t               pending, n, up, master, state;
     ngx_http_replog_sh_t    *sh;
     ngx_http_replog_zone_t  *zone;
@@ -957,12 +958,36 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
                     ngx_http_replog_state_name(state), sh->waiters);
     p = ngx_sprintf(p, ",\"read_only\":%s,\"last_id\":%uL,\"bytes\":%uL,"
                     "\"pending\":%ui,\"cluster_size\":%ui,"
-                    "\"quorum\":{\"up\":%ui,\"needed\":%ui}}\n",
+                    "\"quorum\":{\"up\":%ui,\"needed\":%ui}",
                     (master && state == NGX_HTTP_REPLOG_OPEN
                      && (!ctx->node->quorum || up >= n / 2 + 1))
                     ? "false" : "true",
                     last_id, bytes, pending,
                     n, up, n / 2 + 1);
+
+    if (master) {
+        if (ngx_http_replog_registry_states(zone, r->pool, &states)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        body.len = (p - json.data) + sizeof(",\"secondaries\":") - 1
+                   + states.len + 2;
+        body.data = ngx_pnalloc(r->pool, body.len);
+        if (body.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p = ngx_cpymem(body.data, json.data, p - json.data);
+        p = ngx_cpymem(p, ",\"secondaries\":",
+                       sizeof(",\"secondaries\":") - 1);
+        p = ngx_cpymem(p, states.data, states.len);
+        json.data = body.data;
+    }
+
+    *p++ = '}';
+    *p++ = '\n';
 
     json.len = p - json.data;
 

@@ -290,6 +290,8 @@ ngx_uint_t ngx_http_replog_registry_holders(ngx_http_replog_zone_t *zone,
     uint64_t id, ngx_pool_t *pool, ngx_str_t *master_id, ngx_str_t *json);
 ngx_uint_t ngx_http_replog_registry_up(ngx_http_replog_zone_t *zone);
 ngx_uint_t ngx_http_replog_registry_count(ngx_http_replog_zone_t *zone);
+ngx_int_t ngx_http_replog_registry_states(ngx_http_replog_zone_t *zone,
+    ngx_pool_t *pool, ngx_str_t *json);
 ngx_int_t ngx_http_replog_registry_json(ngx_http_replog_zone_t *zone,
     ngx_pool_t *pool, ngx_str_t *json);
 void ngx_http_replog_registry_judge_locked(ngx_http_replog_zone_t *zone,

@@ -440,6 +440,57 @@ ngx_http_replog_registry_holders(ngx_http_replog_zone_t *zone, uint64_t id,
 }
 
 
+/* [{"id":"s1","status":"HEALTHY","acked_id":7}, ...] for /health */
+
+ngx_int_t
+ngx_http_replog_registry_states(ngx_http_replog_zone_t *zone,
+    ngx_pool_t *pool, ngx_str_t *json)
+{
+    u_char                       *p;
+    ngx_uint_t                    i;
+    ngx_http_replog_secondary_t  *s;
+
+    p = ngx_pnalloc(pool, 2 + NGX_HTTP_REPLOG_MAX_SECONDARIES
+                              * (sizeof("{\"id\":\"\",\"status\":\"SUSPECTED\","
+                                        "\"acked_id\":},")
+                                 + 6 * NGX_HTTP_REPLOG_ID_LEN
+                                 + NGX_INT64_LEN));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    json->data = p;
+    *p++ = '[';
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        s = &zone->sh->secondaries[i];
+
+        if (s->status == 0) {
+            continue;
+        }
+
+        if (p[-1] != '[') {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
+        p = ngx_http_replog_json_escape(p, s->id, s->id_len);
+        p = ngx_sprintf(p, "\",\"status\":\"%s\",\"acked_id\":%uL}",
+                        ngx_http_replog_status_names[s->status],
+                        s->acked_id);
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    *p++ = ']';
+    json->len = p - json->data;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_replog_registry_json(ngx_http_replog_zone_t *zone, ngx_pool_t *pool,
     ngx_str_t *json)
