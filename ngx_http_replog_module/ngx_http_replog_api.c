@@ -250,11 +250,10 @@ ngx_http_replog_messages(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
 
 static ngx_int_t
 ngx_http_replog_resolve_wc(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
-    ngx_str_t *rest)
+    ngx_str_t *rest, ngx_uint_t n)
 {
     ngx_int_t   wc;
     ngx_str_t   value;
-    ngx_uint_t  n;
 
     wc = ctx->conf->wc;
 
@@ -279,8 +278,6 @@ parse:
     }
 
 resolve:
-
-    n = ngx_http_replog_cluster_size(ctx->node);
 
     if (wc == NGX_HTTP_REPLOG_WC_MAJORITY) {
         ctx->wc = n / 2 + 1;
@@ -308,13 +305,16 @@ ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
     uint64_t                     timeout;
     ngx_int_t                    rc;
     ngx_str_t                    fields;
-    ngx_uint_t                   n, up, state;
-    ngx_http_replog_zone_t      *zone;
+    ngx_uint_t                   n;
+    ngx_http_replog_view_t       view;
     ngx_http_replog_loc_conf_t  *rlcf;
 
     rlcf = ctx->conf;
 
-    rc = ngx_http_replog_resolve_wc(r, ctx, rest);
+    ngx_http_replog_registry_view(ctx->node, &view);
+    n = view.cluster_size;
+
+    rc = ngx_http_replog_resolve_wc(r, ctx, rest, n);
 
     if (rc == NGX_ERROR) {
         return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST,
@@ -325,18 +325,12 @@ ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
     if (rc == NGX_DECLINED) {
         return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST,
                    "write concern %i is above the cluster size %ui",
-                   ctx->wc, ngx_http_replog_cluster_size(ctx->node));
+                   ctx->wc, n);
     }
 
     ctx->timeout = rlcf->wc_timeout;
 
-    zone = ctx->node->shm_zone->data;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-    state = zone->sh->state;
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (state != NGX_HTTP_REPLOG_OPEN) {
+    if (view.state != NGX_HTTP_REPLOG_OPEN) {
         if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -347,9 +341,8 @@ ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
                                  "its secondaries before it accepts "
                                  "writes\",\"registered\":%ui,"
                                  "\"needed\":%ui,\"state\":\"%s\"",
-                                 ngx_http_replog_registry_count(zone),
-                                 ngx_http_replog_cluster_size(ctx->node) / 2,
-                                 ngx_http_replog_state_name(state))
+                                 view.registered, n / 2,
+                                 ngx_http_replog_state_name(view.state))
                      - buf;
 
         return ngx_http_replog_send_error_fields(r,
@@ -358,26 +351,21 @@ ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
 
     /* without a majority of nodes up the master is read-only */
 
-    if (ctx->node->quorum) {
-        n = ngx_http_replog_cluster_size(ctx->node);
-        up = ngx_http_replog_registry_up(ctx->node->shm_zone->data);
-
-        if (up < n / 2 + 1) {
-            if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            fields.data = buf;
-            fields.len = ngx_sprintf(buf, "\"up\":%ui,\"needed\":%ui,"
-                                     "\"cluster_size\":%ui",
-                                     up, n / 2 + 1, n) - buf;
-
-            return ngx_http_replog_send_error_fields(r,
-                       NGX_HTTP_SERVICE_UNAVAILABLE, &fields,
-                       "no quorum: the master is read-only while %ui of "
-                       "%ui nodes are up and %ui are needed",
-                       up, n, n / 2 + 1);
+    if (ctx->node->quorum && view.up < n / 2 + 1) {
+        if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+
+        fields.data = buf;
+        fields.len = ngx_sprintf(buf, "\"up\":%ui,\"needed\":%ui,"
+                                 "\"cluster_size\":%ui",
+                                 view.up, n / 2 + 1, n) - buf;
+
+        return ngx_http_replog_send_error_fields(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, &fields,
+                   "no quorum: the master is read-only while %ui of "
+                   "%ui nodes are up and %ui are needed",
+                   view.up, n, n / 2 + 1);
     }
 
     rc = ngx_http_replog_arg_uint(r, "timeout", 7, &timeout);
@@ -913,6 +901,7 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     ngx_str_t                json, *id;
     ngx_str_t                states, body;
     ngx_uint_t               pending, n, up, master, state;
+    ngx_http_replog_view_t   view;
     ngx_http_replog_sh_t    *sh;
     ngx_http_replog_zone_t  *zone;
 
@@ -931,8 +920,10 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     master = (ctx->node->role == NGX_HTTP_REPLOG_MASTER);
-    n = ngx_http_replog_cluster_size(ctx->node);
-    up = master ? ngx_http_replog_registry_up(zone) : 1;
+
+    ngx_http_replog_registry_view(ctx->node, &view);
+    n = view.cluster_size;
+    up = master ? view.up : 1;
 
     len = sizeof("{\"role\":\"secondary\",\"id\":\"\",\"epoch\":\"\","
                  "\"state\":\"recovering\",\"waiters\":,"

@@ -83,8 +83,6 @@ typedef struct {
     uint64_t                       generation;
     uint64_t                       acked_id;
     ngx_msec_t                     acked_at;
-    ngx_sockaddr_t                 sockaddr;
-    socklen_t                      socklen;
     time_t                         last_healthy;
 } ngx_http_replog_peer_t;
 
@@ -258,8 +256,6 @@ ngx_http_replog_snapshot(ngx_http_replog_engine_t *engine,
         peers[i].acked_id = s->acked_id;
         peers[i].acked_at = s->acked_at;
         peers[i].last_healthy = s->last_healthy;
-        peers[i].socklen = s->socklen;
-        ngx_memcpy(&peers[i].sockaddr, &s->sockaddr, s->socklen);
     }
 
     last_id = sh->last_id;
@@ -333,13 +329,21 @@ ngx_http_replog_engine_appended(ngx_http_replog_srv_conf_t *node,
 }
 
 
-/* follows the registry: a new registration gets a fresh link */
+/*
+ * follows the registry: a new registration gets a fresh link; the address
+ * is read from the zone only then, not with every snapshot
+ */
 
 static void
 ngx_http_replog_link_sync(ngx_http_replog_link_t *link,
     ngx_http_replog_peer_t *peer)
 {
-    ngx_http_replog_srv_conf_t  *node;
+    uint64_t                      generation;
+    socklen_t                     socklen;
+    ngx_sockaddr_t                sockaddr;
+    ngx_http_replog_zone_t       *zone;
+    ngx_http_replog_srv_conf_t   *node;
+    ngx_http_replog_secondary_t  *s;
 
     if (link->generation == peer->generation) {
         return;
@@ -367,9 +371,20 @@ ngx_http_replog_link_sync(ngx_http_replog_link_t *link,
     link->client.timeout = (link->kind == NGX_HTTP_REPLOG_LINK_HEARTBEAT)
                            ? node->hc_timeout : node->batch_timeout;
 
-    ngx_http_replog_client_set_addr(&link->client, &peer->sockaddr.sockaddr,
-                                    peer->socklen);
-    link->generation = peer->generation;
+    zone = link->engine->zone;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    s = &zone->sh->secondaries[link->slot];
+    generation = s->generation;
+    socklen = s->socklen;
+    ngx_memcpy(&sockaddr, &s->sockaddr, socklen);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_http_replog_client_set_addr(&link->client, &sockaddr.sockaddr,
+                                    socklen);
+    link->generation = generation;
 }
 
 

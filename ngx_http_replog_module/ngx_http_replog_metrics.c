@@ -63,6 +63,7 @@ ngx_http_replog_metrics(ngx_http_request_t *r)
     ngx_uint_t                    i, k, up, n;
     ngx_http_replog_sh_t         *sh;
     ngx_http_replog_ctx_t        *ctx;
+    ngx_http_replog_view_t        view;
     ngx_http_replog_zone_t       *zone;
     ngx_http_replog_secondary_t  *s;
 
@@ -73,9 +74,9 @@ ngx_http_replog_metrics(ngx_http_request_t *r)
     nlen = ngx_http_replog_metric_label(node, ctx->node->id.data,
                                         ctx->node->id.len) - node;
 
-    n = ngx_http_replog_cluster_size(ctx->node);
-    up = (ctx->node->role == NGX_HTTP_REPLOG_MASTER)
-         ? ngx_http_replog_registry_up(zone) : 1;
+    ngx_http_replog_registry_view(ctx->node, &view);
+    n = view.cluster_size;
+    up = (ctx->node->role == NGX_HTTP_REPLOG_MASTER) ? view.up : 1;
 
     len = 40 * NGX_HTTP_REPLOG_METRIC_LINE
           + NGX_HTTP_REPLOG_MAX_SECONDARIES * 12 * NGX_HTTP_REPLOG_METRIC_LINE;

@@ -212,6 +212,15 @@ typedef struct {
 } ngx_http_replog_appended_t;
 
 
+/* a node's state and counts, read at once */
+typedef struct {
+    ngx_uint_t                      state;
+    ngx_uint_t                      registered;
+    ngx_uint_t                      up;
+    ngx_uint_t                      cluster_size;
+} ngx_http_replog_view_t;
+
+
 /* an entry of a batch, parsed on the secondary */
 typedef struct {
     uint64_t                        id;
@@ -288,8 +297,8 @@ void ngx_http_replog_registry_conflict(ngx_http_replog_zone_t *zone,
     ngx_uint_t slot, uint64_t generation, ngx_log_t *log);
 ngx_uint_t ngx_http_replog_registry_holders(ngx_http_replog_zone_t *zone,
     uint64_t id, ngx_pool_t *pool, ngx_str_t *master_id, ngx_str_t *json);
-ngx_uint_t ngx_http_replog_registry_up(ngx_http_replog_zone_t *zone);
-ngx_uint_t ngx_http_replog_registry_count(ngx_http_replog_zone_t *zone);
+void ngx_http_replog_registry_view(ngx_http_replog_srv_conf_t *node,
+    ngx_http_replog_view_t *view);
 ngx_int_t ngx_http_replog_registry_states(ngx_http_replog_zone_t *zone,
     ngx_pool_t *pool, ngx_str_t *json);
 ngx_int_t ngx_http_replog_registry_json(ngx_http_replog_zone_t *zone,
@@ -304,7 +313,6 @@ void *ngx_http_replog_recovery_create(ngx_http_replog_srv_conf_t *node,
     ngx_pool_t *pool, ngx_log_t *log);
 ngx_int_t ngx_http_replog_recovery_step(void *data);
 void ngx_http_replog_recovery_free(void *data);
-ngx_uint_t ngx_http_replog_cluster_size(ngx_http_replog_srv_conf_t *node);
 
 /* engine: links, batches, acks, waiters, catch-up, heartbeats */
 ngx_int_t ngx_http_replog_engine_init_process(ngx_cycle_t *cycle);

@@ -64,52 +64,42 @@ ngx_http_replog_status_name(ngx_uint_t status)
 }
 
 
-ngx_uint_t
-ngx_http_replog_cluster_size(ngx_http_replog_srv_conf_t *node)
+/*
+ * What a request needs to know of the node, in one look under the lock:
+ * the log's state, the registered secondaries, the nodes up (the master
+ * and its HEALTHY or SUSPECTED secondaries) and the cluster size.
+ */
+
+void
+ngx_http_replog_registry_view(ngx_http_replog_srv_conf_t *node,
+    ngx_http_replog_view_t *view)
 {
-    if (node->cluster_size) {
-        return node->cluster_size;
-    }
+    ngx_uint_t               i, status;
+    ngx_http_replog_zone_t  *zone;
 
-    return ngx_http_replog_registry_count(node->shm_zone->data) + 1;
-}
+    zone = node->shm_zone->data;
 
-
-ngx_uint_t
-ngx_http_replog_registry_count(ngx_http_replog_zone_t *zone)
-{
-    ngx_uint_t  n;
+    view->up = 1;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
-    n = zone->sh->nsecondaries;
-    ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    return n;
-}
-
-
-/* nodes up: the master and its HEALTHY or SUSPECTED secondaries */
-
-ngx_uint_t
-ngx_http_replog_registry_up(ngx_http_replog_zone_t *zone)
-{
-    ngx_uint_t  i, n;
-
-    n = 1;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    view->state = zone->sh->state;
+    view->registered = zone->sh->nsecondaries;
 
     for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
-        if (zone->sh->secondaries[i].status == NGX_HTTP_REPLOG_HEALTHY
-            || zone->sh->secondaries[i].status == NGX_HTTP_REPLOG_SUSPECTED)
+        status = zone->sh->secondaries[i].status;
+
+        if (status == NGX_HTTP_REPLOG_HEALTHY
+            || status == NGX_HTTP_REPLOG_SUSPECTED)
         {
-            n++;
+            view->up++;
         }
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    return n;
+    view->cluster_size = node->cluster_size ? node->cluster_size
+                                            : view->registered + 1;
 }
 
 

@@ -4,6 +4,7 @@
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 use Test::Nginx::Util qw(:util);
+use Replog::TestUtil qw(wait_for jget);
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
 
@@ -65,12 +66,6 @@ run_tests();
 
 # ------------------------------------------------------------ plain Perl
 
-sub jget {
-    my ($port, $uri, $hdr) = @_;
-    my ($st, $h, $body) = http_request($port, 'GET', $uri, undef, $hdr);
-    die "GET $uri: " . ($st // $Test::Nginx::HTTP::Error) . "\n" unless ($st // 0) == 200;
-    return JSON::PP::decode_json($body);
-}
 
 sub register {
     my ($body, $hdr) = @_;
@@ -88,15 +83,6 @@ sub post_msg {
 }
 
 # Polls $cond (a sub) every 20 ms for up to $secs seconds.
-sub wait_for {
-    my ($secs, $cond) = @_;
-    my $until = time + $secs;
-    while (time < $until) {
-        return 1 if $cond->();
-        sleep 0.02;
-    }
-    return $cond->();
-}
 
 our $ClusterConf = <<'EOF';
     replog_zone m 1m;

@@ -4,6 +4,7 @@
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 use Test::Nginx::Util qw(:util);
+use Replog::TestUtil qw(wait_for jget);
 use JSON::PP ();
 use IO::Socket::INET ();
 use IO::Select ();
@@ -48,13 +49,6 @@ run_tests();
 
 # ------------------------------------------------------------ plain Perl
 
-sub jget {
-    my ($port, $uri) = @_;
-    my ($st, $h, $body) = http_request($port, 'GET', $uri);
-    die "GET $port$uri: " . ($st // $Test::Nginx::HTTP::Error) . "\n"
-        unless ($st // 0) == 200;
-    return JSON::PP::decode_json($body);
-}
 
 sub body_of { (http_request($_[0], 'GET', $_[1]))[2] }
 
@@ -72,15 +66,6 @@ sub post {
     return ($st, $b, $h);
 }
 
-sub wait_for {
-    my ($secs, $cond) = @_;
-    my $until = time + $secs;
-    while (time < $until) {
-        return 1 if $cond->();
-        sleep 0.02;
-    }
-    return $cond->();
-}
 
 sub acked_of {
     my ($id) = @_;

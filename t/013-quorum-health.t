@@ -5,6 +5,7 @@
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 use Test::Nginx::Util qw(:util);
+use Replog::TestUtil qw(wait_for jget);
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
 
@@ -41,13 +42,6 @@ run_tests();
 
 # ------------------------------------------------------------ plain Perl
 
-sub jget {
-    my ($port, $uri) = @_;
-    my ($st, $h, $body) = http_request($port, 'GET', $uri);
-    die "GET $port$uri: " . ($st // $Test::Nginx::HTTP::Error) . "\n"
-        unless ($st // 0) == 200;
-    return JSON::PP::decode_json($body);
-}
 
 sub register {
     my ($id, $port) = @_;
@@ -61,15 +55,6 @@ sub post {
                         qq/{"message":"$text"}/);
 }
 
-sub wait_for {
-    my ($secs, $cond) = @_;
-    my $until = time + $secs;
-    while (time < $until) {
-        return 1 if $cond->();
-        sleep 0.02;
-    }
-    return $cond->();
-}
 
 sub no_bad_log {
     my ($what) = @_;
