@@ -33,6 +33,9 @@ static ngx_int_t ngx_http_replog_list_send(ngx_http_request_t *r,
     ngx_http_replog_ctx_t *ctx);
 static void ngx_http_replog_list_writer(ngx_http_request_t *r);
 static ngx_int_t ngx_http_replog_list_wait(ngx_http_request_t *r);
+static ngx_buf_t *ngx_http_replog_list_big(ngx_http_request_t *r,
+    ngx_http_replog_ctx_t *ctx, size_t len);
+static void ngx_http_replog_list_cleanup(void *data);
 static ngx_int_t ngx_http_replog_send_error_v(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *fields, const char *fmt, va_list args);
 static ngx_int_t ngx_http_replog_health(ngx_http_request_t *r,
@@ -536,6 +539,17 @@ ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
 
     rc = ngx_http_replog_store_append(zone, msg.data, msg.len, &a);
 
+    if (rc == NGX_HTTP_REPLOG_MOVED) {
+        /* an old worker after a resizing reload: the new ones take it */
+        if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_replog_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "the log moved to the resized replog_zone \\\"%V\\\" "
+                   "of a reload: nothing was stored, retry", &zone->json_name);
+    }
+
     if (rc == NGX_HTTP_REPLOG_FULL) {
         return ngx_http_replog_send_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
                    "the log is full: replog_zone \\\"%V\\\" has no room "
@@ -665,6 +679,7 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 
     ctx->next = since + 1;
     ctx->last = sh->last_id;
+    ctx->incarnation = sh->incarnation;
 
     if (limit && since + limit < ctx->last) {
         ctx->last = since + limit;
@@ -737,8 +752,10 @@ ngx_http_replog_list_wait(ngx_http_request_t *r)
 /*
  * Fills one bounded buffer from the log at a time and sends it; the next is
  * built only once the previous one has left, so memory does not grow with
- * the log.  A message larger than the buffer is sent from the zone itself:
- * stored entries never change.
+ * the log.  A message larger than the buffer goes through the stream's one
+ * big buffer.  The stream ends, closed short, if the log it lists is
+ * replaced meanwhile (a reset): never more than the declared length, never
+ * entries of two logs.
  */
 
 static ngx_int_t
@@ -781,13 +798,33 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 
         ngx_shmtx_lock(&zone->shpool->mutex);
 
+        if (sh->incarnation != ctx->incarnation) {
+            /*
+             * a reset (or a new log) under the stream: the declared length
+             * and the entries belong to a log that is gone, so the only
+             * honest end is a short body
+             */
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "replog: list stream closed at id %uL of %uL: "
+                          "log %016xL replaced by %016xL", ctx->next,
+                          ctx->last, ctx->incarnation, sh->incarnation);
+            return NGX_ERROR;
+        }
+
         while (ctx->next <= ctx->last) {
             e = ngx_http_replog_store_get_locked(sh, ctx->next);
 
             if (e == NULL) {
-                /* cannot happen: the prefix is never taken back */
-                ctx->next = ctx->last + 1;
-                break;
+                /* cannot happen: the prefix of one log is never taken back */
+                ngx_shmtx_unlock(&zone->shpool->mutex);
+
+                ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                              "replog: list stream closed: id %uL of log "
+                              "%016xL is missing", ctx->next,
+                              ctx->incarnation);
+                return NGX_ERROR;
             }
 
             /* the first entry of the list goes without its comma */
@@ -801,17 +838,12 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
                      * larger than the buffer: copied into one of its own,
                      * as a reset may free the zone's copy meanwhile
                      */
-                    if (ctx->big == NULL
-                        || (size_t) (ctx->big->end - ctx->big->start) < len)
-                    {
-                        ctx->big = ngx_create_temp_buf(r->pool, len);
-                        if (ctx->big == NULL) {
-                            ngx_shmtx_unlock(&zone->shpool->mutex);
-                            return NGX_ERROR;
-                        }
+                    b = ngx_http_replog_list_big(r, ctx, len);
+                    if (b == NULL) {
+                        ngx_shmtx_unlock(&zone->shpool->mutex);
+                        return NGX_ERROR;
                     }
 
-                    b = ctx->big;
                     b->pos = b->start;
                     b->last = ngx_cpymem(b->start, e->data + skip, len);
                     b->last_buf = 0;
@@ -845,6 +877,75 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
         if (ngx_http_output_filter(r, &ctx->out) == NGX_ERROR) {
             return NGX_ERROR;
         }
+    }
+}
+
+
+/*
+ * The one buffer of a stream for messages larger than the list buffer: it
+ * grows only when a larger message comes, on the worker's heap, so a stream
+ * holds at most the largest message once, whatever the log.  It is replaced
+ * only when nothing of it is still being sent (list_send waits for that).
+ */
+
+static ngx_buf_t *
+ngx_http_replog_list_big(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
+    size_t len)
+{
+    u_char              *p;
+    ngx_buf_t           *b;
+    ngx_pool_cleanup_t  *cln;
+
+    b = ctx->big;
+
+    if (b == NULL) {
+        b = ngx_calloc_buf(r->pool);
+        if (b == NULL) {
+            return NULL;
+        }
+
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NULL;
+        }
+
+        b->temporary = 1;
+
+        cln->handler = ngx_http_replog_list_cleanup;
+        cln->data = b;
+
+        ctx->big = b;
+    }
+
+    if ((size_t) (b->end - b->start) < len) {
+        p = ngx_alloc(len, r->connection->log);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        if (b->start) {
+            ngx_free(b->start);
+        }
+
+        b->start = p;
+        b->end = p + len;
+    }
+
+    b->pos = b->start;
+    b->last = b->start;
+
+    return b;
+}
+
+
+static void
+ngx_http_replog_list_cleanup(void *data)
+{
+    ngx_buf_t  *b = data;
+
+    if (b->start) {
+        ngx_free(b->start);
+        b->start = NULL;
     }
 }
 

@@ -234,6 +234,44 @@ ngx_http_replog_json_time_ok(const char *s, size_t len)
 }
 
 
+/*
+ * A time of that form is a date and a time of day that exist (RFC 3339:
+ * months 01-12, the days of that month, 00-23:00-59:00-60)
+ */
+
+#define ngx_http_replog_json_2d(s)  (((s)[0] - '0') * 10 + (s)[1] - '0')
+
+static ngx_int_t
+ngx_http_replog_json_time_valid(const char *s)
+{
+    ngx_uint_t  year, month, day, mdays;
+
+    static const ngx_uint_t  days[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30,
+                                        31, 30, 31 };
+
+    year = ngx_http_replog_json_2d(s) * 100 + ngx_http_replog_json_2d(s + 2);
+    month = ngx_http_replog_json_2d(s + 5);
+    day = ngx_http_replog_json_2d(s + 8);
+
+    if (month < 1 || month > 12 || day < 1) {
+        return 0;
+    }
+
+    mdays = days[month - 1];
+
+    if (month == 2
+        && !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)))
+    {
+        mdays = 28;
+    }
+
+    return day <= mdays
+           && ngx_http_replog_json_2d(s + 11) <= 23
+           && ngx_http_replog_json_2d(s + 14) <= 59
+           && ngx_http_replog_json_2d(s + 17) <= 60;
+}
+
+
 static ngx_int_t
 ngx_http_replog_json_epoch(json_t *root, uint64_t *epoch)
 {
@@ -319,6 +357,12 @@ ngx_http_replog_json_entries(ngx_pool_t *pool, u_char *body, size_t len,
         {
             ngx_str_set(err, "each entry needs an integer \\\"id\\\" from 1, "
                         "\\\"registered_at\\\" and a string \\\"message\\\"");
+            goto failed;
+        }
+
+        if (!ngx_http_replog_json_time_valid(json_string_value(t))) {
+            ngx_str_set(err, "\\\"registered_at\\\" must be a valid "
+                        "RFC 3339 UTC time: YYYY-MM-DDTHH:MM:SS.uuuuuuZ");
             goto failed;
         }
 

@@ -432,6 +432,7 @@ ngx_http_replog_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     zone->name = value[1];
+    zone->pool = cf->pool;
 
     /* for error messages, which are JSON */
     zone->json_name.len = ngx_http_replog_json_escape_len(value[1].data,

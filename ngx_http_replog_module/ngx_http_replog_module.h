@@ -53,6 +53,7 @@
 #define NGX_HTTP_REPLOG_FULL          1
 #define NGX_HTTP_REPLOG_GAP           2
 #define NGX_HTTP_REPLOG_EPOCH         3
+#define NGX_HTTP_REPLOG_MOVED         4   /* copied into a resized zone */
 
 
 /*
@@ -110,6 +111,7 @@ typedef struct {
     uint64_t                        max_id;   /* highest id held */
     uint64_t                        bytes;    /* list bytes of the prefix */
     ngx_uint_t                      pending;  /* held past a gap */
+    ngx_uint_t                      moved;    /* copied by a resize */
 
     uint64_t                        appended;
     uint64_t                        rejected_full;
@@ -145,6 +147,7 @@ typedef struct {
     ngx_uint_t                      used;     /* by a replog_node */
     ngx_uint_t                      role;
     ngx_uint_t                      recovery;
+    ngx_pool_t                     *pool;     /* of the cycle it is of */
 } ngx_http_replog_zone_t;
 
 
@@ -251,6 +254,7 @@ typedef struct {
     /* GET /messages */
     uint64_t                       next;
     uint64_t                       last;
+    uint64_t                       incarnation;  /* of the log listed */
     ngx_buf_t                     *buf;
     ngx_buf_t                     *big;
     ngx_chain_t                    out;

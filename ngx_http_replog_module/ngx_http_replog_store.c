@@ -15,6 +15,19 @@
      + NGX_HTTP_REPLOG_TIME_LEN)
 
 
+/*
+ * A resize in progress: the old zone is marked moved when it is copied, and
+ * unmarked if the new cycle fails after all.  Shared by a cleanup of each
+ * cycle's pool; on the worker heap, as either pool may go first.
+ */
+typedef struct {
+    ngx_http_replog_zone_t  *ozone;
+    volatile ngx_cycle_t    *ocycle;
+    ngx_uint_t               refs;
+    unsigned                 old_gone:1;
+} ngx_http_replog_move_t;
+
+
 static int64_t ngx_http_replog_now_usec(void);
 static ngx_uint_t ngx_http_replog_store_advance_locked(
     ngx_http_replog_sh_t *sh);
@@ -24,6 +37,8 @@ static ngx_int_t ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
     ngx_http_replog_zone_t *ozone, ngx_shm_zone_t *shm_zone);
 static ngx_int_t ngx_http_replog_store_slot_locked(ngx_http_replog_zone_t *zone,
     uint64_t id, ngx_http_replog_entry_t ***slot);
+static void ngx_http_replog_move_new_done(void *data);
+static void ngx_http_replog_move_old_done(void *data);
 
 
 ngx_int_t
@@ -152,12 +167,40 @@ ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
     size_t                     size;
     uint64_t                   id;
     ngx_int_t                  rc;
+    ngx_pool_cleanup_t        *cln, *ocln;
     ngx_http_replog_sh_t      *sh, *osh;
+    ngx_http_replog_move_t    *mv;
     ngx_http_replog_entry_t   *e, *ne, **slot;
 
     sh = zone->sh;
     osh = ozone->sh;
     rc = NGX_OK;
+
+    mv = ngx_calloc(sizeof(ngx_http_replog_move_t), ngx_cycle->log);
+    if (mv == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(zone->pool, 0);
+    ocln = ngx_pool_cleanup_add(ngx_cycle->pool, 0);
+
+    if (cln == NULL || ocln == NULL) {
+        if (cln) {
+            cln->handler = ngx_free;
+            cln->data = mv;
+        }
+
+        return NGX_ERROR;
+    }
+
+    mv->ozone = ozone;
+    mv->ocycle = ngx_cycle;
+    mv->refs = 2;
+
+    cln->handler = ngx_http_replog_move_new_done;
+    cln->data = mv;
+    ocln->handler = ngx_http_replog_move_old_done;
+    ocln->data = mv;
 
     ngx_shmtx_lock(&ozone->shpool->mutex);
 
@@ -205,6 +248,13 @@ ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
         ngx_memcpy(sh->master, osh->master, osh->master_len);
         sh->wc_timeouts = osh->wc_timeouts;
         sh->catchup_entries = osh->catchup_entries;
+
+        /*
+         * in the same locked section as the copy: from here the old
+         * workers refuse writes (503) instead of appending where nobody
+         * will ever read
+         */
+        osh->moved = 1;
     }
 
     ngx_shmtx_unlock(&ozone->shpool->mutex);
@@ -222,6 +272,50 @@ ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
                   "the new zone", &shm_zone->shm.name, sh->last_id);
 
     return NGX_OK;
+}
+
+
+/*
+ * The new cycle's pool is destroyed: when that happens while the old cycle
+ * is still the current one, the reload failed after the copy, and the old
+ * zone stays the log.
+ */
+
+static void
+ngx_http_replog_move_new_done(void *data)
+{
+    ngx_http_replog_move_t  *mv = data;
+
+    ngx_http_replog_zone_t  *ozone;
+
+    if (!mv->old_gone && ngx_cycle == mv->ocycle) {
+        ozone = mv->ozone;
+
+        ngx_shmtx_lock(&ozone->shpool->mutex);
+        ozone->sh->moved = 0;
+        ngx_shmtx_unlock(&ozone->shpool->mutex);
+
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "replog_zone \"%V\": the reload failed, the log "
+                      "stays in the old zone", &ozone->name);
+    }
+
+    if (--mv->refs == 0) {
+        ngx_free(mv);
+    }
+}
+
+
+static void
+ngx_http_replog_move_old_done(void *data)
+{
+    ngx_http_replog_move_t  *mv = data;
+
+    mv->old_gone = 1;
+
+    if (--mv->refs == 0) {
+        ngx_free(mv);
+    }
 }
 
 
@@ -412,11 +506,31 @@ ngx_http_replog_store_append(ngx_http_replog_zone_t *zone, u_char *msg,
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
+    if (sh->moved) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_HTTP_REPLOG_MOVED;
+    }
+
     id = sh->last_id + 1;
 
     rc = ngx_http_replog_store_slot_locked(zone, id, &slot);
     if (rc != NGX_OK) {
         goto full;
+    }
+
+    if (*slot) {
+        /*
+         * held past a gap and not yet in the prefix: the entry of this
+         * epoch is kept (and counted once), the message takes the next id
+         */
+        sh->pending -= ngx_http_replog_store_advance_locked(sh);
+
+        id = sh->last_id + 1;
+
+        rc = ngx_http_replog_store_slot_locked(zone, id, &slot);
+        if (rc != NGX_OK) {
+            goto full;
+        }
     }
 
     /* taken under the lock: registered_at never goes back as ids grow */
@@ -429,7 +543,12 @@ ngx_http_replog_store_append(ngx_http_replog_zone_t *zone, u_char *msg,
     }
 
     *slot = e;
-    sh->max_id = id;
+
+    if (id > sh->max_id) {
+        /* entries held past a gap may already be above it */
+        sh->max_id = id;
+    }
+
     sh->appended++;
     sh->pending++;
     sh->pending -= ngx_http_replog_store_advance_locked(sh);
@@ -472,6 +591,12 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
     rc = NGX_OK;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (sh->moved) {
+        *acked_id = sh->last_id;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_HTTP_REPLOG_MOVED;
+    }
 
     if (sh->epoch != epoch) {
         if (sh->max_id != 0 || n == 0) {
