@@ -178,4 +178,151 @@ my @alerts = grep { /\[alert\]/ } split /\n/, read_error_log();
 ok(!@alerts, 'no request left hanging at shutdown (no [alert] in error.log)')
     or diag(join "\n", @alerts[0 .. ($#alerts > 4 ? 4 : $#alerts)]);
 
+# ------------------------------- memory of a stream: the largest message
+
+# Private memory (heap, anonymous maps, not the zone) of the one worker.
+sub worker_anon_kb {
+    my $master = nginx_pid() or return;
+    opendir my $dh, '/proc' or return;
+    for my $pid (grep { /^\d+$/ } readdir $dh) {
+        my $stat = Test::Nginx::Util::slurp("/proc/$pid/stat") // next;
+        my ($ppid) = $stat =~ /\)\s+\S+\s+(\d+)/ or next;
+        next unless $ppid == $master;
+        my $st = Test::Nginx::Util::slurp("/proc/$pid/status") // next;
+        my ($kb) = $st =~ /^RssAnon:\s+(\d+)\s+kB/m or next;
+        return $kb;
+    }
+    return;
+}
+
+# A log of messages above 64 KiB, each 4 KiB larger than the one before
+# (68 .. 384 KiB, 18 MiB in all): a stream must hold the largest once, not
+# every larger one it meets.
+start_nginx_conf(<<'EOF', http_config => 'replog_zone log 48m;');
+    replog_node zone=log role=master id=m1;
+    client_max_body_size 1m;
+    location / { replog_api; }
+EOF
+
+my (@grow, $largest, $all);
+for my $i (1 .. 80) {
+    my $size = (64 + 4 * $i) * 1024;
+    my $text = substr(sprintf('%05d', $i) x ($size / 5 + 1), 0, $size);
+    my ($st) = http_request(port(), 'POST', '/messages', qq/{"message":"$text"}/);
+    is($st, 201, "growing post $i (" . ($size / 1024) . " KiB)") or last;
+    push @grow, $text;
+    $largest = $size;
+    $all += $size;
+}
+
+{
+    my $before = worker_anon_kb();
+    ok(defined $before, "the worker's private memory is readable")
+        or diag('no RssAnon in /proc/<worker>/status');
+
+    # read a third of the list, stop and measure while nginx is still in
+    # it (waiting on the socket: less than the rest fits in the socket
+    # buffers), then read the rest
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => port(),
+                                  Proto => 'tcp', Timeout => 5) or die;
+    setsockopt($s, Socket::SOL_SOCKET(), Socket::SO_RCVBUF(), 65536);
+    print {$s} "GET /messages HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    my $sel = IO::Select->new($s);
+    my ($buf, $mid, $stalled) = ('', undef, 0);
+    my $until = Time::HiRes::time() + 30;
+    while (Time::HiRes::time() < $until) {
+        if (!$sel->can_read(3)) { $stalled = 1; last }
+        my $n = sysread($s, $buf, 16384, length $buf);
+        last if !$n;
+        if (!defined $mid && length $buf > $all / 3) {
+            Time::HiRes::sleep(0.3);
+            $mid = worker_anon_kb();
+        }
+    }
+    close $s;
+    my ($head, $body) = split /\r\n\r\n/, $buf, 2;
+    my ($len) = ($head // '') =~ /^Content-Length:\s*(\d+)/mi;
+    like($head // '', qr{^HTTP/1.1 200}, 'growing list: 200');
+    ok(!$stalled, 'growing list: no stall');
+    is(length($body // ''), $len // -1,
+       'growing list: as many bytes as Content-Length says');
+    my @got = ($body // '') =~ /"message":"([^"]*)"\}/g;
+    is(scalar @got, scalar @grow, 'growing list: every message');
+    ok(join("\n", @got) eq join("\n", @grow),
+       'growing list: every message text exact');
+    ok(($body // '') =~ /^\{"data":\[\{"id":1,.*\}\]\}\n\z/s,
+       'growing list: well formed');
+
+    my $bound = int((2 * $largest + 1024 * 1024) / 1024);
+    ok(defined $mid && defined $before && $mid - $before < $bound,
+       "memory of one stream bounded by the largest message: grew "
+       . (defined $mid && defined $before ? $mid - $before : '?')
+       . " kB (bound $bound kB; the log holds " . int($all / 1024) . " kB)");
+}
+stop_nginx();
+
+# ---------------------------------------- a reset under a list stream
+
+# A secondary's log A is listed slowly; meanwhile it is reset and a log B
+# with the same ids and longer messages arrives.  The stream ends short:
+# never past Content-Length, never an entry of B, never a hang.
+start_nginx_conf(<<'EOF', http_config => 'replog_zone log 64m;');
+    replog_node zone=log role=secondary id=s1;
+    client_max_body_size 4m;
+    location / { replog_api; }
+EOF
+
+my $TT = '2026-01-01T00:00:00.000000Z';
+sub feed {
+    my ($epoch, $tag, $size, $from, $to) = @_;
+    my @e = map {
+        my $m = substr("$tag$_-" x ($size / 4 + 1), 0, $size);
+        qq/{"id":$_,"registered_at":"$TT","message":"$m"}/
+    } $from .. $to;
+    my ($st) = http_request(port(), 'POST', '/replicate',
+        qq/{"epoch":"$epoch","entries":[/ . join(',', @e) . ']}');
+    return $st // 0;
+}
+
+my $fed = 1;
+for my $k (0 .. 9) {
+    $fed = 0 if feed('0123456789abcdef', 'A', 1000,
+                     $k * 400 + 1, $k * 400 + 400) != 200;
+}
+ok($fed, 'log A of 4000 entries (4 MB) applied');
+
+{
+    my ($reset, $refed) = (0, 1);
+    my ($head, $body, $len, $stalled) = slow_get('/messages', delay => 0.002,
+        after_send => sub {
+            Time::HiRes::sleep(0.3);
+            my ($st) = http_request(port(), 'POST', '/reset', '');
+            $reset = ($st // 0) == 200;
+            for my $k (0 .. 9) {
+                $refed = 0 if feed('fedcba9876543210', 'B', 2000,
+                                   $k * 400 + 1, $k * 400 + 400) != 200;
+            }
+        });
+    ok($reset, 'reset during the list: 200');
+    ok($refed, 'log B applied during the list');
+    like($head, qr{^HTTP/1.1 200}, 'list under a reset: 200 (sent before)');
+    ok(defined $len, 'list under a reset: Content-Length set');
+    ok(!$stalled, 'list under a reset: closed, not hanging');
+    cmp_ok(length $body, '<', $len // 0,
+           'list under a reset: a short body (' . length($body)
+           . ' of ' . ($len // '?') . ' bytes), the connection closed');
+    ok($body !~ /"message":"B/, 'list under a reset: no entry of log B');
+}
+
+{
+    my ($st, $h, $b) = http_request(port(), 'GET', '/messages?limit=2');
+    is($st, 200, 'list after the reset');
+    like($b // '', qr/^\{"data":\[\{"id":1,"registered_at":"[^"]+","message":"B1-/,
+         'the new log is listed whole for the next reader');
+}
+stop_nginx();
+my @late = grep { /\[(alert|crit|emerg)\]/ } split /\n/, read_error_log();
+ok(!@late, 'nothing at [alert]/[crit] after the streams')
+    or diag(join "\n", @late[0 .. ($#late > 4 ? 4 : $#late)]);
+
 done_testing();
