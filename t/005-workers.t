@@ -252,6 +252,120 @@ check_log_against('after posting through reloads', \@answers);
 is(health_field('epoch'), $epoch, 'same epoch after all the reloads');
 stop_nginx();
 
+# ------------------------ a reload that resizes the zone under a request
+
+# A client has sent the head and half the body of a POST when a reload
+# changes the zone size: the old worker that holds it must not append to
+# the old zone once it was copied.  It answers 503 JSON with Retry-After,
+# and the log keeps every post answered 201, each id once.
+workers(2);
+start_nginx_conf($config, http_config => $http_config);
+{
+    my @ok;
+    for my $i (1 .. 5) {
+        my ($st, undef, $body) = http_request(port(), 'POST', '/messages',
+                                             qq/{"message":"before $i"}/);
+        my ($id) = ($body // '') =~ /"message_id":(\d+),/;
+        push @ok, "$id before $i" if ($st // 0) == 201 && $id;
+    }
+    is(scalar @ok, 5, 'resize: 5 posts before the reload');
+
+    my @half;
+    for my $k (1 .. 2) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => port(), Proto => 'tcp',
+                                      Timeout => 10) or die "connect: $@";
+        my $body = qq/{"message":"half $k"}/;
+        my $cut = int(length($body) / 2);
+        print {$s} "POST /messages HTTP/1.1\r\nHost: localhost\r\n"
+                 . "Connection: close\r\nContent-Length: " . length($body)
+                 . "\r\n\r\n" . substr($body, 0, $cut);
+        push @half, [ $s, substr($body, $cut), "half $k" ];
+    }
+    sleep 0.3;    # the heads are read by the old workers
+
+    (my $resized = $http_config) =~ s/replog_zone log 8m;/replog_zone log 16m;/;
+    ok(reload_nginx($config, http_config => $resized),
+       'resize: reload with replog_zone 8m -> 16m');
+    like(read_error_log(), qr/replog_zone "log" resized: its 5 messages moved/,
+         'resize: the log moved into the new zone');
+
+    for my $i (1 .. 5) {
+        my ($st, undef, $body) = http_request(port(), 'POST', '/messages',
+                                             qq/{"message":"after $i"}/);
+        my ($id) = ($body // '') =~ /"message_id":(\d+),/;
+        push @ok, "$id after $i" if ($st // 0) == 201 && $id;
+    }
+    is(scalar @ok, 10, 'resize: 5 posts after the reload, to the new workers');
+
+    for my $h (@half) {
+        my ($s, $rest, $text) = @$h;
+        print {$s} $rest;
+        my ($buf, $sel) = ('', IO::Select->new($s));
+        my $until = time + 10;
+        while (time < $until && $sel->can_read(1)) {
+            my $n = sysread($s, $buf, 65536, length $buf);
+            last if !$n;
+        }
+        close $s;
+        my ($head, $body) = split /\r\n\r\n/, $buf, 2;
+        my ($st) = ($head // '') =~ m{^HTTP/1\.\d (\d+)};
+        if (($st // 0) == 201) {
+            # answered 201: then it must be in the log like any other
+            my ($id) = ($body // '') =~ /"message_id":(\d+),/;
+            push @ok, "$id $text";
+        }
+        is($st, 503, "resize: '$text', finished after the reload: 503");
+        like($head // '', qr/^Retry-After: 1\r?$/mi, "resize: '$text': Retry-After: 1");
+        like($head // '', qr{^Content-Type: application/json}mi, "resize: '$text': JSON");
+        like($body // '', qr/^\{"error":"the log moved to the resized replog_zone/,
+             "resize: '$text': the error says why");
+    }
+
+    check_log_against('resize under half-sent posts', \@ok);
+    my ($st, undef, $body) = http_request(port(), 'POST', '/messages',
+                                         '{"message":"last"}');
+    like($body // '', qr/"message_id":11,/, 'resize: the next post gets id 11');
+}
+stop_nginx();
+
+# A resizing reload that fails after the copy (a listen that cannot bind):
+# the old zone stays the log, and the old workers keep taking posts.
+workers(1);
+start_nginx_conf($config, http_config => $http_config);
+{
+    my @ok;
+    for my $i (1 .. 2) {
+        my ($st, undef, $body) = http_request(port(), 'POST', '/messages',
+                                             qq/{"message":"kept $i"}/);
+        my ($id) = ($body // '') =~ /"message_id":(\d+),/;
+        push @ok, "$id kept $i" if ($st // 0) == 201 && $id;
+    }
+    my $busy_port = rand_port(1);
+    my $busy = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                     LocalPort => $busy_port, Listen => 1,
+                                     Proto => 'tcp')
+        or die "listen on $busy_port: $!";
+    (my $bad = $http_config) =~ s/replog_zone log 8m;/replog_zone log 16m;\n    server { listen 127.0.0.1:$busy_port; }/;
+    ok(!reload_nginx($config, http_config => $bad),
+       'failed resize: the reload is refused (the port is taken)');
+    # nginx tries to bind for a while before it gives the reload up
+    my $until = time + 10;
+    sleep 0.1 while time < $until
+        && read_error_log() !~ /still could not bind|the reload failed/;
+    sleep 0.2;
+    close $busy;
+    like(read_error_log(), qr/the reload failed, the log stays in the old zone/,
+         'failed resize: the old zone stays the log');
+    my ($st, undef, $body) = http_request(port(), 'POST', '/messages',
+                                         '{"message":"kept 3"}');
+    is($st, 201, 'failed resize: the old workers still take posts');
+    my ($id) = ($body // '') =~ /"message_id":(\d+),/;
+    push @ok, "$id kept 3" if ($st // 0) == 201 && $id;
+    check_log_against('after a failed resize', \@ok);
+}
+stop_nginx();
+
 # ------------------------------------ filling a zone from 4 workers at once
 
 workers(4);
