@@ -366,6 +366,51 @@ start_nginx_conf($config, http_config => $http_config);
 }
 stop_nginx();
 
+# A secondary holding entries past a gap becomes the master (a reload, the
+# same zone): a post fills the gap, the held entries are kept and counted
+# once, and a later resizing reload still moves every one of them.
+workers(1);
+start_nginx_conf(<<'EOF', http_config => "    replog_zone log 1m;\n");
+    replog_node zone=log role=secondary id=s1;
+    location / { replog_api; }
+EOF
+{
+    my $T = '2026-01-01T00:00:00.000000Z';
+    my $entries = join ',', map { qq/{"id":$_,"registered_at":"$T","message":"held $_"}/ } 1, 2, 4, 5;
+    my ($st, undef, $body) = http_request(port(), 'POST', '/replicate',
+        qq/{"epoch":"0123456789abcdef","entries":[$entries]}/);
+    like($body // '', qr/"acked_id":2\b/, 'gap: 1, 2, 4, 5 applied, acked 2');
+    like(health_field('pending') // '', qr/^2$/, 'gap: 2 entries held past it');
+
+    ok(reload_nginx(<<'EOF', http_config => "    replog_zone log 1m;\n"),
+    replog_node zone=log role=master id=m1;
+    location / { replog_api; }
+EOF
+       'gap: reload as the master, same zone');
+    ($st, undef, $body) = http_request(port(), 'POST', '/messages',
+                                       '{"message":"fills 3"}');
+    is($st, 201, 'gap: a post on the new master');
+    like($body // '', qr/"message_id":3,/, 'gap: the post takes id 3, the gap');
+    is(health_field('last_id'), 5, 'gap: last_id 5, over the held entries');
+    is(health_field('pending'), 0, 'gap: nothing pending any more');
+
+    ok(reload_nginx(<<'EOF', http_config => "    replog_zone log 2m;\n"),
+    replog_node zone=log role=master id=m1;
+    location / { replog_api; }
+EOF
+       'gap: a resizing reload');
+    my $log = get_log();
+    ok($log, 'gap: the list is whole after the resize');
+    is_deeply([ map { "$_->[0] $_->[2]" } @{ $log // [] } ],
+              [ '1 held 1', '2 held 2', '3 fills 3', '4 held 4', '5 held 5' ],
+              'gap: every entry moved, the held ones kept as they were');
+    ($st, undef, $body) = http_request(port(), 'POST', '/messages',
+                                       '{"message":"next"}');
+    like($body // '', qr/"message_id":6,/, 'gap: the next post gets id 6');
+    is(health_field('pending'), 0, 'gap: still nothing pending');
+}
+stop_nginx();
+
 # ------------------------------------ filling a zone from 4 workers at once
 
 workers(4);
