@@ -114,6 +114,18 @@ our @Bad = (
     ),
 );
 
+# registered_at of the right form that is no real time: refused whole.
+our $TimeErr = '\"registered_at\" must be a valid RFC 3339 UTC time: '
+             . 'YYYY-MM-DDTHH:MM:SS.uuuuuuZ';
+our @BadTime = (
+    '9999-99-99T99:99:99.999999Z',
+    '2026-00-10T00:00:00.000000Z', '2026-13-10T00:00:00.000000Z',
+    '2026-01-00T00:00:00.000000Z', '2026-01-32T00:00:00.000000Z',
+    '2026-04-31T00:00:00.000000Z', '2026-02-29T00:00:00.000000Z',
+    '2100-02-29T00:00:00.000000Z', '2026-01-01T24:00:00.000000Z',
+    '2026-01-01T00:60:00.000000Z', '2026-01-01T00:00:61.000000Z',
+);
+
 # A body over 1k (client_max_body_size 1k in the blocks that use it).
 our $Huge = batch($EA, map { ($_ => 'x' x 100) } 2 .. 40);
 
@@ -775,3 +787,54 @@ Content-Type: application/json
  "GET /messages"]
 --- response_body eval
 [::acked(1), ::acked(1), ::list(1 => 'a')]
+
+
+
+=== TEST 23: registered_at that is no real time: 400 JSON, nothing stored, pending right
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+--- request eval
+[::rep($::EA, 1 => 'a', 3 => 'c'),
+ (map { "POST /replicate\n"
+        . qq/{"epoch":"$::EA","entries":[{"id":2,"registered_at":"$::T","message":"ok"},/
+        . qq/{"id":4,"registered_at":"$_","message":"bad"}]}/ } @::BadTime),
+ "GET /messages",
+ "GET /health"]
+--- error_code eval
+[200, (400) x @::BadTime, 200, 200]
+--- response_body_like eval
+[qr/^\{"acked_id":1\}\n\z/,
+ (map { ::err_re($::TimeErr) } @::BadTime),
+ qr/^\Q${\ ::list(1 => 'a')}\E\z/,
+ ::health(epoch => $::EA, last_id => 1, pending => 1)]
+--- response_headers eval
+[("Content-Type: application/json") x (@::BadTime + 3)]
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 24: registered_at at the edges of real times is taken: leap days, a leap second
+--- http_config
+    replog_zone s 1m;
+--- config
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+--- request eval
+["POST /replicate\n" . qq/{"epoch":"$::EA","entries":[/
+ . join(',', map { qq/{"id":$_->[0],"registered_at":"$_->[1]","message":"t$_->[0]"}/ }
+             [1, '2024-02-29T00:00:00.000000Z'], [2, '2000-02-29T12:30:30.500000Z'],
+             [3, '2026-12-31T23:59:60.999999Z'], [4, '0001-01-01T00:00:00.000000Z'],
+             [5, '9999-12-31T23:59:59.999999Z'], [6, '2026-04-30T00:00:00.000000Z'])
+ . ']}',
+ "GET /health"]
+--- response_body_like eval
+[qr/^\{"acked_id":6\}\n\z/,
+ ::health(last_id => 6, pending => 0)]
+--- no_error_log
+[error]
+[alert]
