@@ -253,11 +253,16 @@ for my $i (1 .. 80) {
     ok(($body // '') =~ /^\{"data":\[\{"id":1,.*\}\]\}\n\z/s,
        'growing list: well formed');
 
+    # ASan keeps freed memory in quarantine: only the plain build can say
+  SKIP: {
+    skip 'memory bound: not under ASan (its quarantine keeps what is freed)', 1
+        if ($ENV{TEST_NGINX_LD_PRELOAD} // '') =~ /asan/;
     my $bound = int((2 * $largest + 1024 * 1024) / 1024);
     ok(defined $mid && defined $before && $mid - $before < $bound,
        "memory of one stream bounded by the largest message: grew "
        . (defined $mid && defined $before ? $mid - $before : '?')
        . " kB (bound $bound kB; the log holds " . int($all / 1024) . " kB)");
+  }
 }
 stop_nginx();
 

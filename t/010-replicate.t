@@ -826,7 +826,7 @@ Content-Type: application/json
     location / { replog_api; }
 --- request eval
 ["POST /replicate\n" . qq/{"epoch":"$::EA","entries":[/
- . join(',', map { qq/{"id":$_->[0],"registered_at":"$_->[1]","message":"t$_->[0]"}/ }
+ . CORE::join(',', map { qq/{"id":$_->[0],"registered_at":"$_->[1]","message":"t$_->[0]"}/ }
              [1, '2024-02-29T00:00:00.000000Z'], [2, '2000-02-29T12:30:30.500000Z'],
              [3, '2026-12-31T23:59:60.999999Z'], [4, '0001-01-01T00:00:00.000000Z'],
              [5, '9999-12-31T23:59:59.999999Z'], [6, '2026-04-30T00:00:00.000000Z'])
