@@ -18,7 +18,7 @@
 /*
  * A resize in progress: the old zone is marked moved when it is copied, and
  * unmarked if the new cycle fails after all.  Shared by a cleanup of each
- * cycle's pool; on the worker heap, as either pool may go first.
+ * cycle's pool; on the process heap, as either pool may go first.
  */
 typedef struct {
     ngx_http_replog_zone_t  *ozone;
@@ -188,6 +188,9 @@ ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
         if (cln) {
             cln->handler = ngx_free;
             cln->data = mv;
+
+        } else {
+            ngx_free(mv);
         }
 
         return NGX_ERROR;
