@@ -30,12 +30,17 @@ use strict;
 use warnings;
 
 use Cwd qw(abs_path);
+use Digest::SHA ();
 use File::Path qw(make_path remove_tree);
 use IO::Socket::INET;
 use JSON::PP;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 use Test::More;
+
+# the salt of the original service's (and the module's) derived service key
+use constant SALT =>
+    '028ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMNOPQRSTUVWXYZ61702';
 use Test::Nginx::HTTP qw(http_request);
 
 my $Top = abs_path(__FILE__ =~ s{t/lib/Replog/Cluster\.pm$}{}r || '.');
@@ -306,7 +311,12 @@ sub _slurp { local (@ARGV, $/) = @_; <> }
 sub request {
     my ($self, $name, $method, $uri, $body, %o) = @_;
 
-    my %h = ('x-token' => $self->{api_key}, %{ $o{headers} // {} });
+    # node endpoints take the service key: derived from the api key
+    my $key = $uri =~ m{^/(?:replicate|reset|register|secondary/register)\b}
+              && length $self->{api_key}
+            ? Digest::SHA::sha256_hex($self->{api_key} . '&' . SALT)
+            : $self->{api_key};
+    my %h = ('x-token' => $key, %{ $o{headers} // {} });
     $h{'Content-Type'} = 'application/json' if defined $body;
 
     my ($status, $headers, $raw) = http_request($self->port($name), $method,
