@@ -338,7 +338,10 @@ ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     sh->url_len = ctx->node->master_url.len;
-    ngx_memcpy(sh->url, ctx->node->master_url.data, sh->url_len);
+
+    if (sh->url_len) {
+        ngx_memcpy(sh->url, ctx->node->master_url.data, sh->url_len);
+    }
 
     master_epoch = sh->epoch;
     last_id = sh->last_id;

@@ -358,3 +358,31 @@ Host: phish.example
 --- response_body_like eval
 [qr/^\{"id":"s1",/, qr/"registered_to":\["m","s1"\]/,
  qr/^\{"error":"this node is a secondary: write to the master"\}\n\z/]
+
+
+
+=== TEST 18: a master's replog_master_url reaches its secondaries with the batches
+--- http_config
+    replog_zone m 1m;
+    replog_zone s 1m;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        replog_node zone=s role=secondary id=s1;
+        location / { replog_api; }
+    }
+--- config
+    replog_node zone=m role=master id=m;
+    replog_master_url https://writes.example:8443;
+    location /s/ { proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/; }
+    location / { replog_api; }
+--- more_headers
+Host: phish.example
+--- request eval
+[::reg('/register', 's1', '$TEST_NGINX_RAND_PORT_1'),
+ "POST /messages?wc=all&timeout=5000\n{\"message\":\"x\"}",
+ "POST /s/messages\n{\"message\":\"y\"}"]
+--- error_code eval
+[200, 201, 405]
+--- response_body_like eval
+[qr/^\{"id":"s1",/, qr/"registered_to":\["m","s1"\]/,
+ qr/^\{"error":"this node is a secondary: write to the master","master":"https:\/\/writes\.example:8443"\}\n\z/]
