@@ -353,8 +353,6 @@ failed:
 }
 
 
-/* {"id": "s1", "port": 8001, "epoch": "<16 hex>", "acked_id": 0} */
-
 /*
  * A node id: 1 to 63 bytes of printable ASCII, without spaces, quotes or
  * backslashes, so that it is logged, listed and sent as it is.
@@ -416,6 +414,8 @@ ngx_http_replog_valid_url(u_char *p, size_t len)
     return NGX_OK;
 }
 
+
+/* {"id": "s1", "port": 8001, "epoch": "<16 hex>", "acked_id": 0} */
 
 ngx_int_t
 ngx_http_replog_json_register(ngx_http_request_t *r, u_char *body,

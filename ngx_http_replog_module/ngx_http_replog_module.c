@@ -950,17 +950,6 @@ ngx_http_replog_resolve_keys(ngx_conf_t *cf,
         if (key == NULL) {
             key = k;
         }
-
-        if (set && svc->len == k->len
-            && ngx_strncmp(svc->data, k->data, k->len) == 0)
-        {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "replog_node in %s:%ui: replog_service_key is "
-                          "the same as a replog_api_key: clients would "
-                          "have the node endpoints, choose another key",
-                          node->file, node->line);
-            return NGX_ERROR;
-        }
     }
 
     if (set && svc->len == 0 && key) {
@@ -979,6 +968,23 @@ ngx_http_replog_resolve_keys(ngx_conf_t *cf,
             ngx_str_null(svc);
 
         } else if (ngx_http_replog_derive_key(cf, key, svc) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* a client key never opens the node endpoints */
+
+    for (i = 0; svc->len && i < rmcf->apis.nelts; i++) {
+        k = &apis[i]->api_key;
+
+        if (apis[i]->node == node && svc->len == k->len
+            && ngx_strncmp(svc->data, k->data, k->len) == 0)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "replog_node in %s:%ui: replog_service_key is "
+                          "the same as a replog_api_key: clients would "
+                          "have the node endpoints, set another "
+                          "replog_service_key", node->file, node->line);
             return NGX_ERROR;
         }
     }
