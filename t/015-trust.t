@@ -64,6 +64,8 @@ __DATA__
 [403, 403, 403]
 --- response_body eval
 [($::Forbidden) x 3]
+--- no_error_log
+[error]
 
 
 
@@ -79,6 +81,8 @@ __DATA__
 [403, 403]
 --- response_body eval
 [($::Forbidden) x 2]
+--- no_error_log
+[error]
 
 
 
@@ -99,6 +103,8 @@ x-token: secret
 [403, 403, 200]
 --- response_body eval
 [$::Forbidden, $::Forbidden, qq/{"data":[]}\n/]
+--- no_error_log
+[error]
 
 
 
@@ -124,6 +130,7 @@ x-token: a7aa795d89c5c07ddaee29a5e7e97fdd20754f5aef5d1c067aa295783e5aed8d
  qr/"reset":true/,
  qr/^\{"data":\[\]\}\n\z/]
 --- no_error_log
+[error]
 are open to anyone
 
 
@@ -144,6 +151,8 @@ x-token: secret
 [403, 403, 200]
 --- response_body eval
 [$::Forbidden, $::Forbidden, qq/{"data":[]}\n/]
+--- no_error_log
+[error]
 
 
 
@@ -162,6 +171,9 @@ x-token: 1b3ffcfc930b83806fa7de7111f8554601191b9509a9212c6c36e7548639760a
 [200, 200]
 --- response_body_like eval
 [qr/^\{"id":"s1","master_id":"m",/, qr/^\{"data":\[\{"id":"s1",/]
+--- no_error_log
+[crit]
+[alert]
 
 
 
@@ -195,6 +207,9 @@ x-token: svc-key
 [200, 200, 200]
 --- response_body_like eval
 [qr/"id":"s1"/, qr/"id":"s2"/, qr/"id":"s1".*"id":"s2"/]
+--- no_error_log
+[crit]
+[alert]
 
 
 
@@ -210,6 +225,8 @@ x-token: svc-key
  "GET /open/secondaries"]
 --- error_code eval
 [403, 403, 200]
+--- no_error_log
+[error]
 
 
 
@@ -251,6 +268,8 @@ replog_service_key is the same as a replog_api_key
 [200, 200]
 --- error_log
 no replog_api_key nor replog_service_key: /register, /replicate and /reset are open to anyone
+--- no_error_log
+[error]
 
 
 
@@ -271,6 +290,9 @@ X-Forwarded-For: 127.0.0.2
 --- response_body_like eval
 [qr/^\{"id":"s1",/,
  qr/^\{"data":\[\{"id":"s1","host":"127\.0\.0\.1","port":8001,/]
+--- no_error_log
+[crit]
+[alert]
 
 
 
@@ -295,6 +317,8 @@ x-replog-master: http://phish.example
 --- response_body eval
 [qq/{"error":"the batch is of another epoch than this log: refused","acked_id":1}\n/,
  qq/{"error":"this node is a secondary: write to the master","master":"http:\/\/good.example:8000"}\n/]
+--- no_error_log
+[error]
 
 
 
@@ -316,6 +340,8 @@ x-replog-master: http://phish.example
 [(qq/{"error":"this node is a secondary: write to the master","master":"http:\/\/master.example:8000"}\n/) x 1,
  qq/{"acked_id":1}\n/,
  qq/{"error":"this node is a secondary: write to the master","master":"http:\/\/master.example:8000"}\n/]
+--- no_error_log
+[error]
 
 
 
@@ -358,6 +384,8 @@ Host: phish.example
 --- response_body_like eval
 [qr/^\{"id":"s1",/, qr/"registered_to":\["m","s1"\]/,
  qr/^\{"error":"this node is a secondary: write to the master"\}\n\z/]
+--- no_error_log
+[error]
 
 
 
@@ -386,3 +414,5 @@ Host: phish.example
 --- response_body_like eval
 [qr/^\{"id":"s1",/, qr/"registered_to":\["m","s1"\]/,
  qr/^\{"error":"this node is a secondary: write to the master","master":"https:\/\/writes\.example:8443"\}\n\z/]
+--- no_error_log
+[error]
