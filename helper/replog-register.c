@@ -1635,7 +1635,7 @@ rr_watch(rr_conf_t *conf, rr_http_t *h, rr_reg_t *reg)
             }
 
             if (rc == RR_REFUSED) {
-                /* e.g. a service key that differs from the api key */
+                /* e.g. a master with another api key */
                 rr_note(last, "master refused /secondaries (%ld): %s: cannot "
                         "tell whether it still lists \"%s\"", h->status, err,
                         conf->id);

@@ -306,7 +306,8 @@ ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
     if (getpeername(r->connection->fd, &peer.sockaddr, &socklen) == -1) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_socket_errno,
                       "replog: getpeername() of a registration failed");
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_replog_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                   "the address of this connection is unknown");
     }
 
     if (peer.sockaddr.sa_family != AF_INET
@@ -331,17 +332,12 @@ ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     /*
-     * where clients write, told to secondaries with each batch: this
-     * node's replog_master_url, never a request's Host
+     * where clients write is told to secondaries with each batch: this
+     * node's replog_master_url (put in the zone at worker start), never a
+     * request's Host
      */
 
     ngx_shmtx_lock(&zone->shpool->mutex);
-
-    sh->url_len = ctx->node->master_url.len;
-
-    if (sh->url_len) {
-        ngx_memcpy(sh->url, ctx->node->master_url.data, sh->url_len);
-    }
 
     master_epoch = sh->epoch;
     last_id = sh->last_id;
