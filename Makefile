@@ -29,7 +29,7 @@ helper: $(HELPER)
 
 $(HELPER): helper/replog-register.c
 	@mkdir -p $(BUILD)
-	$(CC) -O2 -g -Wall -Wextra -Werror -o $@.tmp $< -lcurl
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@.tmp $< -lcurl -lcrypto
 	mv -f $@.tmp $@
 
 asan: $(ASAN_MODULE)

@@ -5,7 +5,7 @@
  * forgotten it (restart with a new log, removal from its registry).
  *
  * cc -O2 -Wall -Wextra -Werror -o build/replog-register \
- *     helper/replog-register.c -lcurl
+ *     helper/replog-register.c -lcurl -lcrypto
  */
 
 
@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
 
 #define RR_NAME           "replog-register"
@@ -37,10 +38,15 @@
 
 #define RR_BODY_MAX       65536
 #define RR_URL_MAX        2048
-#define RR_ID_MAX         255
+#define RR_ID_MAX         63
 #define RR_TOKEN_MAX      1024
 #define RR_ERR_MAX        512
 #define RR_EPOCH_LEN      16
+#define RR_KEY_LEN        64    /* a derived service key: hex SHA-256 */
+
+/* the original service's salt of its node-to-node token, as the module's */
+#define RR_SALT                                                              \
+    "028ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMNOPQRSTUVWXYZ61702"
 #define RR_SECONDS_MAX    1000000.0
 
 /* how late a signal that races with the check before nanosleep() is seen */
@@ -50,6 +56,7 @@
 typedef struct {
     const char         *id;
     const char         *token;
+    const char         *service_key;
     unsigned            port;
     int                 exponential;
     int                 quiet;
@@ -61,6 +68,7 @@ typedef struct {
     char                master[RR_URL_MAX];
     char                local[RR_URL_MAX];
     char                hostname[RR_ID_MAX + 1];
+    char                derived[RR_KEY_LEN + 1];
 } rr_conf_t;
 
 
@@ -99,6 +107,9 @@ static int rr_parse_port(const char *name, const char *value,
     unsigned *out);
 static int rr_base_url(const char *name, const char *value, char *out);
 static int rr_configure(rr_conf_t *conf, int argc, char **argv);
+static int rr_check_key(const char *name, const char *key);
+static int rr_derive_key(const char *token, char *out);
+static int rr_valid_id(const char *id);
 static double rr_now(void);
 static void rr_on_signal(int signo);
 static int rr_sleep(double seconds);
@@ -140,6 +151,7 @@ static const struct option  rr_options[] = {
     { "port",            required_argument, NULL, 'p' },
     { "local",           required_argument, NULL, 'l' },
     { "token",           required_argument, NULL, 't' },
+    { "service-key",     required_argument, NULL, 'k' },
     { "retry-interval",  required_argument, NULL, 'r' },
     { "retry-mechanism", required_argument, NULL, 'M' },
     { "max-delay",       required_argument, NULL, 'd' },
@@ -267,8 +279,11 @@ rr_usage(void)
 "                          (default 8001)\n"
 "  --local URL             this secondary's nginx\n"
 "                          (default http://127.0.0.1:PORT)\n"
-"  --token TOKEN           x-token sent to both nodes [API_KEY]\n"
-"                          (default: none)\n"
+"  --token TOKEN           x-token of the client API (/health,\n"
+"                          /secondaries) [API_KEY] (default: none)\n"
+"  --service-key KEY       x-token of /register and /reset [SERVICE_KEY]\n"
+"                          (default: derived from the token as the module\n"
+"                          derives it; none without a token)\n"
 "  --retry-interval SEC    first wait between attempts\n"
 "                          [CONNECTION_TO_MASTER_RETRY_INTERVAL] (default 1)\n"
 "  --retry-mechanism MECH  uniform, or exponential (each wait 5/4 of the\n"
@@ -416,6 +431,9 @@ rr_configure(rr_conf_t *conf, int argc, char **argv)
     v = getenv("API_KEY");
     conf->token = v ? v : "";
 
+    v = getenv("SERVICE_KEY");
+    conf->service_key = (v && *v) ? v : NULL;
+
     host = getenv("MASTER_HOST");
     host = (host && *host) ? host : "master";
 
@@ -499,6 +517,10 @@ rr_configure(rr_conf_t *conf, int argc, char **argv)
 
         case 't':
             conf->token = optarg;
+            break;
+
+        case 'k':
+            conf->service_key = optarg;
             break;
 
         case 'r':
@@ -620,19 +642,117 @@ rr_configure(rr_conf_t *conf, int argc, char **argv)
 
     name = (conf->id == conf->hostname) ? "host name" : "--id";
 
-    if (*conf->id == '\0' || strlen(conf->id) > RR_ID_MAX) {
-        return rr_usage_error("invalid %s \"%s\": expected 1 to %d bytes",
-                              name, conf->id, RR_ID_MAX);
+    /* not echoed: it may hold control characters */
+    if (rr_valid_id(conf->id) != RR_OK) {
+        return rr_usage_error("invalid %s: expected 1 to %d printable ASCII "
+                              "characters, without spaces, quotes or "
+                              "backslashes", name, RR_ID_MAX);
     }
 
-    if (strlen(conf->token) > RR_TOKEN_MAX) {
-        return rr_usage_error("invalid --token: longer than %d bytes",
+    if (rr_check_key("--token", conf->token) != RR_OK) {
+        return RR_EXIT_USAGE;
+    }
+
+    if (conf->service_key) {
+        if (*conf->service_key == '\0') {
+            return rr_usage_error("invalid --service-key: empty");
+        }
+
+        if (rr_check_key("--service-key", conf->service_key) != RR_OK) {
+            return RR_EXIT_USAGE;
+        }
+
+    } else if (conf->token[0]) {
+        if (rr_derive_key(conf->token, conf->derived) != RR_OK) {
+            rr_log("cannot derive the service key: SHA-256 failed");
+            return RR_EXIT_USAGE;
+        }
+
+        conf->service_key = conf->derived;
+
+    } else {
+        conf->service_key = "";
+    }
+
+    return RR_OK;
+}
+
+
+static int
+rr_check_key(const char *name, const char *key)
+{
+    const char  *v;
+
+    if (strlen(key) > RR_TOKEN_MAX) {
+        return rr_usage_error("invalid %s: longer than %d bytes", name,
                               RR_TOKEN_MAX);
     }
 
-    for (v = conf->token; *v; v++) {
+    for (v = key; *v; v++) {
         if ((unsigned char) *v < ' ' || *v == 0x7f) {
-            return rr_usage_error("invalid --token: control characters");
+            return rr_usage_error("invalid %s: control characters", name);
+        }
+    }
+
+    return RR_OK;
+}
+
+
+/* the lowercase hex SHA-256 of TOKEN "&" SALT, as the module derives it */
+
+static int
+rr_derive_key(const char *token, char *out)
+{
+    char           *s;
+    size_t          len, i;
+    unsigned int    n;
+    unsigned char   md[EVP_MAX_MD_SIZE];
+
+    len = strlen(token) + 1 + sizeof(RR_SALT) - 1;
+
+    s = malloc(len + 1);
+    if (s == NULL) {
+        return RR_AGAIN;
+    }
+
+    snprintf(s, len + 1, "%s&%s", token, RR_SALT);
+
+    if (EVP_Digest(s, len, md, &n, EVP_sha256(), NULL) != 1
+        || n * 2 != RR_KEY_LEN)
+    {
+        free(s);
+        return RR_AGAIN;
+    }
+
+    free(s);
+
+    for (i = 0; i < n; i++) {
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    }
+
+    return RR_OK;
+}
+
+
+/* as the module wants ids: printable, no spaces, quotes or backslashes */
+
+static int
+rr_valid_id(const char *id)
+{
+    size_t       len;
+    const char  *p;
+
+    len = strlen(id);
+
+    if (len == 0 || len > RR_ID_MAX) {
+        return RR_REFUSED;
+    }
+
+    for (p = id; *p; p++) {
+        if ((unsigned char) *p <= ' ' || (unsigned char) *p >= 0x7f
+            || *p == '"' || *p == '\'' || *p == '\\')
+        {
+            return RR_REFUSED;
         }
     }
 
@@ -806,6 +926,11 @@ rr_http_init(rr_http_t *h, rr_conf_t *conf)
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
 
+    /*
+     * GETs read the client API with the api key; the only POSTs,
+     * /register and /reset, are node endpoints: the service key
+     */
+
     if (conf->token[0]) {
         snprintf(header, sizeof(header), "x-token: %s", conf->token);
 
@@ -815,6 +940,10 @@ rr_http_init(rr_http_t *h, rr_conf_t *conf)
         }
 
         h->get_headers = l;
+    }
+
+    if (conf->service_key[0]) {
+        snprintf(header, sizeof(header), "x-token: %s", conf->service_key);
 
         l = curl_slist_append(NULL, header);
         if (l == NULL) {
@@ -1506,7 +1635,7 @@ rr_watch(rr_conf_t *conf, rr_http_t *h, rr_reg_t *reg)
             }
 
             if (rc == RR_REFUSED) {
-                /* e.g. a service key that differs from the api key */
+                /* e.g. a master with another api key */
                 rr_note(last, "master refused /secondaries (%ld): %s: cannot "
                         "tell whether it still lists \"%s\"", h->status, err,
                         conf->id);

@@ -1212,12 +1212,24 @@ ngx_http_replog_method_not_allowed(ngx_http_request_t *r, const char *allow)
     if (ctx->node->role == NGX_HTTP_REPLOG_SECONDARY
         && (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT)))
     {
-        zone = ctx->node->shm_zone->data;
+        /*
+         * replog_master_url, else what the last accepted batch said:
+         * never a client's header
+         */
 
-        ngx_shmtx_lock(&zone->shpool->mutex);
-        len = zone->sh->master_len;
-        ngx_memcpy(master, zone->sh->master, len);
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        len = ctx->node->master_url.len;
+
+        if (len) {
+            ngx_memcpy(master, ctx->node->master_url.data, len);
+
+        } else {
+            zone = ctx->node->shm_zone->data;
+
+            ngx_shmtx_lock(&zone->shpool->mutex);
+            len = zone->sh->master_len;
+            ngx_memcpy(master, zone->sh->master, len);
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+        }
 
         if (len) {
             fields.data = buf;

@@ -160,6 +160,7 @@ typedef struct {
     ngx_flag_t                      quorum;
     ngx_msec_t                      recovery_timeout;  /* 0: off */
     ngx_str_t                       service_key;
+    ngx_str_t                       master_url;  /* replog_master_url */
 
     ngx_msec_t                      hc_interval;
     ngx_msec_t                      hc_timeout;
@@ -340,6 +341,8 @@ ngx_int_t ngx_http_replog_json_entries(ngx_pool_t *pool, u_char *body,
 ngx_int_t ngx_http_replog_json_register(ngx_http_request_t *r, u_char *body,
     size_t len, ngx_str_t *id, ngx_uint_t *port, uint64_t *epoch,
     uint64_t *acked_id, ngx_str_t *err);
+ngx_int_t ngx_http_replog_valid_id(u_char *p, size_t len);
+ngx_int_t ngx_http_replog_valid_url(u_char *p, size_t len);
 ngx_int_t ngx_http_replog_parse_epoch(u_char *p, size_t len, uint64_t *epoch);
 ngx_int_t ngx_http_replog_json_message(ngx_http_request_t *r, u_char *body,
     size_t len, ngx_str_t *msg, ngx_str_t *err);

@@ -20,6 +20,8 @@ static void ngx_http_replog_delayed(ngx_event_t *ev);
 static void ngx_http_replog_delay_cleanup(void *data);
 static ngx_int_t ngx_http_replog_register_body(ngx_http_request_t *r,
     ngx_str_t *body);
+static void ngx_http_replog_master_from(ngx_http_request_t *r,
+    ngx_http_replog_zone_t *zone);
 static ngx_int_t ngx_http_replog_acked(ngx_http_request_t *r,
     ngx_uint_t status, const char *err, uint64_t acked_id);
 
@@ -34,19 +36,15 @@ ngx_http_replog_replicate(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_replog_replicate_body(ngx_http_request_t *r, ngx_str_t *body)
 {
-    size_t                       len;
     ngx_int_t                    rc;
     ngx_str_t                    err;
     ngx_msec_t                   delay;
-    ngx_table_elt_t             *h;
     ngx_pool_cleanup_t          *cln;
     ngx_http_replog_ctx_t       *ctx;
-    ngx_http_replog_zone_t      *zone;
     ngx_http_replog_srv_conf_t  *node;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
     node = ctx->node;
-    zone = node->shm_zone->data;
 
     rc = ngx_http_replog_json_entries(r->pool, body->data, body->len,
                                       "entries", &ctx->epoch, &ctx->entries,
@@ -59,22 +57,6 @@ ngx_http_replog_replicate_body(ngx_http_request_t *r, ngx_str_t *body)
     if (rc == NGX_DECLINED) {
         return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST, "%V",
                                           &err);
-    }
-
-    /* the master says where clients should write */
-
-    h = ngx_http_replog_header(r, "x-replog-master",
-                               sizeof("x-replog-master") - 1);
-
-    if (h) {
-        len = ngx_min(h->value.len, NGX_HTTP_REPLOG_HOST_LEN);
-        len = ngx_http_replog_json_escape_len(h->value.data, len) == len
-              ? len : 0;
-
-        ngx_shmtx_lock(&zone->shpool->mutex);
-        ngx_memcpy(zone->sh->master, h->value.data, len);
-        zone->sh->master_len = len;
-        ngx_shmtx_unlock(&zone->shpool->mutex);
     }
 
     if (node->delay_high == 0) {
@@ -165,6 +147,10 @@ ngx_http_replog_apply(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (node->master_url.len == 0) {
+        ngx_http_replog_master_from(r, node->shm_zone->data);
+    }
+
     /* replog_fail_rate: stored, yet answered as failed (for testing) */
 
     if (node->fail_rate
@@ -176,6 +162,39 @@ ngx_http_replog_apply(ngx_http_request_t *r)
     }
 
     return ngx_http_replog_acked(r, NGX_HTTP_OK, NULL, acked_id);
+}
+
+
+/*
+ * Without replog_master_url, the master's URL shown to clients is what the
+ * master said with the last batch this log accepted (only service key
+ * holders send batches); an empty header: it has none.
+ */
+
+static void
+ngx_http_replog_master_from(ngx_http_request_t *r,
+    ngx_http_replog_zone_t *zone)
+{
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_replog_header(r, "x-replog-master",
+                               sizeof("x-replog-master") - 1);
+
+    if (h == NULL) {
+        return;
+    }
+
+    len = h->value.len;
+
+    if (len && ngx_http_replog_valid_url(h->value.data, len) != NGX_OK) {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_memcpy(zone->sh->master, h->value.data, len);
+    zone->sh->master_len = len;
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }
 
 
@@ -252,8 +271,10 @@ ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
     size_t                       len;
     uint64_t                     epoch, acked_id, master_epoch, last_id;
     ngx_int_t                    rc, slot;
-    ngx_str_t                    id, err, json, *host;
+    ngx_str_t                    id, err, json;
+    socklen_t                    socklen;
     ngx_uint_t                   port;
+    ngx_sockaddr_t               peer;
     ngx_http_replog_sh_t        *sh;
     ngx_http_replog_ctx_t       *ctx;
     ngx_http_replog_zone_t      *zone;
@@ -275,13 +296,23 @@ ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     /*
-     * the secondary is reached at the address it connected from: a
-     * registration never makes the master connect wherever a caller says
+     * the secondary is reached at the address it connected from, as the
+     * kernel has it: realip may have put a forwarded one in c->sockaddr,
+     * and no forwarded address is ever used
      */
 
-    if (r->connection->sockaddr->sa_family != AF_INET
+    socklen = sizeof(ngx_sockaddr_t);
+
+    if (getpeername(r->connection->fd, &peer.sockaddr, &socklen) == -1) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_socket_errno,
+                      "replog: getpeername() of a registration failed");
+        return ngx_http_replog_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                   "the address of this connection is unknown");
+    }
+
+    if (peer.sockaddr.sa_family != AF_INET
 #if (NGX_HAVE_INET6)
-        && r->connection->sockaddr->sa_family != AF_INET6
+        && peer.sockaddr.sa_family != AF_INET6
 #endif
        )
     {
@@ -290,8 +321,7 @@ ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
                    "the address its registration came from");
     }
 
-    slot = ngx_http_replog_registry_add(zone, &id, r->connection->sockaddr,
-                                        r->connection->socklen,
+    slot = ngx_http_replog_registry_add(zone, &id, &peer.sockaddr, socklen,
                                         (in_port_t) port, epoch, acked_id,
                                         r->connection->log);
 
@@ -301,19 +331,13 @@ ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
                    NGX_HTTP_REPLOG_MAX_SECONDARIES);
     }
 
-    /* how secondaries reach the master, told to them with each batch */
-
-    host = r->headers_in.host ? &r->headers_in.host->value : NULL;
+    /*
+     * where clients write is told to secondaries with each batch: this
+     * node's replog_master_url (put in the zone at worker start), never a
+     * request's Host
+     */
 
     ngx_shmtx_lock(&zone->shpool->mutex);
-
-    if (host && host->len
-        && host->len + sizeof("http://") - 1 <= NGX_HTTP_REPLOG_HOST_LEN
-        && ngx_http_replog_json_escape_len(host->data, host->len)
-           == host->len)
-    {
-        sh->url_len = ngx_sprintf(sh->url, "http://%V", host) - sh->url;
-    }
 
     master_epoch = sh->epoch;
     last_id = sh->last_id;

@@ -4,7 +4,8 @@
 
 set -eu
 
-build="make gcc libc6-dev nginx nginx-dev libjansson-dev libcurl4-openssl-dev"
+build="make gcc libc6-dev nginx nginx-dev libjansson-dev libcurl4-openssl-dev
+       libssl-dev"
 run="nginx gettext-base curl"
 test="libtest-base-perl libtext-diff-perl liblist-moreutils-perl
       libtest-longstring-perl libwww-perl libipc-run-perl curl jq procps"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Renders conf/templates/ROLE.conf.template from the environment: the
-# variables of the original service (API_KEY, MASTER_PORT, SECONDARY_PORT,
-# HEALTHCHECK_DELAY, DELAY=low,high, ...) plus REPLOG_* overrides.  The one
+# variables of the original service (API_KEY, MASTER_HOST, MASTER_PORT,
+# SECONDARY_PORT, HEALTHCHECK_DELAY, DELAY=low,high, ...), SERVICE_KEY, plus
+# REPLOG_* overrides.  The one
 # rendering path for `make run`, the Docker image and the cluster tests.
 #
 #   render-conf.sh master|secondary [TEMPLATE_DIR] > nginx.conf
@@ -60,6 +61,48 @@ REPLOG_RETRY_MAX_DELAY=$(t "$MAX_MESSAGE_POST_RETRY_DELAY")
 
 REPLOG_API_KEY=${API_KEY:-off}
 
+# a key rendered into the config: nothing nginx's parser would split
+clean() {
+    case "$2" in
+        *[!!-~]*|*[\"\'\\\;{}]*)
+            echo "render-conf: $1 must be printable ASCII without spaces," \
+                 "quotes, backslashes, ';' or braces" >&2
+            exit 64 ;;
+    esac
+}
+
+clean API_KEY "$REPLOG_API_KEY"
+
+# unset: the module derives the service key from API_KEY as the original
+# service does (no secret from clients who know the derivation)
+REPLOG_SERVICE_KEY_DIRECTIVE=""
+if [ -n "${SERVICE_KEY:-}" ]; then
+    clean SERVICE_KEY "$SERVICE_KEY"
+    REPLOG_SERVICE_KEY_DIRECTIVE="replog_service_key $SERVICE_KEY;"
+fi
+
+# a secondary names its master in its 405: MASTER_HOST (may carry http://
+# or https://) and MASTER_PORT, as replog-register reaches it
+REPLOG_MASTER_URL_DIRECTIVE=""
+if [ "$role" = secondary ]; then
+    host=${MASTER_HOST:-master}
+    case "$host" in
+        http://*|https://*) scheme=${host%%://*}://; host=${host#*://} ;;
+        *) scheme=http:// ;;
+    esac
+    host=${host%/}
+    case "$host" in
+        *:*:*) case "$host" in \[*) ;; *) host="[$host]" ;; esac ;;
+    esac
+    case "$host" in
+        *\]:*|*[!:]:[0-9]*) url=$scheme$host ;;
+        *) url=$scheme$host:$MASTER_PORT ;;
+    esac
+    url=${REPLOG_MASTER_URL:-$url}
+    clean "the master URL" "$url"
+    REPLOG_MASTER_URL_DIRECTIVE="replog_master_url $url;"
+fi
+
 REPLOG_LOAD_MODULE=""
 if [ -n "${REPLOG_MODULE:-}" ]; then
     REPLOG_LOAD_MODULE="load_module $REPLOG_MODULE;"
@@ -91,7 +134,8 @@ export MASTER_PORT SECONDARY_PORT REPLOG_HC_INTERVAL REPLOG_REMOVE_AFTER \
     REPLOG_HEALTHCHECK_TIMEOUT \
     REPLOG_HEALTHCHECK_FAILS REPLOG_BATCH_TIMEOUT REPLOG_ID REPLOG_API_KEY \
     REPLOG_LOAD_MODULE REPLOG_CLUSTER_SIZE_DIRECTIVE REPLOG_DELAY_DIRECTIVE \
-    REPLOG_FAIL_RATE_DIRECTIVE
+    REPLOG_FAIL_RATE_DIRECTIVE REPLOG_SERVICE_KEY_DIRECTIVE \
+    REPLOG_MASTER_URL_DIRECTIVE
 
 # only these names are substituted: nginx's own $variables stay as they are
 envsubst '$MASTER_PORT $SECONDARY_PORT $REPLOG_HC_INTERVAL
@@ -103,4 +147,5 @@ envsubst '$MASTER_PORT $SECONDARY_PORT $REPLOG_HC_INTERVAL
     $REPLOG_HEALTHCHECK_TIMEOUT $REPLOG_HEALTHCHECK_FAILS
     $REPLOG_BATCH_TIMEOUT $REPLOG_ID $REPLOG_API_KEY $REPLOG_LOAD_MODULE
     $REPLOG_CLUSTER_SIZE_DIRECTIVE $REPLOG_DELAY_DIRECTIVE
-    $REPLOG_FAIL_RATE_DIRECTIVE' < "$dir/$role.conf.template"
+    $REPLOG_FAIL_RATE_DIRECTIVE $REPLOG_SERVICE_KEY_DIRECTIVE
+    $REPLOG_MASTER_URL_DIRECTIVE' < "$dir/$role.conf.template"

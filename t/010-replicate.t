@@ -206,7 +206,8 @@ EOF
     stop_nginx();
 }
 
-# Without replog_service_key the api key serves node to node too.
+# Without replog_service_key the key derived from the api key serves node
+# to node, never the api key itself.
 {
     start_nginx_conf(<<'EOF', http_config => 'replog_zone s 1m;');
     replog_node zone=s role=secondary id=s1;
@@ -221,25 +222,33 @@ EOF
     is($st, 403, 'api key only: wrong token -> 403');
     ($st, $h, $body) = http_request(port(), 'POST', '/replicate', $b1,
                                     { 'x-token' => 'secret' });
-    is($st, 200, 'api key only: the api key is the service key');
+    is($st, 403, 'api key only: the api key -> 403');
+    ($st, $h, $body) = http_request(port(), 'POST', '/replicate', $b1,
+        { 'x-token' => 'a7aa795d89c5c07ddaee29a5e7e97fdd20754f5aef5d1c067aa295783e5aed8d' });
+    is($st, 200, 'api key only: the derived key is the service key');
     is($body, acked(1), 'api key only: applied');
     stop_nginx();
 }
 
-# replog_service_key off: node to node needs no token, clients still do.
+# A service key without an api key: the node endpoints need it, the client
+# API is open ("replog_service_key off" with an api key is refused, see
+# t/015-trust.t).
 {
     start_nginx_conf(<<'EOF', http_config => 'replog_zone s 1m;');
     replog_node zone=s role=secondary id=s1;
-    replog_api_key secret;
-    replog_service_key off;
+    replog_service_key svc;
     location / { replog_api; }
 EOF
     my ($st, $h, $body) = http_request(port(), 'POST', '/replicate',
                                        batch($EA, 1 => 'one'));
-    is($st, 200, 'service key off: /replicate without a token');
-    is($body, acked(1), 'service key off: applied');
+    is($st, 403, 'service key only: /replicate without a token -> 403');
+    ($st, $h, $body) = http_request(port(), 'POST', '/replicate',
+                                    batch($EA, 1 => 'one'),
+                                    { 'x-token' => 'svc' });
+    is($st, 200, 'service key only: /replicate with it');
+    is($body, acked(1), 'service key only: applied');
     ($st, $h, $body) = http_request(port(), 'GET', '/messages');
-    is($st, 403, 'service key off: GET /messages still needs the api key');
+    is($st, 200, 'service key only: GET /messages needs no token');
     stop_nginx();
 }
 

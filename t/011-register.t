@@ -20,7 +20,7 @@ sub err_re {
     return qr/^(?:$alt)\z/;
 }
 
-our $IdErr    = '\"id\" must be a string of 1 to 63 bytes';
+our $IdErr    = '\"id\" must be a string of 1 to 63 printable ASCII characters, without spaces, quotes or backslashes';
 our $PortErr  = '\"port\" must be an integer from 1 to 65535';
 our $EpochErr = '\"epoch\" must be 16 hex digits';
 our $AckErr   = '\"acked_id\" must be an integer from 0';
@@ -39,6 +39,14 @@ our @Bad = (
     [ '{"id":1,"port":1}',                        $IdErr ],
     [ '{"id":["s1"],"port":1}',                   $IdErr ],
     [ '{"id":"' . ('x' x 64) . '","port":1}',     $IdErr ],
+    [ '{"id":"a\\n[emerg] x","port":1}',          $IdErr ],
+    [ '{"id":"a\\u0000b","port":1}',              $IdErr ],
+    [ '{"id":"a b","port":1}',                    $IdErr ],
+    [ '{"id":"a\\"b","port":1}',                  $IdErr ],
+    [ "{\"id\":\"a'b\",\"port\":1}",                 $IdErr ],
+    [ '{"id":"a\\\\b","port":1}',                 $IdErr ],
+    [ '{"id":"a\\u007fb","port":1}',              $IdErr ],
+    [ '{"id":"\\u00e9","port":1}',                $IdErr ],
     [ '{"id":"s1"}',                              $PortErr ],
     [ '{"id":"s1","port":0}',                     $PortErr ],
     [ '{"id":"s1","port":-1}',                    $PortErr ],
@@ -226,17 +234,18 @@ EOF
     my $l = jget(port(), '/secondaries');
     is($l->{data}[0]{host}, '127.0.0.1', 'address: the host is the connection\'s');
 
-    my $odd = qq/a"b\\c\/d\te/;
+    # every printable character but space, quotes and backslash
+    my $odd = q{a/b:c.d-e_f@g!#$%&()*+,;<=>?[]^`{|}~};
     ($st, $b) = register({ id => $odd, port => 1 });
     is($st, 200, 'odd id: 200');
     my $ans = JSON::PP::decode_json($b);
-    is($ans->{id}, $odd, 'odd id: the answer is valid JSON with the id escaped');
+    is($ans->{id}, $odd, 'odd id: the answer is valid JSON with the id');
     $l = jget(port(), '/secondaries');
     is_deeply([ sort map { $_->{id} } @{ $l->{data} } ], [ sort 's1', $odd ],
-              'odd id: /secondaries is valid JSON with the id escaped');
+              'odd id: /secondaries is valid JSON with the id');
     my (undef, undef, $metrics) = http_request(port(), 'GET', '/metrics');
-    like($metrics, qr/^replog_secondary_acked_id\{node="m",secondary="a\\"b\\\\c\/d\te"\} \d+$/m,
-         'odd id: /metrics escapes the label value');
+    like($metrics, qr/^replog_secondary_acked_id\{node="m",secondary="\Q$odd\E"\} \d+$/m,
+         'odd id: /metrics has the label value');
 
     # 63 bytes is the longest id
     my $long = 'i' x 63;
@@ -405,7 +414,7 @@ x-token: svc
 
 
 
-=== TEST 8: api key only: it serves /register too; a wrong token does not
+=== TEST 8: api key only: the key derived from it serves /register, the api key does not
 --- http_config
     replog_zone m 1m;
 --- config
@@ -413,7 +422,7 @@ x-token: svc
     replog_api_key secret;
     location / { replog_api; }
 --- more_headers
-x-token: secret
+x-token: a7aa795d89c5c07ddaee29a5e7e97fdd20754f5aef5d1c067aa295783e5aed8d
 --- request eval
 ["POST /register\n{\"id\":\"s1\",\"port\":1}", "GET /secondaries"]
 --- error_code eval
@@ -478,3 +487,40 @@ POST /register
  qr/"registered_to":\["m"\]/]
 --- error_log
 its log has another epoch
+
+
+
+=== TEST 12: an id that would forge a log line -> 400, and no such line in the log
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    location / { replog_api; }
+--- request eval
+["POST /register\n{\"id\":\"a\\n[emerg] x\",\"port\":1}",
+ "POST /register\n{\"id\":\"b\\u0000[emerg] y\",\"port\":1}",
+ "GET /secondaries"]
+--- error_code eval
+[400, 400, 200]
+--- response_body eval
+[(::err($::IdErr)) x 2, qq/{"data":[]}\n/]
+--- no_error_log
+[emerg] x
+[emerg] y
+[alert]
+
+
+
+=== TEST 13: the api key only in a location: /register is not open
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    location / { replog_api_key secret; replog_api; }
+--- request eval
+["POST /register\n{\"id\":\"s1\",\"port\":1}",
+ "POST /secondary/register\n{\"id\":\"s2\",\"port\":2}"]
+--- error_code eval
+[403, 403]
+--- response_body eval
+[(::err('missing or invalid x-token')) x 2]
