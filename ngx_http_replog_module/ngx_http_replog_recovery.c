@@ -229,17 +229,13 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
         return NGX_AGAIN;
     }
 
-    /*
-     * part of the log is here, or a registration that holds more than any
-     * source up is down: never open without it
-     */
-    if ((sh->max_id > sh->last_id || top > acked) && !unsafe) {
+    /* a registration that holds more than any source up is down: wait */
+    if (top > acked && !unsafe) {
         ngx_shmtx_unlock(&rec->zone->shpool->mutex);
         return NGX_AGAIN;
     }
 
-    if (unsafe && !rec->unsafe
-        && (n < needed || sh->max_id > sh->last_id || top > acked))
+    if (unsafe && !rec->unsafe && (n < needed || top > acked))
     {
         rec->unsafe = 1;
 
@@ -444,8 +440,12 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
         return;
     }
 
+    /*
+     * the source holds what it registered with, 1..target: a page that
+     * adds nothing (the same page again, an empty one, one past a gap) is
+     * its failure
+     */
     if (acked <= rec->since) {
-        /* the same page again, or one past a gap: no progress from it */
         ngx_http_replog_recovery_failed(rec, "its page does not advance");
         return;
     }
@@ -457,11 +457,6 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
                       "replog: recovering: pulling from %V again",
                       &cl->name);
         rec->failing = 0;
-    }
-
-    if (n < rec->limit) {
-        ngx_http_replog_recovery_open(rec, "the log is recovered");
-        return;
     }
 
     /* small pages again: back towards the full count */
