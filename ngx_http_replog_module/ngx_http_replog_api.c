@@ -1000,7 +1000,7 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     size_t                   len;
     uint64_t                 epoch, last_id, bytes;
     ngx_str_t                json, *id;
-    ngx_str_t                states, body;
+    ngx_str_t                states, body, awaited;
     ngx_uint_t               pending, n, up, master, state;
     ngx_http_replog_view_t   view;
     ngx_http_replog_sh_t    *sh;
@@ -1064,14 +1064,33 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        /* a recovering master: the registrations it still waits for */
+        ngx_str_null(&awaited);
+
+        if (state != NGX_HTTP_REPLOG_OPEN
+            && ngx_http_replog_registry_awaited(zone,
+                   ctx->node->cluster_size - ctx->node->cluster_size / 2,
+                   r->pool, &awaited)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         body.len = (p - json.data) + sizeof(",\"secondaries\":") - 1
-                   + states.len + 2;
+                   + states.len + 2
+                   + sizeof(",\"recovery\":") - 1 + awaited.len;
         body.data = ngx_pnalloc(r->pool, body.len);
         if (body.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         p = ngx_cpymem(body.data, json.data, p - json.data);
+
+        if (awaited.len) {
+            p = ngx_cpymem(p, ",\"recovery\":", sizeof(",\"recovery\":") - 1);
+            p = ngx_cpymem(p, awaited.data, awaited.len);
+        }
+
         p = ngx_cpymem(p, ",\"secondaries\":",
                        sizeof(",\"secondaries\":") - 1);
         p = ngx_cpymem(p, states.data, states.len);

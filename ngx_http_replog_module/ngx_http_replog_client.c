@@ -107,6 +107,7 @@ ngx_http_replog_client_send(ngx_http_replog_client_t *cl)
     cl->content_length = -1;
     cl->captured.len = 0;
     cl->header_done = 0;
+    cl->too_large = 0;
     cl->err = NULL;
     cl->busy = 1;
 
@@ -246,6 +247,7 @@ ngx_http_replog_client_read(ngx_event_t *rev)
             size = cl->in.end - cl->in.start;
 
             if (size >= cl->in_max) {
+                cl->too_large = 1;
                 ngx_http_replog_client_finish(cl, NGX_ERROR,
                                               "response too large");
                 return;
@@ -395,6 +397,7 @@ ngx_http_replog_client_parse(ngx_http_replog_client_t *cl, ngx_uint_t eof)
         cl->body = end + 4;
 
         if (cl->content_length > (off_t) cl->in_max) {
+            cl->too_large = 1;
             return NGX_ERROR;
         }
     }

@@ -57,6 +57,8 @@ struct ngx_http_replog_client_s {
     unsigned                         busy:1;
     unsigned                         header_done:1;
     unsigned                         close:1;
+    /* the reply is over in_max: Content-Length (if any) tells by how much */
+    unsigned                         too_large:1;
 };
 
 

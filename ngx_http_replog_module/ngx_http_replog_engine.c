@@ -301,8 +301,13 @@ ngx_http_replog_engine_appended(ngx_http_replog_srv_conf_t *node,
 
         ngx_http_replog_link_sync(link, &peers[i]);
 
-        /* far behind: catch-up serves it, the pending set stays bounded */
-        if (id - peers[i].acked_id > node->max_pending / 2) {
+        /*
+         * held already, or far behind: catch-up serves it, the pending set
+         * stays bounded
+         */
+        if (peers[i].acked_id >= id
+            || id - peers[i].acked_id > node->max_pending / 2)
+        {
             continue;
         }
 
@@ -598,10 +603,15 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 
     acked_id = ngx_http_replog_parse_acked(cl, &incarnation);
 
-    if (acked_id != (uint64_t) -1) {
-        ngx_http_replog_registry_ack(engine->zone, link->slot,
-                                     link->generation, acked_id,
-                                     incarnation);
+    if (acked_id != (uint64_t) -1
+        && ngx_http_replog_registry_ack(engine->zone, link->slot,
+                                        link->generation, acked_id,
+                                        incarnation, &engine->log)
+           != NGX_OK)
+    {
+        /* more than the master has: a protocol error, not stored */
+        ngx_http_replog_link_failed(link, "acked_id beyond the master's log");
+        return;
     }
 
     if (cl->status == NGX_HTTP_CONFLICT) {
@@ -640,6 +650,7 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
     /* it streams while more than a batch behind; live pushes do the rest */
     if (peers[link->slot].status
         && peers[link->slot].generation == link->generation
+        && last_id > peers[link->slot].acked_id
         && last_id - peers[link->slot].acked_id > engine->node->batch_max)
     {
         ngx_http_replog_catchup_next(link, &peers[link->slot], last_id);

@@ -306,7 +306,8 @@ ngx_http_replog_create_srv_conf(ngx_conf_t *cf)
     rscf->cluster_size = NGX_CONF_UNSET_UINT;
     rscf->max_pending = NGX_CONF_UNSET_UINT;
     rscf->quorum = NGX_CONF_UNSET;
-    rscf->recovery_timeout = NGX_CONF_UNSET_MSEC;
+    rscf->recovery = NGX_CONF_UNSET;
+    rscf->recovery_unsafe = NGX_CONF_UNSET_MSEC;
     rscf->hc_interval = NGX_CONF_UNSET_MSEC;
     rscf->hc_timeout = NGX_CONF_UNSET_MSEC;
     rscf->hc_suspect = NGX_CONF_UNSET_UINT;
@@ -335,7 +336,8 @@ ngx_http_replog_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_init_uint_value(conf->cluster_size, 0);
     ngx_conf_init_uint_value(conf->max_pending, 65536);
     ngx_conf_init_value(conf->quorum, 0);
-    ngx_conf_init_msec_value(conf->recovery_timeout, 30000);
+    ngx_conf_init_value(conf->recovery, 1);
+    ngx_conf_init_msec_value(conf->recovery_unsafe, 0);
     ngx_conf_init_msec_value(conf->hc_interval, 5000);
     ngx_conf_init_msec_value(conf->hc_timeout, 1000);
     ngx_conf_init_uint_value(conf->hc_suspect, 1);
@@ -836,7 +838,7 @@ ngx_http_replog_postconfiguration(ngx_conf_t *cf)
         zone->role = nodes[i]->role;
         zone->recovery = (nodes[i]->role == NGX_HTTP_REPLOG_MASTER
                           && nodes[i]->cluster_size > 1
-                          && nodes[i]->recovery_timeout);
+                          && nodes[i]->recovery);
 
         if (ngx_http_replog_resolve_keys(cf, rmcf, nodes[i]) != NGX_OK) {
             return NGX_ERROR;
@@ -1200,35 +1202,53 @@ ngx_http_replog_recovery(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_replog_srv_conf_t *rscf = conf;
 
-    ngx_str_t  *value, s;
+    ngx_str_t   *value, s;
+    ngx_msec_t   t;
 
-    if (rscf->recovery_timeout != NGX_CONF_UNSET_MSEC) {
+    if (rscf->recovery != NGX_CONF_UNSET) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        rscf->recovery_timeout = 0;
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        rscf->recovery = 1;
         return NGX_CONF_OK;
     }
 
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        rscf->recovery = 0;
+        return NGX_CONF_OK;
+    }
+
+    /* the old shortcut opened with too few registrations: never silently */
     if (ngx_strncmp(value[1].data, "timeout=", 8) == 0) {
-        s.data = value[1].data + 8;
-        s.len = value[1].len - 8;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "replog_recovery: \"%V\" is gone: a master waits "
+                           "for enough secondaries to register; to open "
+                           "anyway after a time, at the risk of losing "
+                           "acknowledged writes, use "
+                           "\"unsafe_open_after=TIME\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
 
-        rscf->recovery_timeout = ngx_parse_time(&s, 0);
+    if (ngx_strncmp(value[1].data, "unsafe_open_after=", 18) == 0) {
+        s.data = value[1].data + 18;
+        s.len = value[1].len - 18;
 
-        if (rscf->recovery_timeout != (ngx_msec_t) NGX_ERROR
-            && rscf->recovery_timeout != 0)
-        {
+        t = ngx_parse_time(&s, 0);
+
+        if (t != (ngx_msec_t) NGX_ERROR && t != 0) {
+            rscf->recovery = 1;
+            rscf->recovery_unsafe = t;
             return NGX_CONF_OK;
         }
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "replog_recovery: use \"timeout=TIME\" or \"off\", "
-                       "not \"%V\"", &value[1]);
+                       "replog_recovery: use \"on\", \"off\" or "
+                       "\"unsafe_open_after=TIME\", not \"%V\"",
+                       &value[1]);
 
     return NGX_CONF_ERROR;
 }

@@ -158,7 +158,8 @@ typedef struct {
     ngx_uint_t                      cluster_size;
     ngx_uint_t                      max_pending;
     ngx_flag_t                      quorum;
-    ngx_msec_t                      recovery_timeout;  /* 0: off */
+    ngx_flag_t                      recovery;
+    ngx_msec_t                      recovery_unsafe;   /* 0: never */
     ngx_str_t                       service_key;
     ngx_str_t                       master_url;  /* replog_master_url */
 
@@ -292,9 +293,9 @@ u_char *ngx_http_replog_format_epoch(u_char *p, uint64_t epoch);
 ngx_int_t ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone,
     ngx_str_t *id, struct sockaddr *sa, socklen_t socklen, in_port_t port,
     uint64_t epoch, uint64_t acked_id, ngx_log_t *log);
-void ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone,
+ngx_int_t ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone,
     ngx_uint_t slot, uint64_t generation, uint64_t acked_id,
-    uint64_t incarnation);
+    uint64_t incarnation, ngx_log_t *log);
 void ngx_http_replog_registry_signal(ngx_http_replog_srv_conf_t *node,
     ngx_uint_t slot, uint64_t generation, ngx_uint_t ok, const char *err,
     ngx_log_t *log);
@@ -308,6 +309,8 @@ ngx_int_t ngx_http_replog_registry_states(ngx_http_replog_zone_t *zone,
     ngx_pool_t *pool, ngx_str_t *json);
 ngx_int_t ngx_http_replog_registry_json(ngx_http_replog_zone_t *zone,
     ngx_pool_t *pool, ngx_str_t *json);
+ngx_int_t ngx_http_replog_registry_awaited(ngx_http_replog_zone_t *zone,
+    ngx_uint_t needed, ngx_pool_t *pool, ngx_str_t *json);
 void ngx_http_replog_registry_judge_locked(ngx_http_replog_zone_t *zone,
     ngx_log_t *log);
 const char *ngx_http_replog_status_name(ngx_uint_t status);

@@ -255,6 +255,110 @@ EOF
     stop_nginx();
 }
 
+# A secondary that registers after the master opened, with the master's
+# epoch and more than the master holds, may hold entries the master never
+# recovered (or ids given since to other messages): CONFLICT, never counted.
+{
+    start_nginx_conf($MasterConf, http_config => $ClusterConf);
+    my $dead = rand_port(5);    # nothing listens there
+    my $epoch = jget(port(), '/health')->{epoch};
+    is(post_msg("m$_"), 201, "ahead: message $_ on the master") for 1 .. 2;
+
+    my ($st, $b) = register(qq/{"id":"ahead","port":$dead,"epoch":"$epoch","acked_id":5}/);
+    is($st, 200, 'ahead: registered with acked_id 5 of the master\'s epoch, the master at 2');
+    my $l = jget(port(), '/secondaries');
+    is($l->{data}[0]{status}, 'CONFLICT', 'ahead: it is a CONFLICT');
+    is($l->{data}[0]{acked_id}, 5, 'ahead: /secondaries shows what it reported');
+    is($l->{data}[0]{epoch}, $epoch, 'ahead: ... and its epoch');
+
+    my ($pst, undef, $pb) = http_request(port(), 'POST', '/messages?wc=2&timeout=300',
+                                         '{"message":"x"}');
+    is($pst, 504, 'ahead: it is not counted as holding the new id 3');
+    like($pb // '', qr/"registered_to":\["m"\]/, 'ahead: held by the master only');
+
+    # the same report of the master's own position is fine
+    ($st) = register(qq/{"id":"level","port":$dead,"epoch":"$epoch","acked_id":3}/);
+    is($st, 200, 'level: registered with acked_id 3, the master at 3');
+    my %by = map { $_->{id} => $_ } @{ jget(port(), '/secondaries')->{data} };
+    isnt($by{level}{status}, 'CONFLICT', 'level: not a CONFLICT');
+    like(read_error_log(), qr/secondary "ahead" .* -> CONFLICT: it holds more than the master/,
+         'ahead: logged with the reason');
+    stop_nginx();
+}
+
+# While the master recovers, the same report is a candidate source like any
+# other: the master adopts its epoch and pulls its log.
+{
+    start_nginx_conf(<<'EOF', http_config => $ClusterConf);
+    replog_node zone=m role=master id=m;
+    replog_cluster_size 2;
+    replog_healthcheck interval=200ms timeout=500ms;
+    replog_retry interval=50ms max_delay=200ms;
+    location / { replog_api; }
+EOF
+    my $p1 = rand_port(1);
+    my $epoch = '0123456789abcdef';
+    my $batch = join ',', map {
+        qq/{"id":$_,"registered_at":"2026-01-01T00:00:00.00000${_}Z","message":"r$_"}/
+    } 1 .. 3;
+    my ($st) = http_request($p1, 'POST', '/replicate',
+                            qq/{"epoch":"$epoch","entries":[$batch]}/);
+    is($st, 200, 'source: s1 holds 3 messages of another master\'s epoch');
+    is(jget(port(), '/health')->{state}, 'recovering', 'source: the master is recovering');
+    ($st) = register(qq/{"id":"s1","port":$p1,"epoch":"$epoch","acked_id":3}/);
+    is($st, 200, 'source: s1 registered with acked_id 3, the master at 0');
+    ok(wait_for(5, sub { jget(port(), '/health')->{state} eq 'open' }),
+       'source: the master opens');
+    my $h = jget(port(), '/health');
+    is($h->{epoch}, $epoch, 'source: with the epoch of s1');
+    is($h->{last_id}, 3, 'source: and its 3 messages');
+    is(jget(port(), '/secondaries')->{data}[0]{status}, 'HEALTHY', 'source: s1 is HEALTHY');
+    stop_nginx();
+}
+
+# An acked_id in a reply beyond the master's log is a protocol error of that
+# secondary: not stored, a failure, logged once.  A stand-in answers every
+# batch with {"acked_id":1000000000000}.
+{
+    start_nginx_conf(<<'EOF', http_config => <<'EOF2');
+    replog_node zone=m role=master id=m;
+    replog_healthcheck interval=200ms timeout=500ms;
+    replog_retry interval=50ms max_delay=200ms;
+    location / { replog_api; }
+EOF
+    replog_zone m 1m;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_3;
+        location / {
+            default_type application/json;
+            return 200 '{"acked_id":1000000000000}';
+        }
+    }
+EOF2
+    my $p3 = rand_port(3);
+    my ($st) = register(qq/{"id":"liar","port":$p3}/);
+    is($st, 200, 'huge ack: the stand-in registered');
+    my ($pst) = http_request(port(), 'POST', '/messages?wc=1', '{"message":"one"}');
+    is($pst, 201, 'huge ack: wc=1 -> 201');
+    sleep 0.5;    # its answers to the push of message 1 came back
+
+    my $t0 = time;
+    my ($ast, undef, $ab) = http_request(port(), 'POST', '/messages?wc=all&timeout=600',
+                                         '{"message":"two"}');
+    is($ast, 504, 'huge ack: a later wc=all write is not met');
+    cmp_ok(time - $t0, '>=', 0.5, 'huge ack: ... only after its timeout');
+    like($ab // '', qr/"registered_to":\["m"\]/, 'huge ack: held by the master only');
+
+    my $s = jget(port(), '/secondaries')->{data}[0];
+    cmp_ok($s->{acked_id}, '<=', 2, 'huge ack: its acked_id is not stored');
+    is($s->{lag}, 2 - $s->{acked_id}, 'huge ack: the lag is within the log');
+    is($s->{last_error}, "acked_id beyond the master's log", 'huge ack: last_error says why');
+    my @lines = grep { /beyond the master's last id/ } split /\n/, read_error_log();
+    is(scalar @lines, 1, 'huge ack: logged once, however many replies')
+        or diag join "\n", @lines[0 .. ($#lines > 4 ? 4 : $#lines)];
+    stop_nginx();
+}
+
 # The registry holds 32 secondaries.
 {
     start_nginx_conf($MasterConf, http_config => $ClusterConf);
