@@ -13,7 +13,14 @@ ASAN_FLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 HELPER      = $(BUILD)/replog-register
 
-.PHONY: all deps module helper asan run test test-unit test-asan bench clean
+FUZZ        = $(BUILD)/fuzz
+FUZZ_SRCS   = $(wildcard fuzz/*.c) fuzz/build.sh \
+              ngx_http_replog_module/ngx_http_replog_json.c \
+              ngx_http_replog_module/ngx_http_replog_client.c \
+              $(wildcard ngx_http_replog_module/*.h)
+
+.PHONY: all deps module helper asan run test test-unit test-asan bench clean \
+        fuzz test-fuzz
 
 all: deps module helper
 
@@ -43,9 +50,10 @@ run: deps module helper
 	scripts/run.sh
 
 test: DEPS_SET = test
-test: deps module helper asan
+test: deps module helper asan fuzz
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory test-fuzz
 
 test-unit:
 	TEST_NGINX_BINARY=$(NGINX_BIN) \
@@ -59,6 +67,20 @@ test-asan: asan
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    prove -I t/lib -r t/
+
+# libFuzzer harnesses of the parsers (clang); see README "Fuzzing"
+fuzz: $(FUZZ)/.built
+
+$(FUZZ)/.built: $(FUZZ_SRCS) $(MODULE)
+	fuzz/build.sh $(BUILD)/nginx $(FUZZ)
+	@touch $@
+
+# every seed input once, under ASan and UBSan; fuzz/crashers joins once
+# the reply parser refuses a NUL (issue item 1)
+FUZZ_CORPORA ?= fuzz/corpus
+
+test-fuzz: fuzz
+	fuzz/run-corpus.sh $(FUZZ) $(FUZZ_CORPORA)
 
 bench: DEPS_SET = bench
 bench: deps module

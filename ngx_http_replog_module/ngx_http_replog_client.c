@@ -15,8 +15,6 @@ static void ngx_http_replog_client_write(ngx_event_t *wev);
 static void ngx_http_replog_client_read(ngx_event_t *rev);
 static void ngx_http_replog_client_idle(ngx_event_t *rev);
 static void ngx_http_replog_client_dummy(ngx_event_t *ev);
-static ngx_int_t ngx_http_replog_client_parse(ngx_http_replog_client_t *cl,
-    ngx_uint_t eof);
 static void ngx_http_replog_client_finish(ngx_http_replog_client_t *cl,
     ngx_int_t rc, const char *err);
 
@@ -317,7 +315,7 @@ ngx_http_replog_client_read(ngx_event_t *rev)
 
 /* NGX_OK: a whole response; NGX_AGAIN: more to read; NGX_ERROR: garbage */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_replog_client_parse(ngx_http_replog_client_t *cl, ngx_uint_t eof)
 {
     u_char  *p, *end, *line, *colon;

@@ -69,6 +69,8 @@ void ngx_http_replog_client_set_addr(ngx_http_replog_client_t *cl,
 u_char *ngx_http_replog_client_reserve(ngx_http_replog_client_t *cl,
     size_t size);
 ngx_int_t ngx_http_replog_client_send(ngx_http_replog_client_t *cl);
+ngx_int_t ngx_http_replog_client_parse(ngx_http_replog_client_t *cl,
+    ngx_uint_t eof);
 void ngx_http_replog_client_close(ngx_http_replog_client_t *cl);
 void ngx_http_replog_client_free(ngx_http_replog_client_t *cl);
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages replog needs that are missing; idempotent.
-#   deps.sh [build|test|run|bench|all]
+#   deps.sh [build|test|run|bench|fuzz|all]
 
 set -eu
 
@@ -10,13 +10,15 @@ run="nginx gettext-base curl"
 test="libtest-base-perl libtext-diff-perl liblist-moreutils-perl
       libtest-longstring-perl libwww-perl libipc-run-perl curl jq procps"
 bench="wrk"
+fuzz="clang libclang-rt-14-dev"
 
 case "${1:-all}" in
     build) want="$build" ;;
     run)   want="$build $run" ;;
-    test)  want="$build $run $test" ;;
+    test)  want="$build $run $test $fuzz" ;;
     bench) want="$build $run $bench" ;;
-    *)     want="$build $run $test $bench" ;;
+    fuzz)  want="$build $fuzz" ;;
+    *)     want="$build $run $test $bench $fuzz" ;;
 esac
 
 missing=""
