@@ -13,7 +13,8 @@ ASAN_FLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 HELPER      = $(BUILD)/replog-register
 
-.PHONY: all deps module helper asan run test test-unit test-asan bench clean
+.PHONY: all deps module helper asan run test test-unit test-asan \
+        test-valgrind bench clean
 
 all: deps module helper
 
@@ -59,6 +60,17 @@ test-asan: asan
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    prove -I t/lib -r t/
+
+# the tests that drive the outbound client, nginx under valgrind memcheck:
+# any invalid read or write fails them
+VALGRIND_TESTS = t/014-peer-replies.t t/010-replicate.t t/011-register.t \
+                 t/012-write-concern.t
+
+test-valgrind: module
+	TEST_NGINX_BINARY=$(NGINX_BIN) \
+	TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE) \
+	TEST_NGINX_USE_VALGRIND=1 \
+	    prove -I t/lib $(VALGRIND_TESTS)
 
 bench: DEPS_SET = bench
 bench: deps module

@@ -352,6 +352,7 @@ ngx_http_replog_client_parse_init(ngx_http_replog_client_t *cl)
     cl->body_start = 0;
     cl->captured_off = 0;
     cl->reads = 0;
+    cl->scanned = 0;
     cl->status_done = 0;
     cl->header_done = 0;
     cl->no_body = 0;
@@ -495,7 +496,7 @@ ngx_http_replog_client_header_line(ngx_http_replog_client_t *cl, u_char *p,
 ngx_int_t
 ngx_http_replog_client_parse(ngx_http_replog_client_t *cl, ngx_uint_t eof)
 {
-    u_char     *p, *last, *line;
+    u_char     *p, *last, *line, *first;
     size_t      len;
     ngx_int_t   rc;
 
@@ -503,9 +504,10 @@ ngx_http_replog_client_parse(ngx_http_replog_client_t *cl, ngx_uint_t eof)
         goto body;
     }
 
+    first = cl->in.start + cl->scan;
     last = cl->in.last;
 
-    for (p = cl->in.start + cl->scan; p < last; p++) {
+    for (p = first; p < last; p++) {
 
         if (*p != '\n') {
 
@@ -541,7 +543,7 @@ ngx_http_replog_client_parse(ngx_http_replog_client_t *cl, ngx_uint_t eof)
 
         } else if (len == 0) {
             cl->header_done = 1;
-            cl->body_start = p + 1 - cl->in.start;
+            cl->body_start = ++p - cl->in.start;
             cl->scan = cl->body_start;
             break;
 
@@ -560,6 +562,8 @@ ngx_http_replog_client_parse(ngx_http_replog_client_t *cl, ngx_uint_t eof)
         cl->line = p + 1 - cl->in.start;
     }
 
+    cl->scanned += p - first;
+
     if (!cl->header_done) {
         cl->scan = p - cl->in.start;
 
@@ -576,12 +580,13 @@ ngx_http_replog_client_parse(ngx_http_replog_client_t *cl, ngx_uint_t eof)
         return NGX_AGAIN;
     }
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, &cl->log, 0,
-                   "replog: reply %ui from \"%V\", header of %uz bytes read",
-                   cl->status, &cl->name, cl->body_start);
+    /* each byte of a header is looked at once, however it trickles in */
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, &cl->log, 0,
-                   "replog: reply header in %ui reads", cl->reads);
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, &cl->log, 0,
+                   "replog: reply %ui from \"%V\": header of %uz bytes, "
+                   "%uz scanned, in %ui reads",
+                   cl->status, &cl->name, cl->body_start, cl->scanned,
+                   cl->reads);
 
     if (cl->no_body) {
         cl->content_length = 0;

@@ -62,6 +62,7 @@ struct ngx_http_replog_client_s {
     size_t                           body_start;
     size_t                           captured_off;
     ngx_uint_t                       reads;       /* recv()s of a reply */
+    size_t                           scanned;     /* header bytes looked at */
 
     ngx_msec_t                       timeout;
     ngx_log_t                        log;
