@@ -566,12 +566,19 @@ ngx_http_replog_client_parse(ngx_http_replog_client_t *cl, ngx_uint_t eof)
 
     if (!cl->header_done) {
         cl->scan = p - cl->in.start;
+    }
 
-        if (cl->scan >= NGX_HTTP_REPLOG_CLIENT_HEADER_MAX) {
-            cl->err = "reply header too large";
-            return NGX_ERROR;
-        }
+    /* the buffer may hold more than the limit from an earlier reply */
 
+    if (cl->scan > NGX_HTTP_REPLOG_CLIENT_HEADER_MAX
+        || (!cl->header_done
+            && cl->scan == NGX_HTTP_REPLOG_CLIENT_HEADER_MAX))
+    {
+        cl->err = "reply header too large";
+        return NGX_ERROR;
+    }
+
+    if (!cl->header_done) {
         if (eof) {
             cl->err = "connection closed in the reply header";
             return NGX_ERROR;

@@ -85,9 +85,17 @@ void ngx_http_replog_client_set_addr(ngx_http_replog_client_t *cl,
 u_char *ngx_http_replog_client_reserve(ngx_http_replog_client_t *cl,
     size_t size);
 ngx_int_t ngx_http_replog_client_send(ngx_http_replog_client_t *cl);
+
+/*
+ * The reply parser on its own (for fuzzing too): after parse_init, put the
+ * bytes received so far in in.start..in.last (in_max set) and call parse
+ * with eof when the peer closed; NGX_AGAIN asks for more bytes in the same
+ * buffer, which may be moved between calls.  NGX_OK fills status, body,
+ * body_len, content_length, captured and close; NGX_ERROR sets err.
+ */
+void ngx_http_replog_client_parse_init(ngx_http_replog_client_t *cl);
 ngx_int_t ngx_http_replog_client_parse(ngx_http_replog_client_t *cl,
     ngx_uint_t eof);
-void ngx_http_replog_client_parse_init(ngx_http_replog_client_t *cl);
 void ngx_http_replog_client_close(ngx_http_replog_client_t *cl);
 void ngx_http_replog_client_free(ngx_http_replog_client_t *cl);
 

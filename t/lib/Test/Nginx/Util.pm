@@ -151,8 +151,9 @@ my $LogLevel = 'info';
 my @EnvToNginx;
 my @RandPorts = _free_ports(5, $Port);
 
-my $StartTimeout = $ENV{TEST_NGINX_USE_VALGRIND} ? 60 : 10;   # seconds to wait for nginx to come up
-my $StopTimeout  = $ENV{TEST_NGINX_USE_VALGRIND} ? 60 : 10;   # seconds to wait for a graceful stop
+# seconds to wait for nginx to come up, and for a graceful stop
+my $StartTimeout = $ENV{TEST_NGINX_USE_VALGRIND} ? 60 : 10;
+my $StopTimeout  = $ENV{TEST_NGINX_USE_VALGRIND} ? 60 : 10;
 
 sub workers   { $Workers  = $_[0] if @_; $Workers }
 sub log_level { $LogLevel = $_[0] if @_; $LogLevel }
@@ -480,6 +481,12 @@ sub stop_nginx {
     return 1;
 }
 
+# What memcheck reports as an error (with -q it reports nothing else).
+my $ValgrindError = qr/^==\d+== (?:Invalid (?:read|write|free)
+    |Mismatched\ free|Source\ and\ destination\ overlap
+    |Conditional\ jump\ or\ move\ depends|Use\ of\ uninitialised
+    |Syscall\ param\ .*\ uninitialised)/x;
+
 # Crash and sanitizer findings in this run's logs, each with an excerpt.
 sub crash_problems {
     my @found;
@@ -498,7 +505,7 @@ sub crash_problems {
             elsif ($l =~ /AddressSanitizer|LeakSanitizer|runtime error:/) {
                 $ctx = 40;
             }
-            elsif ($l =~ /^==\d+== (?:Invalid (?:read|write|free)|Mismatched free|Source and destination overlap|Conditional jump or move depends|Use of uninitialised|Syscall param .* uninitialised)/) {
+            elsif ($l =~ $ValgrindError) {
                 $ctx = 30;
             }
             next unless $ctx;
