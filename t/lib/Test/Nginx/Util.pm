@@ -482,10 +482,10 @@ sub stop_nginx {
 }
 
 # What memcheck reports as an error (with -q it reports nothing else).
-my $ValgrindError = qr/^==\d+== (?:Invalid (?:read|write|free)
-    |Mismatched\ free|Source\ and\ destination\ overlap
-    |Conditional\ jump\ or\ move\ depends|Use\ of\ uninitialised
-    |Syscall\ param\ .*\ uninitialised)/x;
+my $ValgrindError = join '|', 'Invalid (?:read|write|free)', 'Mismatched free',
+    'Source and destination overlap', 'Conditional jump or move depends',
+    'Use of uninitialised', 'Syscall param .* uninitialised';
+$ValgrindError = qr/^==\d+== (?:$ValgrindError)/;
 
 # Crash and sanitizer findings in this run's logs, each with an excerpt.
 sub crash_problems {
