@@ -93,6 +93,16 @@ ngx_http_replog_client_send(ngx_http_replog_client_t *cl)
         return NGX_BUSY;
     }
 
+    /* a big reply once does not keep its buffer for the connection's life */
+
+    if (cl->in.start
+        && (size_t) (cl->in.end - cl->in.start)
+           > NGX_HTTP_REPLOG_CLIENT_HEADER_MAX)
+    {
+        ngx_free(cl->in.start);
+        cl->in.start = NULL;
+    }
+
     if (cl->in.start == NULL) {
         cl->in.start = ngx_alloc(4096, &cl->log);
         if (cl->in.start == NULL) {
@@ -285,9 +295,9 @@ ngx_http_replog_client_read(ngx_event_t *rev)
 
 
 /*
- * A full buffer doubles, up to what the reply may still need: the header
- * limit while in the header, then the header plus Content-Length (or
- * in_max).  Only offsets point into it, so moving it is safe.
+ * A full buffer grows to what the reply may still need: the header limit
+ * while in the header, then the header plus Content-Length (or in_max).
+ * Only offsets point into it, so moving it is safe.
  */
 
 static ngx_int_t
@@ -314,7 +324,14 @@ ngx_http_replog_client_grow(ngx_http_replog_client_t *cl)
         return NGX_ERROR;
     }
 
-    size = ngx_min(size * 2, need);
+    /* a known length is allocated at once, anything else doubles */
+
+    if (cl->header_done && cl->content_length >= 0) {
+        size = need;
+
+    } else {
+        size = ngx_min(size * 2, need);
+    }
 
     p = ngx_alloc(size, &cl->log);
     if (p == NULL) {
@@ -414,7 +431,7 @@ ngx_http_replog_client_header_line(ngx_http_replog_client_t *cl, u_char *p,
     /* a name is a token: no white space, no folding, no empty name */
 
     for (last = p; last < end && *last != ':'; last++) {
-        if (*last <= ' ' || *last == 0x7f || *last == '"') {
+        if (*last <= ' ' || *last >= 0x7f || *last == '"') {
             cl->err = "invalid header name";
             return NGX_ERROR;
         }
