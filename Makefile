@@ -19,8 +19,8 @@ FUZZ_SRCS   = $(wildcard fuzz/*.c) fuzz/build.sh \
               ngx_http_replog_module/ngx_http_replog_client.c \
               $(wildcard ngx_http_replog_module/*.h)
 
-.PHONY: all deps module helper asan run test test-unit test-asan bench clean \
-        fuzz test-fuzz
+.PHONY: all deps module helper asan run test test-unit test-asan \
+        test-valgrind bench clean fuzz test-fuzz
 
 all: deps module helper
 
@@ -54,6 +54,7 @@ test: deps module helper asan fuzz
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory test-fuzz
+	$(MAKE) --no-print-directory test-valgrind
 
 test-unit:
 	TEST_NGINX_BINARY=$(NGINX_BIN) \
@@ -75,12 +76,23 @@ $(FUZZ)/.built: $(FUZZ_SRCS) $(MODULE)
 	fuzz/build.sh $(BUILD)/nginx $(FUZZ)
 	@touch $@
 
-# every seed input once, under ASan and UBSan; fuzz/crashers joins once
-# the reply parser refuses a NUL (issue item 1)
-FUZZ_CORPORA ?= fuzz/corpus
+# every seed input once, under ASan and UBSan, and every crasher found so
+# far (each fixed since)
+FUZZ_CORPORA ?= fuzz/corpus fuzz/crashers
 
 test-fuzz: fuzz
 	fuzz/run-corpus.sh $(FUZZ) $(FUZZ_CORPORA)
+
+# the tests that drive the outbound client, nginx under valgrind memcheck:
+# any invalid read or write fails them
+VALGRIND_TESTS = t/014-peer-replies.t t/010-replicate.t t/011-register.t \
+                 t/012-write-concern.t t/cluster/095-hostile-peer.t
+
+test-valgrind: module
+	TEST_NGINX_BINARY=$(NGINX_BIN) \
+	TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE) \
+	TEST_NGINX_USE_VALGRIND=1 \
+	    prove -I t/lib $(VALGRIND_TESTS)
 
 bench: DEPS_SET = bench
 bench: deps module

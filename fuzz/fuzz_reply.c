@@ -106,8 +106,9 @@ ngx_fuzz_reply_init(ngx_http_replog_client_t *cl, u_char *buf, size_t size)
     cl->in.pos = buf;
     cl->in.last = buf;
     cl->in.end = buf + size;
-    cl->content_length = -1;
     ngx_str_set(&cl->capture, "X-Replog-Log");
+
+    ngx_http_replog_client_parse_init(cl);
 }
 
 

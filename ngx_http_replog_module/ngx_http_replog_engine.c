@@ -43,6 +43,7 @@ typedef struct {
     ngx_uint_t                     qlen;
     uint64_t                       batch_last;
     ngx_uint_t                     batch_n;
+    uint64_t                       batch_epoch;
 
     unsigned                       inflight:1;
     unsigned                       ready:1;
@@ -111,8 +112,8 @@ static void ngx_http_replog_waiter_answer(ngx_http_replog_waiter_t *w,
     ngx_uint_t status);
 static void ngx_http_replog_waiter_timeout(ngx_event_t *ev);
 static void ngx_http_replog_waiter_cleanup(void *data);
-static uint64_t ngx_http_replog_parse_acked(ngx_http_replog_client_t *cl,
-    uint64_t *incarnation);
+static const char *ngx_http_replog_parse_acked(ngx_http_replog_link_t *link,
+    uint64_t *acked_id, uint64_t *incarnation);
 
 
 ngx_int_t
@@ -516,6 +517,8 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
                     len - 1 + sizeof("{\"epoch\":\"\",\"entries\":[]}") - 1
                     + 16, sh->epoch);
 
+    link->batch_epoch = sh->epoch;
+
     for (i = 0; i < n; i++) {
         id = (from == 0)
              ? link->queue[(link->qhead + i) % NGX_HTTP_REPLOG_QUEUE]
@@ -568,6 +571,7 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 {
     u_char                     buf[64];
     uint64_t                   acked_id, last_id, incarnation;
+    const char                *err;
     ngx_http_replog_link_t    *link;
     ngx_http_replog_peer_t     peers[NGX_HTTP_REPLOG_MAX_SECONDARIES];
     ngx_http_replog_engine_t  *engine;
@@ -599,11 +603,14 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
         return;
     }
 
-    /* every answer carries the secondary's acked_id: the truth */
+    /*
+     * every answer carries the secondary's acked_id, the truth once the
+     * answer is shown to be of the secondary this link is for
+     */
 
-    acked_id = ngx_http_replog_parse_acked(cl, &incarnation);
+    err = ngx_http_replog_parse_acked(link, &acked_id, &incarnation);
 
-    if (acked_id != (uint64_t) -1
+    if (err == NULL
         && ngx_http_replog_registry_ack(engine->zone, link->slot,
                                         link->generation, acked_id,
                                         incarnation, &engine->log)
@@ -614,16 +621,20 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
         return;
     }
 
-    if (cl->status == NGX_HTTP_CONFLICT) {
+    if (cl->status == NGX_HTTP_CONFLICT && err == NULL) {
         ngx_http_replog_registry_conflict(engine->zone, link->slot,
                                           link->generation, &engine->log);
         link->qlen = 0;
         return;
     }
 
-    if (cl->status != NGX_HTTP_OK || acked_id == (uint64_t) -1) {
-        ngx_sprintf(buf, "replicate answered %ui%Z", cl->status);
-        ngx_http_replog_link_failed(link, (char *) buf);
+    if (cl->status != NGX_HTTP_OK || err) {
+        if (err == NULL) {
+            ngx_sprintf(buf, "replicate answered %ui%Z", cl->status);
+            err = (char *) buf;
+        }
+
+        ngx_http_replog_link_failed(link, err);
         return;
     }
 
@@ -1062,49 +1073,63 @@ ngx_http_replog_waiter_cleanup(void *data)
 }
 
 
-/* "acked_id":N anywhere in a small JSON answer of ours; -1 when absent */
+/*
+ * A /replicate answer: {"acked_id":N,"id":"<id>","epoch":"<16 hex>"} (an
+ * "error" may come first), the incarnation of the secondary's log in
+ * X-Replog-Log.  The id must be the one registered in the link's slot and,
+ * when the batch was applied, the epoch the one of the batch: anything else
+ * answering at that address is not that secondary.  NULL when it is; else
+ * why not, for last_error (no byte of the peer's goes into a log line).
+ */
 
-static uint64_t
-ngx_http_replog_parse_acked(ngx_http_replog_client_t *cl,
+static const char *
+ngx_http_replog_parse_acked(ngx_http_replog_link_t *link, uint64_t *acked_id,
     uint64_t *incarnation)
 {
-    u_char    *p, *end, *q;
-    uint64_t   n;
+    u_char                        id[NGX_HTTP_REPLOG_ID_LEN];
+    size_t                        id_len;
+    uint64_t                      epoch;
+    ngx_uint_t                    same;
+    ngx_http_replog_zone_t       *zone;
+    ngx_http_replog_client_t     *cl;
+    ngx_http_replog_secondary_t  *s;
 
+    cl = &link->client;
     *incarnation = 0;
 
-    if (cl->captured.len == 16) {
-        (void) ngx_http_replog_parse_epoch(cl->captured.data, 16,
-                                           incarnation);
+    if (cl->captured.len != 16
+        || ngx_http_replog_parse_epoch(cl->captured.data, 16, incarnation)
+           != NGX_OK)
+    {
+        return "the answer has no valid X-Replog-Log";
     }
 
-    p = cl->body;
-
-    if (p == NULL) {
-        return (uint64_t) -1;
+    if (cl->body == NULL
+        || ngx_http_replog_json_acked(cl->body, cl->body_len, acked_id,
+                                      id, &id_len, &epoch)
+           != NGX_OK)
+    {
+        return "the answer has no valid acked_id, id and epoch";
     }
 
-    end = p + cl->body_len;
+    zone = link->engine->zone;
 
-    q = ngx_strlcasestrn(p, end, (u_char *) "\"acked_id\":",
-                         sizeof("\"acked_id\":") - 2);
-    if (q == NULL) {
-        return (uint64_t) -1;
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    s = &zone->sh->secondaries[link->slot];
+
+    same = (s->status && s->generation == link->generation
+            && s->id_len == id_len && ngx_memcmp(s->id, id, id_len) == 0);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (!same) {
+        return "the answer names another secondary";
     }
 
-    q += sizeof("\"acked_id\":") - 1;
-
-    while (q < end && *q == ' ') {
-        q++;
+    if (cl->status == NGX_HTTP_OK && epoch != link->batch_epoch) {
+        return "the answer is of another epoch";
     }
 
-    if (q == end || *q < '0' || *q > '9') {
-        return (uint64_t) -1;
-    }
-
-    for (n = 0; q < end && *q >= '0' && *q <= '9'; q++) {
-        n = n * 10 + (*q - '0');
-    }
-
-    return n;
+    return NULL;
 }

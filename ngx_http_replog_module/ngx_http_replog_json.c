@@ -536,3 +536,63 @@ failed:
 
     return NGX_DECLINED;
 }
+
+
+/*
+ * A secondary's /replicate answer, on the master: {"acked_id": N, "id":
+ * "...", "epoch": "<16 hex>"} and maybe an "error"; other keys are ignored.
+ * id must hold NGX_HTTP_REPLOG_ID_LEN bytes.
+ */
+
+ngx_int_t
+ngx_http_replog_json_acked(u_char *body, size_t len, uint64_t *acked_id,
+    u_char *id, size_t *id_len, uint64_t *epoch)
+{
+    json_t     *root, *v;
+    ngx_str_t   err;
+    ngx_int_t   rc;
+
+    root = ngx_http_replog_json_object(body, len, "not an object", &err);
+    if (root == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rc = NGX_DECLINED;
+
+    v = json_object_get(root, "acked_id");
+
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        goto done;
+    }
+
+    *acked_id = (uint64_t) json_integer_value(v);
+
+    v = json_object_get(root, "id");
+
+    if (!json_is_string(v) || json_string_length(v) == 0
+        || json_string_length(v) >= NGX_HTTP_REPLOG_ID_LEN)
+    {
+        goto done;
+    }
+
+    *id_len = json_string_length(v);
+    ngx_memcpy(id, json_string_value(v), *id_len);
+
+    v = json_object_get(root, "epoch");
+
+    if (!json_is_string(v)
+        || ngx_http_replog_parse_epoch((u_char *) json_string_value(v),
+                                       json_string_length(v), epoch)
+           != NGX_OK)
+    {
+        goto done;
+    }
+
+    rc = NGX_OK;
+
+done:
+
+    json_decref(root);
+
+    return rc;
+}

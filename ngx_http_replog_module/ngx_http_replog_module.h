@@ -351,6 +351,8 @@ ngx_int_t ngx_http_replog_json_message(ngx_http_request_t *r, u_char *body,
     size_t len, ngx_str_t *msg, ngx_str_t *err);
 size_t ngx_http_replog_json_escape_len(u_char *s, size_t len);
 u_char *ngx_http_replog_json_escape(u_char *dst, u_char *s, size_t len);
+ngx_int_t ngx_http_replog_json_acked(u_char *body, size_t len,
+    uint64_t *acked_id, u_char *id, size_t *id_len, uint64_t *epoch);
 
 /* API handlers */
 ngx_int_t ngx_http_replog_handler(ngx_http_request_t *r);

@@ -202,7 +202,9 @@ ngx_http_replog_master_from(ngx_http_request_t *r,
  * Every answer carries the contiguous high-water mark, and the incarnation
  * of this log in X-Replog-Log: answers of one incarnation never take the
  * mark back (they may arrive out of order over several connections), a new
- * incarnation (a restart, a reset) is the truth.
+ * incarnation (a restart, a reset) is the truth.  The body names this
+ * secondary and the epoch of its log, so that the master can tell our
+ * answer from one of whatever else answers at our address.
  */
 
 static ngx_int_t
@@ -210,17 +212,20 @@ ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
     const char *err, uint64_t acked_id)
 {
     u_char                  *p;
-    uint64_t                 incarnation;
-    ngx_str_t                json;
+    size_t                   len;
+    uint64_t                 incarnation, epoch;
+    ngx_str_t                json, *id;
     ngx_table_elt_t         *h;
     ngx_http_replog_ctx_t   *ctx;
     ngx_http_replog_zone_t  *zone;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
     zone = ctx->node->shm_zone->data;
+    id = &ctx->node->id;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
     incarnation = zone->sh->incarnation;
+    epoch = zone->sh->epoch;
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     h = ngx_list_push(&r->headers_out.headers);
@@ -228,8 +233,12 @@ ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_pnalloc(r->pool, 16 + sizeof("{\"error\":\"\",\"acked_id\":}\n")
-                             + NGX_INT64_LEN + (err ? ngx_strlen(err) : 0));
+    len = 16 + sizeof("{\"error\":\"\",\"acked_id\":,\"id\":\"\","
+                      "\"epoch\":\"\"}\n")
+          + NGX_INT64_LEN + (err ? ngx_strlen(err) : 0)
+          + ngx_http_replog_json_escape_len(id->data, id->len) + 16;
+
+    p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -249,7 +258,11 @@ ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
         *p++ = '{';
     }
 
-    p = ngx_sprintf(p, "\"acked_id\":%uL}\n", acked_id);
+    p = ngx_sprintf(p, "\"acked_id\":%uL,\"id\":\"", acked_id);
+    p = ngx_http_replog_json_escape(p, id->data, id->len);
+    p = ngx_cpymem(p, "\",\"epoch\":\"", sizeof("\",\"epoch\":\"") - 1);
+    p = ngx_http_replog_format_epoch(p, epoch);
+    p = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
 
     json.len = p - json.data;
 

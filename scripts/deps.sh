@@ -8,7 +8,8 @@ build="make gcc libc6-dev nginx nginx-dev libjansson-dev libcurl4-openssl-dev
        libssl-dev"
 run="nginx gettext-base curl"
 test="libtest-base-perl libtext-diff-perl liblist-moreutils-perl
-      libtest-longstring-perl libwww-perl libipc-run-perl curl jq procps"
+      libtest-longstring-perl libwww-perl libipc-run-perl curl jq procps
+      valgrind"
 bench="wrk"
 fuzz="clang libclang-rt-14-dev"
 

@@ -36,7 +36,12 @@ sub list {
     return '{"data":[' . join(',', @e) . "]}\n";
 }
 
-sub acked { qq/{"acked_id":$_[0]}\n/ }
+# An answer of s1: its acked_id, id and the epoch of its log (EA unless told)
+sub acked {
+    my ($n, $e) = @_;
+    $e //= $EA;
+    return qq/{"acked_id":$n,"id":"s1","epoch":"$e"}\n/;
+}
 
 # A regex for GET /health of the secondary s1: the given fields, any order.
 sub health {
@@ -284,7 +289,7 @@ EOF
         last unless sysread($s, $buf, 65536, length $buf);
     }
     close $s;
-    like($buf, qr/^HTTP\/1\.1 200 .*\r\n\r\n\{"acked_id":1\}\n\z/s, 'delay: then applied and acked');
+    like($buf, qr/^HTTP\/1\.1 200 .*\r\n\r\n\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/s, 'delay: then applied and acked');
     cmp_ok(time - $t0, '>=', 0.29, 'delay: after the delay');
 
     # gone during the delay
@@ -343,12 +348,12 @@ __DATA__
  "GET /messages",
  "GET /health"]
 --- response_body_like eval
-[qr/^\{"acked_id":1\}\n\z/,
- qr/^\{"acked_id":2\}\n\z/,
- qr/^\{"acked_id":2\}\n\z/,
+[qr/^\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
+ qr/^\{"acked_id":2,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
+ qr/^\{"acked_id":2,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b')}\E\z/,
  ::health(epoch => $::EA, last_id => 2, pending => 1),
- qr/^\{"acked_id":4\}\n\z/,
+ qr/^\{"acked_id":4,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c', 4 => 'd')}\E\z/,
  ::health(epoch => $::EA, last_id => 4, pending => 0)]
 --- no_error_log
@@ -394,12 +399,12 @@ __DATA__
  "GET /messages",
  "GET /health"]
 --- response_body_like eval
-[qr/^\{"acked_id":3\}\n\z/,
+[qr/^\{"acked_id":3,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c')}\E\z/,
- qr/^\{"acked_id":3\}\n\z/,
+ qr/^\{"acked_id":3,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c')}\E\z/,
- qr/^\{"acked_id":4\}\n\z/,
- qr/^\{"acked_id":5\}\n\z/,
+ qr/^\{"acked_id":4,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
+ qr/^\{"acked_id":5,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c', 4 => 'd', 5 => 'e')}\E\z/,
  ::health(last_id => 5, pending => 0)]
 
@@ -419,10 +424,10 @@ __DATA__
  "GET /messages",
  "GET /health"]
 --- response_body_like eval
-[qr/^\{"acked_id":0\}\n\z/,
- qr/^\{"acked_id":0\}\n\z/,
+[qr/^\{"acked_id":0,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
+ qr/^\{"acked_id":0,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  ::health(last_id => 0, bytes => 0, pending => 1),
- qr/^\{"acked_id":3\}\n\z/,
+ qr/^\{"acked_id":3,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c')}\E\z/,
  ::health(last_id => 3, pending => 0)]
 
@@ -449,14 +454,14 @@ __DATA__
 [200, 200, 200, 409, 409, 409, 200, 200, 200, 200]
 --- response_body_like eval
 [::health(epoch => '0000000000000000'),
- qr/^\{"acked_id":2\}\n\z/,
+ qr/^\{"acked_id":2,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  ::health(epoch => $::EA),
- qr/^\{"error":"the batch is of another epoch than this log: refused","acked_id":2\}\n\z/,
- qr/^\{"error":"the batch is of another epoch than this log: refused","acked_id":2\}\n\z/,
- qr/^\{"error":"the batch is of another epoch than this log: refused","acked_id":2\}\n\z/,
+ qr/^\{"error":"the batch is of another epoch than this log: refused","acked_id":2,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
+ qr/^\{"error":"the batch is of another epoch than this log: refused","acked_id":2,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
+ qr/^\{"error":"the batch is of another epoch than this log: refused","acked_id":2,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b')}\E\z/,
  ::health(epoch => $::EA, last_id => 2, pending => 0),
- qr/^\{"acked_id":3\}\n\z/,
+ qr/^\{"acked_id":3,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c')}\E\z/]
 --- response_headers eval
 [("Content-Type: application/json") x 10]
@@ -479,7 +484,7 @@ __DATA__
 [200, 409, 200, 200, 200]
 --- response_body eval
 [::acked(0),
- qq/{"error":"the batch is of another epoch than this log: refused","acked_id":0}\n/,
+ qq/{"error":"the batch is of another epoch than this log: refused","acked_id":0,"id":"s1","epoch":"$::EA"}\n/,
  $::Empty,
  ::acked(5),
  ::list(map { ($_ => chr(ord('a') + $_ - 1)) } 1 .. 5)]
@@ -501,7 +506,7 @@ __DATA__
 --- error_code eval
 [200, (400) x @::Bad, 400, 200, 200]
 --- response_body_like eval
-[qr/^\{"acked_id":1\}\n\z/,
+[qr/^\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  (map { ::err_re($_->[1]) } @::Bad),
  qr/^\{"error":"empty body"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a')}\E\z/,
@@ -532,7 +537,7 @@ __DATA__
 [(map { ::err_re($_->[1]) } @::Bad),
  qr/^\Q$::Empty\E\z/,
  ::health(epoch => '0000000000000000', last_id => 0, bytes => 0, pending => 0),
- qr/^\{"acked_id":1\}\n\z/,
+ qr/^\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'b1')}\E\z/]
 
 
@@ -625,7 +630,7 @@ Content-Type: application/json
 [::rep($::EA, map { ($_ => "m$_" . ('y' x 1000)) } 1 .. 300),
  "GET /health"]
 --- response_body_like eval
-[qr/^\{"acked_id":300\}\n\z/,
+[qr/^\{"acked_id":300,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  ::health(last_id => 300)]
 
 
@@ -731,13 +736,13 @@ Content-Type: application/json
  ::rep($::EA, 6 => 'f'),
  "GET /messages"]
 --- response_body_like eval
-[qr/^\{"acked_id":1\}\n\z/,
- qr/^\{"acked_id":1\}\n\z/,
+[qr/^\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
+ qr/^\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  ::health(last_id => 1, pending => 1),
- qr/^\{"acked_id":3\}\n\z/,
- qr/^\{"acked_id":5\}\n\z/,
+ qr/^\{"acked_id":3,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
+ qr/^\{"acked_id":5,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c', 4 => 'd', 5 => 'e')}\E\z/,
- qr/^\{"acked_id":6\}\n\z/,
+ qr/^\{"acked_id":6,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c', 4 => 'd', 5 => 'e', 6 => 'f')}\E\z/]
 
 
@@ -774,8 +779,8 @@ Content-Type: application/json
  "GET /messages",
  "GET /health"]
 --- response_body_like eval
-[qr/^\{"acked_id":1\}\n\z/,
- qr/^\{"acked_id":1\}\n\z/,
+[qr/^\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
+ qr/^\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a')}\E\z/,
  ::health(last_id => 1, pending => 1)]
 --- no_error_log

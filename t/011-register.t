@@ -106,6 +106,13 @@ our $ClusterConf = <<'EOF';
         replog_node zone=s2 role=secondary id=s2;
         location / { replog_api; }
     }
+    # answers name the node that gives them: s3 needs a server of its own
+    replog_zone s3 1m;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_3;
+        replog_node zone=s3 role=secondary id=s3;
+        location / { replog_api; }
+    }
 EOF
 
 our $MasterConf = <<'EOF';
@@ -140,7 +147,7 @@ EOF
 
     # the alias path
     my ($st3, undef, $b3) = http_request(port(), 'POST', '/secondary/register',
-                                         qq/{"id":"s3","port":$p2}/);
+                                         qq/{"id":"s3","port":${\ rand_port(3)}}/);
     is($st3, 200, 'POST /secondary/register: 200');
     like($b3, qr/^\{"id":"s3","master_id":"m","epoch":"$health->{epoch}","last_id":0\}\n\z/,
          'POST /secondary/register: same answer');
@@ -157,8 +164,10 @@ EOF
 }
 
 # Re-registration of the same id updates the entry; its acked_id is taken.
+# s1 "restarts" from port 1 to port 2: the node there answers as s1.
 {
-    start_nginx_conf($MasterConf, http_config => $ClusterConf);
+    my $conf = $ClusterConf =~ s/id=s1;/id=s1-before;/r =~ s/id=s2;/id=s1;/r;
+    start_nginx_conf($MasterConf, http_config => $conf);
     my ($p1, $p2) = (rand_port(1), rand_port(2));
     my $epoch = jget(port(), '/health')->{epoch};
 

@@ -771,7 +771,7 @@ GET /health
 --- error_code eval
 [500, 200]
 --- response_body_like eval
-[qr/^\{"error":"failure simulated by replog_fail_rate","acked_id":1\}\n\z/,
+[qr/^\{"error":"failure simulated by replog_fail_rate","acked_id":1,"id":"[^"]+","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/"last_id":1,/]
 
 
