@@ -327,9 +327,12 @@ EOF
 
 # An acked_id in a reply beyond the master's log is a protocol error of that
 # secondary: not stored, a failure, logged once.  A stand-in answers every
-# batch with {"acked_id":1000000000000}.
+# batch as the registered secondary would, in the master's epoch, but with
+# {"acked_id":1000000000000}: only the bound refuses it.
 {
-    start_nginx_conf(<<'EOF', http_config => <<'EOF2');
+    my $liar = sub {
+        my ($reply) = @_;
+        return (<<'EOF', http_config => <<"EOF2");
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=200ms timeout=500ms;
     replog_retry interval=50ms max_delay=200ms;
@@ -337,13 +340,19 @@ EOF
 EOF
     replog_zone m 1m;
     server {
-        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_3;
+        listen 127.0.0.1:\$TEST_NGINX_RAND_PORT_3;
         location / {
             default_type application/json;
-            return 200 '{"acked_id":1000000000000}';
+            add_header X-Replog-Log 00000000000000aa always;
+            return 200 '$reply';
         }
     }
 EOF2
+    };
+    start_nginx_conf($liar->('{}'));
+    my $epoch = jget(port(), '/health')->{epoch};
+    ok(reload_nginx($liar->(qq/{"acked_id":1000000000000,"id":"liar","epoch":"$epoch"}/)),
+       'huge ack: the stand-in answers in the master\'s epoch');
     my $p3 = rand_port(3);
     my ($st) = register(qq/{"id":"liar","port":$p3}/);
     is($st, 200, 'huge ack: the stand-in registered');
