@@ -127,7 +127,7 @@ HEALTHY -> SUSPECTED: Transfer-Encoding is not supported
 sub { ::answer($_[0], id => 'intruder', acked => 1000000000000) }
 --- request eval
 [::register('$TEST_NGINX_RAND_PORT_1'),
- qq{POST /messages?wc=all&timeout=1000\n{"message":"one"}}]
+ qq{POST /messages?wc=all&timeout=3000\n{"message":"one"}}]
 --- error_code eval
 [200, 504]
 --- response_body_like eval
@@ -152,7 +152,7 @@ failed: the answer names another secondary
 sub { ::answer($_[0], epoch => '0123456789abcdef', acked => 1000000000000) }
 --- request eval
 [::register('$TEST_NGINX_RAND_PORT_1'),
- qq{POST /messages?wc=all&timeout=1000\n{"message":"one"}}]
+ qq{POST /messages?wc=all&timeout=3000\n{"message":"one"}}]
 --- error_code eval
 [200, 504]
 --- response_body_like eval
