@@ -344,7 +344,7 @@ ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
                                  "its secondaries before it accepts "
                                  "writes\",\"registered\":%ui,"
                                  "\"needed\":%ui,\"state\":\"%s\"",
-                                 view.registered, n / 2,
+                                 view.registered, n - n / 2,
                                  ngx_http_replog_state_name(view.state))
                      - buf;
 

@@ -351,6 +351,15 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
     ngx_pool_t                     *pool;
     ngx_http_replog_batch_entry_t  *entries;
 
+    ngx_shmtx_lock(&rec->zone->shpool->mutex);
+    n = rec->zone->sh->state;
+    ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+
+    /* a reload opened the log meanwhile: a page now would follow writes */
+    if (n != NGX_HTTP_REPLOG_PULLING) {
+        return;
+    }
+
     if (rc != NGX_OK && cl->too_large && rec->limit > 1) {
 
         /*
