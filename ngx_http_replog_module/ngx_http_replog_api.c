@@ -127,11 +127,23 @@ ngx_http_replog_handler(ngx_http_request_t *r)
                            "can be reset");
             }
 
+            if (ngx_http_replog_store_reset(rlcf->node->shm_zone->data)
+                == NGX_HTTP_REPLOG_MOVED)
+            {
+                /* an old worker after a resizing reload: the new ones do */
+                if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
+
+                return ngx_http_replog_send_error(r,
+                           NGX_HTTP_SERVICE_UNAVAILABLE,
+                           "the log moved to a resized replog_zone of a "
+                           "reload: nothing was reset, retry");
+            }
+
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "replog: the log of \"%V\" is reset on request",
                           &rlcf->node->id);
-
-            ngx_http_replog_store_reset(rlcf->node->shm_zone->data);
 
             ngx_str_set(&rest, "{\"reset\":true,\"acked_id\":0}\n");
 
