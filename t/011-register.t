@@ -327,7 +327,9 @@ EOF
 
 # An acked_id in a reply beyond the master's log is a protocol error of that
 # secondary: not stored, a failure, logged once.  A stand-in answers every
-# batch with {"acked_id":1000000000000}.
+# batch with {"acked_id":1000000000000} in an answer that otherwise passes
+# the identity check (its id, X-Replog-Log; a 409, whose epoch is its own),
+# so that the bound itself is what refuses it.
 {
     start_nginx_conf(<<'EOF', http_config => <<'EOF2');
     replog_node zone=m role=master id=m;
@@ -338,9 +340,13 @@ EOF
     replog_zone m 1m;
     server {
         listen 127.0.0.1:$TEST_NGINX_RAND_PORT_3;
+        location = /healthcheck {
+            return 200 "HEALTHY\n";
+        }
         location / {
             default_type application/json;
-            return 200 '{"acked_id":1000000000000}';
+            add_header X-Replog-Log 0000000000000001 always;
+            return 409 '{"acked_id":1000000000000,"id":"liar","epoch":"0123456789abcdef"}';
         }
     }
 EOF2
