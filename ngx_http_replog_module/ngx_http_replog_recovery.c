@@ -131,9 +131,17 @@ ngx_http_replog_recovery_step(void *data)
             rec->zone->sh->state = NGX_HTTP_REPLOG_RECOVERING;
             ngx_shmtx_unlock(&rec->zone->shpool->mutex);
 
-            ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
-                          "replog: recovering: the source %V is down, "
-                          "choosing again", &rec->client.name);
+            if (rec->generation == 0) {
+                /* a new worker 0 (a reload) takes the pull over */
+                ngx_log_error(NGX_LOG_INFO, &rec->log, 0,
+                              "replog: recovering: the pull is taken over "
+                              "after a reload, choosing again");
+
+            } else {
+                ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
+                              "replog: recovering: the source %V is down, "
+                              "choosing again", &rec->client.name);
+            }
 
             ngx_http_replog_client_close(&rec->client);
             rec->client.busy = 0;
@@ -443,6 +451,11 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
                                       (ngx_uint_t) -1, &acked);
 
     ngx_destroy_pool(pool);
+
+    if (arc == NGX_HTTP_REPLOG_MOVED) {
+        /* an old worker 0 after a resizing reload: the new one pulls on */
+        return;
+    }
 
     if (arc != NGX_OK) {
         if (!rec->failing) {
