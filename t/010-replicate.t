@@ -820,7 +820,7 @@ Content-Type: application/json
 --- error_code eval
 [200, (400) x @::BadTime, 200, 200]
 --- response_body_like eval
-[qr/^\{"acked_id":1\}\n\z/,
+[qr/^\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  (map { ::err_re($::TimeErr) } @::BadTime),
  qr/^\Q${\ ::list(1 => 'a')}\E\z/,
  ::health(epoch => $::EA, last_id => 1, pending => 1)]
@@ -847,7 +847,7 @@ Content-Type: application/json
  . ']}',
  "GET /health"]
 --- response_body_like eval
-[qr/^\{"acked_id":6\}\n\z/,
+[qr/^\{"acked_id":6,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  ::health(last_id => 6, pending => 0)]
 --- no_error_log
 [error]
