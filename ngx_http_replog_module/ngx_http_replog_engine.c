@@ -653,6 +653,18 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 
     err = ngx_http_replog_parse_acked(link, &acked_id, &incarnation);
 
+    /*
+     * a refusal of our epoch: its acked_id counts ids of another log, so it
+     * is neither bounded by ours nor stored, not even for a moment in which
+     * a waiter could count it
+     */
+    if (cl->status == NGX_HTTP_CONFLICT && err == NULL) {
+        ngx_http_replog_registry_conflict(engine->zone, link->slot,
+                                          link->generation, &engine->log);
+        link->qlen = 0;
+        return;
+    }
+
     if (err == NULL
         && ngx_http_replog_registry_ack(engine->zone, link->slot,
                                         link->generation, acked_id,
@@ -661,13 +673,6 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
     {
         /* more than the master has: a protocol error, not stored */
         ngx_http_replog_link_failed(link, "acked_id beyond the master's log");
-        return;
-    }
-
-    if (cl->status == NGX_HTTP_CONFLICT && err == NULL) {
-        ngx_http_replog_registry_conflict(engine->zone, link->slot,
-                                          link->generation, &engine->log);
-        link->qlen = 0;
         return;
     }
 
