@@ -127,11 +127,23 @@ ngx_http_replog_handler(ngx_http_request_t *r)
                            "can be reset");
             }
 
+            if (ngx_http_replog_store_reset(rlcf->node->shm_zone->data)
+                == NGX_HTTP_REPLOG_MOVED)
+            {
+                /* an old worker after a resizing reload: the new ones do */
+                if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
+
+                return ngx_http_replog_send_error(r,
+                           NGX_HTTP_SERVICE_UNAVAILABLE,
+                           "the log moved to a resized replog_zone of a "
+                           "reload: nothing was reset, retry");
+            }
+
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "replog: the log of \"%V\" is reset on request",
                           &rlcf->node->id);
-
-            ngx_http_replog_store_reset(rlcf->node->shm_zone->data);
 
             ngx_str_set(&rest, "{\"reset\":true,\"acked_id\":0}\n");
 
@@ -344,7 +356,7 @@ ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
                                  "its secondaries before it accepts "
                                  "writes\",\"registered\":%ui,"
                                  "\"needed\":%ui,\"state\":\"%s\"",
-                                 view.registered, n / 2,
+                                 view.registered, n - n / 2,
                                  ngx_http_replog_state_name(view.state))
                      - buf;
 
@@ -649,9 +661,11 @@ ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status)
 static ngx_int_t
 ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 {
+    u_char                  *p;
     off_t                    len;
-    uint64_t                 since, limit;
+    uint64_t                 since, limit, epoch;
     ngx_int_t                rc;
+    ngx_table_elt_t         *h;
     ngx_http_replog_sh_t    *sh;
     ngx_http_replog_zone_t  *zone;
 
@@ -680,6 +694,7 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     ctx->next = since + 1;
     ctx->last = sh->last_id;
     ctx->incarnation = sh->incarnation;
+    epoch = sh->epoch;
 
     if (limit && since + limit < ctx->last) {
         ctx->last = since + limit;
@@ -694,6 +709,24 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    /* whose log this is: a recovering master takes pages of its source only */
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, ctx->node->id.len + 1 + 16);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Replog-Source");
+    h->value.data = p;
+    p = ngx_sprintf(p, "%V ", &ctx->node->id);
+    h->value.len = ngx_http_replog_format_epoch(p, epoch) - h->value.data;
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = len;

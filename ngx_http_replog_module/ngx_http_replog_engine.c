@@ -103,6 +103,7 @@ static void ngx_http_replog_live_next(ngx_http_replog_link_t *link);
 static void ngx_http_replog_catchup_next(ngx_http_replog_link_t *link,
     ngx_http_replog_peer_t *peer, uint64_t last_id);
 static void ngx_http_replog_heartbeat(ngx_http_replog_link_t *link);
+static void ngx_http_replog_engine_open(ngx_http_replog_engine_t *engine);
 static void ngx_http_replog_tick(ngx_event_t *ev);
 static uint64_t ngx_http_replog_snapshot(ngx_http_replog_engine_t *engine,
     ngx_http_replog_peer_t *peers);
@@ -169,6 +170,9 @@ ngx_http_replog_engine_init_process(ngx_cycle_t *cycle)
             if (engine->recovery == NULL) {
                 return NGX_ERROR;
             }
+
+        } else if (engine->owner) {
+            ngx_http_replog_engine_open(engine);
         }
 
         engine->tick.handler = ngx_http_replog_tick;
@@ -182,6 +186,45 @@ ngx_http_replog_engine_init_process(ngx_cycle_t *cycle)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A reload that turned recovery off (replog_recovery off, or a cluster
+ * size of 1) while the log was recovering: nothing recovers it any more,
+ * so it opens with what it holds, as the operator asked.
+ */
+
+static void
+ngx_http_replog_engine_open(ngx_http_replog_engine_t *engine)
+{
+    uint64_t               last_id, epoch;
+    ngx_uint_t             state;
+    ngx_http_replog_sh_t  *sh;
+
+    sh = engine->zone->sh;
+
+    ngx_shmtx_lock(&engine->zone->shpool->mutex);
+
+    state = sh->state;
+    last_id = sh->last_id;
+    epoch = sh->epoch;
+
+    if (state != NGX_HTTP_REPLOG_OPEN) {
+        sh->state = NGX_HTTP_REPLOG_OPEN;
+        ngx_http_replog_registry_judge_locked(engine->zone, &engine->log);
+    }
+
+    ngx_shmtx_unlock(&engine->zone->shpool->mutex);
+
+    if (state != NGX_HTTP_REPLOG_OPEN) {
+        ngx_log_error(NGX_LOG_WARN, &engine->log, 0,
+                      "replog: open for writes: recovery is off since the "
+                      "reload, the log was %s; epoch %016xL, %uL messages, "
+                      "next id %uL: acknowledged writes may be lost",
+                      ngx_http_replog_state_name(state), epoch, last_id,
+                      last_id + 1);
+    }
 }
 
 
@@ -610,6 +653,18 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 
     err = ngx_http_replog_parse_acked(link, &acked_id, &incarnation);
 
+    /*
+     * a refusal of our epoch: its acked_id counts ids of another log, so it
+     * is neither bounded by ours nor stored, not even for a moment in which
+     * a waiter could count it
+     */
+    if (cl->status == NGX_HTTP_CONFLICT && err == NULL) {
+        ngx_http_replog_registry_conflict(engine->zone, link->slot,
+                                          link->generation, &engine->log);
+        link->qlen = 0;
+        return;
+    }
+
     if (err == NULL
         && ngx_http_replog_registry_ack(engine->zone, link->slot,
                                         link->generation, acked_id,
@@ -618,13 +673,6 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
     {
         /* more than the master has: a protocol error, not stored */
         ngx_http_replog_link_failed(link, "acked_id beyond the master's log");
-        return;
-    }
-
-    if (cl->status == NGX_HTTP_CONFLICT && err == NULL) {
-        ngx_http_replog_registry_conflict(engine->zone, link->slot,
-                                          link->generation, &engine->log);
-        link->qlen = 0;
         return;
     }
 

@@ -279,7 +279,7 @@ ngx_int_t ngx_http_replog_store_append(ngx_http_replog_zone_t *zone,
 ngx_int_t ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone,
     uint64_t epoch, ngx_http_replog_batch_entry_t *entries, ngx_uint_t n,
     ngx_uint_t max_pending, uint64_t *acked_id);
-void ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone);
+ngx_int_t ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone);
 ngx_http_replog_entry_t *ngx_http_replog_store_get_locked(
     ngx_http_replog_sh_t *sh, uint64_t id);
 uint64_t ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh,

@@ -138,6 +138,18 @@ ngx_http_replog_apply(ngx_http_request_t *r)
                                      "this log: refused", acked_id);
     }
 
+    if (rc == NGX_HTTP_REPLOG_MOVED) {
+        /* an old worker after a resizing reload: the new ones take it */
+        if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_replog_acked(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "the log moved to a resized replog_zone "
+                                     "of a reload: nothing was stored, retry",
+                                     acked_id);
+    }
+
     if (rc == NGX_HTTP_REPLOG_FULL) {
         return ngx_http_replog_acked(r, NGX_HTTP_INSUFFICIENT_STORAGE,
                                      "the log is full", acked_id);
@@ -337,6 +349,18 @@ ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
     slot = ngx_http_replog_registry_add(zone, &id, &peer.sockaddr, socklen,
                                         (in_port_t) port, epoch, acked_id,
                                         r->connection->log);
+
+    if (slot == NGX_BUSY) {
+        /* an old worker after a resizing reload: the new ones take it */
+        if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_replog_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "the registry moved to the resized replog_zone \\\"%V\\\" "
+                   "of a reload: nothing was registered, retry",
+                   &zone->json_name);
+    }
 
     if (slot == NGX_DECLINED) {
         return ngx_http_replog_send_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,

@@ -49,6 +49,8 @@ static ngx_int_t ngx_http_replog_recovery_choose(
 static void ngx_http_replog_recovery_pull(ngx_http_replog_recovery_t *rec);
 static void ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl,
     ngx_int_t rc);
+static ngx_int_t ngx_http_replog_recovery_source(
+    ngx_http_replog_recovery_t *rec, ngx_str_t *source);
 static void ngx_http_replog_recovery_open(ngx_http_replog_recovery_t *rec,
     const char *why);
 static void ngx_http_replog_recovery_failed(ngx_http_replog_recovery_t *rec,
@@ -78,6 +80,7 @@ ngx_http_replog_recovery_create(ngx_http_replog_srv_conf_t *node,
     rec->client.timeout = node->batch_timeout;
     rec->client.done = ngx_http_replog_recovery_done;
     rec->client.data = rec;
+    ngx_str_set(&rec->client.capture, "X-Replog-Source");
 
     return rec;
 }
@@ -128,9 +131,17 @@ ngx_http_replog_recovery_step(void *data)
             rec->zone->sh->state = NGX_HTTP_REPLOG_RECOVERING;
             ngx_shmtx_unlock(&rec->zone->shpool->mutex);
 
-            ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
-                          "replog: recovering: the source %V is down, "
-                          "choosing again", &rec->client.name);
+            if (rec->generation == 0) {
+                /* a new worker 0 (a reload) takes the pull over */
+                ngx_log_error(NGX_LOG_INFO, &rec->log, 0,
+                              "replog: recovering: the pull is taken over "
+                              "after a reload, choosing again");
+
+            } else {
+                ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
+                              "replog: recovering: the source %V is down, "
+                              "choosing again", &rec->client.name);
+            }
 
             ngx_http_replog_client_close(&rec->client);
             rec->client.busy = 0;
@@ -351,6 +362,15 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
     ngx_pool_t                     *pool;
     ngx_http_replog_batch_entry_t  *entries;
 
+    ngx_shmtx_lock(&rec->zone->shpool->mutex);
+    n = rec->zone->sh->state;
+    ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+
+    /* a reload opened the log meanwhile: a page now would follow writes */
+    if (n != NGX_HTTP_REPLOG_PULLING) {
+        return;
+    }
+
     if (rc != NGX_OK && cl->too_large && rec->limit > 1) {
 
         /*
@@ -391,6 +411,21 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
         return;
     }
 
+    if (ngx_http_replog_recovery_source(rec, &cl->captured) != NGX_OK) {
+        if (!rec->failing) {
+            ngx_log_error(NGX_LOG_ERR, &rec->log, 0,
+                          "replog: recovering: the page from %V is not of "
+                          "the registered source: X-Replog-Source \"%*s\"",
+                          &cl->name, ngx_min(cl->captured.len, 80),
+                          cl->captured.data ? cl->captured.data
+                                            : (u_char *) "");
+        }
+
+        ngx_http_replog_recovery_failed(rec, "the page is not of the "
+                                             "registered source");
+        return;
+    }
+
     pool = ngx_create_pool(4096, &rec->log);
     if (pool == NULL) {
         return;
@@ -416,6 +451,11 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
                                       (ngx_uint_t) -1, &acked);
 
     ngx_destroy_pool(pool);
+
+    if (arc == NGX_HTTP_REPLOG_MOVED) {
+        /* an old worker 0 after a resizing reload: the new one pulls on */
+        return;
+    }
 
     if (arc != NGX_OK) {
         if (!rec->failing) {
@@ -471,6 +511,44 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
     }
 
     ngx_http_replog_recovery_pull(rec);
+}
+
+
+/*
+ * A page is of the source chosen when its X-Replog-Source names the id
+ * registered in the slot and the epoch adopted from it: not of whatever
+ * took over a dead source's port.
+ */
+
+static ngx_int_t
+ngx_http_replog_recovery_source(ngx_http_replog_recovery_t *rec,
+    ngx_str_t *source)
+{
+    uint64_t                      epoch;
+    ngx_uint_t                    same;
+    ngx_http_replog_secondary_t  *s;
+
+    if (source->len < 1 + 16
+        || source->data[source->len - 17] != ' '
+        || ngx_http_replog_parse_epoch(source->data + source->len - 16, 16,
+                                       &epoch)
+           != NGX_OK
+        || epoch != rec->epoch)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_shmtx_lock(&rec->zone->shpool->mutex);
+
+    s = &rec->zone->sh->secondaries[rec->slot];
+
+    same = (s->status && s->generation == rec->generation
+            && s->id_len == source->len - 17
+            && ngx_memcmp(s->id, source->data, s->id_len) == 0);
+
+    ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+
+    return same ? NGX_OK : NGX_DECLINED;
 }
 
 

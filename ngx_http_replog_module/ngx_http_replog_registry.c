@@ -123,7 +123,8 @@ ngx_http_replog_registry_view(ngx_http_replog_srv_conf_t *node,
  * Registers a secondary or updates it: its address comes from the
  * connection, and the acked_id it reports is taken as the truth (a
  * restarted secondary reports 0 and is caught up from the start).
- * Returns the slot, or NGX_DECLINED when the registry is full.
+ * Returns the slot, NGX_DECLINED when the registry is full, or NGX_BUSY
+ * when the zone was copied into a resized one.
  */
 
 ngx_int_t
@@ -140,6 +141,12 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
     s = NULL;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
+
+    /* an old worker after a resizing reload: the new zone's registry rules */
+    if (sh->moved) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_BUSY;
+    }
 
     for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
         if (sh->secondaries[i].status == 0) {

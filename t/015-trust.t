@@ -315,7 +315,7 @@ x-replog-master: http://phish.example
 --- error_code eval
 [409, 405]
 --- response_body eval
-[qq/{"error":"the batch is of another epoch than this log: refused","acked_id":1,"id":"s1","epoch":"0123456789abcdef"}\n/,
+[qq/{"error":"the batch is of another epoch than this log: refused","acked_id":1,"id":"s1","epoch":"$::EA"}\n/,
  qq/{"error":"this node is a secondary: write to the master","master":"http:\/\/good.example:8000"}\n/]
 --- no_error_log
 [error]
@@ -338,7 +338,7 @@ x-replog-master: http://phish.example
 [405, 200, 405]
 --- response_body eval
 [(qq/{"error":"this node is a secondary: write to the master","master":"http:\/\/master.example:8000"}\n/) x 1,
- qq/{"acked_id":1,"id":"s1","epoch":"0123456789abcdef"}\n/,
+ qq/{"acked_id":1,"id":"s1","epoch":"$::EA"}\n/,
  qq/{"error":"this node is a secondary: write to the master","master":"http:\/\/master.example:8000"}\n/]
 --- no_error_log
 [error]

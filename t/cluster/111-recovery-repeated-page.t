@@ -28,6 +28,8 @@ for my $case ([ 'page.json', 'the same page' ], [ 'bad.json', 'a bad page' ]) {
         access_log $TEST_NGINX_SERVROOT/logs/standin.log;
         location = /messages {
             default_type application/json;
+            # it claims the registered source's identity (see 122)
+            add_header X-Replog-Source "standin 0123456789abcdef";
             root $TEST_NGINX_HTML_DIR;
             try_files /%FILE% =404;
         }
