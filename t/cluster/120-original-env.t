@@ -249,6 +249,8 @@ $c->start_master;
         if $ENV{TEST_NGINX_LD_PRELOAD};
     my $pid = fork // die;
     if ($pid == 0) {
+        setpgrp(0, 0);
+        open STDOUT, '>', "$prefix/stderr.log";
         open STDERR, '>', "$prefix/stderr.log";
         exec $Nginx, '-p', $prefix, '-c', "$prefix/nginx.conf",
              '-e', "$prefix/error.log", '-g', 'daemon off;';
@@ -258,7 +260,8 @@ $c->start_master;
     ok $exited, 'a second nginx on the master\'s port does not start';
     like slurp("$prefix/error.log") . slurp("$prefix/stderr.log"),
          qr/Address already in use/, 'nginx says the address is in use';
-    unless ($exited) { kill 'KILL', $pid; waitpid $pid, 0 }
+    # with its workers: a twin that did start shares the port
+    unless ($exited) { kill 'KILL', -$pid; waitpid $pid, 0 }
 }
 
 # the helper started before its nginx, with the .env's 30 s retry interval:
