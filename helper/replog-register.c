@@ -307,7 +307,8 @@ rr_usage(void)
 "                          again when needed [REPLOG_WATCH] (default 0: off)\n"
 "  --timeout SEC           per HTTP request (default 2)\n"
 "  --local-wait SEC        wait this long at most for this secondary's own\n"
-"                          nginx, polled every 0.15 s (default 5)\n"
+"                          nginx, polled every 0.15 s (default 5; at most\n"
+"                          the max delay)\n"
 "  --reset                 discard the local log first (a CONFLICT\n"
 "                          secondary then rejoins from the start)\n"
 "  -q, --quiet             no progress lines\n"
@@ -1541,7 +1542,7 @@ rr_startup(rr_conf_t *conf, rr_http_t *h, rr_reg_t *reg)
 {
     int           rc;
     char          err[RR_ERR_MAX], epoch[RR_EPOCH_LEN + 1];
-    double        until;
+    double        bound, until;
     uint64_t      last_id;
     rr_backoff_t  b;
 
@@ -1550,7 +1551,9 @@ rr_startup(rr_conf_t *conf, rr_http_t *h, rr_reg_t *reg)
      * polled briefly, not at the pace of the retries towards the master
      */
 
-    until = rr_now() + conf->local_wait;
+    bound = conf->local_wait < conf->max_delay ? conf->local_wait
+                                                : conf->max_delay;
+    until = rr_now() + bound;
 
     for ( ;; ) {
         rc = rr_http_request(h, conf->local, "/healthcheck", NULL, err,
@@ -1572,7 +1575,7 @@ rr_startup(rr_conf_t *conf, rr_http_t *h, rr_reg_t *reg)
         if (rc != RR_STOPPED) {
             if (rr_now() >= until) {
                 rr_log("local node %s does not answer /healthcheck after "
-                       "%gs: %s", conf->local, conf->local_wait, err);
+                       "%gs: %s", conf->local, bound, err);
                 return RR_EXIT_GAVE_UP;
             }
 
