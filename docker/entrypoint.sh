@@ -1,7 +1,7 @@
 #!/bin/bash
 # Container entrypoint: renders the nginx config for SERVICE_TYPE (master or
-# secondary; SERVER_TYPE is an alias) from the environment, runs nginx in the foreground and, on a
-# secondary, replog-register --watch beside it.  Stays PID 1 as a small
+# secondary; SERVER_TYPE is an alias) from the environment, runs nginx in
+# the foreground and, on a secondary, replog-register --watch beside it.  Stays PID 1 as a small
 # supervisor so that docker's SIGTERM reaches both and the container ends
 # when nginx does.
 #
@@ -26,7 +26,8 @@ role=${SERVICE_TYPE:-${SERVER_TYPE:-master}}
 case "$role" in
     master)    port=${MASTER_PORT:-8000} ;;
     secondary) port=${SECONDARY_PORT:-8001} ;;
-    *) echo "replog-entrypoint: SERVICE_TYPE must be master or secondary, not \"$role\"" >&2
+    *) echo "replog-entrypoint: SERVICE_TYPE must be master or secondary," \
+            "not \"$role\"" >&2
        exit 64 ;;
 esac
 
