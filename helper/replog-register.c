@@ -52,6 +52,13 @@
 /* how late a signal that races with the check before nanosleep() is seen */
 #define RR_SLEEP_STEP     0.1
 
+/*
+ * The local nginx starts beside the helper: polled this often, for at most
+ * --local-wait seconds, whatever the retry interval towards the master
+ */
+#define RR_LOCAL_POLL     0.15
+#define RR_LOCAL_WAIT     5.0
+
 
 typedef struct {
     const char         *id;
@@ -65,6 +72,7 @@ typedef struct {
     double              max_delay;
     double              watch;
     double              timeout;
+    double              local_wait;
     char                master[RR_URL_MAX];
     char                local[RR_URL_MAX];
     char                hostname[RR_ID_MAX + 1];
@@ -106,6 +114,7 @@ static int rr_parse_seconds(const char *name, const char *value,
 static int rr_parse_port(const char *name, const char *value,
     unsigned *out);
 static int rr_base_url(const char *name, const char *value, char *out);
+static int rr_master_url(const char *host, const char *port, char *out);
 static int rr_configure(rr_conf_t *conf, int argc, char **argv);
 static int rr_check_key(const char *name, const char *key);
 static int rr_derive_key(const char *token, char *out);
@@ -157,6 +166,7 @@ static const struct option  rr_options[] = {
     { "max-delay",       required_argument, NULL, 'd' },
     { "watch",           required_argument, NULL, 'w' },
     { "timeout",         required_argument, NULL, 'T' },
+    { "local-wait",      required_argument, NULL, 'L' },
     { "quiet",           no_argument,       NULL, 'q' },
     { "reset",           no_argument,       NULL, 'R' },
     { "help",            no_argument,       NULL, 'h' },
@@ -271,8 +281,9 @@ rr_usage(void)
 "again whenever the master has forgotten it.  Options override the\n"
 "environment variables named in brackets.\n"
 "\n"
-"  --master URL            the master [MASTER_HOST, MASTER_PORT]\n"
-"                          (default http://master:8000)\n"
+"  --master URL            the master [MASTER_HOST, with or without\n"
+"                          http://, and MASTER_PORT unless MASTER_HOST has\n"
+"                          a port] (default http://master:8000)\n"
 "  --id ID                 this secondary's id [HOSTNAME] (default: the\n"
 "                          host name)\n"
 "  --port PORT             this secondary's port [SECONDARY_PORT]\n"
@@ -280,7 +291,8 @@ rr_usage(void)
 "  --local URL             this secondary's nginx\n"
 "                          (default http://127.0.0.1:PORT)\n"
 "  --token TOKEN           x-token of the client API (/health,\n"
-"                          /secondaries) [API_KEY] (default: none)\n"
+"                          /secondaries) [API_TOKEN, or its alias API_KEY]\n"
+"                          (default: none)\n"
 "  --service-key KEY       x-token of /register and /reset [SERVICE_KEY]\n"
 "                          (default: derived from the token as the module\n"
 "                          derives it; none without a token)\n"
@@ -294,6 +306,9 @@ rr_usage(void)
 "  --watch SEC             check the master every SEC seconds and register\n"
 "                          again when needed [REPLOG_WATCH] (default 0: off)\n"
 "  --timeout SEC           per HTTP request (default 2)\n"
+"  --local-wait SEC        wait this long at most for this secondary's own\n"
+"                          nginx, polled every 0.15 s (default 5; at most\n"
+"                          the max delay)\n"
 "  --reset                 discard the local log first (a CONFLICT\n"
 "                          secondary then rejoins from the start)\n"
 "  -q, --quiet             no progress lines\n"
@@ -407,10 +422,90 @@ rr_base_url(const char *name, const char *value, char *out)
 }
 
 
+/*
+ * MASTER_HOST and MASTER_PORT to a URL.  The original's .env has
+ * MASTER_HOST=http://master, its README "master": both work.  A host that
+ * carries a port keeps it; a bare IPv6 address gets brackets.
+ */
+
+static int
+rr_master_url(const char *host, const char *port, char *out)
+{
+    int          n, v6;
+    size_t       len;
+    const char  *rest, *scheme, *colon, *p;
+
+    rest = strstr(host, "://");
+
+    if (rest) {
+        scheme = host;
+        len = rest - host;
+        rest += 3;
+
+        if (!((len == 4 && strncmp(host, "http", 4) == 0)
+              || (len == 5 && strncmp(host, "https", 5) == 0)))
+        {
+            return rr_usage_error("invalid MASTER_HOST \"%s\": expected "
+                                  "http:// or https:// or no scheme", host);
+        }
+
+    } else {
+        scheme = "http";
+        len = 4;
+        rest = host;
+    }
+
+    /* the host part ends at a path, if any */
+    n = (int) strcspn(rest, "/");
+
+    if (n == 0) {
+        return rr_usage_error("invalid MASTER_HOST \"%s\": no host", host);
+    }
+
+    colon = memchr(rest, ':', n);
+    v6 = colon && rest[0] != '['
+         && memchr(colon + 1, ':', n - (colon + 1 - rest)) != NULL;
+
+    /* "host:port" or "[v6]:port": a port of its own, digits after a colon */
+    p = (rest[0] == '[') ? memchr(rest, ']', n) : colon;
+
+    if (!v6 && p && *p == ']') {
+        p = (p + 1 < rest + n && p[1] == ':') ? p + 1 : NULL;
+    }
+
+    if (!v6 && p && p + 1 < rest + n) {
+        for (p++; p < rest + n && *p >= '0' && *p <= '9'; p++) {
+            /* void */
+        }
+
+        if (p == rest + n) {
+            port = NULL;
+        }
+    }
+
+    if (port) {
+        n = snprintf(out, RR_URL_MAX, v6 ? "%.*s://[%.*s]:%s"
+                                         : "%.*s://%.*s:%s",
+                     (int) len, scheme, n, rest, port);
+
+    } else {
+        n = snprintf(out, RR_URL_MAX, "%.*s://%.*s", (int) len, scheme, n,
+                     rest);
+    }
+
+    if (n < 0 || n >= RR_URL_MAX) {
+        return rr_usage_error("invalid MASTER_HOST: longer than %d bytes",
+                              RR_URL_MAX - 32);
+    }
+
+    return RR_OK;
+}
+
+
 static int
 rr_configure(rr_conf_t *conf, int argc, char **argv)
 {
-    int          c, n, have_local;
+    int          c, have_local;
     char         url[RR_URL_MAX];
     unsigned     mp;
     const char  *v, *host, *mport, *master, *name;
@@ -421,6 +516,7 @@ rr_configure(rr_conf_t *conf, int argc, char **argv)
     conf->retry_interval = 1;
     conf->max_delay = 60;
     conf->timeout = 2;
+    conf->local_wait = RR_LOCAL_WAIT;
     conf->token = "";
 
     /* the environment first: the names of the original Python service */
@@ -428,8 +524,21 @@ rr_configure(rr_conf_t *conf, int argc, char **argv)
     v = getenv("HOSTNAME");
     conf->id = (v && *v) ? v : NULL;
 
+    /* API_TOKEN as the original's code and .env name it; API_KEY as its
+     * README did */
+    v = getenv("API_TOKEN");
+    conf->token = (v && *v) ? v : "";
+
     v = getenv("API_KEY");
-    conf->token = v ? v : "";
+    if (v && *v) {
+        if (conf->token[0] && strcmp(conf->token, v) != 0) {
+            return rr_usage_error("API_TOKEN and API_KEY are both set and "
+                                  "differ; set one of them (API_KEY is an "
+                                  "alias of API_TOKEN)");
+        }
+
+        conf->token = v;
+    }
 
     v = getenv("SERVICE_KEY");
     conf->service_key = (v && *v) ? v : NULL;
@@ -570,6 +679,14 @@ rr_configure(rr_conf_t *conf, int argc, char **argv)
             }
             break;
 
+        case 'L':
+            if (rr_parse_seconds("--local-wait", optarg, 0, &conf->local_wait)
+                != RR_OK)
+            {
+                return RR_EXIT_USAGE;
+            }
+            break;
+
         case 'q':
             conf->quiet = 1;
             break;
@@ -612,17 +729,9 @@ rr_configure(rr_conf_t *conf, int argc, char **argv)
             return RR_EXIT_USAGE;
         }
 
-        /* an IPv6 address needs brackets in a URL */
-        n = snprintf(url, sizeof(url),
-                     (strchr(host, ':') && host[0] != '[')
-                     ? "http://[%s]:%s" : "http://%s:%s", host, mport);
-
-        if (n < 0 || n >= (int) sizeof(url)) {
-            return rr_usage_error("invalid MASTER_HOST: longer than %d bytes",
-                                  RR_URL_MAX - 32);
-        }
-
-        if (rr_base_url("MASTER_HOST", url, conf->master) != RR_OK) {
+        if (rr_master_url(host, mport, url) != RR_OK
+            || rr_base_url("MASTER_HOST", url, conf->master) != RR_OK)
+        {
             return RR_EXIT_USAGE;
         }
     }
@@ -1433,10 +1542,18 @@ rr_startup(rr_conf_t *conf, rr_http_t *h, rr_reg_t *reg)
 {
     int           rc;
     char          err[RR_ERR_MAX], epoch[RR_EPOCH_LEN + 1];
+    double        bound, until;
     uint64_t      last_id;
     rr_backoff_t  b;
 
-    rr_backoff_init(&b, conf);
+    /*
+     * the local nginx starts beside us and is up in well under a second:
+     * polled briefly, not at the pace of the retries towards the master
+     */
+
+    bound = conf->local_wait < conf->max_delay ? conf->local_wait
+                                                : conf->max_delay;
+    until = rr_now() + bound;
 
     for ( ;; ) {
         rc = rr_http_request(h, conf->local, "/healthcheck", NULL, err,
@@ -1456,17 +1573,17 @@ rr_startup(rr_conf_t *conf, rr_http_t *h, rr_reg_t *reg)
         }
 
         if (rc != RR_STOPPED) {
-            rc = rr_backoff_wait(&b, conf);
+            if (rr_now() >= until) {
+                rr_log("local node %s does not answer /healthcheck after "
+                       "%gs: %s", conf->local, bound, err);
+                return RR_EXIT_GAVE_UP;
+            }
+
+            rc = rr_sleep(RR_LOCAL_POLL);
         }
 
         if (rc == RR_STOPPED) {
             rr_log("stopped before registering");
-            return RR_EXIT_GAVE_UP;
-        }
-
-        if (rc == RR_AGAIN) {
-            rr_log("local node %s does not answer /healthcheck after %gs: %s",
-                   conf->local, conf->max_delay, err);
             return RR_EXIT_GAVE_UP;
         }
     }

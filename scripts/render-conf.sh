@@ -1,9 +1,10 @@
 #!/bin/sh
 # Renders conf/templates/ROLE.conf.template from the environment: the
-# variables of the original service (API_KEY, MASTER_HOST, MASTER_PORT,
-# SECONDARY_PORT, HEALTHCHECK_DELAY, DELAY=low,high, ...), SERVICE_KEY, plus
-# REPLOG_* overrides.  The one
-# rendering path for `make run`, the Docker image and the cluster tests.
+# variables of the original service (API_TOKEN or its alias API_KEY,
+# MASTER_HOST, MASTER_PORT, SECONDARY_PORT, HEALTHCHECK_DELAY,
+# SECONDARY_REMOVAL_DELAY, MESSAGE_POST_*, DELAY=low,high, ...),
+# SERVICE_KEY, plus REPLOG_* overrides.  The one rendering path for
+# `make run`, the Docker image and the cluster tests.
 #
 #   render-conf.sh master|secondary [TEMPLATE_DIR] > nginx.conf
 
@@ -23,7 +24,7 @@ esac
 : "${SECONDARY_REMOVAL_DELAY:=0}"
 : "${MESSAGE_POST_RETRY_INTERVAL:=1}"
 : "${MAX_MESSAGE_POST_RETRY_DELAY:=20}"
-: "${MESSAGE_POST_RETRIES_MECHANISM:=uniform}"
+: "${MESSAGE_POST_RETRIES_MECHANISM:=exponential}"
 
 : "${REPLOG_PREFIX:=/var/lib/replog}"
 : "${REPLOG_ERROR_LOG:=$REPLOG_PREFIX/error.log}"
@@ -59,7 +60,18 @@ REPLOG_REMOVE_AFTER=$(t "$SECONDARY_REMOVAL_DELAY")
 REPLOG_RETRY_INTERVAL=$(t "$MESSAGE_POST_RETRY_INTERVAL")
 REPLOG_RETRY_MAX_DELAY=$(t "$MAX_MESSAGE_POST_RETRY_DELAY")
 
-REPLOG_API_KEY=${API_KEY:-off}
+# the client token: API_TOKEN as the original's code and .env name it,
+# API_KEY as its README did; two different ones are a mistake, not a choice
+if [ -n "${API_TOKEN:-}" ] && [ -n "${API_KEY:-}" ] \
+   && [ "$API_TOKEN" != "$API_KEY" ]
+then
+    echo "render-conf: API_TOKEN and API_KEY are both set and differ;" \
+         "set one of them (API_KEY is an alias of API_TOKEN)" >&2
+    exit 64
+fi
+
+token=${API_TOKEN:-${API_KEY:-}}
+REPLOG_API_KEY=${token:-off}
 
 # a key rendered into the config: nothing nginx's parser would split
 clean() {
@@ -71,9 +83,9 @@ clean() {
     esac
 }
 
-clean API_KEY "$REPLOG_API_KEY"
+clean API_TOKEN "$REPLOG_API_KEY"
 
-# unset: the module derives the service key from API_KEY as the original
+# unset: the module derives the service key from the token as the original
 # service does (no secret from clients who know the derivation)
 REPLOG_SERVICE_KEY_DIRECTIVE=""
 if [ -n "${SERVICE_KEY:-}" ]; then

@@ -28,7 +28,7 @@ my ($PM, $PS, $PDEAD, $PM2) = map { rand_port($_) } 1 .. 4;
 
 # the environment the helper reads: none of it leaks in from outside
 my @EnvNames = qw(MASTER_HOST MASTER_PORT HOSTNAME SECONDARY_PORT API_KEY
-    CONNECTION_TO_MASTER_RETRY_INTERVAL CONNECTION_TO_MASTER_RETRY_MECHANISM
+    API_TOKEN CONNECTION_TO_MASTER_RETRY_INTERVAL CONNECTION_TO_MASTER_RETRY_MECHANISM
     MAX_CONNECTION_TO_MASTER_DELAY REPLOG_WATCH);
 
 my $Tmp = File::Temp->newdir('replog-helper-XXXXXX', TMPDIR => 1);

@@ -100,7 +100,9 @@ sub _render {
         REPLOG_WORKERS  => $node->{env}{REPLOG_WORKERS} // $self->{workers},
         REPLOG_ZONE_SIZE => $node->{env}{REPLOG_ZONE_SIZE}
                             // $self->{env}{REPLOG_ZONE_SIZE} // '64m',
-        API_KEY         => $self->{api_key},
+        # the original's name of the client token; API_KEY is its alias
+        API_TOKEN       => $self->{api_key},
+        API_KEY         => '',
         MASTER_HOST     => '127.0.0.1',
         MASTER_PORT     => $self->{master_port},
         SECONDARY_PORT  => $node->{port},
