@@ -49,7 +49,7 @@ sub health {
     return qr/$re/s;
 }
 
-sub err { qq/{"error":"$_[0]"}\n/ }
+sub err { qq/{"error":"$_[0]","detail":"$_[0]"}\n/ }
 
 # A regex for the error answer of a bad case: one text or alternatives.
 sub err_re {
@@ -494,7 +494,7 @@ __DATA__
 --- response_body_like eval
 [qr/^\{"acked_id":1\}\n\z/,
  (map { ::err_re($_->[1]) } @::Bad),
- qr/^\{"error":"empty body"\}\n\z/,
+ qr/^\{"error":"empty body","detail":"empty body"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a')}\E\z/,
  ::health(epoch => $::EA, last_id => 1, pending => 0)]
 --- response_headers eval
@@ -643,7 +643,7 @@ x-replog-master: http://127.0.0.1:8000
 --- response_body eval
 [(::err('this node is a secondary: write to the master')) x 3,
  ::acked(1),
- (qq/{"error":"this node is a secondary: write to the master","master":"http:\/\/127.0.0.1:8000"}\n/) x 2,
+ (qq/{"error":"this node is a secondary: write to the master","detail":"this node is a secondary: write to the master","master":"http:\/\/127.0.0.1:8000"}\n/) x 2,
  ::err('method not allowed'),
  ::list(1 => 'a')]
 --- response_headers eval

@@ -11,7 +11,7 @@ use Time::HiRes qw(time sleep);
 our $TS  = qr/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z/;
 our $HEX = qr/[0-9a-f]{16}/;
 
-sub err { qq/{"error":"$_[0]"}\n/ }
+sub err { qq/{"error":"$_[0]","detail":"$_[0]"}\n/ }
 
 # A regex for the error answer of a bad case: one text or alternatives.
 sub err_re {
@@ -283,7 +283,7 @@ __DATA__
 [(400) x (@::Bad + 5), 400, 200, 200]
 --- response_body_like eval
 [(map { ::err_re($_->[1]) } @::Bad, @::Bad[0, 6, 13, 20, 25]),
- qr/^\{"error":"empty body"\}\n\z/,
+ qr/^\{"error":"empty body","detail":"empty body"\}\n\z/,
  qr/^\{"data":\[\]\}\n\z/,
  qr/"cluster_size":1,/]
 --- response_headers eval

@@ -145,7 +145,7 @@ EOF
     ($st, $b) = post('late', '?wc=3&timeout=300');
     my $took = time - $t0;
     is($st, 504, 'cluster of 3, one secondary: wc=3&timeout=300 -> 504');
-    like($b, qr/^\{"error":"write concern not met in time: the message is stored on the master and replication continues","write_concern":3,"acks":2,"message":"late","meta":\{"message_id":2,"registered_at":"$TS","registered_to":\["m","s1"\]\}\}\n\z/,
+    like($b, qr/^\{"error":"write concern not met in time: the message is stored on the master and replication continues","detail":"write concern not met in time: the message is stored on the master and replication continues","write_concern":3,"acks":2,"message":"late","meta":\{"message_id":2,"registered_at":"$TS","registered_to":\["m","s1"\]\}\}\n\z/,
          '504: the documented body, acks and holders');
     cmp_ok($took, '>=', 0.29, '504: after the timeout');
     cmp_ok($took, '<', 3, '504: not much later');
@@ -241,7 +241,7 @@ EOF
     ok(reload_nginx(), 'reload: new workers');
     my ($st, $b) = finish_post($sock, 5);
     is($st, 504, 'reload: the parked post is answered 504');
-    like($b // '', qr/^\{"error":"write concern not met in time: the message is stored on the master and replication continues","write_concern":3,"acks":2,"message":"parked","meta":\{"message_id":1,/,
+    like($b // '', qr/^\{"error":"write concern not met in time: the message is stored on the master and replication continues","detail":"write concern not met in time: the message is stored on the master and replication continues","write_concern":3,"acks":2,"message":"parked","meta":\{"message_id":1,/,
          'reload: with the documented body');
     ($st, $b) = finish_post($sock2, 5);
     is($st, 504, 'reload: the parked post with a timeout is answered 504 too');
@@ -395,9 +395,9 @@ __DATA__
 [200, 200, 400, 400, 400, 200, 201]
 --- response_body eval
 [undef, undef,
- qq/{"error":"write concern 4 is above the cluster size 3"}\n/,
- qq/{"error":"write concern 4 is above the cluster size 3"}\n/,
- qq/{"error":"write concern 100 is above the cluster size 3"}\n/,
+ qq/{"error":"write concern 4 is above the cluster size 3","detail":"write concern 4 is above the cluster size 3"}\n/,
+ qq/{"error":"write concern 4 is above the cluster size 3","detail":"write concern 4 is above the cluster size 3"}\n/,
+ qq/{"error":"write concern 100 is above the cluster size 3","detail":"write concern 100 is above the cluster size 3"}\n/,
  qq/{"data":[]}\n/,
  undef]
 
@@ -414,7 +414,7 @@ __DATA__
 --- error_code eval
 [400, 201]
 --- response_body_like eval
-[qr/^\{"error":"write concern 2 is above the cluster size 1"\}\n\z/,
+[qr/^\{"error":"write concern 2 is above the cluster size 1","detail":"write concern 2 is above the cluster size 1"\}\n\z/,
  qr/"registered_to":\["m"\]/]
 
 
@@ -433,8 +433,8 @@ __DATA__
 --- error_code eval
 [400, 504, 504]
 --- response_body_like eval
-[qr/^\{"error":"write concern 4 is above the cluster size 3"\}\n\z/,
- qr/^\{"error":"write concern not met in time: the message is stored on the master and replication continues","write_concern":3,"acks":1,"message":"y","meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\["m"\]\}\}\n\z/,
+[qr/^\{"error":"write concern 4 is above the cluster size 3","detail":"write concern 4 is above the cluster size 3"\}\n\z/,
+ qr/^\{"error":"write concern not met in time: the message is stored on the master and replication continues","detail":"write concern not met in time: the message is stored on the master and replication continues","write_concern":3,"acks":1,"message":"y","meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\["m"\]\}\}\n\z/,
  qr/"write_concern":2,"acks":1,"message":"z",/]
 
 
@@ -478,5 +478,5 @@ __DATA__
 --- error_code eval
 [400, 400, 400, 400, 400, 200]
 --- response_body eval
-[(qq/{"error":"invalid timeout: use milliseconds"}\n/) x 5,
+[(qq/{"error":"invalid timeout: use milliseconds","detail":"invalid timeout: use milliseconds"}\n/) x 5,
  qq/{"data":[]}\n/]

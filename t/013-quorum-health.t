@@ -30,7 +30,7 @@ EOF
 sub noquorum {
     my ($up, $n) = @_;
     my $k = int($n / 2) + 1;
-    return qq/{"error":"no quorum: the master is read-only while $up of $n nodes are up and $k are needed","up":$up,"needed":$k,"cluster_size":$n}\n/;
+    return qq/{"error":"no quorum: the master is read-only while $up of $n nodes are up and $k are needed","detail":"no quorum: the master is read-only while $up of $n nodes are up and $k are needed","up":$up,"needed":$k,"cluster_size":$n}\n/;
 }
 
 repeat_each(1);
