@@ -726,7 +726,7 @@ GET /health
     replog_fail_rate 1;
     location / { replog_api; }
 --- request eval
-["POST /replicate\n{\"epoch\":\"0123456789abcdef\",\"entries\":[{\"id\":1,\"registered_at\":\"2026-01-01T00:00:00.000000Z\",\"message\":\"a\"}]}",
+["POST /replicate\n{\"epoch\":\"0123456789abcdef\",\"entries\":[{\"message\":\"a\",\"meta\":{\"message_id\":1,\"registered_at\":\"2026-01-01T00:00:00.000000Z\"}}]}",
  "GET /health"]
 --- error_code eval
 [500, 200]
