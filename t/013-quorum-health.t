@@ -229,6 +229,11 @@ EOF
     is($st, 503, 'recovering: 503 before anyone registered');
     is($h->{'retry-after'}, 1, 'recovering: Retry-After: 1');
     ok(eval { JSON::PP::decode_json($b)->{error} }, 'recovering: a JSON error');
+    my $rb = eval { JSON::PP::decode_json($b) } // {};
+    is_deeply([ @$rb{qw(error detail)} ], [ 'recovering', 'recovering' ],
+              'recovering: "detail" says what "error" says, as every error');
+    like($rb->{reason} // '', qr/^the master restarted with an empty log/,
+         'recovering: the explanation is in "reason"');
     is(jget(port(), '/health')->{read_only}, JSON::PP::true, 'recovering: read_only');
     is(register('s1', $P1), 200, 'recovering: s1 registered');
     ok(wait_for(5, sub { !jget(port(), '/health')->{read_only} }), 'recovering: open');
