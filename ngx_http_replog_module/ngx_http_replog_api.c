@@ -920,12 +920,14 @@ ngx_http_replog_list_wait(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 {
+    u_char                   *p;
     size_t                    skip, len;
+    uint64_t                  id;
     ngx_buf_t                *b;
-    ngx_str_t                *suffix;
     ngx_connection_t         *c;
     ngx_http_replog_sh_t     *sh;
     ngx_http_replog_zone_t   *zone;
+    ngx_http_replog_run_t    *run;
     ngx_http_replog_entry_t  *e;
 
     c = r->connection;
@@ -973,8 +975,14 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
             return NGX_ERROR;
         }
 
-        while (ctx->next <= ctx->last) {
-            e = ngx_http_replog_store_get_locked(sh, ctx->next);
+        /* the hot loop: the stored bytes, then the suffix of their run */
+
+        run = &ctx->runs[ctx->run];
+        id = ctx->next;
+        p = b->last;
+
+        while (id <= ctx->last) {
+            e = ngx_http_replog_store_get_locked(sh, id);
 
             if (e == NULL) {
                 /* cannot happen: the prefix of one log is never taken back */
@@ -982,29 +990,27 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 
                 ngx_log_error(NGX_LOG_ALERT, c->log, 0,
                               "replog: list stream closed: id %uL of log "
-                              "%016xL is missing", ctx->next,
-                              ctx->incarnation);
+                              "%016xL is missing", id, ctx->incarnation);
                 return NGX_ERROR;
             }
 
-            while (ctx->next > ctx->runs[ctx->run].hi) {
-                ctx->run++;
+            while (id > run->hi) {
+                run++;
             }
-
-            suffix = &ctx->runs[ctx->run].suffix;
 
             /* the first entry of the list goes without its comma */
             skip = ctx->tail ? 0 : 1;
             len = e->len - skip;
 
-            if ((size_t) (b->end - b->last) < len + suffix->len) {
+            if ((size_t) (b->end - p) < len + run->suffix.len) {
 
-                if (b->last == b->start) {
+                if (p == b->start) {
                     /*
                      * larger than the buffer: copied into one of its own,
                      * as a reset may free the zone's copy meanwhile
                      */
-                    b = ngx_http_replog_list_big(r, ctx, len + suffix->len);
+                    b = ngx_http_replog_list_big(r, ctx,
+                                                 len + run->suffix.len);
                     if (b == NULL) {
                         ngx_shmtx_unlock(&zone->shpool->mutex);
                         return NGX_ERROR;
@@ -1012,22 +1018,30 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 
                     b->pos = b->start;
                     b->last = ngx_cpymem(b->start, e->data + skip, len);
-                    b->last = ngx_cpymem(b->last, suffix->data, suffix->len);
+                    b->last = ngx_cpymem(b->last, run->suffix.data,
+                                         run->suffix.len);
                     b->last_buf = 0;
                     b->flush = 1;
                     ctx->out.buf = b;
                     ctx->tail = 1;
-                    ctx->next++;
+                    id++;
                 }
 
                 break;
             }
 
-            b->last = ngx_cpymem(b->last, e->data + skip, len);
-            b->last = ngx_cpymem(b->last, suffix->data, suffix->len);
+            p = ngx_cpymem(p, e->data + skip, len);
+            p = ngx_cpymem(p, run->suffix.data, run->suffix.len);
             ctx->tail = 1;
-            ctx->next++;
+            id++;
         }
+
+        if (b == ctx->buf) {
+            b->last = p;
+        }
+
+        ctx->next = id;
+        ctx->run = run - ctx->runs;
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
