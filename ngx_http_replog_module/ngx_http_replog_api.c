@@ -845,7 +845,9 @@ ngx_http_replog_list_runs(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
             }
         }
 
-        p = ngx_pnalloc(r->pool, size);
+        run->padded = ngx_align(size, 8);
+
+        p = ngx_pcalloc(r->pool, run->padded);
         if (p == NULL) {
             return NGX_ERROR;
         }
@@ -920,15 +922,16 @@ ngx_http_replog_list_wait(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 {
-    u_char                   *p;
-    size_t                    skip, len;
-    uint64_t                  id;
-    ngx_buf_t                *b;
-    ngx_connection_t         *c;
-    ngx_http_replog_sh_t     *sh;
-    ngx_http_replog_zone_t   *zone;
-    ngx_http_replog_run_t    *run;
-    ngx_http_replog_entry_t  *e;
+    u_char                    *p;
+    size_t                     skip, len, w;
+    uint64_t                   id;
+    ngx_buf_t                 *b;
+    ngx_uint_t                 avail;
+    ngx_connection_t          *c;
+    ngx_http_replog_sh_t      *sh;
+    ngx_http_replog_zone_t    *zone;
+    ngx_http_replog_run_t     *run;
+    ngx_http_replog_entry_t   *e, **slot;
 
     c = r->connection;
     b = ctx->buf;
@@ -975,14 +978,24 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
             return NGX_ERROR;
         }
 
-        /* the hot loop: the stored bytes, then the suffix of their run */
+        /*
+         * the hot loop: the stored bytes, then the suffix of their run,
+         * walking the index a chunk at a time
+         */
 
         run = &ctx->runs[ctx->run];
         id = ctx->next;
         p = b->last;
+        slot = NULL;
+        avail = 0;
 
         while (id <= ctx->last) {
-            e = ngx_http_replog_store_get_locked(sh, id);
+
+            if (avail == 0) {
+                slot = ngx_http_replog_store_slots_locked(sh, id, &avail);
+            }
+
+            e = slot ? *slot : NULL;
 
             if (e == NULL) {
                 /* cannot happen: the prefix of one log is never taken back */
@@ -1002,7 +1015,7 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
             skip = ctx->tail ? 0 : 1;
             len = e->len - skip;
 
-            if ((size_t) (b->end - p) < len + run->suffix.len) {
+            if ((size_t) (b->end - p) < len + run->padded) {
 
                 if (p == b->start) {
                     /*
@@ -1031,8 +1044,17 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
             }
 
             p = ngx_cpymem(p, e->data + skip, len);
-            p = ngx_cpymem(p, run->suffix.data, run->suffix.len);
+
+            /* whole words, the padding overwritten by what comes next */
+            for (w = 0; w < run->padded; w += 8) {
+                ngx_memcpy(p + w, run->suffix.data + w, 8);
+            }
+
+            p += run->suffix.len;
+
             ctx->tail = 1;
+            slot++;
+            avail--;
             id++;
         }
 

@@ -226,10 +226,15 @@ typedef struct {
 } ngx_http_replog_view_t;
 
 
-/* ids up to hi of a list have the same holders: the suffix of each */
+/*
+ * ids up to hi of a list have the same holders: the suffix of each, kept
+ * in a buffer of whole 8-byte words (padded) so that it is copied without
+ * a call
+ */
 typedef struct {
     uint64_t                        hi;
     ngx_str_t                       suffix;
+    size_t                          padded;
 } ngx_http_replog_run_t;
 
 
@@ -293,6 +298,8 @@ ngx_http_replog_entry_t *ngx_http_replog_store_get_locked(
     ngx_http_replog_sh_t *sh, uint64_t id);
 uint64_t ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh,
     uint64_t id);
+ngx_http_replog_entry_t **ngx_http_replog_store_slots_locked(
+    ngx_http_replog_sh_t *sh, uint64_t id, ngx_uint_t *n);
 uint64_t ngx_http_replog_new_epoch(void);
 ngx_int_t ngx_http_replog_parse_wc(u_char *p, size_t len);
 u_char *ngx_http_replog_format_time(u_char *p, int64_t usec);

@@ -385,6 +385,35 @@ ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh, uint64_t id)
 
 
 /*
+ * The index slots from id to the end of its chunk, n of them, for a reader
+ * walking the log in order; NULL where no chunk holds id.
+ */
+
+ngx_http_replog_entry_t **
+ngx_http_replog_store_slots_locked(ngx_http_replog_sh_t *sh, uint64_t id,
+    ngx_uint_t *n)
+{
+    uint64_t  k;
+
+    if (id == 0) {
+        return NULL;
+    }
+
+    k = id - 1;
+
+    if (k / NGX_HTTP_REPLOG_CHUNK >= sh->dir_cap
+        || sh->dir[k / NGX_HTTP_REPLOG_CHUNK] == NULL)
+    {
+        return NULL;
+    }
+
+    *n = NGX_HTTP_REPLOG_CHUNK - k % NGX_HTTP_REPLOG_CHUNK;
+
+    return &sh->dir[k / NGX_HTTP_REPLOG_CHUNK][k % NGX_HTTP_REPLOG_CHUNK];
+}
+
+
+/*
  * Finds the index slot of an id, growing the directory and allocating the
  * chunk as needed.  Nothing is changed when memory runs out.
  */
