@@ -13,7 +13,14 @@ ASAN_FLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 HELPER      = $(BUILD)/replog-register
 
-.PHONY: all deps module helper asan run test test-unit test-asan bench clean
+FUZZ        = $(BUILD)/fuzz
+FUZZ_SRCS   = $(wildcard fuzz/*.c) fuzz/build.sh \
+              ngx_http_replog_module/ngx_http_replog_json.c \
+              ngx_http_replog_module/ngx_http_replog_client.c \
+              $(wildcard ngx_http_replog_module/*.h)
+
+.PHONY: all deps module helper asan run test test-unit test-asan \
+        test-valgrind bench clean fuzz test-fuzz
 
 all: deps module helper
 
@@ -29,7 +36,7 @@ helper: $(HELPER)
 
 $(HELPER): helper/replog-register.c
 	@mkdir -p $(BUILD)
-	$(CC) -O2 -g -Wall -Wextra -Werror -o $@.tmp $< -lcurl
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@.tmp $< -lcurl -lcrypto
 	mv -f $@.tmp $@
 
 asan: $(ASAN_MODULE)
@@ -43,9 +50,11 @@ run: deps module helper
 	scripts/run.sh
 
 test: DEPS_SET = test
-test: deps module helper asan
+test: deps module helper asan fuzz
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory test-fuzz
+	$(MAKE) --no-print-directory test-valgrind
 
 test-unit:
 	TEST_NGINX_BINARY=$(NGINX_BIN) \
@@ -59,6 +68,31 @@ test-asan: asan
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    prove -I t/lib -r t/
+
+# libFuzzer harnesses of the parsers (clang); see README "Fuzzing"
+fuzz: $(FUZZ)/.built
+
+$(FUZZ)/.built: $(FUZZ_SRCS) $(MODULE)
+	fuzz/build.sh $(BUILD)/nginx $(FUZZ)
+	@touch $@
+
+# every seed input once, under ASan and UBSan, and every crasher found so
+# far (each fixed since)
+FUZZ_CORPORA ?= fuzz/corpus fuzz/crashers
+
+test-fuzz: fuzz
+	fuzz/run-corpus.sh $(FUZZ) $(FUZZ_CORPORA)
+
+# the tests that drive the outbound client, nginx under valgrind memcheck:
+# any invalid read or write fails them
+VALGRIND_TESTS = t/014-peer-replies.t t/010-replicate.t t/011-register.t \
+                 t/012-write-concern.t t/cluster/095-hostile-peer.t
+
+test-valgrind: module
+	TEST_NGINX_BINARY=$(NGINX_BIN) \
+	TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE) \
+	TEST_NGINX_USE_VALGRIND=1 \
+	    prove -I t/lib $(VALGRIND_TESTS)
 
 bench: DEPS_SET = bench
 bench: deps module

@@ -1,7 +1,7 @@
 #!/bin/bash
-# Container entrypoint: renders the nginx config for SERVER_TYPE (master or
-# secondary) from the environment, runs nginx in the foreground and, on a
-# secondary, replog-register --watch beside it.  Stays PID 1 as a small
+# Container entrypoint: renders the nginx config for SERVICE_TYPE (master or
+# secondary; SERVER_TYPE is an alias) from the environment, runs nginx in
+# the foreground and, on a secondary, replog-register --watch beside it.  Stays PID 1 as a small
 # supervisor so that docker's SIGTERM reaches both and the container ends
 # when nginx does.
 #
@@ -11,12 +11,23 @@
 
 set -u
 
-role=${SERVER_TYPE:-master}
+# SERVICE_TYPE as the original's code reads it, SERVER_TYPE as its README
+# named it
+if [ -n "${SERVICE_TYPE:-}" ] && [ -n "${SERVER_TYPE:-}" ] \
+   && [ "$SERVICE_TYPE" != "$SERVER_TYPE" ]
+then
+    echo "replog-entrypoint: SERVICE_TYPE=$SERVICE_TYPE and" \
+         "SERVER_TYPE=$SERVER_TYPE differ; set one of them" >&2
+    exit 64
+fi
+
+role=${SERVICE_TYPE:-${SERVER_TYPE:-master}}
 
 case "$role" in
     master)    port=${MASTER_PORT:-8000} ;;
     secondary) port=${SECONDARY_PORT:-8001} ;;
-    *) echo "replog-entrypoint: SERVER_TYPE must be master or secondary, not \"$role\"" >&2
+    *) echo "replog-entrypoint: SERVICE_TYPE must be master or secondary," \
+            "not \"$role\"" >&2
        exit 64 ;;
 esac
 

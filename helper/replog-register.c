@@ -5,7 +5,7 @@
  * forgotten it (restart with a new log, removal from its registry).
  *
  * cc -O2 -Wall -Wextra -Werror -o build/replog-register \
- *     helper/replog-register.c -lcurl
+ *     helper/replog-register.c -lcurl -lcrypto
  */
 
 
@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 
 
 #define RR_NAME           "replog-register"
@@ -37,19 +38,32 @@
 
 #define RR_BODY_MAX       65536
 #define RR_URL_MAX        2048
-#define RR_ID_MAX         255
+#define RR_ID_MAX         63
 #define RR_TOKEN_MAX      1024
 #define RR_ERR_MAX        512
 #define RR_EPOCH_LEN      16
+#define RR_KEY_LEN        64    /* a derived service key: hex SHA-256 */
+
+/* the original service's salt of its node-to-node token, as the module's */
+#define RR_SALT                                                              \
+    "028ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMNOPQRSTUVWXYZ61702"
 #define RR_SECONDS_MAX    1000000.0
 
 /* how late a signal that races with the check before nanosleep() is seen */
 #define RR_SLEEP_STEP     0.1
 
+/*
+ * The local nginx starts beside the helper: polled this often, for at most
+ * --local-wait seconds, whatever the retry interval towards the master
+ */
+#define RR_LOCAL_POLL     0.15
+#define RR_LOCAL_WAIT     5.0
+
 
 typedef struct {
     const char         *id;
     const char         *token;
+    const char         *service_key;
     unsigned            port;
     int                 exponential;
     int                 quiet;
@@ -58,9 +72,11 @@ typedef struct {
     double              max_delay;
     double              watch;
     double              timeout;
+    double              local_wait;
     char                master[RR_URL_MAX];
     char                local[RR_URL_MAX];
     char                hostname[RR_ID_MAX + 1];
+    char                derived[RR_KEY_LEN + 1];
 } rr_conf_t;
 
 
@@ -98,7 +114,11 @@ static int rr_parse_seconds(const char *name, const char *value,
 static int rr_parse_port(const char *name, const char *value,
     unsigned *out);
 static int rr_base_url(const char *name, const char *value, char *out);
+static int rr_master_url(const char *host, const char *port, char *out);
 static int rr_configure(rr_conf_t *conf, int argc, char **argv);
+static int rr_check_key(const char *name, const char *key);
+static int rr_derive_key(const char *token, char *out);
+static int rr_valid_id(const char *id);
 static double rr_now(void);
 static void rr_on_signal(int signo);
 static int rr_sleep(double seconds);
@@ -140,11 +160,13 @@ static const struct option  rr_options[] = {
     { "port",            required_argument, NULL, 'p' },
     { "local",           required_argument, NULL, 'l' },
     { "token",           required_argument, NULL, 't' },
+    { "service-key",     required_argument, NULL, 'k' },
     { "retry-interval",  required_argument, NULL, 'r' },
     { "retry-mechanism", required_argument, NULL, 'M' },
     { "max-delay",       required_argument, NULL, 'd' },
     { "watch",           required_argument, NULL, 'w' },
     { "timeout",         required_argument, NULL, 'T' },
+    { "local-wait",      required_argument, NULL, 'L' },
     { "quiet",           no_argument,       NULL, 'q' },
     { "reset",           no_argument,       NULL, 'R' },
     { "help",            no_argument,       NULL, 'h' },
@@ -259,16 +281,21 @@ rr_usage(void)
 "again whenever the master has forgotten it.  Options override the\n"
 "environment variables named in brackets.\n"
 "\n"
-"  --master URL            the master [MASTER_HOST, MASTER_PORT]\n"
-"                          (default http://master:8000)\n"
+"  --master URL            the master [MASTER_HOST, with or without\n"
+"                          http://, and MASTER_PORT unless MASTER_HOST has\n"
+"                          a port] (default http://master:8000)\n"
 "  --id ID                 this secondary's id [HOSTNAME] (default: the\n"
 "                          host name)\n"
 "  --port PORT             this secondary's port [SECONDARY_PORT]\n"
 "                          (default 8001)\n"
 "  --local URL             this secondary's nginx\n"
 "                          (default http://127.0.0.1:PORT)\n"
-"  --token TOKEN           x-token sent to both nodes [API_KEY]\n"
+"  --token TOKEN           x-token of the client API (/health,\n"
+"                          /secondaries) [API_TOKEN, or its alias API_KEY]\n"
 "                          (default: none)\n"
+"  --service-key KEY       x-token of /register and /reset [SERVICE_KEY]\n"
+"                          (default: derived from the token as the module\n"
+"                          derives it; none without a token)\n"
 "  --retry-interval SEC    first wait between attempts\n"
 "                          [CONNECTION_TO_MASTER_RETRY_INTERVAL] (default 1)\n"
 "  --retry-mechanism MECH  uniform, or exponential (each wait 5/4 of the\n"
@@ -279,6 +306,9 @@ rr_usage(void)
 "  --watch SEC             check the master every SEC seconds and register\n"
 "                          again when needed [REPLOG_WATCH] (default 0: off)\n"
 "  --timeout SEC           per HTTP request (default 2)\n"
+"  --local-wait SEC        wait this long at most for this secondary's own\n"
+"                          nginx, polled every 0.15 s (default 5; at most\n"
+"                          the max delay)\n"
 "  --reset                 discard the local log first (a CONFLICT\n"
 "                          secondary then rejoins from the start)\n"
 "  -q, --quiet             no progress lines\n"
@@ -392,10 +422,90 @@ rr_base_url(const char *name, const char *value, char *out)
 }
 
 
+/*
+ * MASTER_HOST and MASTER_PORT to a URL.  The original's .env has
+ * MASTER_HOST=http://master, its README "master": both work.  A host that
+ * carries a port keeps it; a bare IPv6 address gets brackets.
+ */
+
+static int
+rr_master_url(const char *host, const char *port, char *out)
+{
+    int          n, v6;
+    size_t       len;
+    const char  *rest, *scheme, *colon, *p;
+
+    rest = strstr(host, "://");
+
+    if (rest) {
+        scheme = host;
+        len = rest - host;
+        rest += 3;
+
+        if (!((len == 4 && strncmp(host, "http", 4) == 0)
+              || (len == 5 && strncmp(host, "https", 5) == 0)))
+        {
+            return rr_usage_error("invalid MASTER_HOST \"%s\": expected "
+                                  "http:// or https:// or no scheme", host);
+        }
+
+    } else {
+        scheme = "http";
+        len = 4;
+        rest = host;
+    }
+
+    /* the host part ends at a path, if any */
+    n = (int) strcspn(rest, "/");
+
+    if (n == 0) {
+        return rr_usage_error("invalid MASTER_HOST \"%s\": no host", host);
+    }
+
+    colon = memchr(rest, ':', n);
+    v6 = colon && rest[0] != '['
+         && memchr(colon + 1, ':', n - (colon + 1 - rest)) != NULL;
+
+    /* "host:port" or "[v6]:port": a port of its own, digits after a colon */
+    p = (rest[0] == '[') ? memchr(rest, ']', n) : colon;
+
+    if (!v6 && p && *p == ']') {
+        p = (p + 1 < rest + n && p[1] == ':') ? p + 1 : NULL;
+    }
+
+    if (!v6 && p && p + 1 < rest + n) {
+        for (p++; p < rest + n && *p >= '0' && *p <= '9'; p++) {
+            /* void */
+        }
+
+        if (p == rest + n) {
+            port = NULL;
+        }
+    }
+
+    if (port) {
+        n = snprintf(out, RR_URL_MAX, v6 ? "%.*s://[%.*s]:%s"
+                                         : "%.*s://%.*s:%s",
+                     (int) len, scheme, n, rest, port);
+
+    } else {
+        n = snprintf(out, RR_URL_MAX, "%.*s://%.*s", (int) len, scheme, n,
+                     rest);
+    }
+
+    if (n < 0 || n >= RR_URL_MAX) {
+        return rr_usage_error("invalid MASTER_HOST: longer than %d bytes",
+                              RR_URL_MAX - 32);
+    }
+
+    return RR_OK;
+}
+
+
 static int
 rr_configure(rr_conf_t *conf, int argc, char **argv)
 {
-    int          c, n, have_local;
+    int          c, have_local;
     char         url[RR_URL_MAX];
     unsigned     mp;
     const char  *v, *host, *mport, *master, *name;
@@ -406,6 +516,7 @@ rr_configure(rr_conf_t *conf, int argc, char **argv)
     conf->retry_interval = 1;
     conf->max_delay = 60;
     conf->timeout = 2;
+    conf->local_wait = RR_LOCAL_WAIT;
     conf->token = "";
 
     /* the environment first: the names of the original Python service */
@@ -413,8 +524,24 @@ rr_configure(rr_conf_t *conf, int argc, char **argv)
     v = getenv("HOSTNAME");
     conf->id = (v && *v) ? v : NULL;
 
+    /* API_TOKEN as the original's code and .env name it; API_KEY as its
+     * README did */
+    v = getenv("API_TOKEN");
+    conf->token = (v && *v) ? v : "";
+
     v = getenv("API_KEY");
-    conf->token = v ? v : "";
+    if (v && *v) {
+        if (conf->token[0] && strcmp(conf->token, v) != 0) {
+            return rr_usage_error("API_TOKEN and API_KEY are both set and "
+                                  "differ; set one of them (API_KEY is an "
+                                  "alias of API_TOKEN)");
+        }
+
+        conf->token = v;
+    }
+
+    v = getenv("SERVICE_KEY");
+    conf->service_key = (v && *v) ? v : NULL;
 
     host = getenv("MASTER_HOST");
     host = (host && *host) ? host : "master";
@@ -501,6 +628,10 @@ rr_configure(rr_conf_t *conf, int argc, char **argv)
             conf->token = optarg;
             break;
 
+        case 'k':
+            conf->service_key = optarg;
+            break;
+
         case 'r':
             if (rr_parse_seconds("--retry-interval", optarg, 1,
                                  &conf->retry_interval)
@@ -542,6 +673,14 @@ rr_configure(rr_conf_t *conf, int argc, char **argv)
 
         case 'T':
             if (rr_parse_seconds("--timeout", optarg, 1, &conf->timeout)
+                != RR_OK)
+            {
+                return RR_EXIT_USAGE;
+            }
+            break;
+
+        case 'L':
+            if (rr_parse_seconds("--local-wait", optarg, 0, &conf->local_wait)
                 != RR_OK)
             {
                 return RR_EXIT_USAGE;
@@ -590,17 +729,9 @@ rr_configure(rr_conf_t *conf, int argc, char **argv)
             return RR_EXIT_USAGE;
         }
 
-        /* an IPv6 address needs brackets in a URL */
-        n = snprintf(url, sizeof(url),
-                     (strchr(host, ':') && host[0] != '[')
-                     ? "http://[%s]:%s" : "http://%s:%s", host, mport);
-
-        if (n < 0 || n >= (int) sizeof(url)) {
-            return rr_usage_error("invalid MASTER_HOST: longer than %d bytes",
-                                  RR_URL_MAX - 32);
-        }
-
-        if (rr_base_url("MASTER_HOST", url, conf->master) != RR_OK) {
+        if (rr_master_url(host, mport, url) != RR_OK
+            || rr_base_url("MASTER_HOST", url, conf->master) != RR_OK)
+        {
             return RR_EXIT_USAGE;
         }
     }
@@ -620,19 +751,117 @@ rr_configure(rr_conf_t *conf, int argc, char **argv)
 
     name = (conf->id == conf->hostname) ? "host name" : "--id";
 
-    if (*conf->id == '\0' || strlen(conf->id) > RR_ID_MAX) {
-        return rr_usage_error("invalid %s \"%s\": expected 1 to %d bytes",
-                              name, conf->id, RR_ID_MAX);
+    /* not echoed: it may hold control characters */
+    if (rr_valid_id(conf->id) != RR_OK) {
+        return rr_usage_error("invalid %s: expected 1 to %d printable ASCII "
+                              "characters, without spaces, quotes or "
+                              "backslashes", name, RR_ID_MAX);
     }
 
-    if (strlen(conf->token) > RR_TOKEN_MAX) {
-        return rr_usage_error("invalid --token: longer than %d bytes",
+    if (rr_check_key("--token", conf->token) != RR_OK) {
+        return RR_EXIT_USAGE;
+    }
+
+    if (conf->service_key) {
+        if (*conf->service_key == '\0') {
+            return rr_usage_error("invalid --service-key: empty");
+        }
+
+        if (rr_check_key("--service-key", conf->service_key) != RR_OK) {
+            return RR_EXIT_USAGE;
+        }
+
+    } else if (conf->token[0]) {
+        if (rr_derive_key(conf->token, conf->derived) != RR_OK) {
+            rr_log("cannot derive the service key: SHA-256 failed");
+            return RR_EXIT_USAGE;
+        }
+
+        conf->service_key = conf->derived;
+
+    } else {
+        conf->service_key = "";
+    }
+
+    return RR_OK;
+}
+
+
+static int
+rr_check_key(const char *name, const char *key)
+{
+    const char  *v;
+
+    if (strlen(key) > RR_TOKEN_MAX) {
+        return rr_usage_error("invalid %s: longer than %d bytes", name,
                               RR_TOKEN_MAX);
     }
 
-    for (v = conf->token; *v; v++) {
+    for (v = key; *v; v++) {
         if ((unsigned char) *v < ' ' || *v == 0x7f) {
-            return rr_usage_error("invalid --token: control characters");
+            return rr_usage_error("invalid %s: control characters", name);
+        }
+    }
+
+    return RR_OK;
+}
+
+
+/* the lowercase hex SHA-256 of TOKEN "&" SALT, as the module derives it */
+
+static int
+rr_derive_key(const char *token, char *out)
+{
+    char           *s;
+    size_t          len, i;
+    unsigned int    n;
+    unsigned char   md[EVP_MAX_MD_SIZE];
+
+    len = strlen(token) + 1 + sizeof(RR_SALT) - 1;
+
+    s = malloc(len + 1);
+    if (s == NULL) {
+        return RR_AGAIN;
+    }
+
+    snprintf(s, len + 1, "%s&%s", token, RR_SALT);
+
+    if (EVP_Digest(s, len, md, &n, EVP_sha256(), NULL) != 1
+        || n * 2 != RR_KEY_LEN)
+    {
+        free(s);
+        return RR_AGAIN;
+    }
+
+    free(s);
+
+    for (i = 0; i < n; i++) {
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    }
+
+    return RR_OK;
+}
+
+
+/* as the module wants ids: printable, no spaces, quotes or backslashes */
+
+static int
+rr_valid_id(const char *id)
+{
+    size_t       len;
+    const char  *p;
+
+    len = strlen(id);
+
+    if (len == 0 || len > RR_ID_MAX) {
+        return RR_REFUSED;
+    }
+
+    for (p = id; *p; p++) {
+        if ((unsigned char) *p <= ' ' || (unsigned char) *p >= 0x7f
+            || *p == '"' || *p == '\'' || *p == '\\')
+        {
+            return RR_REFUSED;
         }
     }
 
@@ -806,6 +1035,11 @@ rr_http_init(rr_http_t *h, rr_conf_t *conf)
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
 
+    /*
+     * GETs read the client API with the api key; the only POSTs,
+     * /register and /reset, are node endpoints: the service key
+     */
+
     if (conf->token[0]) {
         snprintf(header, sizeof(header), "x-token: %s", conf->token);
 
@@ -815,6 +1049,10 @@ rr_http_init(rr_http_t *h, rr_conf_t *conf)
         }
 
         h->get_headers = l;
+    }
+
+    if (conf->service_key[0]) {
+        snprintf(header, sizeof(header), "x-token: %s", conf->service_key);
 
         l = curl_slist_append(NULL, header);
         if (l == NULL) {
@@ -1304,10 +1542,18 @@ rr_startup(rr_conf_t *conf, rr_http_t *h, rr_reg_t *reg)
 {
     int           rc;
     char          err[RR_ERR_MAX], epoch[RR_EPOCH_LEN + 1];
+    double        bound, until;
     uint64_t      last_id;
     rr_backoff_t  b;
 
-    rr_backoff_init(&b, conf);
+    /*
+     * the local nginx starts beside us and is up in well under a second:
+     * polled briefly, not at the pace of the retries towards the master
+     */
+
+    bound = conf->local_wait < conf->max_delay ? conf->local_wait
+                                                : conf->max_delay;
+    until = rr_now() + bound;
 
     for ( ;; ) {
         rc = rr_http_request(h, conf->local, "/healthcheck", NULL, err,
@@ -1327,17 +1573,17 @@ rr_startup(rr_conf_t *conf, rr_http_t *h, rr_reg_t *reg)
         }
 
         if (rc != RR_STOPPED) {
-            rc = rr_backoff_wait(&b, conf);
+            if (rr_now() >= until) {
+                rr_log("local node %s does not answer /healthcheck after "
+                       "%gs: %s", conf->local, bound, err);
+                return RR_EXIT_GAVE_UP;
+            }
+
+            rc = rr_sleep(RR_LOCAL_POLL);
         }
 
         if (rc == RR_STOPPED) {
             rr_log("stopped before registering");
-            return RR_EXIT_GAVE_UP;
-        }
-
-        if (rc == RR_AGAIN) {
-            rr_log("local node %s does not answer /healthcheck after %gs: %s",
-                   conf->local, conf->max_delay, err);
             return RR_EXIT_GAVE_UP;
         }
     }
@@ -1506,7 +1752,7 @@ rr_watch(rr_conf_t *conf, rr_http_t *h, rr_reg_t *reg)
             }
 
             if (rc == RR_REFUSED) {
-                /* e.g. a service key that differs from the api key */
+                /* e.g. a master with another api key */
                 rr_note(last, "master refused /secondaries (%ld): %s: cannot "
                         "tell whether it still lists \"%s\"", h->status, err,
                         conf->id);

@@ -140,11 +140,23 @@ ngx_http_replog_handler(ngx_http_request_t *r)
                            "can be reset");
             }
 
+            if (ngx_http_replog_store_reset(rlcf->node->shm_zone->data)
+                == NGX_HTTP_REPLOG_MOVED)
+            {
+                /* an old worker after a resizing reload: the new ones do */
+                if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
+
+                return ngx_http_replog_send_error(r,
+                           NGX_HTTP_SERVICE_UNAVAILABLE,
+                           "the log moved to a resized replog_zone of a "
+                           "reload: nothing was reset, retry");
+            }
+
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "replog: the log of \"%V\" is reset on request",
                           &rlcf->node->id);
-
-            ngx_http_replog_store_reset(rlcf->node->shm_zone->data);
 
             ngx_str_set(&rest, "{\"reset\":true,\"acked_id\":0}\n");
 
@@ -361,7 +373,7 @@ ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
                                  "its secondaries before it accepts "
                                  "writes\",\"registered\":%ui,"
                                  "\"needed\":%ui,\"state\":\"%s\"",
-                                 view.registered, n / 2,
+                                 view.registered, n - n / 2,
                                  ngx_http_replog_state_name(view.state))
                      - buf;
 
@@ -672,10 +684,12 @@ ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status)
 static ngx_int_t
 ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 {
+    u_char                        *p;
     off_t                          len;
-    uint64_t                       since, limit;
+    uint64_t                       since, limit, epoch;
     ngx_int_t                      rc;
     ngx_uint_t                     i, n;
+    ngx_table_elt_t               *h;
     ngx_http_replog_sh_t          *sh;
     ngx_http_replog_zone_t        *zone;
     ngx_http_replog_secondary_t   *s;
@@ -706,6 +720,7 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     ctx->next = since + 1;
     ctx->last = sh->last_id;
     ctx->incarnation = sh->incarnation;
+    epoch = sh->epoch;
 
     if (limit && since + limit < ctx->last) {
         ctx->last = since + limit;
@@ -747,6 +762,24 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     if (ngx_http_replog_list_runs(r, ctx, holders, n, &len) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    /* whose log this is: a recovering master takes pages of its source only */
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, ctx->node->id.len + 1 + 16);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Replog-Source");
+    h->value.data = p;
+    p = ngx_sprintf(p, "%V ", &ctx->node->id);
+    h->value.len = ngx_http_replog_format_epoch(p, epoch) - h->value.data;
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = len;
@@ -1204,7 +1237,7 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     size_t                   len;
     uint64_t                 epoch, last_id, bytes;
     ngx_str_t                json, *id;
-    ngx_str_t                states, body;
+    ngx_str_t                states, body, awaited;
     ngx_uint_t               pending, n, up, master, state;
     ngx_http_replog_view_t   view;
     ngx_http_replog_sh_t    *sh;
@@ -1268,14 +1301,33 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        /* a recovering master: the registrations it still waits for */
+        ngx_str_null(&awaited);
+
+        if (state != NGX_HTTP_REPLOG_OPEN
+            && ngx_http_replog_registry_awaited(zone,
+                   ctx->node->cluster_size - ctx->node->cluster_size / 2,
+                   r->pool, &awaited)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         body.len = (p - json.data) + sizeof(",\"secondaries\":") - 1
-                   + states.len + 2;
+                   + states.len + 2
+                   + sizeof(",\"recovery\":") - 1 + awaited.len;
         body.data = ngx_pnalloc(r->pool, body.len);
         if (body.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         p = ngx_cpymem(body.data, json.data, p - json.data);
+
+        if (awaited.len) {
+            p = ngx_cpymem(p, ",\"recovery\":", sizeof(",\"recovery\":") - 1);
+            p = ngx_cpymem(p, awaited.data, awaited.len);
+        }
+
         p = ngx_cpymem(p, ",\"secondaries\":",
                        sizeof(",\"secondaries\":") - 1);
         p = ngx_cpymem(p, states.data, states.len);
@@ -1416,12 +1468,24 @@ ngx_http_replog_method_not_allowed(ngx_http_request_t *r, const char *allow)
     if (ctx->node->role == NGX_HTTP_REPLOG_SECONDARY
         && (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT)))
     {
-        zone = ctx->node->shm_zone->data;
+        /*
+         * replog_master_url, else what the last accepted batch said:
+         * never a client's header
+         */
 
-        ngx_shmtx_lock(&zone->shpool->mutex);
-        len = zone->sh->master_len;
-        ngx_memcpy(master, zone->sh->master, len);
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        len = ctx->node->master_url.len;
+
+        if (len) {
+            ngx_memcpy(master, ctx->node->master_url.data, len);
+
+        } else {
+            zone = ctx->node->shm_zone->data;
+
+            ngx_shmtx_lock(&zone->shpool->mutex);
+            len = zone->sh->master_len;
+            ngx_memcpy(master, zone->sh->master, len);
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+        }
 
         if (len) {
             fields.data = buf;

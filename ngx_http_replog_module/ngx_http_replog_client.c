@@ -15,8 +15,11 @@ static void ngx_http_replog_client_write(ngx_event_t *wev);
 static void ngx_http_replog_client_read(ngx_event_t *rev);
 static void ngx_http_replog_client_idle(ngx_event_t *rev);
 static void ngx_http_replog_client_dummy(ngx_event_t *ev);
-static ngx_int_t ngx_http_replog_client_parse(ngx_http_replog_client_t *cl,
-    ngx_uint_t eof);
+static ngx_int_t ngx_http_replog_client_status_line(
+    ngx_http_replog_client_t *cl, u_char *p, size_t len);
+static ngx_int_t ngx_http_replog_client_header_line(
+    ngx_http_replog_client_t *cl, u_char *p, size_t len);
+static ngx_int_t ngx_http_replog_client_grow(ngx_http_replog_client_t *cl);
 static void ngx_http_replog_client_finish(ngx_http_replog_client_t *cl,
     ngx_int_t rc, const char *err);
 
@@ -90,6 +93,16 @@ ngx_http_replog_client_send(ngx_http_replog_client_t *cl)
         return NGX_BUSY;
     }
 
+    /* a big reply once does not keep its buffer for the connection's life */
+
+    if (cl->in.start
+        && (size_t) (cl->in.end - cl->in.start)
+           > NGX_HTTP_REPLOG_CLIENT_HEADER_MAX)
+    {
+        ngx_free(cl->in.start);
+        cl->in.start = NULL;
+    }
+
     if (cl->in.start == NULL) {
         cl->in.start = ngx_alloc(4096, &cl->log);
         if (cl->in.start == NULL) {
@@ -99,15 +112,7 @@ ngx_http_replog_client_send(ngx_http_replog_client_t *cl)
         cl->in.end = cl->in.start + 4096;
     }
 
-    cl->in.pos = cl->in.start;
-    cl->in.last = cl->in.start;
-    cl->status = 0;
-    cl->body = NULL;
-    cl->body_len = 0;
-    cl->content_length = -1;
-    cl->captured.len = 0;
-    cl->header_done = 0;
-    cl->err = NULL;
+    ngx_http_replog_client_parse_init(cl);
     cl->busy = 1;
 
     c = cl->peer.connection;
@@ -225,8 +230,6 @@ ngx_http_replog_client_write(ngx_event_t *wev)
 static void
 ngx_http_replog_client_read(ngx_event_t *rev)
 {
-    u_char                    *p;
-    size_t                     size;
     ssize_t                    n;
     ngx_int_t                  rc;
     ngx_connection_t          *c;
@@ -242,33 +245,11 @@ ngx_http_replog_client_read(ngx_event_t *rev)
 
     for ( ;; ) {
 
-        if (cl->in.last == cl->in.end) {
-            size = cl->in.end - cl->in.start;
-
-            if (size >= cl->in_max) {
-                ngx_http_replog_client_finish(cl, NGX_ERROR,
-                                              "response too large");
-                return;
-            }
-
-            p = ngx_alloc(size * 2, &cl->log);
-            if (p == NULL) {
-                ngx_http_replog_client_finish(cl, NGX_ERROR, "no memory");
-                return;
-            }
-
-            ngx_memcpy(p, cl->in.start, size);
-
-            if (cl->body) {
-                cl->body = p + (cl->body - cl->in.start);
-            }
-
-            ngx_free(cl->in.start);
-
-            cl->in.start = p;
-            cl->in.pos = p;
-            cl->in.last = p + size;
-            cl->in.end = p + size * 2;
+        if (cl->in.last == cl->in.end
+            && ngx_http_replog_client_grow(cl) != NGX_OK)
+        {
+            ngx_http_replog_client_finish(cl, NGX_ERROR, cl->err);
+            return;
         }
 
         n = c->recv(c, cl->in.last, cl->in.end - cl->in.last);
@@ -291,12 +272,12 @@ ngx_http_replog_client_read(ngx_event_t *rev)
             }
 
             ngx_http_replog_client_finish(cl, NGX_ERROR,
-                                          n == 0 ? "connection closed"
-                                                 : "recv failed");
+                                          n == 0 ? cl->err : "recv failed");
             return;
         }
 
         cl->in.last += n;
+        cl->reads++;
 
         rc = ngx_http_replog_client_parse(cl, 0);
 
@@ -306,115 +287,388 @@ ngx_http_replog_client_read(ngx_event_t *rev)
         }
 
         if (rc == NGX_ERROR) {
-            ngx_http_replog_client_finish(cl, NGX_ERROR, "invalid response");
+            ngx_http_replog_client_finish(cl, NGX_ERROR, cl->err);
             return;
         }
     }
 }
 
 
-/* NGX_OK: a whole response; NGX_AGAIN: more to read; NGX_ERROR: garbage */
+/*
+ * A full buffer grows to what the reply may still need: the header limit
+ * while in the header, then the header plus Content-Length (or in_max).
+ * Only offsets point into it, so moving it is safe.
+ */
 
 static ngx_int_t
-ngx_http_replog_client_parse(ngx_http_replog_client_t *cl, ngx_uint_t eof)
+ngx_http_replog_client_grow(ngx_http_replog_client_t *cl)
 {
-    u_char  *p, *end, *line, *colon;
-    size_t   len;
+    u_char  *p;
+    size_t   size, need;
+
+    size = cl->in.end - cl->in.start;
 
     if (!cl->header_done) {
-        end = ngx_strlcasestrn(cl->in.start, cl->in.last,
-                               (u_char *) "\r\n\r\n", 4 - 1);
-        if (end == NULL) {
-            return eof ? NGX_ERROR : NGX_AGAIN;
-        }
+        need = NGX_HTTP_REPLOG_CLIENT_HEADER_MAX + cl->in_max;
 
-        if (end - cl->in.start < 12
-            || ngx_strncmp(cl->in.start, "HTTP/1.", 7) != 0)
-        {
-            return NGX_ERROR;
-        }
+    } else if (cl->content_length >= 0) {
+        need = cl->body_start + (size_t) cl->content_length;
 
-        cl->status = ngx_atoi(cl->in.start + 9, 3);
-        if (cl->status == (ngx_uint_t) NGX_ERROR) {
-            return NGX_ERROR;
-        }
+    } else {
+        /* one byte more than allowed tells a body too large */
+        need = cl->body_start + cl->in_max + 1;
+    }
 
-        cl->close = (cl->in.start[7] == '0');
+    if (size >= need) {
+        cl->too_large = cl->header_done;
+        cl->err = "reply too large";
+        return NGX_ERROR;
+    }
 
-        /* headers: Content-Length and Connection are all that matter */
+    /* a known length is allocated at once, anything else doubles */
 
-        line = (u_char *) ngx_strchr(cl->in.start, '\n') + 1;
+    if (cl->header_done && cl->content_length >= 0) {
+        size = need;
 
-        while (line < end) {
-            p = ngx_strlchr(line, end + 2, '\r');
-            if (p == NULL) {
-                break;
-            }
+    } else {
+        size = ngx_min(size * 2, need);
+    }
 
-            colon = ngx_strlchr(line, p, ':');
+    p = ngx_alloc(size, &cl->log);
+    if (p == NULL) {
+        cl->err = "no memory";
+        return NGX_ERROR;
+    }
 
-            if (colon) {
-                len = colon - line;
-                colon++;
+    ngx_memcpy(p, cl->in.start, cl->in.last - cl->in.start);
 
-                while (colon < p && *colon == ' ') {
-                    colon++;
-                }
+    cl->in.last = p + (cl->in.last - cl->in.start);
+    cl->in.pos = p;
+    cl->in.end = p + size;
 
-                if (len == sizeof("Content-Length") - 1
-                    && ngx_strncasecmp(line, (u_char *) "Content-Length",
-                                       len) == 0)
-                {
-                    cl->content_length = ngx_atoof(colon, p - colon);
-                    if (cl->content_length == NGX_ERROR) {
-                        return NGX_ERROR;
-                    }
-                }
+    ngx_free(cl->in.start);
+    cl->in.start = p;
 
-                if (cl->capture.len && len == cl->capture.len
-                    && ngx_strncasecmp(line, cl->capture.data, len) == 0)
-                {
-                    cl->captured.data = colon;
-                    cl->captured.len = p - colon;
-                }
+    return NGX_OK;
+}
 
-                if (len == sizeof("Connection") - 1
-                    && ngx_strncasecmp(line, (u_char *) "Connection", len)
-                       == 0
-                    && p - colon == 5
-                    && ngx_strncasecmp(colon, (u_char *) "close", 5) == 0)
-                {
-                    cl->close = 1;
-                }
-            }
 
-            line = p + 2;
-        }
+/* a reply is read afresh: the parser's state and what it fills */
 
-        cl->header_done = 1;
-        cl->body = end + 4;
+void
+ngx_http_replog_client_parse_init(ngx_http_replog_client_t *cl)
+{
+    cl->in.pos = cl->in.start;
+    cl->in.last = cl->in.start;
+    cl->status = 0;
+    cl->body = NULL;
+    cl->body_len = 0;
+    cl->content_length = -1;
+    ngx_str_null(&cl->captured);
+    cl->scan = 0;
+    cl->line = 0;
+    cl->body_start = 0;
+    cl->captured_off = 0;
+    cl->reads = 0;
+    cl->scanned = 0;
+    cl->status_done = 0;
+    cl->header_done = 0;
+    cl->no_body = 0;
+    cl->close = 0;
+    cl->too_large = 0;
+    cl->err = NULL;
+}
 
-        if (cl->content_length > (off_t) cl->in_max) {
+
+/*
+ * "HTTP/1.x NNN[ reason]": the reason is ignored, but must be printable
+ * like the rest of the line (the caller has refused control bytes)
+ */
+
+static ngx_int_t
+ngx_http_replog_client_status_line(ngx_http_replog_client_t *cl, u_char *p,
+    size_t len)
+{
+    ngx_int_t  status;
+
+    if (len < sizeof("HTTP/1.x NNN") - 1
+        || ngx_strncmp(p, "HTTP/1.", sizeof("HTTP/1.") - 1) != 0
+        || (p[7] != '0' && p[7] != '1')
+        || p[8] != ' '
+        || (len > 12 && p[12] != ' '))
+    {
+        cl->err = "invalid status line";
+        return NGX_ERROR;
+    }
+
+    status = ngx_atoi(p + 9, 3);
+
+    /* no interim replies are expected from our peers */
+    if (status < 200 || status > 599) {
+        cl->err = "invalid status line";
+        return NGX_ERROR;
+    }
+
+    cl->status = status;
+    cl->close = (p[7] == '0');
+    cl->no_body = (status == 204 || status == 304);
+
+    return NGX_OK;
+}
+
+
+/* one header line without its CRLF: Content-Length, Connection, capture */
+
+static ngx_int_t
+ngx_http_replog_client_header_line(ngx_http_replog_client_t *cl, u_char *p,
+    size_t len)
+{
+    off_t    n;
+    u_char  *name, *value, *end, *last;
+    size_t   nlen, vlen;
+
+    end = p + len;
+    name = p;
+
+    /* a name is a token: no white space, no folding, no empty name */
+
+    for (last = p; last < end && *last != ':'; last++) {
+        if (*last <= ' ' || *last >= 0x7f || *last == '"') {
+            cl->err = "invalid header name";
             return NGX_ERROR;
         }
     }
 
-    cl->body_len = cl->in.last - cl->body;
+    if (last == end || last == name) {
+        cl->err = "invalid header line";
+        return NGX_ERROR;
+    }
+
+    nlen = last - name;
+
+    value = last + 1;
+
+    while (value < end && (*value == ' ' || *value == '\t')) {
+        value++;
+    }
+
+    while (end > value && (end[-1] == ' ' || end[-1] == '\t')) {
+        end--;
+    }
+
+    vlen = end - value;
+
+    if (nlen == sizeof("Content-Length") - 1
+        && ngx_strncasecmp(name, (u_char *) "Content-Length", nlen) == 0)
+    {
+        n = (vlen && vlen <= NGX_OFF_T_LEN) ? ngx_atoof(value, vlen)
+                                            : NGX_ERROR;
+
+        if (n == NGX_ERROR
+            || (cl->content_length != -1 && cl->content_length != n))
+        {
+            cl->err = "invalid Content-Length";
+            return NGX_ERROR;
+        }
+
+        cl->content_length = n;
+
+        return NGX_OK;
+    }
+
+    /* our peers never send one: refused rather than read until close */
+
+    if (nlen == sizeof("Transfer-Encoding") - 1
+        && ngx_strncasecmp(name, (u_char *) "Transfer-Encoding", nlen) == 0)
+    {
+        cl->err = "Transfer-Encoding is not supported";
+        return NGX_ERROR;
+    }
+
+    if (nlen == sizeof("Connection") - 1
+        && ngx_strncasecmp(name, (u_char *) "Connection", nlen) == 0)
+    {
+        if (ngx_strlcasestrn(value, end, (u_char *) "close", 5 - 1)) {
+            cl->close = 1;
+        }
+
+        return NGX_OK;
+    }
+
+    if (cl->capture.len && nlen == cl->capture.len
+        && ngx_strncasecmp(name, cl->capture.data, nlen) == 0)
+    {
+        cl->captured_off = value - cl->in.start;
+        cl->captured.len = vlen;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * NGX_OK: a whole reply; NGX_AGAIN: more to read; NGX_ERROR: garbage, with
+ * err set.  Only the bytes in.start..in.last are read; the header is
+ * scanned once, from where the last call stopped.
+ */
+
+ngx_int_t
+ngx_http_replog_client_parse(ngx_http_replog_client_t *cl, ngx_uint_t eof)
+{
+    u_char     *p, *last, *line, *first;
+    size_t      len;
+    ngx_int_t   rc;
+
+    if (cl->header_done) {
+        goto body;
+    }
+
+    first = cl->in.start + cl->scan;
+    last = cl->in.last;
+
+    for (p = first; p < last; p++) {
+
+        if (*p != '\n') {
+
+            /* control bytes only as HTAB, and only in header values */
+
+            if ((*p < ' ' && *p != '\r' && (*p != '\t' || !cl->status_done))
+                || *p == 0x7f)
+            {
+                cl->err = "control byte in the reply header";
+                return NGX_ERROR;
+            }
+
+            if (p > cl->in.start && p[-1] == '\r') {
+                cl->err = "bare CR in the reply header";
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        line = cl->in.start + cl->line;
+
+        if (p == line || p[-1] != '\r') {
+            cl->err = "bare LF in the reply header";
+            return NGX_ERROR;
+        }
+
+        len = p - 1 - line;
+
+        if (!cl->status_done) {
+            rc = ngx_http_replog_client_status_line(cl, line, len);
+            cl->status_done = 1;
+
+        } else if (len == 0) {
+            cl->header_done = 1;
+            cl->body_start = ++p - cl->in.start;
+            cl->scan = cl->body_start;
+            break;
+
+        } else if (*line == ' ' || *line == '\t') {
+            cl->err = "folded header line";
+            rc = NGX_ERROR;
+
+        } else {
+            rc = ngx_http_replog_client_header_line(cl, line, len);
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        cl->line = p + 1 - cl->in.start;
+    }
+
+    cl->scanned += p - first;
+
+    if (!cl->header_done) {
+        cl->scan = p - cl->in.start;
+    }
+
+    /* the buffer may hold more than the limit from an earlier reply */
+
+    if (cl->scan > NGX_HTTP_REPLOG_CLIENT_HEADER_MAX
+        || (!cl->header_done
+            && cl->scan == NGX_HTTP_REPLOG_CLIENT_HEADER_MAX))
+    {
+        cl->err = "reply header too large";
+        return NGX_ERROR;
+    }
+
+    if (!cl->header_done) {
+        if (eof) {
+            cl->err = "connection closed in the reply header";
+            return NGX_ERROR;
+        }
+
+        return NGX_AGAIN;
+    }
+
+    /* each byte of a header is looked at once, however it trickles in */
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, &cl->log, 0,
+                   "replog: reply %ui from \"%V\": header of %uz bytes, "
+                   "%uz scanned, in %ui reads",
+                   cl->status, &cl->name, cl->body_start, cl->scanned,
+                   cl->reads);
+
+    if (cl->no_body) {
+        cl->content_length = 0;
+    }
+
+    if (cl->content_length > (off_t) cl->in_max) {
+        cl->too_large = 1;
+        cl->err = "reply too large";
+        return NGX_ERROR;
+    }
+
+body:
+
+    cl->body_len = cl->in.last - (cl->in.start + cl->body_start);
 
     if (cl->content_length >= 0) {
-        if ((off_t) cl->body_len >= cl->content_length) {
-            cl->body_len = cl->content_length;
-            return NGX_OK;
+        if ((off_t) cl->body_len < cl->content_length) {
+            if (eof) {
+                cl->err = "connection closed in the reply body";
+                return NGX_ERROR;
+            }
+
+            return NGX_AGAIN;
         }
 
-        return eof ? NGX_ERROR : NGX_AGAIN;
+        if ((off_t) cl->body_len > cl->content_length) {
+            /* bytes past the reply: this connection is not reused */
+            cl->body_len = cl->content_length;
+            cl->close = 1;
+        }
+
+    } else {
+        /* no length: the body ends with the connection */
+
+        cl->close = 1;
+
+        if (cl->body_len > cl->in_max) {
+            cl->too_large = 1;
+            cl->err = "reply too large";
+            return NGX_ERROR;
+        }
+
+        if (!eof) {
+            return NGX_AGAIN;
+        }
     }
 
-    /* no length: the body ends with the connection */
+    /* the buffer moves no more: pointers for the caller */
 
-    cl->close = 1;
+    cl->body = cl->in.start + cl->body_start;
 
-    return eof ? NGX_OK : NGX_AGAIN;
+    if (cl->captured.len) {
+        cl->captured.data = cl->in.start + cl->captured_off;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -20,11 +20,19 @@ typedef void (*ngx_http_replog_client_done_pt)(ngx_http_replog_client_t *cl,
     ngx_int_t rc);
 
 
+/* the header of a reply is bounded apart from its body (in_max) */
+#define NGX_HTTP_REPLOG_CLIENT_HEADER_MAX  (8 * 1024)
+
+
 /*
  * An HTTP/1.1 client on one keepalive connection, driven by events and
  * timers outside any request.  It knows no log and no registry: the caller
  * writes a whole request into "out" and is called back once with NGX_OK
  * (status and body are set) or NGX_ERROR (err says why).
+ *
+ * "in" grows while a reply is read, so everything that points into it is
+ * kept as an offset; body and captured.data are set from those only once
+ * the reply is whole, and are valid in the done callback.
  */
 
 struct ngx_http_replog_client_s {
@@ -36,7 +44,7 @@ struct ngx_http_replog_client_s {
 
     ngx_buf_t                        out;
     ngx_buf_t                        in;
-    size_t                           in_max;
+    size_t                           in_max;      /* of the body */
 
     ngx_uint_t                       status;
     u_char                          *body;
@@ -48,6 +56,14 @@ struct ngx_http_replog_client_s {
     ngx_str_t                        capture;
     ngx_str_t                        captured;
 
+    /* the parser's state: offsets into "in", never pointers */
+    size_t                           scan;        /* next byte to look at */
+    size_t                           line;        /* current header line */
+    size_t                           body_start;
+    size_t                           captured_off;
+    ngx_uint_t                       reads;       /* recv()s of a reply */
+    size_t                           scanned;     /* header bytes looked at */
+
     ngx_msec_t                       timeout;
     ngx_log_t                        log;
 
@@ -55,8 +71,12 @@ struct ngx_http_replog_client_s {
     void                            *data;
 
     unsigned                         busy:1;
+    unsigned                         status_done:1;
     unsigned                         header_done:1;
+    unsigned                         no_body:1;
     unsigned                         close:1;
+    /* the reply is over in_max: Content-Length (if any) tells by how much */
+    unsigned                         too_large:1;
 };
 
 
@@ -67,6 +87,17 @@ void ngx_http_replog_client_set_addr(ngx_http_replog_client_t *cl,
 u_char *ngx_http_replog_client_reserve(ngx_http_replog_client_t *cl,
     size_t size);
 ngx_int_t ngx_http_replog_client_send(ngx_http_replog_client_t *cl);
+
+/*
+ * The reply parser on its own (for fuzzing too): after parse_init, put the
+ * bytes received so far in in.start..in.last (in_max set) and call parse
+ * with eof when the peer closed; NGX_AGAIN asks for more bytes in the same
+ * buffer, which may be moved between calls.  NGX_OK fills status, body,
+ * body_len, content_length, captured and close; NGX_ERROR sets err.
+ */
+void ngx_http_replog_client_parse_init(ngx_http_replog_client_t *cl);
+ngx_int_t ngx_http_replog_client_parse(ngx_http_replog_client_t *cl,
+    ngx_uint_t eof);
 void ngx_http_replog_client_close(ngx_http_replog_client_t *cl);
 void ngx_http_replog_client_free(ngx_http_replog_client_t *cl);
 

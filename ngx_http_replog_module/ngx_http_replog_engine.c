@@ -43,6 +43,7 @@ typedef struct {
     ngx_uint_t                     qlen;
     uint64_t                       batch_last;
     ngx_uint_t                     batch_n;
+    uint64_t                       batch_epoch;
 
     unsigned                       inflight:1;
     unsigned                       ready:1;
@@ -102,6 +103,7 @@ static void ngx_http_replog_live_next(ngx_http_replog_link_t *link);
 static void ngx_http_replog_catchup_next(ngx_http_replog_link_t *link,
     ngx_http_replog_peer_t *peer, uint64_t last_id);
 static void ngx_http_replog_heartbeat(ngx_http_replog_link_t *link);
+static void ngx_http_replog_engine_open(ngx_http_replog_engine_t *engine);
 static void ngx_http_replog_tick(ngx_event_t *ev);
 static uint64_t ngx_http_replog_snapshot(ngx_http_replog_engine_t *engine,
     ngx_http_replog_peer_t *peers);
@@ -111,8 +113,8 @@ static void ngx_http_replog_waiter_answer(ngx_http_replog_waiter_t *w,
     ngx_uint_t status);
 static void ngx_http_replog_waiter_timeout(ngx_event_t *ev);
 static void ngx_http_replog_waiter_cleanup(void *data);
-static uint64_t ngx_http_replog_parse_acked(ngx_http_replog_client_t *cl,
-    uint64_t *incarnation);
+static const char *ngx_http_replog_parse_acked(ngx_http_replog_link_t *link,
+    uint64_t *acked_id, uint64_t *incarnation);
 
 
 ngx_int_t
@@ -168,6 +170,9 @@ ngx_http_replog_engine_init_process(ngx_cycle_t *cycle)
             if (engine->recovery == NULL) {
                 return NGX_ERROR;
             }
+
+        } else if (engine->owner) {
+            ngx_http_replog_engine_open(engine);
         }
 
         engine->tick.handler = ngx_http_replog_tick;
@@ -181,6 +186,45 @@ ngx_http_replog_engine_init_process(ngx_cycle_t *cycle)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A reload that turned recovery off (replog_recovery off, or a cluster
+ * size of 1) while the log was recovering: nothing recovers it any more,
+ * so it opens with what it holds, as the operator asked.
+ */
+
+static void
+ngx_http_replog_engine_open(ngx_http_replog_engine_t *engine)
+{
+    uint64_t               last_id, epoch;
+    ngx_uint_t             state;
+    ngx_http_replog_sh_t  *sh;
+
+    sh = engine->zone->sh;
+
+    ngx_shmtx_lock(&engine->zone->shpool->mutex);
+
+    state = sh->state;
+    last_id = sh->last_id;
+    epoch = sh->epoch;
+
+    if (state != NGX_HTTP_REPLOG_OPEN) {
+        sh->state = NGX_HTTP_REPLOG_OPEN;
+        ngx_http_replog_registry_judge_locked(engine->zone, &engine->log);
+    }
+
+    ngx_shmtx_unlock(&engine->zone->shpool->mutex);
+
+    if (state != NGX_HTTP_REPLOG_OPEN) {
+        ngx_log_error(NGX_LOG_WARN, &engine->log, 0,
+                      "replog: open for writes: recovery is off since the "
+                      "reload, the log was %s; epoch %016xL, %uL messages, "
+                      "next id %uL: acknowledged writes may be lost",
+                      ngx_http_replog_state_name(state), epoch, last_id,
+                      last_id + 1);
+    }
 }
 
 
@@ -301,8 +345,13 @@ ngx_http_replog_engine_appended(ngx_http_replog_srv_conf_t *node,
 
         ngx_http_replog_link_sync(link, &peers[i]);
 
-        /* far behind: catch-up serves it, the pending set stays bounded */
-        if (id - peers[i].acked_id > node->max_pending / 2) {
+        /*
+         * held already, or far behind: catch-up serves it, the pending set
+         * stays bounded
+         */
+        if (peers[i].acked_id >= id
+            || id - peers[i].acked_id > node->max_pending / 2)
+        {
             continue;
         }
 
@@ -512,6 +561,8 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
                     len - 1 + sizeof("{\"epoch\":\"\",\"entries\":[]}") - 1
                     + 16, sh->epoch);
 
+    link->batch_epoch = sh->epoch;
+
     for (i = 0; i < n; i++) {
         id = (from == 0)
              ? link->queue[(link->qhead + i) % NGX_HTTP_REPLOG_QUEUE]
@@ -566,6 +617,7 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 {
     u_char                     buf[64];
     uint64_t                   acked_id, last_id, incarnation;
+    const char                *err;
     ngx_http_replog_link_t    *link;
     ngx_http_replog_peer_t     peers[NGX_HTTP_REPLOG_MAX_SECONDARIES];
     ngx_http_replog_engine_t  *engine;
@@ -597,26 +649,43 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
         return;
     }
 
-    /* every answer carries the secondary's acked_id: the truth */
+    /*
+     * every answer carries the secondary's acked_id, the truth once the
+     * answer is shown to be of the secondary this link is for
+     */
 
-    acked_id = ngx_http_replog_parse_acked(cl, &incarnation);
+    err = ngx_http_replog_parse_acked(link, &acked_id, &incarnation);
 
-    if (acked_id != (uint64_t) -1) {
-        ngx_http_replog_registry_ack(engine->zone, link->slot,
-                                     link->generation, acked_id,
-                                     incarnation);
-    }
-
-    if (cl->status == NGX_HTTP_CONFLICT) {
+    /*
+     * a refusal of our epoch: its acked_id counts ids of another log, so it
+     * is neither bounded by ours nor stored, not even for a moment in which
+     * a waiter could count it
+     */
+    if (cl->status == NGX_HTTP_CONFLICT && err == NULL) {
         ngx_http_replog_registry_conflict(engine->zone, link->slot,
                                           link->generation, &engine->log);
         link->qlen = 0;
         return;
     }
 
-    if (cl->status != NGX_HTTP_OK || acked_id == (uint64_t) -1) {
-        ngx_sprintf(buf, "replicate answered %ui%Z", cl->status);
-        ngx_http_replog_link_failed(link, (char *) buf);
+    if (err == NULL
+        && ngx_http_replog_registry_ack(engine->zone, link->slot,
+                                        link->generation, acked_id,
+                                        incarnation, &engine->log)
+           != NGX_OK)
+    {
+        /* more than the master has: a protocol error, not stored */
+        ngx_http_replog_link_failed(link, "acked_id beyond the master's log");
+        return;
+    }
+
+    if (cl->status != NGX_HTTP_OK || err) {
+        if (err == NULL) {
+            ngx_sprintf(buf, "replicate answered %ui%Z", cl->status);
+            err = (char *) buf;
+        }
+
+        ngx_http_replog_link_failed(link, err);
         return;
     }
 
@@ -643,6 +712,7 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
     /* it streams while more than a batch behind; live pushes do the rest */
     if (peers[link->slot].status
         && peers[link->slot].generation == link->generation
+        && last_id > peers[link->slot].acked_id
         && last_id - peers[link->slot].acked_id > engine->node->batch_max)
     {
         ngx_http_replog_catchup_next(link, &peers[link->slot], last_id);
@@ -1054,49 +1124,63 @@ ngx_http_replog_waiter_cleanup(void *data)
 }
 
 
-/* "acked_id":N anywhere in a small JSON answer of ours; -1 when absent */
+/*
+ * A /replicate answer: {"acked_id":N,"id":"<id>","epoch":"<16 hex>"} (an
+ * "error" may come first), the incarnation of the secondary's log in
+ * X-Replog-Log.  The id must be the one registered in the link's slot and,
+ * when the batch was applied, the epoch the one of the batch: anything else
+ * answering at that address is not that secondary.  NULL when it is; else
+ * why not, for last_error (no byte of the peer's goes into a log line).
+ */
 
-static uint64_t
-ngx_http_replog_parse_acked(ngx_http_replog_client_t *cl,
+static const char *
+ngx_http_replog_parse_acked(ngx_http_replog_link_t *link, uint64_t *acked_id,
     uint64_t *incarnation)
 {
-    u_char    *p, *end, *q;
-    uint64_t   n;
+    u_char                        id[NGX_HTTP_REPLOG_ID_LEN];
+    size_t                        id_len;
+    uint64_t                      epoch;
+    ngx_uint_t                    same;
+    ngx_http_replog_zone_t       *zone;
+    ngx_http_replog_client_t     *cl;
+    ngx_http_replog_secondary_t  *s;
 
+    cl = &link->client;
     *incarnation = 0;
 
-    if (cl->captured.len == 16) {
-        (void) ngx_http_replog_parse_epoch(cl->captured.data, 16,
-                                           incarnation);
+    if (cl->captured.len != 16
+        || ngx_http_replog_parse_epoch(cl->captured.data, 16, incarnation)
+           != NGX_OK)
+    {
+        return "the answer has no valid X-Replog-Log";
     }
 
-    p = cl->body;
-
-    if (p == NULL) {
-        return (uint64_t) -1;
+    if (cl->body == NULL
+        || ngx_http_replog_json_acked(cl->body, cl->body_len, acked_id,
+                                      id, &id_len, &epoch)
+           != NGX_OK)
+    {
+        return "the answer has no valid acked_id, id and epoch";
     }
 
-    end = p + cl->body_len;
+    zone = link->engine->zone;
 
-    q = ngx_strlcasestrn(p, end, (u_char *) "\"acked_id\":",
-                         sizeof("\"acked_id\":") - 2);
-    if (q == NULL) {
-        return (uint64_t) -1;
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    s = &zone->sh->secondaries[link->slot];
+
+    same = (s->status && s->generation == link->generation
+            && s->id_len == id_len && ngx_memcmp(s->id, id, id_len) == 0);
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (!same) {
+        return "the answer names another secondary";
     }
 
-    q += sizeof("\"acked_id\":") - 1;
-
-    while (q < end && *q == ' ') {
-        q++;
+    if (cl->status == NGX_HTTP_OK && epoch != link->batch_epoch) {
+        return "the answer is of another epoch";
     }
 
-    if (q == end || *q < '0' || *q > '9') {
-        return (uint64_t) -1;
-    }
-
-    for (n = 0; q < end && *q >= '0' && *q <= '9'; q++) {
-        n = n * 10 + (*q - '0');
-    }
-
-    return n;
+    return NULL;
 }

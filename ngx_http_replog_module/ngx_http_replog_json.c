@@ -403,6 +403,68 @@ failed:
 }
 
 
+/*
+ * A node id: 1 to 63 bytes of printable ASCII, without spaces, quotes or
+ * backslashes, so that it is logged, listed and sent as it is.
+ */
+
+ngx_int_t
+ngx_http_replog_valid_id(u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len >= NGX_HTTP_REPLOG_ID_LEN) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (p[i] <= ' ' || p[i] >= 0x7f
+            || p[i] == '"' || p[i] == '\'' || p[i] == '\\')
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The master's URL as clients are told it: "http://" or "https://" and
+ * up to NGX_HTTP_REPLOG_HOST_LEN bytes of what a valid id may hold.
+ */
+
+ngx_int_t
+ngx_http_replog_valid_url(u_char *p, size_t len)
+{
+    size_t  i, skip;
+
+    if (len > 7 && ngx_strncasecmp(p, (u_char *) "http://", 7) == 0) {
+        skip = 7;
+
+    } else if (len > 8 && ngx_strncasecmp(p, (u_char *) "https://", 8) == 0) {
+        skip = 8;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    if (len > NGX_HTTP_REPLOG_HOST_LEN) {
+        return NGX_DECLINED;
+    }
+
+    for (i = skip; i < len; i++) {
+        if (p[i] <= ' ' || p[i] >= 0x7f
+            || p[i] == '"' || p[i] == '\'' || p[i] == '\\')
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 /* {"id": "s1", "port": 8001, "epoch": "<16 hex>", "acked_id": 0} */
 
 ngx_int_t
@@ -420,10 +482,16 @@ ngx_http_replog_json_register(ngx_http_request_t *r, u_char *body,
 
     v = json_object_get(root, "id");
 
-    if (!json_is_string(v) || json_string_length(v) == 0
-        || json_string_length(v) >= NGX_HTTP_REPLOG_ID_LEN)
+    /* ids reach log lines and answers: printable, nothing to escape */
+
+    if (!json_is_string(v)
+        || ngx_http_replog_valid_id((u_char *) json_string_value(v),
+                                    json_string_length(v))
+           != NGX_OK)
     {
-        ngx_str_set(err, "\\\"id\\\" must be a string of 1 to 63 bytes");
+        ngx_str_set(err, "\\\"id\\\" must be a string of 1 to 63 "
+                         "printable ASCII characters, without spaces, quotes "
+                         "or backslashes");
         goto failed;
     }
 
@@ -473,4 +541,64 @@ failed:
     json_decref(root);
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * A secondary's /replicate answer, on the master: {"acked_id": N, "id":
+ * "...", "epoch": "<16 hex>"} and maybe an "error"; other keys are ignored.
+ * id must hold NGX_HTTP_REPLOG_ID_LEN bytes.
+ */
+
+ngx_int_t
+ngx_http_replog_json_acked(u_char *body, size_t len, uint64_t *acked_id,
+    u_char *id, size_t *id_len, uint64_t *epoch)
+{
+    json_t     *root, *v;
+    ngx_str_t   err;
+    ngx_int_t   rc;
+
+    root = ngx_http_replog_json_object(body, len, "not an object", &err);
+    if (root == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rc = NGX_DECLINED;
+
+    v = json_object_get(root, "acked_id");
+
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        goto done;
+    }
+
+    *acked_id = (uint64_t) json_integer_value(v);
+
+    v = json_object_get(root, "id");
+
+    if (!json_is_string(v) || json_string_length(v) == 0
+        || json_string_length(v) >= NGX_HTTP_REPLOG_ID_LEN)
+    {
+        goto done;
+    }
+
+    *id_len = json_string_length(v);
+    ngx_memcpy(id, json_string_value(v), *id_len);
+
+    v = json_object_get(root, "epoch");
+
+    if (!json_is_string(v)
+        || ngx_http_replog_parse_epoch((u_char *) json_string_value(v),
+                                       json_string_length(v), epoch)
+           != NGX_OK)
+    {
+        goto done;
+    }
+
+    rc = NGX_OK;
+
+done:
+
+    json_decref(root);
+
+    return rc;
 }

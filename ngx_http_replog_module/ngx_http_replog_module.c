@@ -9,6 +9,13 @@
 #include <ngx_http.h>
 #include "ngx_http_replog_module.h"
 
+#include <openssl/evp.h>
+
+
+/* the original service's salt of its node-to-node token */
+#define NGX_HTTP_REPLOG_SALT                                                 \
+    "028ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMNOPQRSTUVWXYZ61702"
+
 
 static ngx_int_t ngx_http_replog_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_replog_create_main_conf(ngx_conf_t *cf);
@@ -29,6 +36,12 @@ static char *ngx_http_replog_api_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_replog_write_concern(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_replog_master_url(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_replog_resolve_keys(ngx_conf_t *cf,
+    ngx_http_replog_main_conf_t *rmcf, ngx_http_replog_srv_conf_t *node);
+static ngx_int_t ngx_http_replog_derive_key(ngx_conf_t *cf, ngx_str_t *key,
+    ngx_str_t *out);
 
 
 static char *ngx_http_replog_params(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -127,6 +140,13 @@ static ngx_command_t  ngx_http_replog_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_SRV_CONF_OFFSET,
       offsetof(ngx_http_replog_srv_conf_t, service_key),
+      NULL },
+
+    { ngx_string("replog_master_url"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_http_replog_master_url,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("replog_quorum"),
@@ -286,7 +306,8 @@ ngx_http_replog_create_srv_conf(ngx_conf_t *cf)
     rscf->cluster_size = NGX_CONF_UNSET_UINT;
     rscf->max_pending = NGX_CONF_UNSET_UINT;
     rscf->quorum = NGX_CONF_UNSET;
-    rscf->recovery_timeout = NGX_CONF_UNSET_MSEC;
+    rscf->recovery = NGX_CONF_UNSET;
+    rscf->recovery_unsafe = NGX_CONF_UNSET_MSEC;
     rscf->hc_interval = NGX_CONF_UNSET_MSEC;
     rscf->hc_timeout = NGX_CONF_UNSET_MSEC;
     rscf->hc_suspect = NGX_CONF_UNSET_UINT;
@@ -315,7 +336,8 @@ ngx_http_replog_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_init_uint_value(conf->cluster_size, 0);
     ngx_conf_init_uint_value(conf->max_pending, 65536);
     ngx_conf_init_value(conf->quorum, 0);
-    ngx_conf_init_msec_value(conf->recovery_timeout, 30000);
+    ngx_conf_init_value(conf->recovery, 1);
+    ngx_conf_init_msec_value(conf->recovery_unsafe, 0);
     ngx_conf_init_msec_value(conf->hc_interval, 5000);
     ngx_conf_init_msec_value(conf->hc_timeout, 1000);
     ngx_conf_init_uint_value(conf->hc_suspect, 1);
@@ -522,13 +544,10 @@ ngx_http_replog_node(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             rscf->id.data = value[i].data + 3;
             rscf->id.len = value[i].len - 3;
 
-            if (rscf->id.len == 0
-                || rscf->id.len >= NGX_HTTP_REPLOG_ID_LEN)
+            if (ngx_http_replog_valid_id(rscf->id.data, rscf->id.len)
+                != NGX_OK)
             {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "replog_node: id must be 1 to %d bytes",
-                                   NGX_HTTP_REPLOG_ID_LEN - 1);
-                return NGX_CONF_ERROR;
+                goto invalid_id;
             }
 
             continue;
@@ -554,6 +573,13 @@ ngx_http_replog_node(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         rscf->id.data = cf->cycle->hostname.data;
         rscf->id.len = ngx_min(cf->cycle->hostname.len,
                                NGX_HTTP_REPLOG_ID_LEN - 1);
+
+        if (ngx_http_replog_valid_id(rscf->id.data, rscf->id.len) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "replog_node: the host name is no valid id, "
+                               "set id=");
+            return NGX_CONF_ERROR;
+        }
     }
 
     rscf->file = cf->conf_file->file.name.data;
@@ -578,6 +604,44 @@ invalid:
                        "replog_node: invalid parameter \"%V\"", &value[i]);
 
     return NGX_CONF_ERROR;
+
+invalid_id:
+
+    /* the id may hold anything: not echoed */
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "replog_node: id must be 1 to %d printable ASCII "
+                       "characters, without spaces, quotes or backslashes",
+                       NGX_HTTP_REPLOG_ID_LEN - 1);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_replog_master_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_replog_srv_conf_t *rscf = conf;
+
+    ngx_str_t  *value;
+
+    if (rscf->master_url.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_replog_valid_url(value[1].data, value[1].len) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "replog_master_url: expected \"http://\" or "
+                           "\"https://\" and a host, up to %d printable "
+                           "bytes without spaces, quotes or backslashes",
+                           NGX_HTTP_REPLOG_HOST_LEN);
+        return NGX_CONF_ERROR;
+    }
+
+    rscf->master_url = value[1];
+
+    return NGX_CONF_OK;
 }
 
 
@@ -774,19 +838,10 @@ ngx_http_replog_postconfiguration(ngx_conf_t *cf)
         zone->role = nodes[i]->role;
         zone->recovery = (nodes[i]->role == NGX_HTTP_REPLOG_MASTER
                           && nodes[i]->cluster_size > 1
-                          && nodes[i]->recovery_timeout);
+                          && nodes[i]->recovery);
 
-        /* the service key defaults to the server's api key */
-        if (nodes[i]->service_key.data == NULL) {
-            nodes[i]->service_key =
-                       ((ngx_http_replog_loc_conf_t *) nodes[i]->loc_conf)
-                       ->api_key;
-        }
-
-        if (nodes[i]->service_key.len == 3
-            && ngx_strncmp(nodes[i]->service_key.data, "off", 3) == 0)
-        {
-            nodes[i]->service_key.len = 0;
+        if (ngx_http_replog_resolve_keys(cf, rmcf, nodes[i]) != NGX_OK) {
+            return NGX_ERROR;
         }
 
         for (j = 0; j < i; j++) {
@@ -843,6 +898,145 @@ ngx_http_replog_postconfiguration(ngx_conf_t *cf)
     if (rmcf->apis.nelts) {
         ngx_http_replog_api_init();
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The service key of a node guards /register, /replicate and /reset and is
+ * what it sends to other nodes; one per server.  Unset, it is derived from
+ * the api key of the node's locations as the original service derives its
+ * own; a client key never opens the node endpoints.
+ */
+
+static ngx_int_t
+ngx_http_replog_resolve_keys(ngx_conf_t *cf,
+    ngx_http_replog_main_conf_t *rmcf, ngx_http_replog_srv_conf_t *node)
+{
+    ngx_str_t                     *key, *k, *svc;
+    ngx_uint_t                     i, set;
+    ngx_http_replog_loc_conf_t   **apis;
+
+    svc = &node->service_key;
+    set = (svc->data != NULL);
+
+    if (set && svc->len == 3 && ngx_strncmp(svc->data, "off", 3) == 0) {
+        svc->len = 0;
+    }
+
+    key = NULL;
+    apis = rmcf->apis.elts;
+
+    /* api keys are merged into the locations by now */
+
+    for (i = 0; i < rmcf->apis.nelts; i++) {
+        if (apis[i]->node != node || apis[i]->api_key.len == 0) {
+            continue;
+        }
+
+        k = &apis[i]->api_key;
+
+        if (key && (key->len != k->len
+                    || ngx_strncmp(key->data, k->data, k->len) != 0)
+            && !set)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "replog_node in %s:%ui: its locations set "
+                          "different replog_api_key values, add "
+                          "\"replog_service_key KEY;\" to the server: the "
+                          "node endpoints take one key", node->file,
+                          node->line);
+            return NGX_ERROR;
+        }
+
+        if (key == NULL) {
+            key = k;
+        }
+    }
+
+    if (set && svc->len == 0 && key) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "replog_node in %s:%ui: the client API is protected "
+                      "by replog_api_key while \"replog_service_key off\" "
+                      "leaves /register, /replicate and /reset open: set "
+                      "\"replog_service_key KEY;\", or remove it to use the "
+                      "key derived from replog_api_key",
+                      node->file, node->line);
+        return NGX_ERROR;
+    }
+
+    if (!set) {
+        if (key == NULL) {
+            ngx_str_null(svc);
+
+        } else if (ngx_http_replog_derive_key(cf, key, svc) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* a client key never opens the node endpoints */
+
+    for (i = 0; svc->len && i < rmcf->apis.nelts; i++) {
+        k = &apis[i]->api_key;
+
+        if (apis[i]->node == node && svc->len == k->len
+            && ngx_strncmp(svc->data, k->data, k->len) == 0)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "replog_node in %s:%ui: replog_service_key is "
+                          "the same as a replog_api_key: clients would "
+                          "have the node endpoints, set another "
+                          "replog_service_key", node->file, node->line);
+            return NGX_ERROR;
+        }
+    }
+
+    if (svc->len == 0) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "replog_node in %s:%ui: no replog_api_key nor "
+                      "replog_service_key: /register, /replicate and "
+                      "/reset are open to anyone, as the client API is",
+                      node->file, node->line);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the lowercase hex SHA-256 of KEY "&" SALT, as the original service has it */
+
+static ngx_int_t
+ngx_http_replog_derive_key(ngx_conf_t *cf, ngx_str_t *key, ngx_str_t *out)
+{
+    u_char        *p, *s;
+    size_t         len;
+    unsigned int   n;
+    u_char         md[EVP_MAX_MD_SIZE];
+
+    len = key->len + 1 + sizeof(NGX_HTTP_REPLOG_SALT) - 1;
+
+    s = ngx_pnalloc(cf->pool, len);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(s, key->data, key->len);
+    *p++ = '&';
+    ngx_memcpy(p, NGX_HTTP_REPLOG_SALT, sizeof(NGX_HTTP_REPLOG_SALT) - 1);
+
+    if (EVP_Digest(s, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "replog: SHA-256 of the service key failed");
+        return NGX_ERROR;
+    }
+
+    out->data = ngx_pnalloc(cf->pool, 2 * n);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->len = ngx_hex_dump(out->data, md, n) - out->data;
 
     return NGX_OK;
 }
@@ -1008,35 +1202,53 @@ ngx_http_replog_recovery(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_replog_srv_conf_t *rscf = conf;
 
-    ngx_str_t  *value, s;
+    ngx_str_t   *value, s;
+    ngx_msec_t   t;
 
-    if (rscf->recovery_timeout != NGX_CONF_UNSET_MSEC) {
+    if (rscf->recovery != NGX_CONF_UNSET) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        rscf->recovery_timeout = 0;
+    if (ngx_strcmp(value[1].data, "on") == 0) {
+        rscf->recovery = 1;
         return NGX_CONF_OK;
     }
 
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        rscf->recovery = 0;
+        return NGX_CONF_OK;
+    }
+
+    /* the old shortcut opened with too few registrations: never silently */
     if (ngx_strncmp(value[1].data, "timeout=", 8) == 0) {
-        s.data = value[1].data + 8;
-        s.len = value[1].len - 8;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "replog_recovery: \"%V\" is gone: a master waits "
+                           "for enough secondaries to register; to open "
+                           "anyway after a time, at the risk of losing "
+                           "acknowledged writes, use "
+                           "\"unsafe_open_after=TIME\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
 
-        rscf->recovery_timeout = ngx_parse_time(&s, 0);
+    if (ngx_strncmp(value[1].data, "unsafe_open_after=", 18) == 0) {
+        s.data = value[1].data + 18;
+        s.len = value[1].len - 18;
 
-        if (rscf->recovery_timeout != (ngx_msec_t) NGX_ERROR
-            && rscf->recovery_timeout != 0)
-        {
+        t = ngx_parse_time(&s, 0);
+
+        if (t != (ngx_msec_t) NGX_ERROR && t != 0) {
+            rscf->recovery = 1;
+            rscf->recovery_unsafe = t;
             return NGX_CONF_OK;
         }
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "replog_recovery: use \"timeout=TIME\" or \"off\", "
-                       "not \"%V\"", &value[1]);
+                       "replog_recovery: use \"on\", \"off\" or "
+                       "\"unsafe_open_after=TIME\", not \"%V\"",
+                       &value[1]);
 
     return NGX_CONF_ERROR;
 }
@@ -1045,6 +1257,43 @@ ngx_http_replog_recovery(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_replog_init_process(ngx_cycle_t *cycle)
 {
+    ngx_uint_t                     i;
+    ngx_http_replog_zone_t        *zone;
+    ngx_http_replog_srv_conf_t   **nodes;
+    ngx_http_replog_main_conf_t   *rmcf;
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_replog_module);
+
+    if (rmcf == NULL) {
+        return NGX_OK;
+    }
+
+    /*
+     * a master tells its secondaries its replog_master_url with each
+     * batch: the zone outlives a reload, the configured URL wins
+     */
+
+    nodes = rmcf->nodes.elts;
+
+    for (i = 0; i < rmcf->nodes.nelts; i++) {
+        if (nodes[i]->role != NGX_HTTP_REPLOG_MASTER) {
+            continue;
+        }
+
+        zone = nodes[i]->shm_zone->data;
+
+        ngx_shmtx_lock(&zone->shpool->mutex);
+
+        zone->sh->url_len = nodes[i]->master_url.len;
+
+        if (zone->sh->url_len) {
+            ngx_memcpy(zone->sh->url, nodes[i]->master_url.data,
+                       zone->sh->url_len);
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+    }
+
     return ngx_http_replog_engine_init_process(cycle);
 }
 

@@ -160,8 +160,10 @@ typedef struct {
     ngx_uint_t                      cluster_size;
     ngx_uint_t                      max_pending;
     ngx_flag_t                      quorum;
-    ngx_msec_t                      recovery_timeout;  /* 0: off */
+    ngx_flag_t                      recovery;
+    ngx_msec_t                      recovery_unsafe;   /* 0: never */
     ngx_str_t                       service_key;
+    ngx_str_t                       master_url;  /* replog_master_url */
 
     ngx_msec_t                      hc_interval;
     ngx_msec_t                      hc_timeout;
@@ -293,7 +295,7 @@ ngx_int_t ngx_http_replog_store_append(ngx_http_replog_zone_t *zone,
 ngx_int_t ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone,
     uint64_t epoch, ngx_http_replog_batch_entry_t *entries, ngx_uint_t n,
     ngx_uint_t max_pending, uint64_t *acked_id);
-void ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone);
+ngx_int_t ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone);
 ngx_http_replog_entry_t *ngx_http_replog_store_get_locked(
     ngx_http_replog_sh_t *sh, uint64_t id);
 uint64_t ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh,
@@ -309,9 +311,9 @@ u_char *ngx_http_replog_format_epoch(u_char *p, uint64_t epoch);
 ngx_int_t ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone,
     ngx_str_t *id, struct sockaddr *sa, socklen_t socklen, in_port_t port,
     uint64_t epoch, uint64_t acked_id, ngx_log_t *log);
-void ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone,
+ngx_int_t ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone,
     ngx_uint_t slot, uint64_t generation, uint64_t acked_id,
-    uint64_t incarnation);
+    uint64_t incarnation, ngx_log_t *log);
 void ngx_http_replog_registry_signal(ngx_http_replog_srv_conf_t *node,
     ngx_uint_t slot, uint64_t generation, ngx_uint_t ok, const char *err,
     ngx_log_t *log);
@@ -325,6 +327,8 @@ ngx_int_t ngx_http_replog_registry_states(ngx_http_replog_zone_t *zone,
     ngx_pool_t *pool, ngx_str_t *json);
 ngx_int_t ngx_http_replog_registry_json(ngx_http_replog_zone_t *zone,
     ngx_pool_t *pool, ngx_uint_t original, ngx_str_t *json);
+ngx_int_t ngx_http_replog_registry_awaited(ngx_http_replog_zone_t *zone,
+    ngx_uint_t needed, ngx_pool_t *pool, ngx_str_t *json);
 void ngx_http_replog_registry_judge_locked(ngx_http_replog_zone_t *zone,
     ngx_log_t *log);
 const char *ngx_http_replog_status_name(ngx_uint_t status);
@@ -358,11 +362,15 @@ ngx_int_t ngx_http_replog_json_entries(ngx_pool_t *pool, u_char *body,
 ngx_int_t ngx_http_replog_json_register(ngx_http_request_t *r, u_char *body,
     size_t len, ngx_str_t *id, ngx_uint_t *port, uint64_t *epoch,
     uint64_t *acked_id, ngx_str_t *err);
+ngx_int_t ngx_http_replog_valid_id(u_char *p, size_t len);
+ngx_int_t ngx_http_replog_valid_url(u_char *p, size_t len);
 ngx_int_t ngx_http_replog_parse_epoch(u_char *p, size_t len, uint64_t *epoch);
 ngx_int_t ngx_http_replog_json_message(ngx_http_request_t *r, u_char *body,
     size_t len, ngx_str_t *msg, ngx_str_t *err);
 size_t ngx_http_replog_json_escape_len(u_char *s, size_t len);
 u_char *ngx_http_replog_json_escape(u_char *dst, u_char *s, size_t len);
+ngx_int_t ngx_http_replog_json_acked(u_char *body, size_t len,
+    uint64_t *acked_id, u_char *id, size_t *id_len, uint64_t *epoch);
 
 /* API handlers */
 ngx_int_t ngx_http_replog_handler(ngx_http_request_t *r);

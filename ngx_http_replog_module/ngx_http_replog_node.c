@@ -20,6 +20,8 @@ static void ngx_http_replog_delayed(ngx_event_t *ev);
 static void ngx_http_replog_delay_cleanup(void *data);
 static ngx_int_t ngx_http_replog_register_body(ngx_http_request_t *r,
     ngx_str_t *body);
+static void ngx_http_replog_master_from(ngx_http_request_t *r,
+    ngx_http_replog_zone_t *zone);
 static ngx_int_t ngx_http_replog_acked(ngx_http_request_t *r,
     ngx_uint_t status, const char *err, uint64_t acked_id);
 
@@ -34,19 +36,15 @@ ngx_http_replog_replicate(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_replog_replicate_body(ngx_http_request_t *r, ngx_str_t *body)
 {
-    size_t                       len;
     ngx_int_t                    rc;
     ngx_str_t                    err;
     ngx_msec_t                   delay;
-    ngx_table_elt_t             *h;
     ngx_pool_cleanup_t          *cln;
     ngx_http_replog_ctx_t       *ctx;
-    ngx_http_replog_zone_t      *zone;
     ngx_http_replog_srv_conf_t  *node;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
     node = ctx->node;
-    zone = node->shm_zone->data;
 
     rc = ngx_http_replog_json_entries(r->pool, body->data, body->len,
                                       "entries", &ctx->epoch, &ctx->entries,
@@ -59,22 +57,6 @@ ngx_http_replog_replicate_body(ngx_http_request_t *r, ngx_str_t *body)
     if (rc == NGX_DECLINED) {
         return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST, "%V",
                                           &err);
-    }
-
-    /* the master says where clients should write */
-
-    h = ngx_http_replog_header(r, "x-replog-master",
-                               sizeof("x-replog-master") - 1);
-
-    if (h) {
-        len = ngx_min(h->value.len, NGX_HTTP_REPLOG_HOST_LEN);
-        len = ngx_http_replog_json_escape_len(h->value.data, len) == len
-              ? len : 0;
-
-        ngx_shmtx_lock(&zone->shpool->mutex);
-        ngx_memcpy(zone->sh->master, h->value.data, len);
-        zone->sh->master_len = len;
-        ngx_shmtx_unlock(&zone->shpool->mutex);
     }
 
     if (node->delay_high == 0) {
@@ -156,6 +138,18 @@ ngx_http_replog_apply(ngx_http_request_t *r)
                                      "this log: refused", acked_id);
     }
 
+    if (rc == NGX_HTTP_REPLOG_MOVED) {
+        /* an old worker after a resizing reload: the new ones take it */
+        if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_replog_acked(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "the log moved to a resized replog_zone "
+                                     "of a reload: nothing was stored, retry",
+                                     acked_id);
+    }
+
     if (rc == NGX_HTTP_REPLOG_FULL) {
         return ngx_http_replog_acked(r, NGX_HTTP_INSUFFICIENT_STORAGE,
                                      "the log is full", acked_id);
@@ -163,6 +157,10 @@ ngx_http_replog_apply(ngx_http_request_t *r)
 
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (node->master_url.len == 0) {
+        ngx_http_replog_master_from(r, node->shm_zone->data);
     }
 
     /* replog_fail_rate: stored, yet answered as failed (for testing) */
@@ -180,10 +178,45 @@ ngx_http_replog_apply(ngx_http_request_t *r)
 
 
 /*
+ * Without replog_master_url, the master's URL shown to clients is what the
+ * master said with the last batch this log accepted (only service key
+ * holders send batches); an empty header: it has none.
+ */
+
+static void
+ngx_http_replog_master_from(ngx_http_request_t *r,
+    ngx_http_replog_zone_t *zone)
+{
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_replog_header(r, "x-replog-master",
+                               sizeof("x-replog-master") - 1);
+
+    if (h == NULL) {
+        return;
+    }
+
+    len = h->value.len;
+
+    if (len && ngx_http_replog_valid_url(h->value.data, len) != NGX_OK) {
+        return;
+    }
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_memcpy(zone->sh->master, h->value.data, len);
+    zone->sh->master_len = len;
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/*
  * Every answer carries the contiguous high-water mark, and the incarnation
  * of this log in X-Replog-Log: answers of one incarnation never take the
  * mark back (they may arrive out of order over several connections), a new
- * incarnation (a restart, a reset) is the truth.
+ * incarnation (a restart, a reset) is the truth.  The body names this
+ * secondary and the epoch of its log, so that the master can tell our
+ * answer from one of whatever else answers at our address.
  */
 
 static ngx_int_t
@@ -191,17 +224,20 @@ ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
     const char *err, uint64_t acked_id)
 {
     u_char                  *p;
-    uint64_t                 incarnation;
-    ngx_str_t                json;
+    size_t                   len;
+    uint64_t                 incarnation, epoch;
+    ngx_str_t                json, *id;
     ngx_table_elt_t         *h;
     ngx_http_replog_ctx_t   *ctx;
     ngx_http_replog_zone_t  *zone;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
     zone = ctx->node->shm_zone->data;
+    id = &ctx->node->id;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
     incarnation = zone->sh->incarnation;
+    epoch = zone->sh->epoch;
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     h = ngx_list_push(&r->headers_out.headers);
@@ -209,8 +245,12 @@ ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_pnalloc(r->pool, 16 + sizeof("{\"error\":\"\",\"acked_id\":}\n")
-                             + NGX_INT64_LEN + (err ? ngx_strlen(err) : 0));
+    len = 16 + sizeof("{\"error\":\"\",\"acked_id\":,\"id\":\"\","
+                      "\"epoch\":\"\"}\n")
+          + NGX_INT64_LEN + (err ? ngx_strlen(err) : 0)
+          + ngx_http_replog_json_escape_len(id->data, id->len) + 16;
+
+    p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -230,7 +270,11 @@ ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
         *p++ = '{';
     }
 
-    p = ngx_sprintf(p, "\"acked_id\":%uL}\n", acked_id);
+    p = ngx_sprintf(p, "\"acked_id\":%uL,\"id\":\"", acked_id);
+    p = ngx_http_replog_json_escape(p, id->data, id->len);
+    p = ngx_cpymem(p, "\",\"epoch\":\"", sizeof("\",\"epoch\":\"") - 1);
+    p = ngx_http_replog_format_epoch(p, epoch);
+    p = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
 
     json.len = p - json.data;
 
@@ -252,8 +296,10 @@ ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
     size_t                       len;
     uint64_t                     epoch, acked_id, master_epoch, last_id;
     ngx_int_t                    rc, slot;
-    ngx_str_t                    id, err, json, *host;
+    ngx_str_t                    id, err, json;
+    socklen_t                    socklen;
     ngx_uint_t                   port;
+    ngx_sockaddr_t               peer;
     ngx_http_replog_sh_t        *sh;
     ngx_http_replog_ctx_t       *ctx;
     ngx_http_replog_zone_t      *zone;
@@ -275,13 +321,23 @@ ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     /*
-     * the secondary is reached at the address it connected from: a
-     * registration never makes the master connect wherever a caller says
+     * the secondary is reached at the address it connected from, as the
+     * kernel has it: realip may have put a forwarded one in c->sockaddr,
+     * and no forwarded address is ever used
      */
 
-    if (r->connection->sockaddr->sa_family != AF_INET
+    socklen = sizeof(ngx_sockaddr_t);
+
+    if (getpeername(r->connection->fd, &peer.sockaddr, &socklen) == -1) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_socket_errno,
+                      "replog: getpeername() of a registration failed");
+        return ngx_http_replog_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                   "the address of this connection is unknown");
+    }
+
+    if (peer.sockaddr.sa_family != AF_INET
 #if (NGX_HAVE_INET6)
-        && r->connection->sockaddr->sa_family != AF_INET6
+        && peer.sockaddr.sa_family != AF_INET6
 #endif
        )
     {
@@ -290,10 +346,21 @@ ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
                    "the address its registration came from");
     }
 
-    slot = ngx_http_replog_registry_add(zone, &id, r->connection->sockaddr,
-                                        r->connection->socklen,
+    slot = ngx_http_replog_registry_add(zone, &id, &peer.sockaddr, socklen,
                                         (in_port_t) port, epoch, acked_id,
                                         r->connection->log);
+
+    if (slot == NGX_BUSY) {
+        /* an old worker after a resizing reload: the new ones take it */
+        if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_replog_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "the registry moved to the resized replog_zone \\\"%V\\\" "
+                   "of a reload: nothing was registered, retry",
+                   &zone->json_name);
+    }
 
     if (slot == NGX_DECLINED) {
         return ngx_http_replog_send_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
@@ -301,19 +368,13 @@ ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
                    NGX_HTTP_REPLOG_MAX_SECONDARIES);
     }
 
-    /* how secondaries reach the master, told to them with each batch */
-
-    host = r->headers_in.host ? &r->headers_in.host->value : NULL;
+    /*
+     * where clients write is told to secondaries with each batch: this
+     * node's replog_master_url (put in the zone at worker start), never a
+     * request's Host
+     */
 
     ngx_shmtx_lock(&zone->shpool->mutex);
-
-    if (host && host->len
-        && host->len + sizeof("http://") - 1 <= NGX_HTTP_REPLOG_HOST_LEN
-        && ngx_http_replog_json_escape_len(host->data, host->len)
-           == host->len)
-    {
-        sh->url_len = ngx_sprintf(sh->url, "http://%V", host) - sh->url;
-    }
 
     master_epoch = sh->epoch;
     last_id = sh->last_id;

@@ -5,12 +5,13 @@
 
 
 /*
- * A master that starts with an empty log recovers it from its secondaries:
- * it waits for a majority of the cluster to register (or the recovery
- * timeout with at least one), adopts the epoch of the most advanced log
- * among them and pulls what it lacks from that secondary, page by page,
- * before it opens for writes.  Any majority holds every message that a
- * majority acknowledged, so none of those is lost.  Runs in worker 0.
+ * A master that starts with an empty log recovers it from its secondaries.
+ * Its own copy is gone, so a write a majority acknowledged may be held by
+ * as few as N/2 secondaries: it waits until N - N/2 secondaries registered
+ * (every such set meets every majority), adopts the epoch of the most
+ * advanced log among them and pulls what it lacks from that secondary,
+ * page by page, before it opens for writes.  Only the explicit
+ * "unsafe_open_after" opens with fewer.  Runs in worker 0.
  */
 
 
@@ -22,6 +23,7 @@
 
 
 #define NGX_HTTP_REPLOG_PULL_PAGE  4096
+#define NGX_HTTP_REPLOG_PULL_MAX   (64 * 1024 * 1024)
 
 
 typedef struct {
@@ -33,8 +35,12 @@ typedef struct {
     uint64_t                       generation;
     ngx_uint_t                     slot;
     ngx_uint_t                     pages;
+    ngx_uint_t                     limit;     /* entries per page */
+    uint64_t                       since;     /* of the page asked for */
+    ngx_uint_t                     registered;  /* as last logged */
     ngx_msec_t                     next_try;
     unsigned                       failing:1;
+    unsigned                       unsafe:1;  /* opening with too few */
 } ngx_http_replog_recovery_t;
 
 
@@ -43,7 +49,11 @@ static ngx_int_t ngx_http_replog_recovery_choose(
 static void ngx_http_replog_recovery_pull(ngx_http_replog_recovery_t *rec);
 static void ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl,
     ngx_int_t rc);
+static ngx_int_t ngx_http_replog_recovery_source(
+    ngx_http_replog_recovery_t *rec, ngx_str_t *source);
 static void ngx_http_replog_recovery_open(ngx_http_replog_recovery_t *rec,
+    const char *why);
+static void ngx_http_replog_recovery_failed(ngx_http_replog_recovery_t *rec,
     const char *why);
 
 
@@ -62,11 +72,15 @@ ngx_http_replog_recovery_create(ngx_http_replog_srv_conf_t *node,
     rec->zone = node->shm_zone->data;
     rec->log = *log;
 
-    ngx_http_replog_client_init(&rec->client, 64 * 1024 * 1024);
+    rec->limit = NGX_HTTP_REPLOG_PULL_PAGE;
+    rec->registered = (ngx_uint_t) -1;
+
+    ngx_http_replog_client_init(&rec->client, NGX_HTTP_REPLOG_PULL_MAX);
     rec->client.log = rec->log;
     rec->client.timeout = node->batch_timeout;
     rec->client.done = ngx_http_replog_recovery_done;
     rec->client.data = rec;
+    ngx_str_set(&rec->client.capture, "X-Replog-Source");
 
     return rec;
 }
@@ -117,9 +131,17 @@ ngx_http_replog_recovery_step(void *data)
             rec->zone->sh->state = NGX_HTTP_REPLOG_RECOVERING;
             ngx_shmtx_unlock(&rec->zone->shpool->mutex);
 
-            ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
-                          "replog: recovering: the source %V is down, "
-                          "choosing again", &rec->client.name);
+            if (rec->generation == 0) {
+                /* a new worker 0 (a reload) takes the pull over */
+                ngx_log_error(NGX_LOG_INFO, &rec->log, 0,
+                              "replog: recovering: the pull is taken over "
+                              "after a reload, choosing again");
+
+            } else {
+                ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
+                              "replog: recovering: the source %V is down, "
+                              "choosing again", &rec->client.name);
+            }
 
             ngx_http_replog_client_close(&rec->client);
             rec->client.busy = 0;
@@ -151,8 +173,8 @@ ngx_http_replog_recovery_step(void *data)
 static ngx_int_t
 ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
 {
-    uint64_t                      acked;
-    ngx_uint_t                    i, n, needed, best, held;
+    uint64_t                      acked, top;
+    ngx_uint_t                    i, n, needed, best, unsafe;
     ngx_msec_t                    elapsed;
     ngx_http_replog_sh_t         *sh;
     ngx_http_replog_secondary_t  *s;
@@ -164,7 +186,7 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
     n = 0;
     best = NGX_HTTP_REPLOG_MAX_SECONDARIES;
     acked = 0;
-    held = 0;
+    top = 0;
 
     for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
         s = &sh->secondaries[i];
@@ -175,41 +197,79 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
 
         n++;
 
-        if (s->epoch && s->status != NGX_HTTP_REPLOG_CONFLICT) {
-            held |= (s->acked_id != 0);
+        if (s->epoch == 0 || s->status == NGX_HTTP_REPLOG_CONFLICT) {
+            continue;
+        }
+
+        /* the most any registration holds, up or down */
+        if (s->acked_id > top) {
+            top = s->acked_id;
         }
 
         if ((s->status == NGX_HTTP_REPLOG_HEALTHY
              || s->status == NGX_HTTP_REPLOG_SUSPECTED)
-            && s->epoch && s->acked_id > acked)
+            && s->acked_id > acked)
         {
             acked = s->acked_id;
             best = i;
         }
     }
 
-    /* registrations besides the master that make a majority */
-    needed = rec->node->cluster_size / 2;
+    /*
+     * without its own copy the master needs every registration that may
+     * hold a majority write: N - N/2 secondaries
+     */
+    needed = rec->node->cluster_size - rec->node->cluster_size / 2;
     elapsed = ngx_current_msec - sh->recovery_start;
 
-    if (n < needed && !(n && elapsed >= rec->node->recovery_timeout)) {
+    unsafe = (rec->node->recovery_unsafe
+              && elapsed >= rec->node->recovery_unsafe && n);
+
+    if (n != rec->registered) {
+        rec->registered = n;
+
+        if (n < needed) {
+            ngx_log_error(NGX_LOG_NOTICE, &rec->log, 0,
+                          "replog: recovering: %ui of %ui secondaries "
+                          "needed registered, waiting", n, needed);
+        }
+    }
+
+    if (n < needed && !unsafe) {
         ngx_shmtx_unlock(&rec->zone->shpool->mutex);
         return NGX_AGAIN;
     }
 
+    /* a registration that holds more than any source up is down: wait */
+    if (top > acked && !unsafe) {
+        ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+        return NGX_AGAIN;
+    }
+
+    if (unsafe && !rec->unsafe && (n < needed || top > acked))
+    {
+        rec->unsafe = 1;
+
+        ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
+                      "replog: recovering: opening after "
+                      "unsafe_open_after=%M with %ui of %ui secondaries "
+                      "needed registered, the most advanced up holding %uL "
+                      "of %uL messages: acknowledged writes may be lost",
+                      rec->node->recovery_unsafe, n, needed, acked, top);
+    }
+
     if (best == NGX_HTTP_REPLOG_MAX_SECONDARIES) {
 
-        if (sh->max_id || held) {
-            /*
-             * part of the log is here, or a secondary that holds some is
-             * down: never open without it
-             */
+        if (sh->max_id && !unsafe) {
+            /* pulled in part from a source gone since: wait for it */
             ngx_shmtx_unlock(&rec->zone->shpool->mutex);
             return NGX_AGAIN;
         }
 
         ngx_shmtx_unlock(&rec->zone->shpool->mutex);
-        ngx_http_replog_recovery_open(rec, "no secondary holds anything");
+        ngx_http_replog_recovery_open(rec, rec->unsafe
+                                      ? "opened unsafely"
+                                      : "no secondary holds anything");
         return NGX_OK;
     }
 
@@ -228,6 +288,7 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
     rec->epoch = s->epoch;
     rec->slot = best;
     rec->generation = s->generation;
+    rec->failing = 0;
 
     ngx_http_replog_client_set_addr(&rec->client, &s->sockaddr.sockaddr,
                                     s->socklen);
@@ -252,11 +313,10 @@ static void
 ngx_http_replog_recovery_pull(ngx_http_replog_recovery_t *rec)
 {
     u_char      *p;
-    uint64_t     since;
     ngx_str_t   *key;
 
     ngx_shmtx_lock(&rec->zone->shpool->mutex);
-    since = rec->zone->sh->last_id;
+    rec->since = rec->zone->sh->last_id;
     ngx_shmtx_unlock(&rec->zone->shpool->mutex);
 
     key = &rec->node->service_key;
@@ -267,8 +327,8 @@ ngx_http_replog_recovery_pull(ngx_http_replog_recovery_t *rec)
         return;
     }
 
-    p = ngx_sprintf(p, "GET /messages?since=%uL&limit=%d HTTP/1.1\r\n"
-                    "Host: %V\r\n", since, NGX_HTTP_REPLOG_PULL_PAGE,
+    p = ngx_sprintf(p, "GET /messages?since=%uL&limit=%ui HTTP/1.1\r\n"
+                    "Host: %V\r\n", rec->since, rec->limit,
                     &rec->client.name);
 
     if (key->len) {
@@ -279,15 +339,13 @@ ngx_http_replog_recovery_pull(ngx_http_replog_recovery_t *rec)
 
     rec->client.out.last = p;
 
-    if (ngx_http_replog_client_send(&rec->client) != NGX_OK) {
-        if (!rec->failing) {
-            ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
-                          "replog: recovering: cannot reach %V, retrying",
-                          &rec->client.name);
-            rec->failing = 1;
-        }
+    /* progress of a recovery, one line per page */
+    ngx_log_error(NGX_LOG_INFO, &rec->log, 0,
+                  "replog: recovering: pulling from %V since %uL, limit %ui",
+                  &rec->client.name, rec->since, rec->limit);
 
-        rec->next_try = ngx_current_msec + rec->node->retry_interval;
+    if (ngx_http_replog_client_send(&rec->client) != NGX_OK) {
+        ngx_http_replog_recovery_failed(rec, "cannot reach it");
     }
 }
 
@@ -300,29 +358,72 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
     uint64_t                        acked, target;
     ngx_int_t                       arc;
     ngx_str_t                       err;
-    ngx_uint_t                      n;
+    ngx_uint_t                      n, limit;
     ngx_pool_t                     *pool;
     ngx_http_replog_batch_entry_t  *entries;
 
-    if (rc != NGX_OK || cl->status != NGX_HTTP_OK) {
-        /* logged once, retried at the retry interval */
-        if (!rec->failing) {
-            ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
-                          "replog: recovering: pull from %V failed (%s %ui),"
-                          " retrying", &cl->name,
-                          cl->err ? cl->err : "status", cl->status);
-            rec->failing = 1;
-        }
+    ngx_shmtx_lock(&rec->zone->shpool->mutex);
+    n = rec->zone->sh->state;
+    ngx_shmtx_unlock(&rec->zone->shpool->mutex);
 
-        rec->next_try = ngx_current_msec + rec->node->retry_interval;
+    /* a reload opened the log meanwhile: a page now would follow writes */
+    if (n != NGX_HTTP_REPLOG_PULLING) {
         return;
     }
 
-    if (rec->failing) {
+    if (rc != NGX_OK && cl->too_large && rec->limit > 1) {
+
+        /*
+         * a page over the reply limit: ask for fewer entries, aiming at
+         * half the limit by the Content-Length seen before the body
+         */
+
+        if (cl->content_length > 0) {
+            limit = (ngx_uint_t) ((double) rec->limit
+                                  * (NGX_HTTP_REPLOG_PULL_MAX / 2)
+                                  / cl->content_length);
+        } else {
+            limit = 0;
+        }
+
+        if (limit == 0 || limit > rec->limit / 2) {
+            limit = rec->limit / 2 ? rec->limit / 2 : 1;
+        }
+
         ngx_log_error(NGX_LOG_NOTICE, &rec->log, 0,
-                      "replog: recovering: pulling from %V again",
-                      &cl->name);
-        rec->failing = 0;
+                      "replog: recovering: a page of %ui entries from %V "
+                      "is %O bytes, over the reply limit of %uz: asking for "
+                      "%ui", rec->limit, &cl->name, cl->content_length,
+                      (size_t) NGX_HTTP_REPLOG_PULL_MAX, limit);
+
+        rec->limit = limit;
+
+        ngx_http_replog_recovery_pull(rec);
+        return;
+    }
+
+    if (rc != NGX_OK || cl->status != NGX_HTTP_OK) {
+        ngx_http_replog_recovery_failed(rec, cl->too_large
+                                             ? "a single message is over "
+                                               "the reply limit"
+                                             : cl->err ? cl->err
+                                                       : "bad status");
+        return;
+    }
+
+    if (ngx_http_replog_recovery_source(rec, &cl->captured) != NGX_OK) {
+        if (!rec->failing) {
+            ngx_log_error(NGX_LOG_ERR, &rec->log, 0,
+                          "replog: recovering: the page from %V is not of "
+                          "the registered source: X-Replog-Source \"%*s\"",
+                          &cl->name, ngx_min(cl->captured.len, 80),
+                          cl->captured.data ? cl->captured.data
+                                            : (u_char *) "");
+        }
+
+        ngx_http_replog_recovery_failed(rec, "the page is not of the "
+                                             "registered source");
+        return;
     }
 
     pool = ngx_create_pool(4096, &rec->log);
@@ -334,10 +435,15 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
                                        NULL, &entries, &n, &err);
 
     if (arc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, &rec->log, 0,
-                      "replog: recovering: bad page from %V: %V",
-                      &cl->name, &err);
         ngx_destroy_pool(pool);
+
+        if (!rec->failing) {
+            ngx_log_error(NGX_LOG_ERR, &rec->log, 0,
+                          "replog: recovering: bad page from %V: %V",
+                          &cl->name, &err);
+        }
+
+        ngx_http_replog_recovery_failed(rec, "bad page");
         return;
     }
 
@@ -346,26 +452,128 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 
     ngx_destroy_pool(pool);
 
-    if (arc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ALERT, &rec->log, 0,
-                      "replog: recovering: cannot store what %V holds "
-                      "(%s): enlarge replog_zone", &cl->name,
-                      arc == NGX_HTTP_REPLOG_FULL ? "zone full" : "refused");
+    if (arc == NGX_HTTP_REPLOG_MOVED) {
+        /* an old worker 0 after a resizing reload: the new one pulls on */
         return;
     }
 
-    rec->pages++;
+    if (arc != NGX_OK) {
+        if (!rec->failing) {
+            ngx_log_error(NGX_LOG_ALERT, &rec->log, 0,
+                          "replog: recovering: cannot store what %V holds "
+                          "(%s): enlarge replog_zone", &cl->name,
+                          arc == NGX_HTTP_REPLOG_FULL ? "zone full"
+                                                      : "refused");
+        }
+
+        ngx_http_replog_recovery_failed(rec, "cannot store its page");
+        return;
+    }
 
     ngx_shmtx_lock(&rec->zone->shpool->mutex);
     target = rec->zone->sh->recovery_target;
     ngx_shmtx_unlock(&rec->zone->shpool->mutex);
 
-    if (n < NGX_HTTP_REPLOG_PULL_PAGE || acked >= target) {
+    if (acked >= target) {
+        rec->pages++;
         ngx_http_replog_recovery_open(rec, "the log is recovered");
         return;
     }
 
+    /*
+     * the source holds what it registered with, 1..target: a page that
+     * adds nothing (the same page again, an empty one, one past a gap) is
+     * its failure
+     */
+    if (acked <= rec->since) {
+        ngx_http_replog_recovery_failed(rec, "its page does not advance");
+        return;
+    }
+
+    rec->pages++;
+
+    if (rec->failing) {
+        ngx_log_error(NGX_LOG_NOTICE, &rec->log, 0,
+                      "replog: recovering: pulling from %V again",
+                      &cl->name);
+        rec->failing = 0;
+    }
+
+    /* small pages again: back towards the full count */
+    if (rec->limit < NGX_HTTP_REPLOG_PULL_PAGE
+        && cl->body_len < NGX_HTTP_REPLOG_PULL_MAX / 8)
+    {
+        rec->limit *= 2;
+
+        if (rec->limit > NGX_HTTP_REPLOG_PULL_PAGE) {
+            rec->limit = NGX_HTTP_REPLOG_PULL_PAGE;
+        }
+    }
+
     ngx_http_replog_recovery_pull(rec);
+}
+
+
+/*
+ * A page is of the source chosen when its X-Replog-Source names the id
+ * registered in the slot and the epoch adopted from it: not of whatever
+ * took over a dead source's port.
+ */
+
+static ngx_int_t
+ngx_http_replog_recovery_source(ngx_http_replog_recovery_t *rec,
+    ngx_str_t *source)
+{
+    uint64_t                      epoch;
+    ngx_uint_t                    same;
+    ngx_http_replog_secondary_t  *s;
+
+    if (source->len < 1 + 16
+        || source->data[source->len - 17] != ' '
+        || ngx_http_replog_parse_epoch(source->data + source->len - 16, 16,
+                                       &epoch)
+           != NGX_OK
+        || epoch != rec->epoch)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_shmtx_lock(&rec->zone->shpool->mutex);
+
+    s = &rec->zone->sh->secondaries[rec->slot];
+
+    same = (s->status && s->generation == rec->generation
+            && s->id_len == source->len - 17
+            && ngx_memcmp(s->id, source->data, s->id_len) == 0);
+
+    ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+
+    return same ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * A pull that brought nothing: a failure of the source, logged and
+ * signalled once per run of failures (the heartbeats tell whether it is
+ * down), and retried at the retry interval, never at once.
+ */
+
+static void
+ngx_http_replog_recovery_failed(ngx_http_replog_recovery_t *rec,
+    const char *why)
+{
+    if (!rec->failing) {
+        ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
+                      "replog: recovering: pull from %V since %uL failed "
+                      "(%s, status %ui), retrying", &rec->client.name,
+                      rec->since, why, rec->client.status);
+        rec->failing = 1;
+
+        ngx_http_replog_registry_signal(rec->node, rec->slot,
+                                        rec->generation, 0, why, &rec->log);
+    }
+
+    rec->next_try = ngx_current_msec + rec->node->retry_interval;
 }
 
 

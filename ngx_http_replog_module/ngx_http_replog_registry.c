@@ -39,6 +39,8 @@ ngx_http_replog_state_name(ngx_uint_t state)
 /*
  * Once the master's epoch is settled, a secondary that holds a log of
  * another epoch is a CONFLICT: it gets nothing and is never wiped silently.
+ * Once the master is open, one of its epoch that holds more than the
+ * master may hold entries the master never recovered: a CONFLICT too.
  */
 
 void
@@ -46,17 +48,31 @@ ngx_http_replog_registry_judge_locked(ngx_http_replog_zone_t *zone,
     ngx_log_t *log)
 {
     ngx_uint_t                    i;
+    ngx_http_replog_sh_t         *sh;
     ngx_http_replog_secondary_t  *s;
 
-    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
-        s = &zone->sh->secondaries[i];
+    sh = zone->sh;
 
-        if (s->status && s->status != NGX_HTTP_REPLOG_CONFLICT
-            && s->epoch && s->acked_id && s->epoch != zone->sh->epoch)
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        s = &sh->secondaries[i];
+
+        if (s->status == 0 || s->status == NGX_HTTP_REPLOG_CONFLICT
+            || s->epoch == 0 || s->acked_id == 0)
         {
+            continue;
+        }
+
+        if (s->epoch != sh->epoch) {
             ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_CONFLICT,
                                                 "its log has another epoch",
                                                 log);
+
+        } else if (sh->state == NGX_HTTP_REPLOG_OPEN
+                   && s->acked_id > sh->last_id)
+        {
+            ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_CONFLICT,
+                                                "it holds more than the "
+                                                "master", log);
         }
     }
 }
@@ -112,7 +128,8 @@ ngx_http_replog_registry_view(ngx_http_replog_srv_conf_t *node,
  * Registers a secondary or updates it: its address comes from the
  * connection, and the acked_id it reports is taken as the truth (a
  * restarted secondary reports 0 and is caught up from the start).
- * Returns the slot, or NGX_DECLINED when the registry is full.
+ * Returns the slot, NGX_DECLINED when the registry is full, or NGX_BUSY
+ * when the zone was copied into a resized one.
  */
 
 ngx_int_t
@@ -129,6 +146,12 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
     s = NULL;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
+
+    /* an old worker after a resizing reload: the new zone's registry rules */
+    if (sh->moved) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_BUSY;
+    }
 
     for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
         if (sh->secondaries[i].status == 0) {
@@ -171,17 +194,13 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
 
     /*
      * an acked_id only proves what it holds of this log: of another epoch
-     * it counts for nothing, and nobody holds more than the master
-     * (while recovering, the reports are what the master chooses from)
+     * it counts for nothing (while recovering, the reports are what the
+     * master chooses from)
      */
-    if (sh->state == NGX_HTTP_REPLOG_OPEN) {
-        if (epoch != sh->epoch && !(epoch && acked_id)) {
-            acked_id = 0;
-        }
-
-        if (epoch == sh->epoch && acked_id > sh->last_id) {
-            acked_id = sh->last_id;
-        }
+    if (sh->state == NGX_HTTP_REPLOG_OPEN
+        && epoch != sh->epoch && !(epoch && acked_id))
+    {
+        acked_id = 0;
     }
 
     s->generation = ++sh->generation;
@@ -203,6 +222,18 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
                                             "its log has another epoch",
                                             log);
 
+    } else if (epoch && epoch == sh->epoch && acked_id > sh->last_id
+               && sh->state == NGX_HTTP_REPLOG_OPEN)
+    {
+        /*
+         * more of our epoch than the master has: entries the master never
+         * recovered, or ids the master gave since to other messages;
+         * never counted as holding new ids
+         */
+        ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_CONFLICT,
+                                            "it holds more than the master",
+                                            log);
+
     } else {
         ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_HEALTHY,
                                             fresh ? "registered"
@@ -220,35 +251,64 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
  * An answer of a secondary: its contiguous high-water mark.  Within one
  * incarnation of its log the mark only grows (answers of several
  * connections may be handled out of order); a new incarnation, a secondary
- * restarted or reset, is taken as the truth, even when it says 0.
+ * restarted or reset, is taken as the truth, even when it says 0.  A mark
+ * past the master's last id is a protocol error: NGX_DECLINED, not stored.
  */
 
-void
+ngx_int_t
 ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
-    uint64_t generation, uint64_t acked_id, uint64_t incarnation)
+    uint64_t generation, uint64_t acked_id, uint64_t incarnation,
+    ngx_log_t *log)
 {
+    ngx_http_replog_sh_t         *sh;
     ngx_http_replog_secondary_t  *s;
+
+    static const char  err[] = "acked_id beyond the master's log";
+
+    sh = zone->sh;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    s = &zone->sh->secondaries[slot];
+    s = &sh->secondaries[slot];
 
-    if (s->status && s->generation == generation) {
-
-        if (s->incarnation != incarnation) {
-            s->incarnation = incarnation;
-            s->acked_id = acked_id;
-            s->acked_at = ngx_current_msec;
-
-        } else if (acked_id > s->acked_id) {
-            s->acked_id = acked_id;
-            s->acked_at = ngx_current_msec;
-        }
-
-        s->batches++;
+    if (s->status == 0 || s->generation != generation) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_OK;
     }
 
+    if (acked_id > sh->last_id) {
+
+        /* once until another error: the failure signal records this one */
+        if (s->last_error_len != sizeof(err) - 1
+            || ngx_strncmp(s->last_error, err, sizeof(err) - 1) != 0)
+        {
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "replog: secondary \"%*s\" at %*s:%d answered "
+                          "acked_id %uL, beyond the master's last id %uL: "
+                          "a protocol error, ignored",
+                          s->id_len, s->id, s->host_len, s->host,
+                          (int) s->port, acked_id, sh->last_id);
+        }
+
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    if (s->incarnation != incarnation) {
+        s->incarnation = incarnation;
+        s->acked_id = acked_id;
+        s->acked_at = ngx_current_msec;
+
+    } else if (acked_id > s->acked_id) {
+        s->acked_id = acked_id;
+        s->acked_at = ngx_current_msec;
+    }
+
+    s->batches++;
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
 }
 
 
@@ -601,6 +661,67 @@ ngx_http_replog_registry_json(ngx_http_replog_zone_t *zone, ngx_pool_t *pool,
 
     json->data = start;
     json->len = p - start;
+
+    return NGX_OK;
+}
+
+
+/*
+ * What a recovering master waits for, for /health:
+ * {"needed":2,"awaited":1,"registered":["s1"]}, needed and awaited in
+ * secondaries.
+ */
+
+ngx_int_t
+ngx_http_replog_registry_awaited(ngx_http_replog_zone_t *zone,
+    ngx_uint_t needed, ngx_pool_t *pool, ngx_str_t *json)
+{
+    u_char                       *p;
+    ngx_uint_t                    i, n;
+    ngx_http_replog_secondary_t  *s;
+
+    p = ngx_pnalloc(pool, sizeof("{\"needed\":,\"awaited\":,"
+                                 "\"registered\":[]}")
+                          + 2 * NGX_INT_T_LEN
+                          + NGX_HTTP_REPLOG_MAX_SECONDARIES
+                            * (3 + 6 * NGX_HTTP_REPLOG_ID_LEN));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    json->data = p;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0, n = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        n += (zone->sh->secondaries[i].status != 0);
+    }
+
+    p = ngx_sprintf(p, "{\"needed\":%ui,\"awaited\":%ui,\"registered\":[",
+                    needed, n < needed ? needed - n : 0);
+
+    for (i = 0, n = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        s = &zone->sh->secondaries[i];
+
+        if (s->status == 0) {
+            continue;
+        }
+
+        if (n++) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+        p = ngx_http_replog_json_escape(p, s->id, s->id_len);
+        *p++ = '"';
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    *p++ = ']';
+    *p++ = '}';
+
+    json->len = p - json->data;
 
     return NGX_OK;
 }

@@ -696,7 +696,7 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
  * becomes empty, takes the next epoch it is sent and is caught up from 1.
  */
 
-void
+ngx_int_t
 ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone)
 {
     uint64_t                  id;
@@ -707,6 +707,12 @@ ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone)
     sh = zone->sh;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
+
+    /* copied into a resized zone: a reset here would reset nothing */
+    if (sh->moved) {
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+        return NGX_HTTP_REPLOG_MOVED;
+    }
 
     for (id = 1; id <= sh->max_id; id++) {
         e = ngx_http_replog_store_get_locked(sh, id);
@@ -736,6 +742,8 @@ ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone)
     sh->pending = 0;
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    return NGX_OK;
 }
 
 

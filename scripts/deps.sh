@@ -1,21 +1,25 @@
 #!/bin/sh
 # Installs the Debian packages replog needs that are missing; idempotent.
-#   deps.sh [build|test|run|bench|all]
+#   deps.sh [build|test|run|bench|fuzz|all]
 
 set -eu
 
-build="make gcc libc6-dev nginx nginx-dev libjansson-dev libcurl4-openssl-dev"
+build="make gcc libc6-dev nginx nginx-dev libjansson-dev libcurl4-openssl-dev
+       libssl-dev"
 run="nginx gettext-base curl"
 test="libtest-base-perl libtext-diff-perl liblist-moreutils-perl
-      libtest-longstring-perl libwww-perl libipc-run-perl curl jq procps"
+      libtest-longstring-perl libwww-perl libipc-run-perl curl jq procps
+      valgrind"
 bench="wrk"
+fuzz="clang libclang-rt-14-dev"
 
 case "${1:-all}" in
     build) want="$build" ;;
     run)   want="$build $run" ;;
-    test)  want="$build $run $test" ;;
+    test)  want="$build $run $test $fuzz" ;;
     bench) want="$build $run $bench" ;;
-    *)     want="$build $run $test $bench" ;;
+    fuzz)  want="$build $fuzz" ;;
+    *)     want="$build $run $test $bench $fuzz" ;;
 esac
 
 missing=""

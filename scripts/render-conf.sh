@@ -1,8 +1,10 @@
 #!/bin/sh
 # Renders conf/templates/ROLE.conf.template from the environment: the
-# variables of the original service (API_KEY, MASTER_PORT, SECONDARY_PORT,
-# HEALTHCHECK_DELAY, DELAY=low,high, ...) plus REPLOG_* overrides.  The one
-# rendering path for `make run`, the Docker image and the cluster tests.
+# variables of the original service (API_TOKEN or its alias API_KEY,
+# MASTER_HOST, MASTER_PORT, SECONDARY_PORT, HEALTHCHECK_DELAY,
+# SECONDARY_REMOVAL_DELAY, MESSAGE_POST_*, DELAY=low,high, ...),
+# SERVICE_KEY, plus REPLOG_* overrides.  The one rendering path for
+# `make run`, the Docker image and the cluster tests.
 #
 #   render-conf.sh master|secondary [TEMPLATE_DIR] > nginx.conf
 
@@ -22,7 +24,7 @@ esac
 : "${SECONDARY_REMOVAL_DELAY:=0}"
 : "${MESSAGE_POST_RETRY_INTERVAL:=1}"
 : "${MAX_MESSAGE_POST_RETRY_DELAY:=20}"
-: "${MESSAGE_POST_RETRIES_MECHANISM:=uniform}"
+: "${MESSAGE_POST_RETRIES_MECHANISM:=exponential}"
 
 : "${REPLOG_PREFIX:=/var/lib/replog}"
 : "${REPLOG_ERROR_LOG:=$REPLOG_PREFIX/error.log}"
@@ -32,7 +34,7 @@ esac
 : "${REPLOG_LISTEN:=0.0.0.0}"
 : "${REPLOG_WRITE_CONCERN:=majority}"
 : "${REPLOG_QUORUM:=off}"
-: "${REPLOG_RECOVERY:=timeout=30s}"
+: "${REPLOG_RECOVERY:=on}"
 : "${REPLOG_HEALTHCHECK_TIMEOUT:=1s}"
 : "${REPLOG_HEALTHCHECK_FAILS:=3}"
 : "${REPLOG_BATCH_TIMEOUT:=60s}"
@@ -58,7 +60,60 @@ REPLOG_REMOVE_AFTER=$(t "$SECONDARY_REMOVAL_DELAY")
 REPLOG_RETRY_INTERVAL=$(t "$MESSAGE_POST_RETRY_INTERVAL")
 REPLOG_RETRY_MAX_DELAY=$(t "$MAX_MESSAGE_POST_RETRY_DELAY")
 
-REPLOG_API_KEY=${API_KEY:-off}
+# the client token: API_TOKEN as the original's code and .env name it,
+# API_KEY as its README did; two different ones are a mistake, not a choice
+if [ -n "${API_TOKEN:-}" ] && [ -n "${API_KEY:-}" ] \
+   && [ "$API_TOKEN" != "$API_KEY" ]
+then
+    echo "render-conf: API_TOKEN and API_KEY are both set and differ;" \
+         "set one of them (API_KEY is an alias of API_TOKEN)" >&2
+    exit 64
+fi
+
+token=${API_TOKEN:-${API_KEY:-}}
+REPLOG_API_KEY=${token:-off}
+
+# a key rendered into the config: nothing nginx's parser would split
+clean() {
+    case "$2" in
+        *[!!-~]*|*[\"\'\\\;{}]*)
+            echo "render-conf: $1 must be printable ASCII without spaces," \
+                 "quotes, backslashes, ';' or braces" >&2
+            exit 64 ;;
+    esac
+}
+
+clean API_TOKEN "$REPLOG_API_KEY"
+
+# unset: the module derives the service key from the token as the original
+# service does (no secret from clients who know the derivation)
+REPLOG_SERVICE_KEY_DIRECTIVE=""
+if [ -n "${SERVICE_KEY:-}" ]; then
+    clean SERVICE_KEY "$SERVICE_KEY"
+    REPLOG_SERVICE_KEY_DIRECTIVE="replog_service_key $SERVICE_KEY;"
+fi
+
+# a secondary names its master in its 405: MASTER_HOST (may carry http://
+# or https://) and MASTER_PORT, as replog-register reaches it
+REPLOG_MASTER_URL_DIRECTIVE=""
+if [ "$role" = secondary ]; then
+    host=${MASTER_HOST:-master}
+    case "$host" in
+        http://*|https://*) scheme=${host%%://*}://; host=${host#*://} ;;
+        *) scheme=http:// ;;
+    esac
+    host=${host%/}
+    case "$host" in
+        *:*:*) case "$host" in \[*) ;; *) host="[$host]" ;; esac ;;
+    esac
+    case "$host" in
+        *\]:*|*[!:]:[0-9]*) url=$scheme$host ;;
+        *) url=$scheme$host:$MASTER_PORT ;;
+    esac
+    url=${REPLOG_MASTER_URL:-$url}
+    clean "the master URL" "$url"
+    REPLOG_MASTER_URL_DIRECTIVE="replog_master_url $url;"
+fi
 
 REPLOG_LOAD_MODULE=""
 if [ -n "${REPLOG_MODULE:-}" ]; then
@@ -91,7 +146,8 @@ export MASTER_PORT SECONDARY_PORT REPLOG_HC_INTERVAL REPLOG_REMOVE_AFTER \
     REPLOG_HEALTHCHECK_TIMEOUT \
     REPLOG_HEALTHCHECK_FAILS REPLOG_BATCH_TIMEOUT REPLOG_ID REPLOG_API_KEY \
     REPLOG_LOAD_MODULE REPLOG_CLUSTER_SIZE_DIRECTIVE REPLOG_DELAY_DIRECTIVE \
-    REPLOG_FAIL_RATE_DIRECTIVE
+    REPLOG_FAIL_RATE_DIRECTIVE REPLOG_SERVICE_KEY_DIRECTIVE \
+    REPLOG_MASTER_URL_DIRECTIVE
 
 # only these names are substituted: nginx's own $variables stay as they are
 envsubst '$MASTER_PORT $SECONDARY_PORT $REPLOG_HC_INTERVAL
@@ -103,4 +159,5 @@ envsubst '$MASTER_PORT $SECONDARY_PORT $REPLOG_HC_INTERVAL
     $REPLOG_HEALTHCHECK_TIMEOUT $REPLOG_HEALTHCHECK_FAILS
     $REPLOG_BATCH_TIMEOUT $REPLOG_ID $REPLOG_API_KEY $REPLOG_LOAD_MODULE
     $REPLOG_CLUSTER_SIZE_DIRECTIVE $REPLOG_DELAY_DIRECTIVE
-    $REPLOG_FAIL_RATE_DIRECTIVE' < "$dir/$role.conf.template"
+    $REPLOG_FAIL_RATE_DIRECTIVE $REPLOG_SERVICE_KEY_DIRECTIVE
+    $REPLOG_MASTER_URL_DIRECTIVE' < "$dir/$role.conf.template"

@@ -70,6 +70,27 @@ is_deeply([crash_problems()], [], 'no crash findings after a clean run');
     like($p[0], qr/signal 11/, 'crash excerpt names the signal');
 }
 
+# An unknown section fails its block (it is not silently ignored).
+{
+    my $dir = servroot() . '-unknown';
+    mkdir $dir;
+    my $file = "$dir/unknown.t";
+    open my $fh, '>', $file or die $!;
+    print {$fh} "use lib 't/lib';\nuse Test::Nginx::Socket 'no_plan';\n"
+              . "run_tests();\n__DATA__\n\n=== TEST 1: a typo\n"
+              . "--- config\n    location / { return 200; }\n"
+              . "--- request\nGET /\n--- no_such_section\nx\n";
+    close $fh;
+    local $ENV{TEST_NGINX_SERVROOT} = "$dir/servroot";
+    my $out = `$^X -I t/lib $file 2>&1`;
+    isnt($? >> 8, 0, 'unknown section: the test file fails');
+    like($out, qr/^not ok \d+ - TEST 1: a typo - known sections$/m,
+         'unknown section: the block fails by name');
+    like($out, qr/section 'no_such_section' is not supported/,
+         'unknown section: named in the diagnostics');
+    system('rm', '-rf', $dir);
+}
+
 __DATA__
 
 === TEST 1: POST body with return 201
@@ -199,6 +220,7 @@ unknown directive "no_such_directive"
 GET /
 --- response_body
 ok
+--- wait: 1
 --- grep_error_log eval: qr/start worker process(?= \d)/
 --- grep_error_log_out
 start worker process
@@ -241,3 +263,65 @@ No such file or directory
 --- no_error_log
 [alert]
 [emerg]
+
+
+
+=== TEST 12: tcp_listen: a stand-in upstream, tcp_query and tcp_reply
+--- config
+    location /p {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        proxy_http_version 1.0;
+        proxy_set_header Host peer;
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query eval
+"GET /p HTTP/1.0\r\nHost: peer\r\nConnection: close\r\n\r\n"
+--- tcp_reply eval
+"HTTP/1.0 200 OK\r\nX-Peer: yes\r\n\r\nfrom the peer\n"
+--- request
+GET /p
+--- response_body
+from the peer
+--- response_headers
+X-Peer: yes
+
+
+
+=== TEST 13: tcp_reply eval: a sub of the query, pieces, tcp_query_len
+--- config
+    location /p {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_2;
+        proxy_http_version 1.0;
+        proxy_set_header Host peer;
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_2
+--- tcp_query_len: 50
+--- tcp_reply eval
+sub {
+    my ($q) = @_;
+    my ($line) = $q =~ /^([^\r]*)/;
+    return ["HTTP/1.0 200 OK\r\n\r\n", "you sent: ", "$line\n"];
+}
+--- request
+GET /p
+--- response_body
+you sent: GET /p HTTP/1.0
+
+
+
+=== TEST 14: tcp_no_close: the peer keeps the connection, nginx times out
+--- config
+    location /p {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_3;
+        proxy_read_timeout 300ms;
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_3
+--- tcp_no_close
+--- tcp_reply eval
+"HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\nshort"
+--- request
+GET /p
+--- ignore_response
+--- error_log
+upstream timed out
+

@@ -119,7 +119,7 @@ replog_node: invalid parameter "role=leader"
     location / { replog_api; }
 --- must_die
 --- error_log
-replog_node: id must be 1 to 63 bytes
+replog_node: id must be 1 to 63 printable ASCII characters
 
 
 
@@ -131,7 +131,7 @@ replog_node: id must be 1 to 63 bytes
     location / { replog_api; }
 --- must_die
 --- error_log
-replog_node: id must be 1 to 63 bytes
+replog_node: id must be 1 to 63 printable ASCII characters
 
 
 
@@ -569,18 +569,30 @@ GET /healthcheck
 
 
 
-=== TEST 37: an id with quotes, backslash and UTF-8 is escaped in JSON
+=== TEST 37: an id with quotes, a backslash or UTF-8 is refused; other printable ids are kept
 --- http_config
     replog_zone log 1m;
 --- config
     replog_node zone=log role=master 'id=a"b\c é';
+    location / { replog_api; }
+--- must_die
+--- error_log
+replog_node: id must be 1 to 63 printable ASCII characters, without spaces, quotes or backslashes
+
+
+
+=== TEST 37b: a printable id with punctuation is used as it is
+--- http_config
+    replog_zone log 1m;
+--- config
+    replog_node zone=log role=master id=a/b:c.d-e_f@g;
     location / { replog_api; }
 --- request eval
 ["POST /messages\n{\"message\":\"x\"}", "GET /health"]
 --- error_code eval
 [201, 200]
 --- response_body_like eval
-[qr/"registered_to":\["a\\"b\\\\c é"\]\}\}\n\z/, qr/^\{"role":"master","id":"a\\"b\\\\c é",/]
+[qr/"registered_to":\["a\/b:c\.d-e_f\@g"\]\}\}\n\z/, qr/^\{"role":"master","id":"a\/b:c\.d-e_f\@g",/]
 
 
 

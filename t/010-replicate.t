@@ -47,7 +47,12 @@ sub list {
     return '{"data":[' . join(',', @e) . "]}\n";
 }
 
-sub acked { qq/{"acked_id":$_[0]}\n/ }
+# An answer of s1: its acked_id, id and the epoch of its log (EA unless told)
+sub acked {
+    my ($n, $e) = @_;
+    $e //= $EA;
+    return qq/{"acked_id":$n,"id":"s1","epoch":"$e"}\n/;
+}
 
 # A regex for GET /health of the secondary s1: the given fields, any order.
 sub health {
@@ -225,7 +230,8 @@ EOF
     stop_nginx();
 }
 
-# Without replog_service_key the api key serves node to node too.
+# Without replog_service_key the key derived from the api key serves node
+# to node, never the api key itself.
 {
     start_nginx_conf(<<'EOF', http_config => 'replog_zone s 1m;');
     replog_node zone=s role=secondary id=s1;
@@ -240,25 +246,33 @@ EOF
     is($st, 403, 'api key only: wrong token -> 403');
     ($st, $h, $body) = http_request(port(), 'POST', '/replicate', $b1,
                                     { 'x-token' => 'secret' });
-    is($st, 200, 'api key only: the api key is the service key');
+    is($st, 403, 'api key only: the api key -> 403');
+    ($st, $h, $body) = http_request(port(), 'POST', '/replicate', $b1,
+        { 'x-token' => 'a7aa795d89c5c07ddaee29a5e7e97fdd20754f5aef5d1c067aa295783e5aed8d' });
+    is($st, 200, 'api key only: the derived key is the service key');
     is($body, acked(1), 'api key only: applied');
     stop_nginx();
 }
 
-# replog_service_key off: node to node needs no token, clients still do.
+# A service key without an api key: the node endpoints need it, the client
+# API is open ("replog_service_key off" with an api key is refused, see
+# t/015-trust.t).
 {
     start_nginx_conf(<<'EOF', http_config => 'replog_zone s 1m;');
     replog_node zone=s role=secondary id=s1;
-    replog_api_key secret;
-    replog_service_key off;
+    replog_service_key svc;
     location / { replog_api; }
 EOF
     my ($st, $h, $body) = http_request(port(), 'POST', '/replicate',
                                        batch($EA, 1 => 'one'));
-    is($st, 200, 'service key off: /replicate without a token');
-    is($body, acked(1), 'service key off: applied');
+    is($st, 403, 'service key only: /replicate without a token -> 403');
+    ($st, $h, $body) = http_request(port(), 'POST', '/replicate',
+                                    batch($EA, 1 => 'one'),
+                                    { 'x-token' => 'svc' });
+    is($st, 200, 'service key only: /replicate with it');
+    is($body, acked(1), 'service key only: applied');
     ($st, $h, $body) = http_request(port(), 'GET', '/messages');
-    is($st, 403, 'service key off: GET /messages still needs the api key');
+    is($st, 200, 'service key only: GET /messages needs no token');
     stop_nginx();
 }
 
@@ -294,7 +308,7 @@ EOF
         last unless sysread($s, $buf, 65536, length $buf);
     }
     close $s;
-    like($buf, qr/^HTTP\/1\.1 200 .*\r\n\r\n\{"acked_id":1\}\n\z/s, 'delay: then applied and acked');
+    like($buf, qr/^HTTP\/1\.1 200 .*\r\n\r\n\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/s, 'delay: then applied and acked');
     cmp_ok(time - $t0, '>=', 0.29, 'delay: after the delay');
 
     # gone during the delay
@@ -353,12 +367,12 @@ __DATA__
  "GET /messages",
  "GET /health"]
 --- response_body_like eval
-[qr/^\{"acked_id":1\}\n\z/,
- qr/^\{"acked_id":2\}\n\z/,
- qr/^\{"acked_id":2\}\n\z/,
+[qr/^\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
+ qr/^\{"acked_id":2,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
+ qr/^\{"acked_id":2,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b')}\E\z/,
  ::health(epoch => $::EA, last_id => 2, pending => 1),
- qr/^\{"acked_id":4\}\n\z/,
+ qr/^\{"acked_id":4,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c', 4 => 'd')}\E\z/,
  ::health(epoch => $::EA, last_id => 4, pending => 0)]
 --- no_error_log
@@ -404,12 +418,12 @@ __DATA__
  "GET /messages",
  "GET /health"]
 --- response_body_like eval
-[qr/^\{"acked_id":3\}\n\z/,
+[qr/^\{"acked_id":3,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c')}\E\z/,
- qr/^\{"acked_id":3\}\n\z/,
+ qr/^\{"acked_id":3,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c')}\E\z/,
- qr/^\{"acked_id":4\}\n\z/,
- qr/^\{"acked_id":5\}\n\z/,
+ qr/^\{"acked_id":4,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
+ qr/^\{"acked_id":5,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c', 4 => 'd', 5 => 'e')}\E\z/,
  ::health(last_id => 5, pending => 0)]
 
@@ -429,10 +443,10 @@ __DATA__
  "GET /messages",
  "GET /health"]
 --- response_body_like eval
-[qr/^\{"acked_id":0\}\n\z/,
- qr/^\{"acked_id":0\}\n\z/,
+[qr/^\{"acked_id":0,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
+ qr/^\{"acked_id":0,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  ::health(last_id => 0, bytes => 0, pending => 1),
- qr/^\{"acked_id":3\}\n\z/,
+ qr/^\{"acked_id":3,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c')}\E\z/,
  ::health(last_id => 3, pending => 0)]
 
@@ -459,14 +473,14 @@ __DATA__
 [200, 200, 200, 409, 409, 409, 200, 200, 200, 200]
 --- response_body_like eval
 [::health(epoch => '0000000000000000'),
- qr/^\{"acked_id":2\}\n\z/,
+ qr/^\{"acked_id":2,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  ::health(epoch => $::EA),
- qr/^\{"error":"the batch is of another epoch than this log: refused","acked_id":2\}\n\z/,
- qr/^\{"error":"the batch is of another epoch than this log: refused","acked_id":2\}\n\z/,
- qr/^\{"error":"the batch is of another epoch than this log: refused","acked_id":2\}\n\z/,
+ qr/^\{"error":"the batch is of another epoch than this log: refused","acked_id":2,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
+ qr/^\{"error":"the batch is of another epoch than this log: refused","acked_id":2,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
+ qr/^\{"error":"the batch is of another epoch than this log: refused","acked_id":2,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b')}\E\z/,
  ::health(epoch => $::EA, last_id => 2, pending => 0),
- qr/^\{"acked_id":3\}\n\z/,
+ qr/^\{"acked_id":3,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c')}\E\z/]
 --- response_headers eval
 [("Content-Type: application/json") x 10]
@@ -489,7 +503,7 @@ __DATA__
 [200, 409, 200, 200, 200]
 --- response_body eval
 [::acked(0),
- qq/{"error":"the batch is of another epoch than this log: refused","acked_id":0}\n/,
+ qq/{"error":"the batch is of another epoch than this log: refused","acked_id":0,"id":"s1","epoch":"$::EA"}\n/,
  $::Empty,
  ::acked(5),
  ::list(map { ($_ => chr(ord('a') + $_ - 1)) } 1 .. 5)]
@@ -511,7 +525,7 @@ __DATA__
 --- error_code eval
 [200, (400) x @::Bad, 400, 200, 200]
 --- response_body_like eval
-[qr/^\{"acked_id":1\}\n\z/,
+[qr/^\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  (map { ::err_re($_->[1]) } @::Bad),
  qr/^\{"error":"empty body","detail":"empty body"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a')}\E\z/,
@@ -542,7 +556,7 @@ __DATA__
 [(map { ::err_re($_->[1]) } @::Bad),
  qr/^\Q$::Empty\E\z/,
  ::health(epoch => '0000000000000000', last_id => 0, bytes => 0, pending => 0),
- qr/^\{"acked_id":1\}\n\z/,
+ qr/^\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'b1')}\E\z/]
 
 
@@ -635,7 +649,7 @@ Content-Type: application/json
 [::rep($::EA, map { ($_ => "m$_" . ('y' x 1000)) } 1 .. 300),
  "GET /health"]
 --- response_body_like eval
-[qr/^\{"acked_id":300\}\n\z/,
+[qr/^\{"acked_id":300,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  ::health(last_id => 300)]
 
 
@@ -741,13 +755,13 @@ Content-Type: application/json
  ::rep($::EA, 6 => 'f'),
  "GET /messages"]
 --- response_body_like eval
-[qr/^\{"acked_id":1\}\n\z/,
- qr/^\{"acked_id":1\}\n\z/,
+[qr/^\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
+ qr/^\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  ::health(last_id => 1, pending => 1),
- qr/^\{"acked_id":3\}\n\z/,
- qr/^\{"acked_id":5\}\n\z/,
+ qr/^\{"acked_id":3,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
+ qr/^\{"acked_id":5,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c', 4 => 'd', 5 => 'e')}\E\z/,
- qr/^\{"acked_id":6\}\n\z/,
+ qr/^\{"acked_id":6,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a', 2 => 'b', 3 => 'c', 4 => 'd', 5 => 'e', 6 => 'f')}\E\z/]
 
 
@@ -784,8 +798,8 @@ Content-Type: application/json
  "GET /messages",
  "GET /health"]
 --- response_body_like eval
-[qr/^\{"acked_id":1\}\n\z/,
- qr/^\{"acked_id":1\}\n\z/,
+[qr/^\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
+ qr/^\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a')}\E\z/,
  ::health(last_id => 1, pending => 1)]
 --- no_error_log
@@ -825,7 +839,7 @@ Content-Type: application/json
 --- error_code eval
 [200, (400) x @::BadTime, 200, 200]
 --- response_body_like eval
-[qr/^\{"acked_id":1\}\n\z/,
+[qr/^\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  (map { ::err_re($::TimeErr) } @::BadTime),
  qr/^\Q${\ ::list(1 => 'a')}\E\z/,
  ::health(epoch => $::EA, last_id => 1, pending => 1)]
@@ -852,7 +866,7 @@ Content-Type: application/json
  . ']}',
  "GET /health"]
 --- response_body_like eval
-[qr/^\{"acked_id":6\}\n\z/,
+[qr/^\{"acked_id":6,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  ::health(last_id => 6, pending => 0)]
 --- no_error_log
 [error]

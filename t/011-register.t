@@ -20,7 +20,7 @@ sub err_re {
     return qr/^(?:$alt)\z/;
 }
 
-our $IdErr    = '\"id\" must be a string of 1 to 63 bytes';
+our $IdErr    = '\"id\" must be a string of 1 to 63 printable ASCII characters, without spaces, quotes or backslashes';
 our $PortErr  = '\"port\" must be an integer from 1 to 65535';
 our $EpochErr = '\"epoch\" must be 16 hex digits';
 our $AckErr   = '\"acked_id\" must be an integer from 0';
@@ -39,6 +39,14 @@ our @Bad = (
     [ '{"id":1,"port":1}',                        $IdErr ],
     [ '{"id":["s1"],"port":1}',                   $IdErr ],
     [ '{"id":"' . ('x' x 64) . '","port":1}',     $IdErr ],
+    [ '{"id":"a\\n[emerg] x","port":1}',          $IdErr ],
+    [ '{"id":"a\\u0000b","port":1}',              $IdErr ],
+    [ '{"id":"a b","port":1}',                    $IdErr ],
+    [ '{"id":"a\\"b","port":1}',                  $IdErr ],
+    [ "{\"id\":\"a'b\",\"port\":1}",                 $IdErr ],
+    [ '{"id":"a\\\\b","port":1}',                 $IdErr ],
+    [ '{"id":"a\\u007fb","port":1}',              $IdErr ],
+    [ '{"id":"\\u00e9","port":1}',                $IdErr ],
     [ '{"id":"s1"}',                              $PortErr ],
     [ '{"id":"s1","port":0}',                     $PortErr ],
     [ '{"id":"s1","port":-1}',                    $PortErr ],
@@ -98,6 +106,13 @@ our $ClusterConf = <<'EOF';
         replog_node zone=s2 role=secondary id=s2;
         location / { replog_api; }
     }
+    # answers name the node that gives them: s3 needs a server of its own
+    replog_zone s3 1m;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_3;
+        replog_node zone=s3 role=secondary id=s3;
+        location / { replog_api; }
+    }
 EOF
 
 our $MasterConf = <<'EOF';
@@ -137,7 +152,7 @@ EOF
 
     # the alias path
     my ($st3, undef, $b3) = http_request(port(), 'POST', '/secondary/register',
-                                         qq/{"id":"s3","port":$p2}/);
+                                         qq/{"id":"s3","port":${\ rand_port(3)}}/);
     is($st3, 200, 'POST /secondary/register: 200');
     like($b3, qr/^\{"id":"s3","master_id":"m","epoch":"$health->{epoch}","last_id":0\}\n\z/,
          'POST /secondary/register: same answer');
@@ -154,8 +169,10 @@ EOF
 }
 
 # Re-registration of the same id updates the entry; its acked_id is taken.
+# s1 "restarts" from port 1 to port 2: the node there answers as s1.
 {
-    start_nginx_conf($MasterConf, http_config => $ClusterConf);
+    my $conf = $ClusterConf =~ s/id=s1;/id=s1-before;/r =~ s/id=s2;/id=s1;/r;
+    start_nginx_conf($MasterConf, http_config => $conf);
     my ($p1, $p2) = (rand_port(1), rand_port(2));
     my $epoch = jget(port(), '/health')->{epoch};
 
@@ -233,23 +250,140 @@ EOF
     my $l = jget(port(), '/secondaries');
     is($l->{data}[0]{host}, '127.0.0.1', 'address: the host is the connection\'s');
 
-    my $odd = qq/a"b\\c\/d\te/;
+    # every printable character but space, quotes and backslash
+    my $odd = q{a/b:c.d-e_f@g!#$%&()*+,;<=>?[]^`{|}~};
     ($st, $b) = register({ id => $odd, port => 1 });
     is($st, 200, 'odd id: 200');
     my $ans = JSON::PP::decode_json($b);
-    is($ans->{id}, $odd, 'odd id: the answer is valid JSON with the id escaped');
+    is($ans->{id}, $odd, 'odd id: the answer is valid JSON with the id');
     $l = jget(port(), '/secondaries');
     is_deeply([ sort map { $_->{id} } @{ $l->{data} } ], [ sort 's1', $odd ],
-              'odd id: /secondaries is valid JSON with the id escaped');
+              'odd id: /secondaries is valid JSON with the id');
     my (undef, undef, $metrics) = http_request(port(), 'GET', '/metrics');
-    like($metrics, qr/^replog_secondary_acked_id\{node="m",secondary="a\\"b\\\\c\/d\te"\} \d+$/m,
-         'odd id: /metrics escapes the label value');
+    like($metrics, qr/^replog_secondary_acked_id\{node="m",secondary="\Q$odd\E"\} \d+$/m,
+         'odd id: /metrics has the label value');
 
     # 63 bytes is the longest id
     my $long = 'i' x 63;
     ($st, $b) = register({ id => $long, port => 1 });
     is($st, 200, 'id of 63 bytes: 200');
     is(JSON::PP::decode_json($b)->{id}, $long, 'id of 63 bytes: kept whole');
+    stop_nginx();
+}
+
+# A secondary that registers after the master opened, with the master's
+# epoch and more than the master holds, may hold entries the master never
+# recovered (or ids given since to other messages): CONFLICT, never counted.
+{
+    start_nginx_conf($MasterConf, http_config => $ClusterConf);
+    my $dead = rand_port(5);    # nothing listens there
+    my $epoch = jget(port(), '/health')->{epoch};
+    is(post_msg("m$_"), 201, "ahead: message $_ on the master") for 1 .. 2;
+
+    my ($st, $b) = register(qq/{"id":"ahead","port":$dead,"epoch":"$epoch","acked_id":5}/);
+    is($st, 200, 'ahead: registered with acked_id 5 of the master\'s epoch, the master at 2');
+    my $l = jget(port(), '/secondaries');
+    is($l->{data}[0]{status}, 'CONFLICT', 'ahead: it is a CONFLICT');
+    is($l->{data}[0]{acked_id}, 5, 'ahead: /secondaries shows what it reported');
+    is($l->{data}[0]{epoch}, $epoch, 'ahead: ... and its epoch');
+
+    my ($pst, undef, $pb) = http_request(port(), 'POST', '/messages?wc=2&timeout=300',
+                                         '{"message":"x"}');
+    is($pst, 504, 'ahead: it is not counted as holding the new id 3');
+    like($pb // '', qr/"registered_to":\["m"\]/, 'ahead: held by the master only');
+
+    # the same report of the master's own position is fine
+    ($st) = register(qq/{"id":"level","port":$dead,"epoch":"$epoch","acked_id":3}/);
+    is($st, 200, 'level: registered with acked_id 3, the master at 3');
+    my %by = map { $_->{id} => $_ } @{ jget(port(), '/secondaries')->{data} };
+    isnt($by{level}{status}, 'CONFLICT', 'level: not a CONFLICT');
+    like(read_error_log(), qr/secondary "ahead" .* -> CONFLICT: it holds more than the master/,
+         'ahead: logged with the reason');
+    stop_nginx();
+}
+
+# While the master recovers, the same report is a candidate source like any
+# other: the master adopts its epoch and pulls its log.
+{
+    start_nginx_conf(<<'EOF', http_config => $ClusterConf);
+    replog_node zone=m role=master id=m;
+    replog_cluster_size 2;
+    replog_healthcheck interval=200ms timeout=500ms;
+    replog_retry interval=50ms max_delay=200ms;
+    location / { replog_api; }
+EOF
+    my $p1 = rand_port(1);
+    my $epoch = '0123456789abcdef';
+    my $batch = join ',', map {
+        qq/{"message":"r$_","meta":{"message_id":$_,"registered_at":"2026-01-01T00:00:00.00000${_}Z"}}/
+    } 1 .. 3;
+    my ($st) = http_request($p1, 'POST', '/replicate',
+                            qq/{"epoch":"$epoch","entries":[$batch]}/);
+    is($st, 200, 'source: s1 holds 3 messages of another master\'s epoch');
+    is(jget(port(), '/health')->{state}, 'recovering', 'source: the master is recovering');
+    ($st) = register(qq/{"id":"s1","port":$p1,"epoch":"$epoch","acked_id":3}/);
+    is($st, 200, 'source: s1 registered with acked_id 3, the master at 0');
+    ok(wait_for(5, sub { jget(port(), '/health')->{state} eq 'open' }),
+       'source: the master opens');
+    my $h = jget(port(), '/health');
+    is($h->{epoch}, $epoch, 'source: with the epoch of s1');
+    is($h->{last_id}, 3, 'source: and its 3 messages');
+    is(jget(port(), '/secondaries')->{data}[0]{status}, 'HEALTHY', 'source: s1 is HEALTHY');
+    stop_nginx();
+}
+
+# An acked_id in a reply beyond the master's log is a protocol error of that
+# secondary: not stored, a failure, logged once.  A stand-in answers every
+# batch with {"acked_id":1000000000000} in an answer that otherwise passes
+# the identity check (its id, the master's epoch, X-Replog-Log), so that the
+# bound itself is what refuses it: it learns the epoch by a reload, which
+# keeps the master's zone.
+{
+    my $master = <<'EOF';
+    replog_node zone=m role=master id=m;
+    replog_healthcheck interval=200ms timeout=500ms;
+    replog_retry interval=50ms max_delay=200ms;
+    location / { replog_api; }
+EOF
+    my $standin = <<'EOF';
+    replog_zone m 1m;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_3;
+        location = /healthcheck {
+            return 200 "HEALTHY\n";
+        }
+        location / {
+            default_type application/json;
+            add_header X-Replog-Log 0000000000000001 always;
+            return 200 '{"acked_id":1000000000000,"id":"liar","epoch":"%EPOCH%"}';
+        }
+    }
+EOF
+    start_nginx_conf($master, http_config => $standin);
+    my $epoch = jget(port(), '/health')->{epoch};
+    $standin =~ s/%EPOCH%/$epoch/;
+    ok(reload_nginx($master, http_config => $standin), 'huge ack: the stand-in knows the epoch');
+    my $p3 = rand_port(3);
+    my ($st) = register(qq/{"id":"liar","port":$p3}/);
+    is($st, 200, 'huge ack: the stand-in registered');
+    my ($pst) = http_request(port(), 'POST', '/messages?wc=1', '{"message":"one"}');
+    is($pst, 201, 'huge ack: wc=1 -> 201');
+    sleep 0.5;    # its answers to the push of message 1 came back
+
+    my $t0 = time;
+    my ($ast, undef, $ab) = http_request(port(), 'POST', '/messages?wc=all&timeout=600',
+                                         '{"message":"two"}');
+    is($ast, 504, 'huge ack: a later wc=all write is not met');
+    cmp_ok(time - $t0, '>=', 0.5, 'huge ack: ... only after its timeout');
+    like($ab // '', qr/"registered_to":\["m"\]/, 'huge ack: held by the master only');
+
+    my $s = jget(port(), '/secondaries')->{data}[0];
+    cmp_ok($s->{acked_id}, '<=', 2, 'huge ack: its acked_id is not stored');
+    is($s->{lag}, 2 - $s->{acked_id}, 'huge ack: the lag is within the log');
+    is($s->{last_error}, "acked_id beyond the master's log", 'huge ack: last_error says why');
+    my @lines = grep { /beyond the master's last id/ } split /\n/, read_error_log();
+    is(scalar @lines, 1, 'huge ack: logged once, however many replies')
+        or diag join "\n", @lines[0 .. ($#lines > 4 ? 4 : $#lines)];
     stop_nginx();
 }
 
@@ -412,7 +546,7 @@ x-token: svc
 
 
 
-=== TEST 8: api key only: it serves /register too; a wrong token does not
+=== TEST 8: api key only: the key derived from it serves /register, the api key does not
 --- http_config
     replog_zone m 1m;
 --- config
@@ -420,7 +554,7 @@ x-token: svc
     replog_api_key secret;
     location / { replog_api; }
 --- more_headers
-x-token: secret
+x-token: a7aa795d89c5c07ddaee29a5e7e97fdd20754f5aef5d1c067aa295783e5aed8d
 --- request eval
 ["POST /register\n{\"id\":\"s1\",\"port\":1}", "GET /secondaries"]
 --- error_code eval
@@ -485,3 +619,40 @@ POST /register
  qr/"registered_to":\["m"\]/]
 --- error_log
 its log has another epoch
+
+
+
+=== TEST 12: an id that would forge a log line -> 400, and no such line in the log
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    location / { replog_api; }
+--- request eval
+["POST /register\n{\"id\":\"a\\n[emerg] x\",\"port\":1}",
+ "POST /register\n{\"id\":\"b\\u0000[emerg] y\",\"port\":1}",
+ "GET /secondaries"]
+--- error_code eval
+[400, 400, 200]
+--- response_body eval
+[(::err($::IdErr)) x 2, qq/{"data":[]}\n/]
+--- no_error_log
+[emerg] x
+[emerg] y
+[alert]
+
+
+
+=== TEST 13: the api key only in a location: /register is not open
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    location / { replog_api_key secret; replog_api; }
+--- request eval
+["POST /register\n{\"id\":\"s1\",\"port\":1}",
+ "POST /secondary/register\n{\"id\":\"s2\",\"port\":2}"]
+--- error_code eval
+[403, 403]
+--- response_body eval
+[(::err('missing or invalid x-token')) x 2]

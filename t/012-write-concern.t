@@ -139,6 +139,7 @@ our $P2 = rand_port(2);
     start_nginx_conf(<<'EOF', http_config => $HttpConfig);
     replog_node zone=m role=master id=m;
     replog_cluster_size 3;
+    replog_recovery off;    # a first start: open with s1 alone
     replog_healthcheck interval=200ms timeout=500ms;
     replog_retry interval=50ms max_delay=500ms;
     location / { replog_api; }
@@ -205,6 +206,7 @@ EOF
     start_nginx_conf(<<'EOF', http_config => $HttpConfig);
     replog_node zone=m role=master id=m;
     replog_cluster_size 3;
+    replog_recovery off;    # a first start: open with s1 alone
     replog_healthcheck interval=200ms timeout=500ms;
     location / { replog_api; }
 EOF

@@ -217,7 +217,9 @@ EOF
 }
 
 # With recovery (the default with replog_cluster_size > 1) a master that
-# starts empty is closed until a majority registered: 503 + Retry-After.
+# starts empty is closed until N - N/2 secondaries registered (2 of 3: a
+# write that a majority acknowledged may be held by one of them alone):
+# 503 + Retry-After, and /health lists what it waits for.
 {
     start_nginx_conf(<<'EOF', http_config => $HttpConfig);
     replog_node zone=m role=master id=m;
@@ -234,11 +236,49 @@ EOF
               'recovering: "detail" says what "error" says, as every error');
     like($rb->{reason} // '', qr/^the master restarted with an empty log/,
          'recovering: the explanation is in "reason"');
-    is(jget(port(), '/health')->{read_only}, JSON::PP::true, 'recovering: read_only');
+    my $health = jget(port(), '/health');
+    is($health->{read_only}, JSON::PP::true, 'recovering: read_only');
+    is_deeply($health->{recovery}, { needed => 2, awaited => 2, registered => [] },
+              'recovering: /health awaits 2 registrations');
     is(register('s1', $P1), 200, 'recovering: s1 registered');
+    ok(!wait_for(1.5, sub { !jget(port(), '/health')->{read_only} }),
+       'recovering: one of two is not enough, it stays closed');
+    ($st) = post('x');
+    is($st, 503, 'recovering: still 503 with s1 alone');
+    is_deeply(jget(port(), '/health')->{recovery},
+              { needed => 2, awaited => 1, registered => ['s1'] },
+              'recovering: /health shows s1 registered, one awaited');
+    is(register('s2', $P2), 200, 'recovering: s2 registered');
     ok(wait_for(5, sub { !jget(port(), '/health')->{read_only} }), 'recovering: open');
+    ok(!exists jget(port(), '/health')->{recovery}, 'recovering: open, nothing awaited');
     ($st) = post('y', '?wc=2');
     is($st, 201, 'recovering: then 201');
+    stop_nginx();
+}
+
+# The operator's way out: a reload with replog_recovery unsafe_open_after=
+# opens with fewer registrations (counted from the start of the recovery),
+# logged at warn.
+{
+    my $conf = <<'EOF';
+    replog_node zone=m role=master id=m;
+    replog_cluster_size 3;
+    replog_recovery %s;
+    location / { replog_api; }
+EOF
+    start_nginx_conf(sprintf($conf, 'on'), http_config => $HttpConfig);
+    is(register('s1', $P1), 200, 'unsafe: s1 registered');
+    ok(!wait_for(1.5, sub { jget(port(), '/health')->{state} eq 'open' }),
+       'unsafe: not open with s1 alone');
+    ok(reload_nginx(sprintf($conf, 'unsafe_open_after=1s'), http_config => $HttpConfig),
+       'unsafe: reloaded with unsafe_open_after=1s');
+    ok(wait_for(5, sub { jget(port(), '/health')->{state} eq 'open' }),
+       'unsafe: open after the reload');
+    like(read_error_log(),
+         qr/\[warn\].*opening after unsafe_open_after=1000 with 1 of 2 secondaries needed registered.*acknowledged writes may be lost/,
+         'unsafe: logged at warn');
+    my ($st) = post('z', '?wc=2');
+    is($st, 201, 'unsafe: then 201');
     stop_nginx();
 }
 
@@ -736,5 +776,83 @@ GET /health
 --- error_code eval
 [500, 200]
 --- response_body_like eval
-[qr/^\{"error":"failure simulated by replog_fail_rate","acked_id":1\}\n\z/,
+[qr/^\{"error":"failure simulated by replog_fail_rate","acked_id":1,"id":"[^"]+","epoch":"[0-9a-f]{16}"\}\n\z/,
  qr/"last_id":1,/]
+
+
+
+=== TEST 31: replog_recovery timeout=30s is refused, naming the opt-in
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    replog_cluster_size 3;
+    replog_recovery timeout=30s;
+    location / { replog_api; }
+--- must_die
+--- error_log
+replog_recovery: "timeout=30s" is gone: a master waits for enough secondaries to register; to open anyway after a time, at the risk of losing acknowledged writes, use "unsafe_open_after=TIME"
+
+
+
+=== TEST 32: replog_recovery unsafe_open_after=abc
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    replog_recovery unsafe_open_after=abc;
+    location / { replog_api; }
+--- must_die
+--- error_log
+replog_recovery: use "on", "off" or "unsafe_open_after=TIME", not "unsafe_open_after=abc"
+
+
+
+=== TEST 33: replog_recovery unsafe_open_after=0
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    replog_recovery unsafe_open_after=0;
+    location / { replog_api; }
+--- must_die
+--- error_log
+replog_recovery: use "on", "off" or "unsafe_open_after=TIME", not "unsafe_open_after=0"
+
+
+
+=== TEST 34: replog_recovery on: a restarted master of 5 awaits 3 registrations
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    replog_cluster_size 5;
+    replog_recovery on;
+    location / { replog_api; }
+--- request
+GET /health
+--- response_body_like
+"state":"recovering",.*"recovery":\{"needed":3,"awaited":3,"registered":\[\]\},"secondaries":\[\]\}
+--- no_error_log
+[emerg]
+[alert]
+
+
+
+=== TEST 35: replog_recovery unsafe_open_after=10m is accepted and waits
+--- http_config
+    replog_zone m 1m;
+--- config
+    replog_node zone=m role=master id=m;
+    replog_cluster_size 3;
+    replog_recovery unsafe_open_after=10m;
+    location / { replog_api; }
+--- request
+POST /messages
+{"message":"x"}
+--- error_code: 503
+--- response_body_like
+"error":"recovering","detail":"recovering"
+--- no_error_log
+[emerg]
+unsafe_open_after

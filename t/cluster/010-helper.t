@@ -28,7 +28,7 @@ my ($PM, $PS, $PDEAD, $PM2) = map { rand_port($_) } 1 .. 4;
 
 # the environment the helper reads: none of it leaks in from outside
 my @EnvNames = qw(MASTER_HOST MASTER_PORT HOSTNAME SECONDARY_PORT API_KEY
-    CONNECTION_TO_MASTER_RETRY_INTERVAL CONNECTION_TO_MASTER_RETRY_MECHANISM
+    API_TOKEN CONNECTION_TO_MASTER_RETRY_INTERVAL CONNECTION_TO_MASTER_RETRY_MECHANISM
     MAX_CONNECTION_TO_MASTER_DELAY REPLOG_WATCH);
 
 my $Tmp = File::Temp->newdir('replog-helper-XXXXXX', TMPDIR => 1);
@@ -202,12 +202,12 @@ start_nginx_conf(conf(), full_conf => 1);
 }
 
 {
-    my ($code, $err) = run_helper([ @base, '--id', 'quiet "one"', '-q' ]);
+    my ($code, $err) = run_helper([ @base, '--id', 'quiet:one/2', '-q' ]);
 
     is $code, 0, '-q: exit 0';
     is $err, '', '-q: silent';
-    ok wait_for(sub { listed('quiet \\"one\\"') }, 5),
-        '-q: an id with quotes is escaped and listed';
+    ok wait_for(sub { listed('quiet:one/2') }, 5),
+        '-q: an id with punctuation is listed';
 }
 
 # -------------------------------------------------------------- refusals
@@ -232,11 +232,27 @@ start_nginx_conf(conf(), full_conf => 1);
 }
 
 {
-    my ($code, $err) = run_helper([ @base, '--id', 'x' x 64 ]);
+    my $IdErr = qr/^replog-register: invalid --id: expected 1 to 63 printable ASCII characters, without spaces, quotes or backslashes$/m;
 
-    is $code, 2, 'an id too long for the master: exit 2';
-    like $err, qr/^replog-register: master refused registration \(400\): "id" must be a string of 1 to 63 bytes$/m,
-        'an id too long for the master: its error text, unescaped';
+    for my $c ([ 'x' x 64, 'too long' ], [ 'quiet "one"', 'with quotes' ],
+               [ "a\n[emerg] x", 'with a newline' ], [ 'a b', 'with a space' ])
+    {
+        my ($code, $err) = run_helper([ @base, '--id', $c->[0] ]);
+
+        is $code, 64, "an id $c->[1]: exit 64, before asking the master";
+        like $err, $IdErr, "an id $c->[1]: the usage error";
+        unlike $err, qr/^\[emerg\]/m, "an id $c->[1]: not echoed";
+    }
+}
+
+{
+    # the service key, not the api key, goes to /register
+    my ($code, $err) = run_helper([ @base, '--id', 's9' ],
+                                  SERVICE_KEY => 'not-the-key');
+
+    is $code, 2, 'SERVICE_KEY is what /register gets: a wrong one, exit 2';
+    like $err, qr/^replog-register: master refused registration \(403\): missing or invalid x-token$/m,
+        'SERVICE_KEY: the refusal line';
 }
 
 # ------------------------------------------------------------- giving up

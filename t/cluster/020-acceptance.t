@@ -13,12 +13,15 @@ plan skip_all => 'build/replog-register is missing'
 
 my $c = Replog::Cluster->new(name => 'acceptance', cluster_size => 3);
 
-$c->start_master;
+# the first start of a cluster: nothing to recover.  (A master that starts
+# empty cannot tell a first start from a restart; with recovery on it waits
+# for N - N/2 = 2 secondaries, see t/cluster/100.)
+$c->start_master(REPLOG_RECOVERY => 'off');
 $c->start_secondary('s1');
 ok $c->wait_for(sub { $c->status('s1') eq 'HEALTHY' }, 15),
     'S1 registered by its helper';
 ok $c->wait_for(sub { $c->health('master')->{state} eq 'open' }, 10),
-    'the master is open for writes (a majority registered)';
+    'the master is open for writes';
 
 my ($st, $res) = $c->post('/messages?wc=1', 'Msg1');
 is $st, 201, 'Msg1 w=1 ok';

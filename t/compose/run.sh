@@ -2,13 +2,18 @@
 # End-to-end test of the image and docker-compose.yml: the acceptance-like
 # flow against a real stack (master, secondary, delayed-secondary) on its
 # own compose project and network, through the master's published port.
+# The stack is configured by the project's .env, which begins with the
+# original service's .env verbatim (API_TOKEN, MASTER_HOST=http://master,
+# SECONDARY_PORT=MASTER_PORT, CONNECTION_TO_MASTER_RETRY_INTERVAL=30, ...):
+# only HEALTHCHECK_DELAY and DELAY are shortened here, so that it is quick.
 #
 #   t/compose/run.sh          (make test-compose)
 #
 # REPLOG_E2E_RECOVERY=0 skips what needs the master to recover its log from
 # the secondaries after a restart (its log as before, the secondaries level
 # again, the ids going on); the re-registration is checked still.
-# REPLOG_E2E_KEEP_IMAGE=1 uses replog:latest as it is, without rebuilding.
+# REPLOG_E2E_KEEP_IMAGE=1 uses the image as it is, without rebuilding;
+# REPLOG_IMAGE names it (default replog:latest).
 # Needs docker (compose v2 or docker-compose v1), curl and jq on the host.
 
 set -u
@@ -18,7 +23,6 @@ cd "$(dirname "$0")/../.." || exit 1
 passed=0
 failed=0
 project=replog-e2e-$$
-api_key=replog-e2e-key
 logdir=$(mktemp -d /tmp/replog-e2e.XXXXXX)
 
 pass() { passed=$((passed + 1)); echo "ok - $*"; }
@@ -92,17 +96,23 @@ for _ in $(seq 50); do
 done
 [ -n "$port" ] || die "no free port found"
 
-# the stack's settings: short delays so that the run is quick, a key so
-# that the token path is used
+# the stack's settings come from .env: nothing of them from this shell but
+# short delays, so that the run is quick
+unset API_TOKEN API_KEY SERVICE_KEY SERVICE_TYPE SERVER_TYPE MASTER_HOST \
+    MASTER_PORT SECONDARY_PORT SECONDARY_REMOVAL_DELAY \
+    MAX_CONNECTION_TO_MASTER_DELAY CONNECTION_TO_MASTER_RETRY_INTERVAL \
+    CONNECTION_TO_MASTER_RETRY_MECHANISM MAX_MESSAGE_POST_RETRY_DELAY \
+    MESSAGE_POST_RETRY_INTERVAL MESSAGE_POST_RETRIES_MECHANISM \
+    REPLOG_CLUSTER_SIZE REPLOG_RECOVERY
 export REPLOG_HOST_PORT=127.0.0.1:$port
-export API_KEY=$api_key
+export REPLOG_IMAGE=${REPLOG_IMAGE:-replog:latest}
 export HEALTHCHECK_DELAY=1
 export DELAY=1,2
-export CONNECTION_TO_MASTER_RETRY_INTERVAL=1
-export MAX_CONNECTION_TO_MASTER_DELAY=60
-# known cluster size: what lets a restarted master recover its log
-export REPLOG_CLUSTER_SIZE=3
 master=http://127.0.0.1:$port
+
+# the client token of the original's .env: authentication is on
+api_key=$(sed -n 's/^API_TOKEN=//p' .env | head -1)
+[ -n "$api_key" ] || die ".env has no API_TOKEN"
 
 # --- HTTP helpers ----------------------------------------------------------
 
@@ -180,21 +190,21 @@ node_id() {
 node_messages() {
     # shellcheck disable=SC2016
     dc exec -T --index "${2:-1}" "$1" sh -c \
-        'curl -sS -m 10 -H "x-token: $API_KEY" "http://127.0.0.1:$SECONDARY_PORT/messages"' |
+        'curl -sS -m 10 -H "x-token: $API_TOKEN" "http://127.0.0.1:$SECONDARY_PORT/messages"' |
         jq -c "$stored" 2>/dev/null
 }
 
 # --- image -----------------------------------------------------------------
 
-if [ "${REPLOG_E2E_KEEP_IMAGE:-0}" = 1 ] && docker image inspect replog:latest >/dev/null 2>&1; then
-    note "using replog:latest as it is"
+if [ "${REPLOG_E2E_KEEP_IMAGE:-0}" = 1 ] && docker image inspect "$REPLOG_IMAGE" >/dev/null 2>&1; then
+    note "using $REPLOG_IMAGE as it is"
 else
     t0=$SECONDS
-    timeout 1500 docker/build-image.sh replog:latest -- -q >"$logdir/build.log" 2>&1 || {
+    timeout 1500 docker/build-image.sh "$REPLOG_IMAGE" -- -q >"$logdir/build.log" 2>&1 || {
         sed 's/^/#   /' "$logdir/build.log" | tail -30
-        die "docker/build-image.sh (base image and replog:latest)"
+        die "docker/build-image.sh (base image and $REPLOG_IMAGE)"
     }
-    pass "image replog:latest built ($((SECONDS - t0)) s)"
+    pass "image $REPLOG_IMAGE built ($((SECONDS - t0)) s)"
 fi
 
 # --- the stack -------------------------------------------------------------
@@ -210,14 +220,31 @@ wait_for 30 eval '[ "$(curl -s -m 2 "$master/healthcheck")" = HEALTHY ]' \
     && pass "master /healthcheck answers HEALTHY without a token" \
     || die "master /healthcheck"
 
-wait_for 30 healthy_count 2 \
-    && pass "/secondaries lists 2 HEALTHY secondaries" \
+# a secondary's container has the original's variables only: .env's
+# API_TOKEN and MASTER_HOST=http://master, compose's SERVICE_TYPE
+# shellcheck disable=SC2016
+env_of_secondary=$(dc exec -T secondary sh -c \
+    'echo "$SERVICE_TYPE|${SERVER_TYPE-unset}|$MASTER_HOST|$SECONDARY_PORT|${API_KEY:-none}|$API_TOKEN"')
+[ "$env_of_secondary" = "secondary|unset|http://master|8000|none|$api_key" ] \
+    && pass "the secondary is configured by SERVICE_TYPE, MASTER_HOST=http://master, API_TOKEN" \
+    || fail "the secondary's environment: $env_of_secondary"
+
+# the original's CONNECTION_TO_MASTER_RETRY_INTERVAL=30: a secondary that
+# came up before the master would register at its second attempt
+wait_for 75 healthy_count 2 \
+    && pass "/secondaries lists 2 HEALTHY secondaries, registered with auth on" \
     || die "the secondaries did not register: $(secondaries)"
 
 status=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$master/messages")
-[ "$status" = 401 ] || [ "$status" = 403 ] \
-    && pass "GET /messages without x-token is refused ($status)" \
+[ "$status" = 403 ] \
+    && pass "GET /messages without x-token is refused (403)" \
     || fail "GET /messages without x-token answered $status"
+
+status=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST \
+    -H 'content-type: application/json' -d '{"message":"x"}' "$master/messages")
+[ "$status" = 403 ] \
+    && pass "POST /messages without x-token is refused (403)" \
+    || fail "POST /messages without x-token answered $status"
 
 post Msg1 1 && pass "Msg1 wc=1: 201" || fail "Msg1 wc=1: $status $answer"
 post Msg2 2 && pass "Msg2 wc=2: 201" || fail "Msg2 wc=2: $status $answer"

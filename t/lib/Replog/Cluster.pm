@@ -30,6 +30,7 @@ use strict;
 use warnings;
 
 use Cwd qw(abs_path);
+use Digest::SHA ();
 use File::Path qw(make_path remove_tree);
 use IO::Socket::INET;
 use JSON::PP;
@@ -37,6 +38,10 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 use Test::More;
 use Test::Nginx::HTTP qw(http_request);
+
+# the salt of the original service's (and the module's) derived service key
+use constant SALT =>
+    '028ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMNOPQRSTUVWXYZ61702';
 
 my $Top = abs_path(__FILE__ =~ s{t/lib/Replog/Cluster\.pm$}{}r || '.');
 
@@ -95,7 +100,10 @@ sub _render {
         REPLOG_WORKERS  => $node->{env}{REPLOG_WORKERS} // $self->{workers},
         REPLOG_ZONE_SIZE => $node->{env}{REPLOG_ZONE_SIZE}
                             // $self->{env}{REPLOG_ZONE_SIZE} // '64m',
-        API_KEY         => $self->{api_key},
+        # the original's name of the client token; API_KEY is its alias
+        API_TOKEN       => $self->{api_key},
+        API_KEY         => '',
+        MASTER_HOST     => '127.0.0.1',
         MASTER_PORT     => $self->{master_port},
         SECONDARY_PORT  => $node->{port},
         HEALTHCHECK_DELAY => $node->{env}{HEALTHCHECK_DELAY}
@@ -207,6 +215,8 @@ sub start_helper {
     $node->{helper_pid} = $self->_spawn("$node->{prefix}/register.log",
         $self->{helper}, '--master', $self->url('master'), '--id', $name,
         '--port', $node->{port}, '--token', $self->{api_key},
+        length($self->{env}{SERVICE_KEY} // '')
+            ? ('--service-key', $self->{env}{SERVICE_KEY}) : (),
         '--retry-interval', '0.2', '--max-delay', '30', @args);
 }
 
@@ -302,11 +312,23 @@ sub DESTROY {
 
 sub _slurp { local (@ARGV, $/) = @_; <> }
 
+sub service_key {
+    my ($self) = @_;
+    return $self->{env}{SERVICE_KEY} if length($self->{env}{SERVICE_KEY} // '');
+    return '' unless length $self->{api_key};
+    return Digest::SHA::sha256_hex($self->{api_key} . '&' . SALT);
+}
+
 # HTTP against a node: returns (status, decoded JSON or raw body, headers)
 sub request {
     my ($self, $name, $method, $uri, $body, %o) = @_;
 
-    my %h = ('x-token' => $self->{api_key}, %{ $o{headers} // {} });
+    # node endpoints take the service key: SERVICE_KEY, else derived from
+    # the api key
+    my $key = $uri !~ m{^/(?:replicate|reset|register|secondary/register)\b}
+            ? $self->{api_key}
+            : $self->service_key;
+    my %h = ('x-token' => $key, %{ $o{headers} // {} });
     $h{'Content-Type'} = 'application/json' if defined $body;
 
     my ($status, $headers, $raw) = http_request($self->port($name), $method,

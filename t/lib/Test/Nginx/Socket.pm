@@ -70,9 +70,20 @@ C<error_log>, C<no_error_log> (lines, or C<eval> giving strings/qr//),
 C<grep_error_log> + C<grep_error_log_out>, C<ignore_response>.  Any
 check may be an arrayref under C<eval>, one element per request.
 
+A stand-in peer, as in CPAN Test::Nginx: C<tcp_listen> (a port, or a
+path ending in C<.sock>) starts a TCP server before nginx that accepts
+B<one> connection, reads C<tcp_query_len> bytes (the length of
+C<tcp_query> when only that is given; else one read), waits
+C<tcp_reply_delay>, sends C<tcp_reply> (a string; under C<eval> an
+arrayref, sent piece by piece, or a sub called with what was read that
+returns either) and closes the connection, unless C<tcp_no_close> keeps
+it open until the block ends.  After the requests, C<tcp_query> and
+C<tcp_query_len> check what the server read.  Further connections are
+refused (the listening socket is closed after the one accept); a peer that
+answers many connections belongs in a plain-Perl test.
+
 C<$TEST_NGINX_*> variables are expanded in all sections.  C<ONLY>, C<SKIP>
-and C<LAST> work as in Test::Base; unknown sections are reported once by
-C<diag> and ignored.
+and C<LAST> work as in Test::Base; an unknown section fails the block.
 
 =head2 Not supported
 
@@ -89,6 +100,11 @@ use Test::Base ();
 use Test::More ();
 use Test::LongString ();
 use Time::HiRes qw(time sleep);
+use IO::Socket::INET ();
+use IO::Socket::UNIX ();
+use IO::Select ();
+use POSIX ();
+use Socket qw(SOCK_STREAM);
 use Test::Nginx::Util qw(:all);
 use Test::Nginx::HTTP qw(build_request exchange);
 
@@ -123,6 +139,7 @@ my %Known = map { $_ => 1 } qw(
     main_config http_config config server_name user_files log_level workers
     request raw_request pipelined_requests more_headers timeout init wait
     must_die raw_request_middle_delay
+    tcp_listen tcp_reply tcp_reply_delay tcp_query tcp_query_len tcp_no_close
     error_code response_body response_body_like response_body_unlike
     response_headers response_headers_like ignore_response
     error_log no_error_log grep_error_log grep_error_log_out
@@ -248,14 +265,18 @@ sub _run_block {
     my $name = $block->name;
     $name .= " (repeat $rep)" if $RepeatEach > 1;
 
-    for my $s (@{ $block->{_section_order}[0] || [] }) {
-        Test::More::diag("section '$s' is not supported by this runner, ignored")
-            unless $Known{$s} or $Warned{$s}++;
+    my @unknown = grep { !$Known{$_} } @{ $block->{_section_order}[0] || [] };
+    if (@unknown) {
+        Test::More::fail("$name - known sections");
+        Test::More::diag("section '$_' is not supported by this runner")
+            for @unknown;
+        return;
     }
 
     my $ok = eval { _run_block_body($block, $name); 1 };
     my $err = $@;
     stop_nginx_unchecked();    # crash reporting is done just below
+    _stop_tcp_server();
     if (!$ok) {
         Test::More::fail("$name - harness");
         Test::More::diag("error: $err");
@@ -278,6 +299,8 @@ sub _run_block_body {
     if (exists $block->{must_die}) {
         return _run_must_die($block, $name);
     }
+
+    _start_tcp_server($block, $name) if exists $block->{tcp_listen};
 
     my ($pid, $err) = start_nginx();
     if (!$pid) {
@@ -308,6 +331,7 @@ sub _run_block_body {
     }
     _check_responses($block, $name, \@responses)
         unless exists $block->{ignore_response};
+    _check_tcp_query($block, $name) if exists $block->{tcp_listen};
 
     my $wait = _trim(_sec($block, 'wait'));
     sleep $wait if $wait;
@@ -444,6 +468,124 @@ sub _check_logs {
         Test::More::is($got, _sec($block, 'grep_error_log_out') // '',
                        "$name - grep_error_log - log is expected");
     }
+}
+
+# ------------------------------------------------------ stand-in TCP peer
+
+my ($TcpPid, $TcpQueryFile);
+
+sub _tcp_query_len {
+    my ($block) = @_;
+    my $len = _trim(_sec($block, 'tcp_query_len'));
+    return $len if defined $len && length $len;
+    my $q = _expand(_sec($block, 'tcp_query'));
+    return defined $q ? length $q : undef;
+}
+
+sub _start_tcp_server {
+    my ($block, $name) = @_;
+    my $target = _trim(_expand(_sec($block, 'tcp_listen')));
+    die "tcp_listen needs a tcp_reply\n" unless exists $block->{tcp_reply};
+    my $reply = _sec($block, 'tcp_reply');
+    $reply = _expand($reply) unless ref $reply eq 'CODE';
+    my $delay   = _trim(_sec($block, 'tcp_reply_delay')) || 0;
+    my $len     = _tcp_query_len($block);
+    my $timeout = _trim(_sec($block, 'timeout')) || 10;
+
+    my $listen;
+    if ($target =~ /^\d+$/) {
+        $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+            LocalPort => $target, Proto => 'tcp', ReuseAddr => 1,
+            Listen => 5);
+    }
+    elsif ($target =~ /\.sock$/) {
+        unlink $target;
+        $listen = IO::Socket::UNIX->new(Local => $target,
+            Type => SOCK_STREAM, Listen => 5);
+    }
+    else {
+        die "bad tcp_listen target: $target\n";
+    }
+    die "tcp_listen $target: $!\n" unless $listen;
+
+    $TcpQueryFile = servroot() . '/tcp_query';
+    unlink $TcpQueryFile;
+
+    my $pid = fork // die "fork: $!\n";
+    if ($pid) {
+        close $listen;    # one connection: later ones are refused
+        $TcpPid = $pid;
+        return;
+    }
+
+    # the child: every wait is bounded by the block's timeout
+    my $until = time + $timeout + 5;
+    my $sel = IO::Select->new($listen);
+    my $c;
+    $c = $listen->accept if $sel->can_read($timeout + 5);
+    close $listen;
+    POSIX::_exit(0) unless $c;
+
+    my $buf = '';
+    $sel = IO::Select->new($c);
+    while (time < $until && $sel->can_read($until - time)) {
+        my $n = sysread($c, $buf, 65536, length $buf);
+        last unless $n;
+        if (open my $fh, '>', "$TcpQueryFile.tmp") {
+            binmode $fh;
+            print {$fh} $buf;
+            close $fh;
+            rename "$TcpQueryFile.tmp", $TcpQueryFile;
+        }
+        last if !defined $len || length $buf >= $len;
+    }
+
+    sleep $delay if $delay;
+
+    my $r = ref $reply eq 'CODE' ? $reply->($buf) : $reply;
+    for my $piece (ref $r eq 'ARRAY' ? @$r : ($r)) {
+        next unless defined $piece && length $piece;
+        my $off = 0;
+        while ($off < length $piece) {
+            my $n = syswrite($c, $piece, length($piece) - $off, $off);
+            last unless $n;
+            $off += $n;
+        }
+    }
+
+    sleep 1 while exists $block->{tcp_no_close} && time < $until;
+    close $c;
+    POSIX::_exit(0);
+}
+
+# What the peer read, against tcp_query / tcp_query_len.
+sub _check_tcp_query {
+    my ($block, $name) = @_;
+    my $want = _expand(_sec($block, 'tcp_query'));
+    my $len  = _trim(_sec($block, 'tcp_query_len'));
+    return unless defined $want || (defined $len && length $len);
+
+    # nginx may talk to the peer after the client's answer: a moment
+    my $need = _tcp_query_len($block);
+    my $until = time + 2;
+    sleep 0.02 while time < $until
+        && length(slurp($TcpQueryFile)) < $need;
+
+    my $got = slurp($TcpQueryFile);
+    if (defined $want) {
+        my $t = "$name - tcp_query ok";
+        $NoLongString ? Test::More::is($got, $want, $t)
+                      : Test::LongString::is_string($got, $want, $t);
+    }
+    Test::More::is(length $got, $len, "$name - TCP query length ok")
+        if defined $len && length $len;
+}
+
+sub _stop_tcp_server {
+    return unless $TcpPid;
+    kill KILL => $TcpPid;
+    waitpid($TcpPid, 0);
+    undef $TcpPid;
 }
 
 1;

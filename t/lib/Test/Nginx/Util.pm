@@ -32,6 +32,12 @@ Environment variables:
   TEST_NGINX_LOAD_MODULES  space-separated .so paths, load_module'd first
   TEST_NGINX_LD_PRELOAD    LD_PRELOAD for nginx (e.g. libasan.so);
                            ASAN_OPTIONS/UBSAN_OPTIONS pass through
+  TEST_NGINX_USE_VALGRIND  run nginx under valgrind, as CPAN Test::Nginx
+                           does: 1 (or any number) for memcheck, any other
+                           text for valgrind options of your own; nginx
+                           stays in the foreground with its master
+                           process, workers are followed across fork();
+                           each process logs to logs/valgrind.PID.log
 
 Every C<$TEST_NGINX_NAME> in configuration text is replaced by the
 environment variable of that name, except these built-ins:
@@ -98,6 +104,8 @@ After every stop, F<logs/error.log> and F<logs/stderr.log> are searched for
 C<exited on signal>, C<process N exited with code> non-zero,
 C<AddressSanitizer>, C<LeakSanitizer> and C<runtime error:> (UBSan); an
 unexpected exit of the master or a failed graceful stop is reported too.
+Under valgrind, F<logs/valgrind.*.log> are searched for invalid reads,
+writes and frees, uses of uninitialised values and overlapping copies.
 
 =head1 FORKING
 
@@ -143,8 +151,9 @@ my $LogLevel = 'info';
 my @EnvToNginx;
 my @RandPorts = _free_ports(5, $Port);
 
-my $StartTimeout = 10;    # seconds to wait for nginx to come up
-my $StopTimeout  = 10;    # seconds to wait for a graceful stop
+# seconds to wait for nginx to come up, and for a graceful stop
+my $StartTimeout = $ENV{TEST_NGINX_USE_VALGRIND} ? 60 : 10;
+my $StopTimeout  = $ENV{TEST_NGINX_USE_VALGRIND} ? 60 : 10;
 
 sub workers   { $Workers  = $_[0] if @_; $Workers }
 sub log_level { $LogLevel = $_[0] if @_; $LogLevel }
@@ -381,6 +390,7 @@ sub start_nginx {
 
     my @cmd = ($Binary, '-p', "$ServRoot/", '-c', 'conf/nginx.conf');
     push @cmd, '-e', 'logs/error.log' if _build_info()->{has_e};
+    unshift @cmd, _valgrind() if $ENV{TEST_NGINX_USE_VALGRIND};
 
     my $pid = fork // die "fork: $!\n";
     if (!$pid) {
@@ -413,6 +423,17 @@ sub start_nginx {
     return (undef, "nginx kept running (it was expected to fail)")
         if $opt{must_die};
     return (undef, "nginx not ready after $StartTimeout s");
+}
+
+# The valgrind command line: memcheck, one log per process.
+sub _valgrind {
+    my $v = $ENV{TEST_NGINX_USE_VALGRIND};
+    my @opts = $v =~ /^\d+$/
+        ? qw(--tool=memcheck --leak-check=no --num-callers=30
+             --track-origins=no --error-limit=no)
+        : split ' ', $v;
+    return ('valgrind', '-q', @opts,
+            "--log-file=$ServRoot/logs/valgrind.%p.log");
 }
 
 sub _status_text {
@@ -460,12 +481,19 @@ sub stop_nginx {
     return 1;
 }
 
+# What memcheck reports as an error (with -q it reports nothing else).
+my $ValgrindError = join '|', 'Invalid (?:read|write|free)', 'Mismatched free',
+    'Source and destination overlap', 'Conditional jump or move depends',
+    'Use of uninitialised', 'Syscall param .* uninitialised';
+$ValgrindError = qr/^==\d+== (?:$ValgrindError)/;
+
 # Crash and sanitizer findings in this run's logs, each with an excerpt.
 sub crash_problems {
     my @found;
     push @found, $Unexpected  if $Unexpected;
     push @found, $StopProblem if $StopProblem;
-    for my $file (error_log_file(), stderr_log_file()) {
+    my @vg = sort glob("$ServRoot/logs/valgrind.*.log");
+    for my $file (error_log_file(), stderr_log_file(), @vg) {
         my @lines = split /\n/, slurp($file);
         my $name = (File::Spec->splitpath($file))[2];
         for my $i (0 .. $#lines) {
@@ -476,6 +504,9 @@ sub crash_problems {
             }
             elsif ($l =~ /AddressSanitizer|LeakSanitizer|runtime error:/) {
                 $ctx = 40;
+            }
+            elsif ($l =~ $ValgrindError) {
+                $ctx = 30;
             }
             next unless $ctx;
             my $from = $i > 3 ? $i - 3 : 0;

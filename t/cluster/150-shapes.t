@@ -37,6 +37,9 @@ EOF2
 
 my $Dead = rand_port(2);
 
+sub orig { +{ map { $_->{id} => $_ } @{ jget(port(), '/secondary/list')->{data} } } }
+sub mine { +{ map { $_->{id} => $_ } @{ jget(port(), '/secondaries')->{data} } } }
+
 sub register {
     my ($body) = @_;
     my ($st) = http_request(port(), 'POST', '/register', $body);
@@ -74,14 +77,18 @@ is(register(qq/{"id":"f2","port":$Dead,"epoch":"$epoch","acked_id":4}/), 200,
    'f2 claims 1..4');
 is(register(qq/{"id":"f3","port":$Dead,"epoch":"$epoch","acked_id":0}/), 200,
    'f3 holds nothing');
-is(register(qq/{"id":"f4","port":$Dead,"epoch":"$epoch","acked_id":9}/), 200,
-   'f4 claims more than there is: all 5');
+is(register(qq/{"id":"f4","port":$Dead,"epoch":"$epoch","acked_id":5}/), 200,
+   'f4 claims all 5');
+is(register(qq/{"id":"f5","port":$Dead,"epoch":"$epoch","acked_id":9}/), 200,
+   'f5 claims more than the master holds');
 is(register(qq/{"id":"fc","port":$Dead,"epoch":"00000000deadbeef","acked_id":3}/),
    200, 'fc holds a log of another epoch');
 
 my %acked = map { $_->{id} => $_->{acked_id} } @{ jget(port(), '/secondaries')->{data} };
-is_deeply(\%acked, { f1 => 2, f2 => 4, f3 => 0, f4 => 5, fc => 3 },
+is_deeply(\%acked, { f1 => 2, f2 => 4, f3 => 0, f4 => 5, f5 => 9, fc => 3 },
           'the acked_ids as registered');
+is(mine()->{f5}{status}, 'CONFLICT',
+   'f5, ahead of the master in its epoch, is CONFLICT: it holds nothing here');
 
 my @all = ([1, qw(m f1 f2 f4)], [2, qw(m f1 f2 f4)], [3, qw(m f2 f4)],
            [4, qw(m f2 f4)], [5, qw(m f4)]);
@@ -98,7 +105,7 @@ for my $page (
     is($st, 200, "$uri: 200");
     like($b, list_of(@want),
          "$uri: each message held by the master and the secondaries at or "
-         . 'past its id (not the one of another epoch)');
+         . 'past its id (not the CONFLICT ones)');
     is($h->{'content-length'} // -1, length $b,
        "$uri: Content-Length is the exact length of the body");
 }
@@ -129,8 +136,6 @@ ok(wait_for(5, sub { (grep { $_->{id} eq 's1' && $_->{acked_id} == 5 }
 
 # ------------------------------------------ GET /secondary/list
 
-sub orig { +{ map { $_->{id} => $_ } @{ jget(port(), '/secondary/list')->{data} } } }
-sub mine { +{ map { $_->{id} => $_ } @{ jget(port(), '/secondaries')->{data} } } }
 
 sub utc_now { POSIX::strftime('%Y-%m-%d %H:%M:%S', gmtime(time)) }
 
