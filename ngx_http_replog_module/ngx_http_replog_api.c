@@ -12,8 +12,17 @@
 
 #define NGX_HTTP_REPLOG_LIST_BUF   65536
 
+#define NGX_HTTP_REPLOG_WC_TIMEOUT                                           \
+    "write concern not met in time: the message is stored on the master "    \
+    "and replication continues"
 
 
+/* a secondary of the registry as a list sees it */
+typedef struct {
+    uint64_t                        acked_id;
+    size_t                          id_len;
+    u_char                          id[NGX_HTTP_REPLOG_ID_LEN];
+} ngx_http_replog_holder_t;
 
 
 static ngx_int_t ngx_http_replog_token_ok(ngx_http_request_t *r,
@@ -29,6 +38,9 @@ static ngx_int_t ngx_http_replog_post_body_json(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_int_t ngx_http_replog_list(ngx_http_request_t *r,
     ngx_http_replog_ctx_t *ctx);
+static ngx_int_t ngx_http_replog_list_runs(ngx_http_request_t *r,
+    ngx_http_replog_ctx_t *ctx, ngx_http_replog_holder_t *holders,
+    ngx_uint_t n, off_t *len);
 static ngx_int_t ngx_http_replog_list_send(ngx_http_request_t *r,
     ngx_http_replog_ctx_t *ctx);
 static void ngx_http_replog_list_writer(ngx_http_request_t *r);
@@ -96,7 +108,8 @@ ngx_http_replog_handler(ngx_http_request_t *r)
             return ngx_http_replog_method_not_allowed(r, "GET, HEAD");
         }
 
-        ngx_str_set(&rest, "HEALTHY\n");
+        /* exactly the original's body */
+        ngx_str_set(&rest, "HEALTHY");
 
         r->headers_out.status = NGX_HTTP_OK;
         ngx_str_set(&r->headers_out.content_type, "text/plain");
@@ -218,8 +231,12 @@ ngx_http_replog_handler(ngx_http_request_t *r)
                        "this node is a secondary: the master keeps the list");
         }
 
+        /* the original's path gets the original's status values */
         if (ngx_http_replog_registry_json(rlcf->node->shm_zone->data,
-                                          r->pool, &rest)
+                                          r->pool,
+                                          ngx_http_replog_path_is(&path,
+                                              "/secondary/list"),
+                                          &rest)
             != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -351,7 +368,7 @@ ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
         }
 
         fields.data = buf;
-        fields.len = ngx_sprintf(buf, "\"detail\":\"the master restarted "
+        fields.len = ngx_sprintf(buf, "\"reason\":\"the master restarted "
                                  "with an empty log and restores it from "
                                  "its secondaries before it accepts "
                                  "writes\",\"registered\":%ui,"
@@ -597,7 +614,10 @@ ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
 }
 
 
-/* 201, or 504 when the write concern was not met in time */
+/*
+ * 201 (200 to a PUT, as the original answers it), or 504 when the write
+ * concern was not met in time
+ */
 
 ngx_int_t
 ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status)
@@ -618,11 +638,10 @@ ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = sizeof("{\"error\":\"write concern not met in time: the message "
-                 "is stored on the master and replication continues\","
-                 "\"write_concern\":,\"acks\":,"
-                 "\"message\":,\"meta\":{\"message_id\":,"
-                 "\"registered_at\":\"\",\"registered_to\":}}\n")
+    len = 2 * (sizeof(NGX_HTTP_REPLOG_WC_TIMEOUT) - 1)
+          + sizeof("{\"error\":\"\",\"detail\":\"\",\"write_concern\":,"
+                   "\"acks\":,\"message\":,\"meta\":{\"message_id\":,"
+                   "\"registered_at\":\"\",\"registered_to\":}}\n")
           + 2 * NGX_INT_T_LEN + ctx->msg.len + NGX_INT64_LEN
           + NGX_HTTP_REPLOG_TIME_LEN + holders.len;
 
@@ -634,9 +653,9 @@ ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status)
     json.data = p;
 
     if (status == NGX_HTTP_GATEWAY_TIME_OUT) {
-        p = ngx_sprintf(p, "{\"error\":\"write concern not met in time: the "
-                        "message is stored on the master and replication "
-                        "continues\",\"write_concern\":%i,\"acks\":%ui,",
+        p = ngx_sprintf(p, "{\"error\":\"%s\",\"detail\":\"%s\","
+                        "\"write_concern\":%i,\"acks\":%ui,",
+                        NGX_HTTP_REPLOG_WC_TIMEOUT, NGX_HTTP_REPLOG_WC_TIMEOUT,
                         ctx->wc, held);
 
         ngx_shmtx_lock(&zone->shpool->mutex);
@@ -645,6 +664,10 @@ ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status)
 
     } else {
         *p++ = '{';
+
+        if (status == NGX_HTTP_CREATED && r->method == NGX_HTTP_PUT) {
+            status = NGX_HTTP_OK;
+        }
     }
 
     p = ngx_sprintf(p, "\"message\":%V,\"meta\":{\"message_id\":%uL,"
@@ -661,13 +684,16 @@ ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status)
 static ngx_int_t
 ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 {
-    u_char                  *p;
-    off_t                    len;
-    uint64_t                 since, limit, epoch;
-    ngx_int_t                rc;
-    ngx_table_elt_t         *h;
-    ngx_http_replog_sh_t    *sh;
-    ngx_http_replog_zone_t  *zone;
+    u_char                        *p;
+    off_t                          len;
+    uint64_t                       since, limit, epoch;
+    ngx_int_t                      rc;
+    ngx_uint_t                     i, n;
+    ngx_table_elt_t               *h;
+    ngx_http_replog_sh_t          *sh;
+    ngx_http_replog_zone_t        *zone;
+    ngx_http_replog_secondary_t   *s;
+    ngx_http_replog_holder_t       holders[NGX_HTTP_REPLOG_MAX_SECONDARIES];
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -708,7 +734,34 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
                - (ctx->next > 1 ? 1 : 0);
     }
 
+    /* the holders, in the same look as the log: what the list says */
+
+    n = 0;
+
+    for (i = 0;
+         ctx->node->role == NGX_HTTP_REPLOG_MASTER
+         && i < NGX_HTTP_REPLOG_MAX_SECONDARIES;
+         i++)
+    {
+        s = &sh->secondaries[i];
+
+        if (s->status == 0 || s->status == NGX_HTTP_REPLOG_CONFLICT
+            || s->acked_id < ctx->next)
+        {
+            continue;
+        }
+
+        holders[n].acked_id = ngx_min(s->acked_id, ctx->last);
+        holders[n].id_len = s->id_len;
+        ngx_memcpy(holders[n].id, s->id, s->id_len);
+        n++;
+    }
+
     ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (ngx_http_replog_list_runs(r, ctx, holders, n, &len) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     /* whose log this is: a recovering master takes pages of its source only */
 
@@ -763,6 +816,114 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 }
 
 
+/*
+ * The holders of an entry change only at a secondary's acked_id: with the
+ * distinct acked_ids a1 < a2 < ... of the snapshot, the ids in (a(k-1), ak]
+ * are held by the master and those at ak or above, the ids past the last
+ * by the master alone.  Each run gets its suffix once, and the length of
+ * the list is its stored bytes plus each run's suffix times its ids.
+ * A secondary's list has one run: it names the node itself, the one holder
+ * it can vouch for.
+ */
+
+static ngx_int_t
+ngx_http_replog_list_runs(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
+    ngx_http_replog_holder_t *holders, ngx_uint_t n, off_t *len)
+{
+    u_char                 *p;
+    size_t                  size;
+    uint64_t                v, lo, hi, acked[NGX_HTTP_REPLOG_MAX_SECONDARIES];
+    ngx_str_t              *id;
+    ngx_uint_t              i, j, k;
+    ngx_http_replog_run_t  *run;
+
+    /* the distinct acked_ids, ascending (at most 32: insertion) */
+
+    k = 0;
+
+    for (i = 0; i < n; i++) {
+        v = holders[i].acked_id;
+
+        for (j = 0; j < k && acked[j] < v; j++) { /* void */ }
+
+        if (j < k && acked[j] == v) {
+            continue;
+        }
+
+        ngx_memmove(&acked[j + 1], &acked[j], (k - j) * sizeof(uint64_t));
+        acked[j] = v;
+        k++;
+    }
+
+    ctx->runs = ngx_palloc(r->pool, (k + 1) * sizeof(ngx_http_replog_run_t));
+    if (ctx->runs == NULL) {
+        return NGX_ERROR;
+    }
+
+    id = &ctx->node->id;
+    lo = ctx->next;
+
+    for (j = 0; j <= k; j++) {
+        run = &ctx->runs[j];
+        run->hi = (j < k) ? acked[j] : (uint64_t) -1;
+
+        size = sizeof(",\"registered_to\":[\"\"]}}") - 1
+               + ngx_http_replog_json_escape_len(id->data, id->len);
+
+        for (i = 0; j < k && i < n; i++) {
+            if (holders[i].acked_id >= run->hi) {
+                size += sizeof(",\"\"") - 1
+                        + ngx_http_replog_json_escape_len(holders[i].id,
+                                                          holders[i].id_len);
+            }
+        }
+
+        run->padded = ngx_align(size, 8);
+
+        p = ngx_pcalloc(r->pool, run->padded);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        run->suffix.data = p;
+
+        p = ngx_cpymem(p, ",\"registered_to\":[\"",
+                       sizeof(",\"registered_to\":[\"") - 1);
+        p = ngx_http_replog_json_escape(p, id->data, id->len);
+        *p++ = '"';
+
+        for (i = 0; j < k && i < n; i++) {
+            if (holders[i].acked_id >= run->hi) {
+                *p++ = ',';
+                *p++ = '"';
+                p = ngx_http_replog_json_escape(p, holders[i].id,
+                                                holders[i].id_len);
+                *p++ = '"';
+            }
+        }
+
+        *p++ = ']';
+        *p++ = '}';
+        *p++ = '}';
+
+        run->suffix.len = p - run->suffix.data;
+
+        /* the ids of the list in this run */
+
+        hi = ngx_min(run->hi, ctx->last);
+
+        if (lo <= hi) {
+            *len += (off_t) (hi - lo + 1) * run->suffix.len;
+            lo = hi + 1;
+        }
+    }
+
+    ctx->run = 0;
+
+    return NGX_OK;
+}
+
+
 /* edge-triggered events: ask for the next "writable", with a timeout */
 
 static ngx_int_t
@@ -794,12 +955,16 @@ ngx_http_replog_list_wait(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 {
-    size_t                    skip, len;
-    ngx_buf_t                *b;
-    ngx_connection_t         *c;
-    ngx_http_replog_sh_t     *sh;
-    ngx_http_replog_zone_t   *zone;
-    ngx_http_replog_entry_t  *e;
+    u_char                    *p;
+    size_t                     skip, len, w;
+    uint64_t                   id;
+    ngx_buf_t                 *b;
+    ngx_uint_t                 avail;
+    ngx_connection_t          *c;
+    ngx_http_replog_sh_t      *sh;
+    ngx_http_replog_zone_t    *zone;
+    ngx_http_replog_run_t     *run;
+    ngx_http_replog_entry_t   *e, **slot;
 
     c = r->connection;
     b = ctx->buf;
@@ -846,8 +1011,24 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
             return NGX_ERROR;
         }
 
-        while (ctx->next <= ctx->last) {
-            e = ngx_http_replog_store_get_locked(sh, ctx->next);
+        /*
+         * the hot loop: the stored bytes, then the suffix of their run,
+         * walking the index a chunk at a time
+         */
+
+        run = &ctx->runs[ctx->run];
+        id = ctx->next;
+        p = b->last;
+        slot = NULL;
+        avail = 0;
+
+        while (id <= ctx->last) {
+
+            if (avail == 0) {
+                slot = ngx_http_replog_store_slots_locked(sh, id, &avail);
+            }
+
+            e = slot ? *slot : NULL;
 
             if (e == NULL) {
                 /* cannot happen: the prefix of one log is never taken back */
@@ -855,23 +1036,27 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 
                 ngx_log_error(NGX_LOG_ALERT, c->log, 0,
                               "replog: list stream closed: id %uL of log "
-                              "%016xL is missing", ctx->next,
-                              ctx->incarnation);
+                              "%016xL is missing", id, ctx->incarnation);
                 return NGX_ERROR;
+            }
+
+            while (id > run->hi) {
+                run++;
             }
 
             /* the first entry of the list goes without its comma */
             skip = ctx->tail ? 0 : 1;
             len = e->len - skip;
 
-            if ((size_t) (b->end - b->last) < len) {
+            if ((size_t) (b->end - p) < len + run->padded) {
 
-                if (b->last == b->start) {
+                if (p == b->start) {
                     /*
                      * larger than the buffer: copied into one of its own,
                      * as a reset may free the zone's copy meanwhile
                      */
-                    b = ngx_http_replog_list_big(r, ctx, len);
+                    b = ngx_http_replog_list_big(r, ctx,
+                                                 len + run->suffix.len);
                     if (b == NULL) {
                         ngx_shmtx_unlock(&zone->shpool->mutex);
                         return NGX_ERROR;
@@ -879,20 +1064,39 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 
                     b->pos = b->start;
                     b->last = ngx_cpymem(b->start, e->data + skip, len);
+                    b->last = ngx_cpymem(b->last, run->suffix.data,
+                                         run->suffix.len);
                     b->last_buf = 0;
                     b->flush = 1;
                     ctx->out.buf = b;
                     ctx->tail = 1;
-                    ctx->next++;
+                    id++;
                 }
 
                 break;
             }
 
-            b->last = ngx_cpymem(b->last, e->data + skip, len);
+            p = ngx_cpymem(p, e->data + skip, len);
+
+            /* whole words, the padding overwritten by what comes next */
+            for (w = 0; w < run->padded; w += 8) {
+                ngx_memcpy(p + w, run->suffix.data + w, 8);
+            }
+
+            p += run->suffix.len;
+
             ctx->tail = 1;
-            ctx->next++;
+            slot++;
+            avail--;
+            id++;
         }
+
+        if (b == ctx->buf) {
+            b->last = p;
+        }
+
+        ctx->next = id;
+        ctx->run = run - ctx->runs;
 
         ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -1341,7 +1545,11 @@ ngx_http_replog_send_error(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
-/* {"error":"<fmt>",<fields>}: fields are JSON members, already encoded */
+/*
+ * {"error":"<fmt>","detail":"<fmt>",<fields>}: fields are JSON members,
+ * already encoded; "detail" is where the original's clients (FastAPI)
+ * look for the text
+ */
 
 ngx_int_t
 ngx_http_replog_send_error_fields(ngx_http_request_t *r, ngx_uint_t status,
@@ -1363,19 +1571,23 @@ ngx_http_replog_send_error_v(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *fields, const char *fmt, va_list args)
 {
     u_char     *p, buf[512];
+    size_t      len;
     ngx_str_t   json;
 
-    p = ngx_cpymem(buf, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
-    p = ngx_vslprintf(p, buf + sizeof(buf) - 4, fmt, args);
-    *p++ = '"';
+    len = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args) - buf;
 
-    json.len = (p - buf) + (fields ? fields->len + 1 : 0) + 2;
+    json.len = sizeof("{\"error\":\"\",\"detail\":\"\"}\n") - 1 + 2 * len
+               + (fields ? fields->len + 1 : 0);
     json.data = ngx_pnalloc(r->pool, json.len);
     if (json.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(json.data, buf, p - buf);
+    p = ngx_cpymem(json.data, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
+    p = ngx_cpymem(p, buf, len);
+    p = ngx_cpymem(p, "\",\"detail\":\"", sizeof("\",\"detail\":\"") - 1);
+    p = ngx_cpymem(p, buf, len);
+    *p++ = '"';
 
     if (fields) {
         *p++ = ',';

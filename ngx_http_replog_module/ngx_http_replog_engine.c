@@ -479,7 +479,8 @@ ngx_http_replog_live_next(ngx_http_replog_link_t *link)
 /*
  * Builds the request of a batch: either the next queued ids of a live link
  * (from == 0) or the range from..to of a catch-up.  Entries are copied out
- * of the zone as they are stored, already JSON.
+ * of the zone as they are stored, already JSON, each closed with "}}"
+ * (a batch does not say who holds them).
  */
 
 static ngx_int_t
@@ -518,22 +519,22 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
             id = link->queue[(link->qhead + n) % NGX_HTTP_REPLOG_QUEUE];
             e = ngx_http_replog_store_get_locked(sh, id);
 
-            if (n && len + e->len > node->batch_bytes) {
+            if (n && len + e->len + 2 > node->batch_bytes) {
                 break;
             }
 
-            len += e->len;
+            len += e->len + 2;
         }
 
     } else {
         for (n = 0, id = from; id <= to && n < max; id++, n++) {
             e = ngx_http_replog_store_get_locked(sh, id);
 
-            if (n && len + e->len > node->batch_bytes) {
+            if (n && len + e->len + 2 > node->batch_bytes) {
                 break;
             }
 
-            len += e->len;
+            len += e->len + 2;
         }
     }
 
@@ -570,6 +571,8 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
         e = ngx_http_replog_store_get_locked(sh, id);
         skip = (i == 0) ? 1 : 0;
         p = ngx_cpymem(p, e->data + skip, e->len - skip);
+        *p++ = '}';
+        *p++ = '}';
         link->batch_last = id;
     }
 

@@ -299,9 +299,10 @@ ngx_http_replog_json_epoch(json_t *root, uint64_t *epoch)
 
 
 /*
- * A batch from the master: {"epoch": "<16 hex>", "entries": [{"id": 1,
- * "registered_at": "...", "message": "..."}, ...]}, or with key "data" and
- * no epoch, a page of GET /messages that a recovering master pulls.
+ * A batch from the master: {"epoch": "<16 hex>", "entries": [{"message":
+ * "...", "meta": {"message_id": 1, "registered_at": "..."}}, ...]}, or with
+ * key "data" and no epoch, a page of GET /messages that a recovering master
+ * pulls (its "registered_to" arrays are what that node saw, not kept).
  * Checked whole before anything is applied.
  */
 
@@ -311,7 +312,7 @@ ngx_http_replog_json_entries(ngx_pool_t *pool, u_char *body, size_t len,
     ngx_uint_t *n, ngx_str_t *err)
 {
     size_t                          i, size;
-    json_t                         *root, *list, *e, *id, *t, *m;
+    json_t                         *root, *list, *e, *meta, *id, *t, *m, *to;
     ngx_http_replog_batch_entry_t  *be;
 
     root = ngx_http_replog_json_object(body, len,
@@ -344,19 +345,24 @@ ngx_http_replog_json_entries(ngx_pool_t *pool, u_char *body, size_t len,
 
     for (i = 0; i < size; i++) {
         e = json_array_get(list, i);
-        id = json_object_get(e, "id");
-        t = json_object_get(e, "registered_at");
         m = json_object_get(e, "message");
+        meta = json_object_get(e, "meta");
+        id = json_object_get(meta, "message_id");
+        t = json_object_get(meta, "registered_at");
+        to = json_object_get(meta, "registered_to");
 
         if (!json_is_object(e)
+            || !json_is_string(m)
+            || !json_is_object(meta)
             || !json_is_integer(id) || json_integer_value(id) < 1
             || !json_is_string(t)
             || !ngx_http_replog_json_time_ok(json_string_value(t),
                                              json_string_length(t))
-            || !json_is_string(m))
+            || (to && !json_is_array(to)))
         {
-            ngx_str_set(err, "each entry needs an integer \\\"id\\\" from 1, "
-                        "\\\"registered_at\\\" and a string \\\"message\\\"");
+            ngx_str_set(err, "each entry needs a string \\\"message\\\" and "
+                        "a \\\"meta\\\" object with an integer "
+                        "\\\"message_id\\\" from 1 and \\\"registered_at\\\"");
             goto failed;
         }
 

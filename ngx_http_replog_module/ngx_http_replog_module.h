@@ -57,9 +57,10 @@
 
 
 /*
- * One message as stored in the zone.  data holds its list form,
- * ',{"id":7,"registered_at":"...","message":"..."}', so reads and
- * replication stream bytes without encoding them again; the leading comma
+ * One message as stored in the zone.  data holds its list form up to its
+ * holders, ',{"message":"...","meta":{"message_id":7,"registered_at":"..."',
+ * so reads and replication stream bytes without encoding them again: a
+ * list appends ',"registered_to":[...]}}', a batch '}}'.  The leading comma
  * is skipped for the first entry of a list.
  */
 typedef struct {
@@ -90,6 +91,7 @@ typedef struct {
     ngx_msec_t                      acked_at;    /* when acked_id moved */
     time_t                          registered_at;
     time_t                          last_healthy;
+    time_t                          status_changed;  /* HEALTHY or not */
     ngx_uint_t                      fails;
 
     u_char                          last_error[NGX_HTTP_REPLOG_ERR_LEN];
@@ -226,6 +228,18 @@ typedef struct {
 } ngx_http_replog_view_t;
 
 
+/*
+ * ids up to hi of a list have the same holders: the suffix of each, kept
+ * in a buffer of whole 8-byte words (padded) so that it is copied without
+ * a call
+ */
+typedef struct {
+    uint64_t                        hi;
+    ngx_str_t                       suffix;
+    size_t                          padded;
+} ngx_http_replog_run_t;
+
+
 /* an entry of a batch, parsed on the secondary */
 typedef struct {
     uint64_t                        id;
@@ -260,6 +274,8 @@ typedef struct {
     ngx_buf_t                     *buf;
     ngx_buf_t                     *big;
     ngx_chain_t                    out;
+    ngx_http_replog_run_t         *runs;
+    ngx_uint_t                     run;
     unsigned                       opened:1;
     unsigned                       tail:1;
     unsigned                       done:1;
@@ -284,6 +300,8 @@ ngx_http_replog_entry_t *ngx_http_replog_store_get_locked(
     ngx_http_replog_sh_t *sh, uint64_t id);
 uint64_t ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh,
     uint64_t id);
+ngx_http_replog_entry_t **ngx_http_replog_store_slots_locked(
+    ngx_http_replog_sh_t *sh, uint64_t id, ngx_uint_t *n);
 uint64_t ngx_http_replog_new_epoch(void);
 ngx_int_t ngx_http_replog_parse_wc(u_char *p, size_t len);
 u_char *ngx_http_replog_format_time(u_char *p, int64_t usec);
@@ -308,7 +326,7 @@ void ngx_http_replog_registry_view(ngx_http_replog_srv_conf_t *node,
 ngx_int_t ngx_http_replog_registry_states(ngx_http_replog_zone_t *zone,
     ngx_pool_t *pool, ngx_str_t *json);
 ngx_int_t ngx_http_replog_registry_json(ngx_http_replog_zone_t *zone,
-    ngx_pool_t *pool, ngx_str_t *json);
+    ngx_pool_t *pool, ngx_uint_t original, ngx_str_t *json);
 ngx_int_t ngx_http_replog_registry_awaited(ngx_http_replog_zone_t *zone,
     ngx_uint_t needed, ngx_pool_t *pool, ngx_str_t *json);
 void ngx_http_replog_registry_judge_locked(ngx_http_replog_zone_t *zone,

@@ -14,6 +14,11 @@ static void ngx_http_replog_registry_set_status(ngx_http_replog_secondary_t *s,
     ngx_uint_t status, const char *why, ngx_log_t *log);
 
 
+#define ngx_http_replog_registry_up(status)                                 \
+    ((status) == NGX_HTTP_REPLOG_HEALTHY                                     \
+     || (status) == NGX_HTTP_REPLOG_SUSPECTED)
+
+
 static const char  *ngx_http_replog_status_names[] = {
     "FREE", "HEALTHY", "SUSPECTED", "UNHEALTHY", "CONFLICT"
 };
@@ -205,6 +210,7 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
     s->acked_at = 0;            /* catch-up starts at once */
     s->registered_at = ngx_time();
     s->last_healthy = ngx_time();
+    s->status_changed = ngx_time();     /* as the original: registered */
     s->fails = 0;
     s->last_error_len = 0;
 
@@ -406,6 +412,13 @@ ngx_http_replog_registry_set_status(ngx_http_replog_secondary_t *s,
                   ngx_http_replog_status_names[s->status],
                   ngx_http_replog_status_names[status], why);
 
+    /* the original's status: SUSPECTED still counts as HEALTHY */
+    if (ngx_http_replog_registry_up(s->status)
+        != ngx_http_replog_registry_up(status))
+    {
+        s->status_changed = ngx_time();
+    }
+
     s->status = status;
 }
 
@@ -541,13 +554,20 @@ ngx_http_replog_registry_states(ngx_http_replog_zone_t *zone,
 }
 
 
+/*
+ * GET /secondaries, or with original set GET /secondary/list: status as
+ * the original has it (HEALTHY or UNHEALTHY), with last_status_change,
+ * and replog's own status in "state"
+ */
+
 ngx_int_t
 ngx_http_replog_registry_json(ngx_http_replog_zone_t *zone, ngx_pool_t *pool,
-    ngx_str_t *json)
+    ngx_uint_t original, ngx_str_t *json)
 {
     u_char                       *p, *start;
     size_t                        len;
     uint64_t                      last_id;
+    ngx_tm_t                      tm;
     ngx_uint_t                    i, first;
     ngx_http_replog_sh_t         *sh;
     ngx_http_replog_secondary_t  *s;
@@ -557,6 +577,8 @@ ngx_http_replog_registry_json(ngx_http_replog_zone_t *zone, ngx_pool_t *pool,
     len = sizeof("{\"data\":[]}\n")
           + NGX_HTTP_REPLOG_MAX_SECONDARIES
             * (sizeof("{\"id\":\"\",\"host\":\"\",\"port\":,\"status\":\"\","
+                      "\"last_status_change\":\"YYYY-MM-DD HH:MM:SS\","
+                      "\"state\":\"\","
                       "\"last_healthy_status\":\"\",\"registered_at\":\"\","
                       "\"acked_id\":,\"lag\":,\"fails\":,\"epoch\":\"\","
                       "\"last_error\":\"\"},")
@@ -591,9 +613,21 @@ ngx_http_replog_registry_json(ngx_http_replog_zone_t *zone, ngx_pool_t *pool,
 
         p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
         p = ngx_http_replog_json_escape(p, s->id, s->id_len);
-        p = ngx_sprintf(p, "\",\"host\":\"%*s\",\"port\":%d,\"status\":\"%s\","
-                        "\"last_healthy_status\":\"",
-                        s->host_len, s->host, (int) s->port,
+        p = ngx_sprintf(p, "\",\"host\":\"%*s\",\"port\":%d,\"status\":\"",
+                        s->host_len, s->host, (int) s->port);
+
+        if (original) {
+            ngx_gmtime(s->status_changed, &tm);
+
+            p = ngx_sprintf(p, "%s\",\"last_status_change\":"
+                            "\"%4d-%02d-%02d %02d:%02d:%02d\",\"state\":\"",
+                            ngx_http_replog_registry_up(s->status)
+                            ? "HEALTHY" : "UNHEALTHY",
+                            tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                            tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+        }
+
+        p = ngx_sprintf(p, "%s\",\"last_healthy_status\":\"",
                         ngx_http_replog_status_names[s->status]);
         p = ngx_http_replog_format_time(p, (int64_t) s->last_healthy * 1000000);
         p = ngx_cpymem(p, "\",\"registered_at\":\"",

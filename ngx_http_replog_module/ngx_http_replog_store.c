@@ -9,9 +9,13 @@
 #include "ngx_http_replog_module.h"
 
 
-/* ',{"id":' ID ',"registered_at":"' TIME '","message":' MSG '}' */
+/*
+ * ',{"message":' MSG ',"meta":{"message_id":' ID ',"registered_at":"' TIME
+ * '"', left open for the reader's ',"registered_to":[...]}}'
+ */
 #define NGX_HTTP_REPLOG_ENTRY_FIXED                                          \
-    (sizeof(",{\"id\":,\"registered_at\":\"\",\"message\":}") - 1          \
+    (sizeof(",{\"message\":,\"meta\":{\"message_id\":,"                      \
+            "\"registered_at\":\"\"") - 1                                    \
      + NGX_HTTP_REPLOG_TIME_LEN)
 
 
@@ -381,6 +385,35 @@ ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh, uint64_t id)
 
 
 /*
+ * The index slots from id to the end of its chunk, n of them, for a reader
+ * walking the log in order; NULL where no chunk holds id.
+ */
+
+ngx_http_replog_entry_t **
+ngx_http_replog_store_slots_locked(ngx_http_replog_sh_t *sh, uint64_t id,
+    ngx_uint_t *n)
+{
+    uint64_t  k;
+
+    if (id == 0) {
+        return NULL;
+    }
+
+    k = id - 1;
+
+    if (k / NGX_HTTP_REPLOG_CHUNK >= sh->dir_cap
+        || sh->dir[k / NGX_HTTP_REPLOG_CHUNK] == NULL)
+    {
+        return NULL;
+    }
+
+    *n = NGX_HTTP_REPLOG_CHUNK - k % NGX_HTTP_REPLOG_CHUNK;
+
+    return &sh->dir[k / NGX_HTTP_REPLOG_CHUNK][k % NGX_HTTP_REPLOG_CHUNK];
+}
+
+
+/*
  * Finds the index slot of an id, growing the directory and allocating the
  * chunk as needed.  Nothing is changed when memory runs out.
  */
@@ -456,15 +489,16 @@ ngx_http_replog_store_entry_locked(ngx_http_replog_zone_t *zone, uint64_t id,
     e->id = id;
     e->cum = 0;
 
-    p = ngx_sprintf(e->data, ",{\"id\":%uL,\"registered_at\":\"", id);
-    p = ngx_cpymem(p, time, NGX_HTTP_REPLOG_TIME_LEN);
-    p = ngx_cpymem(p, "\",\"message\":", sizeof("\",\"message\":") - 1);
+    p = ngx_cpymem(e->data, ",{\"message\":", sizeof(",{\"message\":") - 1);
 
     e->msg = p - e->data;
     e->msg_len = len;
 
     p = ngx_cpymem(p, msg, len);
-    *p++ = '}';
+    p = ngx_sprintf(p, ",\"meta\":{\"message_id\":%uL,\"registered_at\":\"",
+                    id);
+    p = ngx_cpymem(p, time, NGX_HTTP_REPLOG_TIME_LEN);
+    *p++ = '"';
 
     e->len = p - e->data;
 

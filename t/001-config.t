@@ -334,7 +334,7 @@ the shared memory zone "log" is already declared for a different use
 [201, 200]
 --- response_body_like eval
 [qr/^\{"message":"one","meta":\{"message_id":1,/,
- qr/^\{"data":\[\{"id":1,"registered_at":"[^"]+","message":"one"\}\]\}\n\z/]
+ qr/^\{"data":\[\{"message":"one","meta":\{"message_id":1,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\}\]\}\n\z/]
 --- no_error_log
 [error]
 [alert]
@@ -360,10 +360,10 @@ the shared memory zone "log" is already declared for a different use
 [201, 200, 200, 200, 404, 200]
 --- response_body_like eval
 [qr/^\{"message":"under a prefix","meta":\{"message_id":1,"registered_at":"[^"]+","registered_to":\["m1"\]\}\}\n\z/,
- qr/^\{"data":\[\{"id":1,"registered_at":"[^"]+","message":"under a prefix"\}\]\}\n\z/,
- qr/^HEALTHY\n\z/,
+ qr/^\{"data":\[\{"message":"under a prefix","meta":\{"message_id":1,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\}\]\}\n\z/,
+ qr/^HEALTHY\z/,
  qr/^\{"role":"master","id":"m1",.*"last_id":1,/,
- qr/^\{"error":"no such endpoint"\}\n\z/,
+ qr/^\{"error":"no such endpoint","detail":"no such endpoint"\}\n\z/,
  qr/^static\n\z/]
 --- no_error_log
 [error]
@@ -402,9 +402,9 @@ the shared memory zone "log" is already declared for a different use
 [201, 403, 403, 200]
 --- response_body_like eval
 [qr/"message_id":1,/,
- qr/^\{"error":"missing or invalid x-token"\}\n\z/,
- qr/^\{"error":"missing or invalid x-token"\}\n\z/,
- qr/^\{"data":\[\{"id":1,"registered_at":"[^"]+","message":"no token needed"\}\]\}\n\z/]
+ qr/^\{"error":"missing or invalid x-token","detail":"missing or invalid x-token"\}\n\z/,
+ qr/^\{"error":"missing or invalid x-token","detail":"missing or invalid x-token"\}\n\z/,
+ qr/^\{"data":\[\{"message":"no token needed","meta":\{"message_id":1,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\}\]\}\n\z/]
 
 
 
@@ -421,7 +421,7 @@ the shared memory zone "log" is already declared for a different use
 --- error_code eval
 [403, 200]
 --- response_body eval
-["{\"error\":\"missing or invalid x-token\"}\n", "{\"data\":[]}\n"]
+["{\"error\":\"missing or invalid x-token\",\"detail\":\"missing or invalid x-token\"}\n", "{\"data\":[]}\n"]
 
 
 
@@ -476,8 +476,8 @@ the cluster size and its quorum, a write concern of 4 is refused.
 --- error_code eval
 [400, 400, 200, 200]
 --- response_body_like eval
-[qr/^\{"error":"write concern 4 is above the cluster size 3"\}\n\z/,
- qr/^\{"error":"write concern 4 is above the cluster size 3"\}\n\z/,
+[qr/^\{"error":"write concern 4 is above the cluster size 3","detail":"write concern 4 is above the cluster size 3"\}\n\z/,
+ qr/^\{"error":"write concern 4 is above the cluster size 3","detail":"write concern 4 is above the cluster size 3"\}\n\z/,
  qr/"last_id":0,.*"cluster_size":3,"quorum":\{"up":1,"needed":2\}/,
  qr/^\{"data":\[\]\}\n\z/]
 --- no_error_log
@@ -513,9 +513,9 @@ POST /messages
 --- error_code eval
 [400, 201, 200]
 --- response_body_like eval
-[qr/^\{"error":"write concern 2 is above the cluster size 1"\}\n\z/,
+[qr/^\{"error":"write concern 2 is above the cluster size 1","detail":"write concern 2 is above the cluster size 1"\}\n\z/,
  qr/"message_id":1,/,
- qr/^\{"data":\[\{"id":1,[^]]*"message":"y"\}\]\}\n\z/]
+ qr/^\{"data":\[\{"message":"y","meta":\{"message_id":1,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\}\]\}\n\z/]
 
 
 
@@ -545,8 +545,8 @@ POST /messages
 [qr/"message_id":1,.*"registered_to":\["n1"\]/,
  qr/"message_id":1,.*"registered_to":\["n2"\]/,
  qr/"message_id":2,.*"registered_to":\["n2"\]/,
- qr/^\{"data":\[\{"id":1,[^]]*"message":"to n1"\}\]\}\n\z/,
- qr/^\{"data":\[\{"id":1,[^]]*"message":"to n2 a"\},\{"id":2,[^]]*"message":"to n2 b"\}\]\}\n\z/,
+ qr/^\{"data":\[\{"message":"to n1","meta":\{"message_id":1,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\}\]\}\n\z/,
+ qr/^\{"data":\[\{"message":"to n2 a","meta":\{"message_id":1,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\},\{"message":"to n2 b","meta":\{"message_id":2,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\}\]\}\n\z/,
  qr/^\{"role":"master","id":"n2",.*"last_id":2,/]
 --- no_error_log
 [error]
@@ -561,8 +561,8 @@ POST /messages
     location / { replog_api; }
 --- request
 GET /healthcheck
---- response_body
-HEALTHY
+--- response_body eval
+"HEALTHY"
 --- no_error_log
 [emerg]
 [alert]

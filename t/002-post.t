@@ -66,7 +66,7 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 
 
 
-=== TEST 2: PUT /messages is a post too, ids go on
+=== TEST 2: PUT /messages is a post too, answered 200 as the original does; ids go on
 --- http_config
     replog_zone log 1m;
 --- config
@@ -78,12 +78,12 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
  "POST /messages\n{\"message\":\"third\"}",
  "GET /messages"]
 --- error_code eval
-[201, 201, 201, 200]
+[201, 200, 201, 200]
 --- response_body_like eval
 [qr/^\{"message":"first","meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\["m1"\]\}\}\n\z/,
  qr/^\{"message":"second","meta":\{"message_id":2,"registered_at":"$::TS","registered_to":\["m1"\]\}\}\n\z/,
  qr/^\{"message":"third","meta":\{"message_id":3,"registered_at":"$::TS","registered_to":\["m1"\]\}\}\n\z/,
- qr/^\{"data":\[\{"id":1,"registered_at":"$::TS","message":"first"\},\{"id":2,"registered_at":"$::TS","message":"second"\},\{"id":3,"registered_at":"$::TS","message":"third"\}\]\}\n\z/]
+ qr/^\{"data":\[\{"message":"first","meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\[[^]]*\]\}\},\{"message":"second","meta":\{"message_id":2,"registered_at":"$::TS","registered_to":\[[^]]*\]\}\},\{"message":"third","meta":\{"message_id":3,"registered_at":"$::TS","registered_to":\[[^]]*\]\}\}\]\}\n\z/]
 
 
 
@@ -105,7 +105,7 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
  "POST /messages/1?timeout=0\n{\"message\":\"t0\"}",
  "GET /messages"]
 --- error_code eval
-[201, 201, 201, 201, 201, 201, 201, 201, 201, 200]
+[201, 201, 201, 201, 201, 201, 200, 201, 201, 200]
 --- response_body_like eval
 [qr/^\{"message":"p1","meta":\{"message_id":1,/,
  qr/^\{"message":"pmaj","meta":\{"message_id":2,/,
@@ -116,7 +116,7 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
  qr/^\{"message":"put1","meta":\{"message_id":7,/,
  qr/^\{"message":"t100","meta":\{"message_id":8,/,
  qr/^\{"message":"t0","meta":\{"message_id":9,/,
- qr/^\{"data":\[\{"id":1,[^}]*"message":"p1"\},\{"id":2,[^}]*"message":"pmaj"\},\{"id":3,[^}]*"message":"pall"\},\{"id":4,[^}]*"message":"q1"\},\{"id":5,[^}]*"message":"qmaj"\},\{"id":6,[^}]*"message":"qall"\},\{"id":7,[^}]*"message":"put1"\},\{"id":8,[^}]*"message":"t100"\},\{"id":9,[^}]*"message":"t0"\}\]\}\n\z/]
+ qr/^\{"data":\[\{"message":"p1","meta":\{"message_id":1,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\},\{"message":"pmaj","meta":\{"message_id":2,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\},\{"message":"pall","meta":\{"message_id":3,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\},\{"message":"q1","meta":\{"message_id":4,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\},\{"message":"qmaj","meta":\{"message_id":5,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\},\{"message":"qall","meta":\{"message_id":6,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\},\{"message":"put1","meta":\{"message_id":7,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\},\{"message":"t100","meta":\{"message_id":8,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\},\{"message":"t0","meta":\{"message_id":9,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\}\]\}\n\z/]
 
 
 
@@ -142,7 +142,7 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 --- error_code eval
 [(400) x 11, 200]
 --- response_body eval
-[("{\"error\":\"invalid write concern: use a number from 1, \\\"majority\\\" or \\\"all\\\"\"}\n") x 11,
+[("{\"error\":\"invalid write concern: use a number from 1, \\\"majority\\\" or \\\"all\\\"\",\"detail\":\"invalid write concern: use a number from 1, \\\"majority\\\" or \\\"all\\\"\"}\n") x 11,
  $::Empty]
 --- response_headers eval
 [("Content-Type: application/json") x 12]
@@ -163,9 +163,9 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 --- error_code eval
 [400, 400, 400, 200]
 --- response_body eval
-["{\"error\":\"write concern 2 is above the cluster size 1\"}\n",
- "{\"error\":\"write concern 3 is above the cluster size 1\"}\n",
- "{\"error\":\"write concern 999 is above the cluster size 1\"}\n",
+["{\"error\":\"write concern 2 is above the cluster size 1\",\"detail\":\"write concern 2 is above the cluster size 1\"}\n",
+ "{\"error\":\"write concern 3 is above the cluster size 1\",\"detail\":\"write concern 3 is above the cluster size 1\"}\n",
+ "{\"error\":\"write concern 999 is above the cluster size 1\",\"detail\":\"write concern 999 is above the cluster size 1\"}\n",
  $::Empty]
 
 
@@ -185,7 +185,7 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 --- error_code eval
 [400, 400, 400, 400, 200]
 --- response_body eval
-[("{\"error\":\"invalid timeout: use milliseconds\"}\n") x 4, $::Empty]
+[("{\"error\":\"invalid timeout: use milliseconds\",\"detail\":\"invalid timeout: use milliseconds\"}\n") x 4, $::Empty]
 
 
 
@@ -201,7 +201,7 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 [201, 200]
 --- response_body_like eval
 [qr/^\{"message":\Q$::EscOut\E,"meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\["m1"\]\}\}\n\z/,
- qr/^\{"data":\[\{"id":1,"registered_at":"$::TS","message":\Q$::EscOut\E\}\]\}\n\z/]
+ qr/^\{"data":\[\{"message":\Q$::EscOut\E,"meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\[[^]]*\]\}\}\]\}\n\z/]
 
 
 
@@ -218,7 +218,7 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 [201, 200]
 --- response_body_like eval
 [qr/^\{"message":"\\u0000nul é☃ \\\\u00e9 tab\\ttab \\"q\\"","meta":/,
- qr/"message":"\\u0000nul é☃ \\\\u00e9 tab\\ttab \\"q\\""\}\]\}\n\z/]
+ qr/"message":"\\u0000nul é☃ \\\\u00e9 tab\\ttab \\"q\\"","meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\["m1"\]\}\}\]\}\n\z/]
 
 
 
@@ -235,7 +235,7 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 [201, 200]
 --- response_body_like eval
 [qr/^\{"message":"Grüße, 世界 — 🙂","meta":\{"message_id":1,/,
- qr/^\{"data":\[\{"id":1,"registered_at":"$::TS","message":"Grüße, 世界 — 🙂"\}\]\}\n\z/]
+ qr/^\{"data":\[\{"message":"Grüße, 世界 — 🙂","meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\[[^]]*\]\}\}\]\}\n\z/]
 
 
 
@@ -265,7 +265,7 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 --- error_code eval
 [(400) x 15, 200]
 --- response_body eval
-[("{\"error\":\"invalid JSON\"}\n") x 15, $::Empty]
+[("{\"error\":\"invalid JSON\",\"detail\":\"invalid JSON\"}\n") x 15, $::Empty]
 --- response_headers eval
 [("Content-Type: application/json") x 16]
 --- no_error_log
@@ -284,7 +284,7 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 --- error_code eval
 [400, 200]
 --- response_body eval
-["{\"error\":\"invalid JSON\"}\n", $::Empty]
+["{\"error\":\"invalid JSON\",\"detail\":\"invalid JSON\"}\n", $::Empty]
 
 
 
@@ -301,8 +301,8 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 --- error_code eval
 [400, 400, 200]
 --- response_body eval
-["{\"error\":\"the body must be a JSON object\"}\n",
- "{\"error\":\"the body must be a JSON object\"}\n",
+["{\"error\":\"the body must be a JSON object\",\"detail\":\"the body must be a JSON object\"}\n",
+ "{\"error\":\"the body must be a JSON object\",\"detail\":\"the body must be a JSON object\"}\n",
  $::Empty]
 
 
@@ -322,7 +322,7 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 --- error_code eval
 [400, 400, 400, 400, 200]
 --- response_body eval
-[("{\"error\":\"the body must be a JSON object\"}\n") x 4, $::Empty]
+[("{\"error\":\"the body must be a JSON object\",\"detail\":\"the body must be a JSON object\"}\n") x 4, $::Empty]
 
 
 
@@ -341,7 +341,7 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 --- error_code eval
 [400, 400, 400, 400, 200]
 --- response_body eval
-[("{\"error\":\"\\\"message\\\" is missing\"}\n") x 4, $::Empty]
+[("{\"error\":\"\\\"message\\\" is missing\",\"detail\":\"\\\"message\\\" is missing\"}\n") x 4, $::Empty]
 
 
 
@@ -362,7 +362,7 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 --- error_code eval
 [(400) x 6, 200]
 --- response_body eval
-[("{\"error\":\"\\\"message\\\" must be a string\"}\n") x 6, $::Empty]
+[("{\"error\":\"\\\"message\\\" must be a string\",\"detail\":\"\\\"message\\\" must be a string\"}\n") x 6, $::Empty]
 
 
 
@@ -377,8 +377,8 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 --- error_code eval
 [400, 400, 400, 200]
 --- response_body eval
-["{\"error\":\"empty body\"}\n", "{\"error\":\"empty body\"}\n",
- "{\"error\":\"empty body\"}\n", $::Empty]
+["{\"error\":\"empty body\",\"detail\":\"empty body\"}\n", "{\"error\":\"empty body\",\"detail\":\"empty body\"}\n",
+ "{\"error\":\"empty body\",\"detail\":\"empty body\"}\n", $::Empty]
 
 
 
@@ -392,7 +392,7 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 "POST /messages HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 --- error_code: 400
 --- response_body
-{"error":"empty body"}
+{"error":"empty body","detail":"empty body"}
 
 
 
@@ -409,7 +409,7 @@ Transfer-Encoding: chunked
 --- error_code eval
 [400, 200]
 --- response_body eval
-["{\"error\":\"empty body\"}\n", $::Empty]
+["{\"error\":\"empty body\",\"detail\":\"empty body\"}\n", $::Empty]
 
 
 
@@ -427,10 +427,10 @@ Transfer-Encoding: chunked
 --- error_code eval
 [413, 413, 201, 200]
 --- response_body_like eval
-[qr/^\{"error":"the body is larger than 100 bytes"\}\n\z/,
- qr/^\{"error":"the body is larger than 100 bytes"\}\n\z/,
+[qr/^\{"error":"the body is larger than 100 bytes","detail":"the body is larger than 100 bytes"\}\n\z/,
+ qr/^\{"error":"the body is larger than 100 bytes","detail":"the body is larger than 100 bytes"\}\n\z/,
  qr/^\{"message":"c{86}","meta":\{"message_id":1,/,
- qr/^\{"data":\[\{"id":1,"registered_at":"$::TS","message":"c{86}"\}\]\}\n\z/]
+ qr/^\{"data":\[\{"message":"c{86}","meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\[[^]]*\]\}\}\]\}\n\z/]
 --- response_headers eval
 [("Content-Type: application/json") x 4]
 
@@ -453,11 +453,11 @@ Transfer-Encoding: chunked
 --- error_code eval
 [413, 413, 201, 413, 200]
 --- response_body_like eval
-[qr/^\{"error":"the body is larger than 100 bytes"\}\n\z/,
- qr/^\{"error":"the body is larger than 100 bytes"\}\n\z/,
+[qr/^\{"error":"the body is larger than 100 bytes","detail":"the body is larger than 100 bytes"\}\n\z/,
+ qr/^\{"error":"the body is larger than 100 bytes","detail":"the body is larger than 100 bytes"\}\n\z/,
  qr/^\{"message":"c{86}","meta":\{"message_id":1,/,
- qr/^\{"error":"the body is larger than 100 bytes"\}\n\z/,
- qr/^\{"data":\[\{"id":1,"registered_at":"$::TS","message":"c{86}"\}\]\}\n\z/]
+ qr/^\{"error":"the body is larger than 100 bytes","detail":"the body is larger than 100 bytes"\}\n\z/,
+ qr/^\{"data":\[\{"message":"c{86}","meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\[[^]]*\]\}\}\]\}\n\z/]
 --- response_headers eval
 [("Content-Type: application/json") x 5]
 
@@ -482,9 +482,9 @@ Transfer-Encoding: chunked
 --- error_code eval
 [413, 201, 200]
 --- response_body_like eval
-[qr/^\{"error":"the body is larger than 1024 bytes"\}\n\z/,
+[qr/^\{"error":"the body is larger than 1024 bytes","detail":"the body is larger than 1024 bytes"\}\n\z/,
  qr/^\{"message":"f{10}","meta":\{"message_id":1,/,
- qr/^\{"data":\[\{"id":1,"registered_at":"$::TS","message":"f{10}"\}\]\}\n\z/]
+ qr/^\{"data":\[\{"message":"f{10}","meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\[[^]]*\]\}\}\]\}\n\z/]
 --- no_error_log
 [alert]
 [crit]
@@ -502,7 +502,7 @@ Transfer-Encoding: chunked
 --- error_code eval
 [413, 200]
 --- response_body eval
-["{\"error\":\"the body is larger than 1048576 bytes\"}\n", $::Empty]
+["{\"error\":\"the body is larger than 1048576 bytes\",\"detail\":\"the body is larger than 1048576 bytes\"}\n", $::Empty]
 
 
 
@@ -519,9 +519,9 @@ Transfer-Encoding: chunked
 --- error_code eval
 [413, 201, 200]
 --- response_body_like eval
-[qr/^\{"error":"the body is larger than 100 bytes"\}\n\z/,
+[qr/^\{"error":"the body is larger than 100 bytes","detail":"the body is larger than 100 bytes"\}\n\z/,
  qr/^\{"message":"ok","meta":\{"message_id":1,/,
- qr/^\{"data":\[\{"id":1,"registered_at":"$::TS","message":"ok"\}\]\}\n\z/]
+ qr/^\{"data":\[\{"message":"ok","meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\[[^]]*\]\}\}\]\}\n\z/]
 
 
 
@@ -538,7 +538,7 @@ Transfer-Encoding: chunked
 [201, 200]
 --- response_body_like eval
 [qr/^\{"message":"(?:x{1024}){100}","meta":\{"message_id":1,/,
- qr/^\{"data":\[\{"id":1,"registered_at":"$::TS","message":"(?:x{1024}){100}"\}\]\}\n\z/]
+ qr/^\{"data":\[\{"message":"(?:x{1024}){100}","meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\[[^]]*\]\}\}\]\}\n\z/]
 
 
 
@@ -557,7 +557,7 @@ Transfer-Encoding: chunked
 [201, 200]
 --- response_body_like eval
 [qr/^\{"message":"(?:x{1024}){100}","meta":\{"message_id":1,/,
- qr/^\{"data":\[\{"id":1,"registered_at":"$::TS","message":"(?:x{1024}){100}"\}\]\}\n\z/]
+ qr/^\{"data":\[\{"message":"(?:x{1024}){100}","meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\[[^]]*\]\}\}\]\}\n\z/]
 
 
 
@@ -577,7 +577,7 @@ Transfer-Encoding: chunked
 --- error_code eval
 [403, 403, 403, 200]
 --- response_body eval
-[("{\"error\":\"missing or invalid x-token\"}\n") x 3, $::Empty]
+[("{\"error\":\"missing or invalid x-token\",\"detail\":\"missing or invalid x-token\"}\n") x 3, $::Empty]
 --- response_headers eval
 [("Content-Type: application/json") x 4]
 
@@ -598,8 +598,8 @@ x-token: Secret
 --- error_code eval
 [403, 403, 200]
 --- response_body eval
-["{\"error\":\"missing or invalid x-token\"}\n",
- "{\"error\":\"missing or invalid x-token\"}\n", $::Empty]
+["{\"error\":\"missing or invalid x-token\",\"detail\":\"missing or invalid x-token\"}\n",
+ "{\"error\":\"missing or invalid x-token\",\"detail\":\"missing or invalid x-token\"}\n", $::Empty]
 
 
 
@@ -618,7 +618,7 @@ x-token: secre
 --- error_code eval
 [403, 200]
 --- response_body eval
-["{\"error\":\"missing or invalid x-token\"}\n", $::Empty]
+["{\"error\":\"missing or invalid x-token\",\"detail\":\"missing or invalid x-token\"}\n", $::Empty]
 
 
 
@@ -637,7 +637,7 @@ x-token: secretX
 --- error_code eval
 [403, 200]
 --- response_body eval
-["{\"error\":\"missing or invalid x-token\"}\n", $::Empty]
+["{\"error\":\"missing or invalid x-token\",\"detail\":\"missing or invalid x-token\"}\n", $::Empty]
 
 
 
@@ -656,7 +656,7 @@ x-token:
 --- error_code eval
 [403, 200]
 --- response_body eval
-["{\"error\":\"missing or invalid x-token\"}\n", $::Empty]
+["{\"error\":\"missing or invalid x-token\",\"detail\":\"missing or invalid x-token\"}\n", $::Empty]
 
 
 
@@ -674,7 +674,7 @@ x-token: secret
 --- error_code eval
 [201, 200]
 --- response_body_like eval
-[qr/"message_id":1,/, qr/^\{"data":\[\{"id":1,"registered_at":"$::TS","message":"x"\}\]\}\n\z/]
+[qr/"message_id":1,/, qr/^\{"data":\[\{"message":"x","meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\[[^]]*\]\}\}\]\}\n\z/]
 
 
 
@@ -698,7 +698,7 @@ x-token: secret
 --- error_code eval
 [(404) x 9, 200]
 --- response_body eval
-[("{\"error\":\"no such endpoint\"}\n") x 9, $::Empty]
+[("{\"error\":\"no such endpoint\",\"detail\":\"no such endpoint\"}\n") x 9, $::Empty]
 --- response_headers eval
 [("Content-Type: application/json") x 10]
 
@@ -729,7 +729,7 @@ x-token: secret
  ("Allow: GET, HEAD\nContent-Type: application/json") x 6,
  "!Allow"]
 --- response_body eval
-[("{\"error\":\"method not allowed\"}\n") x 10, $::Empty]
+[("{\"error\":\"method not allowed\",\"detail\":\"method not allowed\"}\n") x 10, $::Empty]
 
 
 
@@ -755,7 +755,7 @@ x-token: secret
 [qr/"message_id":1,/, qr/invalid JSON/, qr/above the cluster size/,
  qr/"message_id":2,/, qr/larger than/, qr/method not allowed/,
  qr/is missing/, qr/"message_id":3,/,
- qr/^\{"data":\[\{"id":1,[^}]*"message":"a"\},\{"id":2,[^}]*"message":"b"\},\{"id":3,[^}]*"message":"c"\}\]\}\n\z/]
+ qr/^\{"data":\[\{"message":"a","meta":\{"message_id":1,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\},\{"message":"b","meta":\{"message_id":2,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\},\{"message":"c","meta":\{"message_id":3,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\}\]\}\n\z/]
 --- no_error_log
 [alert]
 [emerg]

@@ -5,7 +5,7 @@ use lib 't/lib';
 use Test::More;
 use Test::Nginx::Util qw(:util);
 
-my $Full = qq/{"error":"the log is full: replog_zone \\"log\\" has no room for this message"}\n/;
+my $Full = qq/{"error":"the log is full: replog_zone \\"log\\" has no room for this message","detail":"the log is full: replog_zone \\"log\\" has no room for this message"}\n/;
 
 workers(1);
 
@@ -18,9 +18,9 @@ sub post {
 
 sub list {
     my ($st, $h, $body) = http_request(port(), 'GET', '/messages');
-    my @got = ($body // '') =~ /\{"id":(\d+),"registered_at":"[^"]+","message":"([^"]*)"\}/g;
+    my @got = ($body // '') =~ /\{"message":"([^"]*)","meta":\{"message_id":(\d+),"registered_at":"[^"]+","registered_to":\["m1"\]\}\}/g;
     my (@ids, @texts);
-    while (my ($id, $t) = splice @got, 0, 2) { push @ids, $id; push @texts, $t }
+    while (my ($t, $id) = splice @got, 0, 2) { push @ids, $id; push @texts, $t }
     return ($st // 0, \@ids, \@texts, $body // '', $h);
 }
 
@@ -67,7 +67,9 @@ sub check_log {
     ok(join("\n", @$texts) eq join("\n", @$want), "$name: every accepted message, in order");
     my ($last, $bytes) = health();
     is($last, scalar @$want, "$name: /health last_id");
-    is($bytes, length($body) - length(qq/{"data":[]}\n/), "$name: /health bytes");
+    # what is stored: the list without each entry's holders
+    is($bytes, length($body) - length(qq/{"data":[]}\n/)
+               - @$want * length(q/,"registered_to":["m1"]}}/), "$name: /health bytes");
 }
 
 for my $size (qw(64k 128k)) {
@@ -114,7 +116,7 @@ EOF
 
     # Everything still answers.
     my ($st, undef, $hc) = http_request(port(), 'GET', '/healthcheck');
-    is($hc, "HEALTHY\n", "$name: healthcheck on a full zone");
+    is($hc, "HEALTHY", "$name: healthcheck on a full zone");
 
     # The full log survives a reload, and stays full.
     ok(reload_nginx(), "$name: reload");
@@ -195,7 +197,7 @@ EOF
 EOF
     my ($st, $h, $body) = post('c' x 200000);
     is($st, 507, "$name: 507");
-    is($body, qq/{"error":"the log is full: replog_zone \\"we\\"ird\\\\zone\\" has no room for this message"}\n/,
+    is($body, qq/{"error":"the log is full: replog_zone \\"we\\"ird\\\\zone\\" has no room for this message","detail":"the log is full: replog_zone \\"we\\"ird\\\\zone\\" has no room for this message"}\n/,
        "$name: the zone name is escaped in the 507 JSON");
     check_log("$name: log unchanged", []);
     stop_nginx();

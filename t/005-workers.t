@@ -92,8 +92,8 @@ sub get_log {
     return if length($body) != ($h->{'content-length'} // -1);
     return unless $body =~ /^\{"data":\[.*\]\}\n\z/s;
     my @e;
-    while ($body =~ /\{"id":(\d+),"registered_at":"([^"]+)","message":"([^"]*)"\}/g) {
-        push @e, [ $1, $2, $3 ];
+    while ($body =~ /\{"message":"([^"]*)","meta":\{"message_id":(\d+),"registered_at":"([^"]+)","registered_to":\["m1"\]\}\}/g) {
+        push @e, [ $2, $3, $1 ];
     }
     return \@e;
 }
@@ -376,7 +376,7 @@ start_nginx_conf(<<'EOF', http_config => "    replog_zone log 1m;\n");
 EOF
 {
     my $T = '2026-01-01T00:00:00.000000Z';
-    my $entries = join ',', map { qq/{"id":$_,"registered_at":"$T","message":"held $_"}/ } 1, 2, 4, 5;
+    my $entries = join ',', map { qq/{"message":"held $_","meta":{"message_id":$_,"registered_at":"$T"}}/ } 1, 2, 4, 5;
     my ($st, undef, $body) = http_request(port(), 'POST', '/replicate',
         qq/{"epoch":"0123456789abcdef","entries":[$entries]}/);
     like($body // '', qr/"acked_id":2\b/, 'gap: 1, 2, 4, 5 applied, acked 2');

@@ -21,7 +21,7 @@ sub list_re {
     my (@pairs) = @_;    # id, text, id, text ...
     my @e;
     while (my ($id, $m) = splice @pairs, 0, 2) {
-        push @e, qq/\\{"id":$id,"registered_at":"$TS","message":"\Q$m\E"\\}/;
+        push @e, qq/\\{"message":"\Q$m\E","meta":\\{"message_id":$id,"registered_at":"$TS","registered_to":\\["m1"\\]\\}\\}/;
     }
     my $re = '^\{"data":\[' . join(',', @e) . '\]\}\n\z';
     return qr/$re/;
@@ -128,7 +128,7 @@ is($small_ok, 292, 'small posts 9..300');
         or diag($Test::Nginx::HTTP::Error // 'no error');
     is(length($b // ''), $h->{'content-length'} // -1,
        'fast list: as many bytes as Content-Length says');
-    my @ids = ($b // '') =~ /\{"id":(\d+),/g;
+    my @ids = ($b // '') =~ /"meta":\{"message_id":(\d+),/g;
     is_deeply(\@ids, [1 .. 300], 'fast list: ids 1..300');
 }
 
@@ -149,9 +149,9 @@ ok(defined $len, 'slow list: Content-Length set');
 ok(!$stalled, 'slow list: the server does not stall while the client reads');
 is(length $body, $len // -1, 'slow list: as many bytes as Content-Length says');
 is($posted_meanwhile, 20, 'posts while a slow list is streaming succeed');
-my @got = $body =~ /\{"id":(\d+),"registered_at":"[^"]+","message":"([^"]*)"\}/g;
+my @got = $body =~ /\{"message":"([^"]*)","meta":\{"message_id":(\d+),"registered_at":"[^"]+","registered_to":\["m1"\]\}\}/g;
 my (@ids, @texts);
-while (my ($id, $t) = splice @got, 0, 2) { push @ids, $id; push @texts, $t }
+while (my ($t, $id) = splice @got, 0, 2) { push @ids, $id; push @texts, $t }
 is_deeply(\@ids, [1 .. 300], 'slow list: ids 1..300 in order, none of the later ones');
 ok(join("\n", @texts) eq join("\n", @want), 'slow list: every message text intact');
 ok($body =~ /^\{"data":\[\{.*\}\]\}\n\z/s, 'slow list: well formed');
@@ -246,11 +246,11 @@ for my $i (1 .. 80) {
     ok(!$stalled, 'growing list: no stall');
     is(length($body // ''), $len // -1,
        'growing list: as many bytes as Content-Length says');
-    my @got = ($body // '') =~ /"message":"([^"]*)"\}/g;
+    my @got = ($body // '') =~ /"message":"([^"]*)","meta":/g;
     is(scalar @got, scalar @grow, 'growing list: every message');
     ok(join("\n", @got) eq join("\n", @grow),
        'growing list: every message text exact');
-    ok(($body // '') =~ /^\{"data":\[\{"id":1,.*\}\]\}\n\z/s,
+    ok(($body // '') =~ /^\{"data":\[\{"message":.*\}\}\]\}\n\z/s,
        'growing list: well formed');
 
     # ASan keeps freed memory in quarantine: only the plain build can say
@@ -283,7 +283,7 @@ sub feed {
     my ($epoch, $tag, $size, $from, $to) = @_;
     my @e = map {
         my $m = substr("$tag$_-" x ($size / 4 + 1), 0, $size);
-        qq/{"id":$_,"registered_at":"$TT","message":"$m"}/
+        qq/{"message":"$m","meta":{"message_id":$_,"registered_at":"$TT"}}/
     } $from .. $to;
     my ($st) = http_request(port(), 'POST', '/replicate',
         qq/{"epoch":"$epoch","entries":[/ . join(',', @e) . ']}');
@@ -323,7 +323,7 @@ ok($fed, 'log A of 4000 entries (16 MB) applied');
 {
     my ($st, $h, $b) = http_request(port(), 'GET', '/messages?limit=2');
     is($st, 200, 'list after the reset');
-    like($b // '', qr/^\{"data":\[\{"id":1,"registered_at":"[^"]+","message":"B1-/,
+    like($b // '', qr/^\{"data":\[\{"message":"B1-[^"]*","meta":\{"message_id":1,"registered_at":"[^"]+","registered_to":\["s1"\]\}\}/,
          'the new log is listed whole for the next reader');
 }
 stop_nginx();

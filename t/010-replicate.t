@@ -13,12 +13,22 @@ our $EA = '0123456789abcdef';
 our $EB = 'fedcba9876543210';
 our $Empty = qq/{"data":[]}\n/;
 
+# An entry of a batch, the original's message shape, from raw JSON values:
+# ent(message_id, registered_at, message); an undef member is left out.
+sub ent {
+    my ($id, $t, $m) = @_;
+    my @meta = ((defined $id ? qq/"message_id":$id/ : ()),
+                (defined $t ? qq/"registered_at":$t/ : ()));
+    return '{' . (defined $m ? qq/"message":$m,/ : '')
+         . '"meta":{' . join(',', @meta) . '}}';
+}
+
 # A batch body: batch($epoch, id => text, id => text, ...)
 sub batch {
     my ($epoch, @pairs) = @_;
     my @e;
     while (my ($id, $m) = splice @pairs, 0, 2) {
-        push @e, qq/{"id":$id,"registered_at":"$T","message":"$m"}/;
+        push @e, ent($id, qq/"$T"/, qq/"$m"/);
     }
     return qq/{"epoch":"$epoch","entries":[/ . join(',', @e) . ']}';
 }
@@ -26,12 +36,13 @@ sub batch {
 # The request of a batch, for "request eval".
 sub rep { "POST /replicate\n" . batch(@_) }
 
-# The exact GET /messages text of these entries.
+# The exact GET /messages text of these entries on the secondary s1: it
+# names itself as the holder.
 sub list {
     my (@pairs) = @_;
     my @e;
     while (my ($id, $m) = splice @pairs, 0, 2) {
-        push @e, qq/{"id":$id,"registered_at":"$T","message":"$m"}/;
+        push @e, qq/{"message":"$m","meta":{"message_id":$id,"registered_at":"$T","registered_to":["s1"]}}/;
     }
     return '{"data":[' . join(',', @e) . "]}\n";
 }
@@ -54,7 +65,7 @@ sub health {
     return qr/$re/s;
 }
 
-sub err { qq/{"error":"$_[0]"}\n/ }
+sub err { qq/{"error":"$_[0]","detail":"$_[0]"}\n/ }
 
 # A regex for the error answer of a bad case: one text or alternatives.
 sub err_re {
@@ -63,8 +74,8 @@ sub err_re {
     return qr/^(?:$alt)\z/;
 }
 
-our $Entry = 'each entry needs an integer \"id\" from 1, '
-           . '\"registered_at\" and a string \"message\"';
+our $Entry = 'each entry needs a string \"message\" and a \"meta\" object '
+           . 'with an integer \"message_id\" from 1 and \"registered_at\"';
 
 # Bad batches: [ body, error text ].  None may change anything.
 our @Bad = (
@@ -94,28 +105,36 @@ our @Bad = (
         '"x"',
         'null',
         '[]',
-        qq/{"registered_at":"$T","message":"m"}/,
-        qq/{"id":0,"registered_at":"$T","message":"m"}/,
-        qq/{"id":-1,"registered_at":"$T","message":"m"}/,
-        qq/{"id":"1","registered_at":"$T","message":"m"}/,
-        qq/{"id":1.0,"registered_at":"$T","message":"m"}/,
-        qq/{"id":null,"registered_at":"$T","message":"m"}/,
-        qq/{"id":1,"message":"m"}/,
-        qq/{"id":1,"registered_at":null,"message":"m"}/,
-        qq/{"id":1,"registered_at":12,"message":"m"}/,
-        qq/{"id":1,"registered_at":"2026-01-01T00:00:00Z","message":"m"}/,
-        qq/{"id":1,"registered_at":"2026-01-01T00:00:00.000000","message":"m"}/,
-        qq/{"id":1,"registered_at":"2026-01-01 00:00:00.000000Z","message":"m"}/,
-        qq/{"id":1,"registered_at":"2026-01-01T00:00:00.00000aZ","message":"m"}/,
-        qq/{"id":1,"registered_at":"2026-01-01T00:00:00.000000Z ","message":"m"}/,
-        qq/{"id":1,"registered_at":"2026-01-01T00:00:00.0000000Z","message":"m"}/,
-        qq/{"id":1,"registered_at":"","message":"m"}/,
-        qq/{"id":1,"registered_at":"$T"}/,
-        qq/{"id":1,"registered_at":"$T","message":1}/,
-        qq/{"id":1,"registered_at":"$T","message":null}/,
-        qq/{"id":1,"registered_at":"$T","message":["m"]}/,
+        ent(undef, qq/"$T"/, '"m"'),
+        ent(0, qq/"$T"/, '"m"'),
+        ent(-1, qq/"$T"/, '"m"'),
+        ent('"1"', qq/"$T"/, '"m"'),
+        ent('1.0', qq/"$T"/, '"m"'),
+        ent('null', qq/"$T"/, '"m"'),
+        ent(1, undef, '"m"'),
+        ent(1, 'null', '"m"'),
+        ent(1, '12', '"m"'),
+        ent(1, '"2026-01-01T00:00:00Z"', '"m"'),
+        ent(1, '"2026-01-01T00:00:00.000000"', '"m"'),
+        ent(1, '"2026-01-01 00:00:00.000000Z"', '"m"'),
+        ent(1, '"2026-01-01T00:00:00.00000aZ"', '"m"'),
+        ent(1, '"2026-01-01T00:00:00.000000Z "', '"m"'),
+        ent(1, '"2026-01-01T00:00:00.0000000Z"', '"m"'),
+        ent(1, '""', '"m"'),
+        ent(1, qq/"$T"/, undef),
+        ent(1, qq/"$T"/, '1'),
+        ent(1, qq/"$T"/, 'null'),
+        ent(1, qq/"$T"/, '["m"]'),
+        # meta missing or not an object, registered_to not an array
+        '{"message":"m"}',
+        '{"message":"m","meta":null}',
+        '{"message":"m","meta":[]}',
+        qq/{"message":"m","meta":"1"}/,
+        qq/{"message":"m","meta":{"message_id":1,"registered_at":"$T","registered_to":"m"}}/,
+        # the flat entries of earlier versions: one format, no mixing
+        qq/{"id":1,"registered_at":"$T","message":"m"}/,
         # a good entry, then a bad one: the whole batch is refused
-        qq/{"id":2,"registered_at":"$T","message":"ok"},{"id":3,"registered_at":"$T"}/,
+        ent(2, qq/"$T"/, '"ok"') . ',' . ent(3, qq/"$T"/, undef),
     ),
 );
 
@@ -508,7 +527,7 @@ __DATA__
 --- response_body_like eval
 [qr/^\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  (map { ::err_re($_->[1]) } @::Bad),
- qr/^\{"error":"empty body"\}\n\z/,
+ qr/^\{"error":"empty body","detail":"empty body"\}\n\z/,
  qr/^\Q${\ ::list(1 => 'a')}\E\z/,
  ::health(epoch => $::EA, last_id => 1, pending => 0)]
 --- response_headers eval
@@ -549,11 +568,11 @@ __DATA__
     replog_node zone=s role=secondary id=s1;
     location / { replog_api; }
 --- request eval
-[qq{POST /replicate\n{"epoch":"$::EA","entries":[{"id":1,"registered_at":"$::T","message":"q\\"b\\\\s\\/n\\nt\\tu\\u0001 \\u00e9 \\u2603 \\ud83d\\ude00 nul\\u0000end"}]}},
+[qq{POST /replicate\n{"epoch":"$::EA","entries":[{"message":"q\\"b\\\\s\\/n\\nt\\tu\\u0001 \\u00e9 \\u2603 \\ud83d\\ude00 nul\\u0000end","meta":{"message_id":1,"registered_at":"$::T"}}]}},
  "GET /messages"]
 --- response_body eval
 [::acked(1),
- qq/{"data":[{"id":1,"registered_at":"$::T","message":"q\\"b\\\\s\/n\\nt\\tu\\u0001 \xc3\xa9 \xe2\x98\x83 \xf0\x9f\x98\x80 nul\\u0000end"}]}\n/]
+ qq/{"data":[{"message":"q\\"b\\\\s\/n\\nt\\tu\\u0001 \xc3\xa9 \xe2\x98\x83 \xf0\x9f\x98\x80 nul\\u0000end","meta":{"message_id":1,"registered_at":"$::T","registered_to":["s1"]}}]}\n/]
 
 
 
@@ -657,7 +676,7 @@ x-replog-master: http://127.0.0.1:8000
 --- response_body eval
 [(::err('this node is a secondary: write to the master')) x 3,
  ::acked(1),
- (qq/{"error":"this node is a secondary: write to the master","master":"http:\/\/127.0.0.1:8000"}\n/) x 2,
+ (qq/{"error":"this node is a secondary: write to the master","detail":"this node is a secondary: write to the master","master":"http:\/\/127.0.0.1:8000"}\n/) x 2,
  ::err('method not allowed'),
  ::list(1 => 'a')]
 --- response_headers eval
@@ -813,8 +832,8 @@ Content-Type: application/json
 --- request eval
 [::rep($::EA, 1 => 'a', 3 => 'c'),
  (map { "POST /replicate\n"
-        . qq/{"epoch":"$::EA","entries":[{"id":2,"registered_at":"$::T","message":"ok"},/
-        . qq/{"id":4,"registered_at":"$_","message":"bad"}]}/ } @::BadTime),
+        . qq/{"epoch":"$::EA","entries":[/ . ::ent(2, qq/"$::T"/, '"ok"') . ','
+        . ::ent(4, qq/"$_"/, '"bad"') . ']}' } @::BadTime),
  "GET /messages",
  "GET /health"]
 --- error_code eval
@@ -840,7 +859,7 @@ Content-Type: application/json
     location / { replog_api; }
 --- request eval
 ["POST /replicate\n" . qq/{"epoch":"$::EA","entries":[/
- . CORE::join(',', map { qq/{"id":$_->[0],"registered_at":"$_->[1]","message":"t$_->[0]"}/ }
+ . CORE::join(',', map { ::ent($_->[0], qq/"$_->[1]"/, qq/"t$_->[0]"/) }
              [1, '2024-02-29T00:00:00.000000Z'], [2, '2000-02-29T12:30:30.500000Z'],
              [3, '2026-12-31T23:59:60.999999Z'], [4, '0001-01-01T00:00:00.000000Z'],
              [5, '9999-12-31T23:59:59.999999Z'], [6, '2026-04-30T00:00:00.000000Z'])

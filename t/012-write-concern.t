@@ -52,6 +52,14 @@ run_tests();
 
 sub body_of { (http_request($_[0], 'GET', $_[1]))[2] }
 
+# A list as stored: each node names its own holders, the rest is the same
+# bytes on every node.
+sub stored_of {
+    my $b = body_of(@_) // '';
+    $b =~ s/,"registered_to":\[[^\]]*\]//g;
+    return $b;
+}
+
 sub register {
     my ($id, $port) = @_;
     my ($st, $h, $b) = http_request(port(), 'POST', '/register',
@@ -146,7 +154,7 @@ EOF
     ($st, $b) = post('late', '?wc=3&timeout=300');
     my $took = time - $t0;
     is($st, 504, 'cluster of 3, one secondary: wc=3&timeout=300 -> 504');
-    like($b, qr/^\{"error":"write concern not met in time: the message is stored on the master and replication continues","write_concern":3,"acks":2,"message":"late","meta":\{"message_id":2,"registered_at":"$TS","registered_to":\["m","s1"\]\}\}\n\z/,
+    like($b, qr/^\{"error":"write concern not met in time: the message is stored on the master and replication continues","detail":"write concern not met in time: the message is stored on the master and replication continues","write_concern":3,"acks":2,"message":"late","meta":\{"message_id":2,"registered_at":"$TS","registered_to":\["m","s1"\]\}\}\n\z/,
          '504: the documented body, acks and holders');
     cmp_ok($took, '>=', 0.29, '504: after the timeout');
     cmp_ok($took, '<', 3, '504: not much later');
@@ -158,7 +166,7 @@ EOF
     is($st, 504, 'wc in the path: /messages/3?timeout=100 -> 504');
 
     ok(wait_for(5, sub { acked_of('s1') == 3 }), '504: s1 acks the timed-out messages');
-    is(body_of($P1, '/messages'), body_of(port(), '/messages'),
+    is(stored_of($P1, '/messages'), stored_of(port(), '/messages'),
        '504: s1 holds the master\'s log byte for byte');
 
     # a wc=3 without timeout waits for a secondary to join
@@ -178,11 +186,16 @@ EOF
          'wc=3: registered to m, s1, s2');
     ok(wait_for(5, sub { acked_of('s2') == 5 && acked_of('s1') == 5 }),
        'both secondaries acked 5');
-    my $master = body_of(port(), '/messages');
-    is(body_of($P2, '/messages'), $master,
+    my $master = stored_of(port(), '/messages');
+    is(stored_of($P2, '/messages'), $master,
        'catch-up: the newly registered s2 holds the master\'s whole log, byte for byte');
-    is(body_of($P1, '/messages'), $master, 's1 too');
-    like($master, qr/"id":5,/, 'the log has five messages');
+    is(stored_of($P1, '/messages'), $master, 's1 too');
+    like($master, qr/"message_id":5,/, 'the log has five messages');
+    my @to = body_of(port(), '/messages') =~ /"registered_to":(\[[^\]]*\])/g;
+    is_deeply(\@to, [ ('["m","s1","s2"]') x 5 ],
+              'the master lists every message as held by all three');
+    like(body_of($P2, '/messages'), qr/^\{"data":\[(?:\{[^\]]*"registered_to":\["s2"\]\}\},?){5}\]\}\n\z/,
+         's2 lists itself as the holder of each');
     is(metric('replog_waiters{node="m"}'), 0, 'no waiter left');
     no_bad_log('cluster of 3');
     stop_nginx();
@@ -243,7 +256,7 @@ EOF
     ok(reload_nginx(), 'reload: new workers');
     my ($st, $b) = finish_post($sock, 5);
     is($st, 504, 'reload: the parked post is answered 504');
-    like($b // '', qr/^\{"error":"write concern not met in time: the message is stored on the master and replication continues","write_concern":3,"acks":2,"message":"parked","meta":\{"message_id":1,/,
+    like($b // '', qr/^\{"error":"write concern not met in time: the message is stored on the master and replication continues","detail":"write concern not met in time: the message is stored on the master and replication continues","write_concern":3,"acks":2,"message":"parked","meta":\{"message_id":1,/,
          'reload: with the documented body');
     ($st, $b) = finish_post($sock2, 5);
     is($st, 504, 'reload: the parked post with a timeout is answered 504 too');
@@ -272,7 +285,7 @@ EOF
     is($st2, 504, 'replog_write_concern default=all timeout=200ms -> 504');
     like($b2, qr/"write_concern":3,"acks":1,/, 'default=all is the cluster size');
     my (undef, undef, $list) = http_request(port(), 'GET', '/messages');
-    like($list, qr/"id":1,.*"message":"x".*"id":2,.*"message":"y"/,
+    like($list, qr/"message":"x","meta":\{"message_id":1,.*"message":"y","meta":\{"message_id":2,/,
          'timed out messages are stored on the master');
     stop_nginx();
 }
@@ -308,12 +321,12 @@ EOF
     ok(wait_for(60, sub { acked_of('s2') == $n }), "$what: s2 acked_id reaches $n")
         or diag(JSON::PP::encode_json(jget(port(), '/secondaries')));
 
-    my $master = body_of(port(), '/messages');
-    my $list = JSON::PP::decode_json($master)->{data};
-    is_deeply([ map { $_->{id} } @$list ], [ 1 .. $n ], "$what: the master holds 1..$n");
-    is(body_of($P1, '/messages'), $master,
+    my $list = JSON::PP::decode_json(body_of(port(), '/messages'))->{data};
+    is_deeply([ map { $_->{meta}{message_id} } @$list ], [ 1 .. $n ], "$what: the master holds 1..$n");
+    my $master = stored_of(port(), '/messages');
+    is(stored_of($P1, '/messages'), $master,
        "$what: s1 (fail rate 0.5) equals the master byte for byte: no duplicates");
-    is(body_of($P2, '/messages'), $master,
+    is(stored_of($P2, '/messages'), $master,
        "$what: s2 (delay 10ms..50ms) equals the master byte for byte");
     is(jget($P1, '/health')->{pending}, 0, "$what: s1 holds nothing past a gap");
     is(jget($P2, '/health')->{pending}, 0, "$what: s2 holds nothing past a gap");
@@ -397,9 +410,9 @@ __DATA__
 [200, 200, 400, 400, 400, 200, 201]
 --- response_body eval
 [undef, undef,
- qq/{"error":"write concern 4 is above the cluster size 3"}\n/,
- qq/{"error":"write concern 4 is above the cluster size 3"}\n/,
- qq/{"error":"write concern 100 is above the cluster size 3"}\n/,
+ qq/{"error":"write concern 4 is above the cluster size 3","detail":"write concern 4 is above the cluster size 3"}\n/,
+ qq/{"error":"write concern 4 is above the cluster size 3","detail":"write concern 4 is above the cluster size 3"}\n/,
+ qq/{"error":"write concern 100 is above the cluster size 3","detail":"write concern 100 is above the cluster size 3"}\n/,
  qq/{"data":[]}\n/,
  undef]
 
@@ -416,7 +429,7 @@ __DATA__
 --- error_code eval
 [400, 201]
 --- response_body_like eval
-[qr/^\{"error":"write concern 2 is above the cluster size 1"\}\n\z/,
+[qr/^\{"error":"write concern 2 is above the cluster size 1","detail":"write concern 2 is above the cluster size 1"\}\n\z/,
  qr/"registered_to":\["m"\]/]
 
 
@@ -435,8 +448,8 @@ __DATA__
 --- error_code eval
 [400, 504, 504]
 --- response_body_like eval
-[qr/^\{"error":"write concern 4 is above the cluster size 3"\}\n\z/,
- qr/^\{"error":"write concern not met in time: the message is stored on the master and replication continues","write_concern":3,"acks":1,"message":"y","meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\["m"\]\}\}\n\z/,
+[qr/^\{"error":"write concern 4 is above the cluster size 3","detail":"write concern 4 is above the cluster size 3"\}\n\z/,
+ qr/^\{"error":"write concern not met in time: the message is stored on the master and replication continues","detail":"write concern not met in time: the message is stored on the master and replication continues","write_concern":3,"acks":1,"message":"y","meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\["m"\]\}\}\n\z/,
  qr/"write_concern":2,"acks":1,"message":"z",/]
 
 
@@ -480,5 +493,5 @@ __DATA__
 --- error_code eval
 [400, 400, 400, 400, 400, 200]
 --- response_body eval
-[(qq/{"error":"invalid timeout: use milliseconds"}\n/) x 5,
+[(qq/{"error":"invalid timeout: use milliseconds","detail":"invalid timeout: use milliseconds"}\n/) x 5,
  qq/{"data":[]}\n/]

@@ -30,7 +30,7 @@ EOF
 sub noquorum {
     my ($up, $n) = @_;
     my $k = int($n / 2) + 1;
-    return qq/{"error":"no quorum: the master is read-only while $up of $n nodes are up and $k are needed","up":$up,"needed":$k,"cluster_size":$n}\n/;
+    return qq/{"error":"no quorum: the master is read-only while $up of $n nodes are up and $k are needed","detail":"no quorum: the master is read-only while $up of $n nodes are up and $k are needed","up":$up,"needed":$k,"cluster_size":$n}\n/;
 }
 
 repeat_each(1);
@@ -231,6 +231,11 @@ EOF
     is($st, 503, 'recovering: 503 before anyone registered');
     is($h->{'retry-after'}, 1, 'recovering: Retry-After: 1');
     ok(eval { JSON::PP::decode_json($b)->{error} }, 'recovering: a JSON error');
+    my $rb = eval { JSON::PP::decode_json($b) } // {};
+    is_deeply([ @$rb{qw(error detail)} ], [ 'recovering', 'recovering' ],
+              'recovering: "detail" says what "error" says, as every error');
+    like($rb->{reason} // '', qr/^the master restarted with an empty log/,
+         'recovering: the explanation is in "reason"');
     my $health = jget(port(), '/health');
     is($health->{read_only}, JSON::PP::true, 'recovering: read_only');
     is_deeply($health->{recovery}, { needed => 2, awaited => 2, registered => [] },
@@ -766,7 +771,7 @@ GET /health
     replog_fail_rate 1;
     location / { replog_api; }
 --- request eval
-["POST /replicate\n{\"epoch\":\"0123456789abcdef\",\"entries\":[{\"id\":1,\"registered_at\":\"2026-01-01T00:00:00.000000Z\",\"message\":\"a\"}]}",
+["POST /replicate\n{\"epoch\":\"0123456789abcdef\",\"entries\":[{\"message\":\"a\",\"meta\":{\"message_id\":1,\"registered_at\":\"2026-01-01T00:00:00.000000Z\"}}]}",
  "GET /health"]
 --- error_code eval
 [500, 200]
@@ -847,7 +852,7 @@ POST /messages
 {"message":"x"}
 --- error_code: 503
 --- response_body_like
-"error":"recovering"
+"error":"recovering","detail":"recovering"
 --- no_error_log
 [emerg]
 unsafe_open_after

@@ -18,7 +18,7 @@ no_shuffle();
 sub answer {
     my ($push, %o) = @_;
     my ($epoch) = $push =~ /"epoch":"([0-9a-f]{16})"/;
-    my @ids = $push =~ /\{"id":(\d+),"registered_at"/g;
+    my @ids = $push =~ /"meta":\{"message_id":(\d+),"registered_at"/g;
     my $acked = $o{acked} // $ids[-1] // 0;
     my $body = qq/{"acked_id":$acked,"id":"/ . ($o{id} // 's1')
              . qq/","epoch":"/ . ($o{epoch} // $epoch // '') . qq/"}\n/;

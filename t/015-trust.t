@@ -13,12 +13,12 @@ our $EB = 'fedcba9876543210';
 our $DerivedSecret = 'a7aa795d89c5c07ddaee29a5e7e97fdd20754f5aef5d1c067aa295783e5aed8d';
 our $DerivedEnv    = '1b3ffcfc930b83806fa7de7111f8554601191b9509a9212c6c36e7548639760a';
 
-our $Forbidden = qq/{"error":"missing or invalid x-token"}\n/;
+our $Forbidden = qq/{"error":"missing or invalid x-token","detail":"missing or invalid x-token"}\n/;
 
 sub rep {
     my ($epoch, $id, $m) = @_;
     return "POST /replicate\n"
-         . qq/{"epoch":"$epoch","entries":[{"id":$id,"registered_at":"$T","message":"$m"}]}/;
+         . qq/{"epoch":"$epoch","entries":[{"message":"$m","meta":{"message_id":$id,"registered_at":"$T"}}]}/;
 }
 
 sub reg { qq/POST $_[0]\n{"id":"$_[1]","port":$_[2]}/ }
@@ -126,7 +126,7 @@ x-token: a7aa795d89c5c07ddaee29a5e7e97fdd20754f5aef5d1c067aa295783e5aed8d
 [200, 200, 200, 200]
 --- response_body_like eval
 [qr/"acked_id":1\b/,
- qr/^\{"data":\[\{"id":1,"registered_at":"[^"]+","message":"one"\}\]\}\n\z/,
+ qr/^\{"data":\[\{"message":"one","meta":\{"message_id":1,"registered_at":"[^"]+","registered_to":\[[^]]*\]\}\}\]\}\n\z/,
  qr/"reset":true/,
  qr/^\{"data":\[\]\}\n\z/]
 --- no_error_log
@@ -316,7 +316,7 @@ x-replog-master: http://phish.example
 [409, 405]
 --- response_body eval
 [qq/{"error":"the batch is of another epoch than this log: refused","acked_id":1,"id":"s1","epoch":"$::EA"}\n/,
- qq/{"error":"this node is a secondary: write to the master","master":"http:\/\/good.example:8000"}\n/]
+ qq/{"error":"this node is a secondary: write to the master","detail":"this node is a secondary: write to the master","master":"http:\/\/good.example:8000"}\n/]
 --- no_error_log
 [error]
 
@@ -337,9 +337,9 @@ x-replog-master: http://phish.example
 --- error_code eval
 [405, 200, 405]
 --- response_body eval
-[(qq/{"error":"this node is a secondary: write to the master","master":"http:\/\/master.example:8000"}\n/) x 1,
+[(qq/{"error":"this node is a secondary: write to the master","detail":"this node is a secondary: write to the master","master":"http:\/\/master.example:8000"}\n/) x 1,
  qq/{"acked_id":1,"id":"s1","epoch":"$::EA"}\n/,
- qq/{"error":"this node is a secondary: write to the master","master":"http:\/\/master.example:8000"}\n/]
+ qq/{"error":"this node is a secondary: write to the master","detail":"this node is a secondary: write to the master","master":"http:\/\/master.example:8000"}\n/]
 --- no_error_log
 [error]
 
@@ -383,7 +383,7 @@ Host: phish.example
 [200, 201, 405]
 --- response_body_like eval
 [qr/^\{"id":"s1",/, qr/"registered_to":\["m","s1"\]/,
- qr/^\{"error":"this node is a secondary: write to the master"\}\n\z/]
+ qr/^\{"error":"this node is a secondary: write to the master","detail":"this node is a secondary: write to the master"\}\n\z/]
 --- no_error_log
 [error]
 
@@ -413,6 +413,6 @@ Host: phish.example
 [200, 201, 405]
 --- response_body_like eval
 [qr/^\{"id":"s1",/, qr/"registered_to":\["m","s1"\]/,
- qr/^\{"error":"this node is a secondary: write to the master","master":"https:\/\/writes\.example:8443"\}\n\z/]
+ qr/^\{"error":"this node is a secondary: write to the master","detail":"this node is a secondary: write to the master","master":"https:\/\/writes\.example:8443"\}\n\z/]
 --- no_error_log
 [error]

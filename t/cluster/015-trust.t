@@ -13,8 +13,8 @@ use Replog::Cluster;
 plan skip_all => 'build/replog-register is missing'
     unless -x Replog::Cluster->top . '/build/replog-register';
 
-my $Batch = '{"epoch":"0123456789abcdef","entries":[{"id":1,"registered_at":'
-          . '"2026-01-01T00:00:00.000000Z","message":"forged"}]}';
+my $Batch = '{"epoch":"0123456789abcdef","entries":[{"message":"forged",'
+          . '"meta":{"message_id":1,"registered_at":"2026-01-01T00:00:00.000000Z"}}]}';
 
 sub slurp { local (@ARGV, $/) = @_; <> }
 

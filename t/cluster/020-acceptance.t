@@ -69,8 +69,8 @@ is_deeply $c->texts('s2'), [qw(Msg1 Msg2 Msg3 Msg4)],
     'S2 shows [Msg1, Msg2, Msg3, Msg4]';
 is_deeply $c->texts('s1'), [qw(Msg1 Msg2 Msg3 Msg4)], 'S1 too';
 
-my (undef, $m) = $c->messages('master');
-my (undef, $s2) = $c->messages('s2');
+my $m = $c->stored('master');
+my $s2 = $c->stored('s2');
 is $s2, $m, 'S2 is byte for byte the master';
 
 $c->stop_all;

@@ -52,10 +52,10 @@ ok $c->wait_for(sub { $c->acked('s2') >= $total }, 30), 's2 level too';
 
 for my $s (qw(s1 s2)) {
     my $list = $c->messages($s);
-    is_deeply [ map { $_->{id} } @$list ], [ 1 .. $total ],
+    is_deeply [ map { $_->{meta}{message_id} } @$list ], [ 1 .. $total ],
         "$s: ids 1..$total, no duplicates, no gaps";
-    my (undef, $raw_m) = $c->messages('master');
-    my (undef, $raw_s) = $c->messages($s);
+    my $raw_m = $c->stored('master');
+    my $raw_s = $c->stored($s);
     ok $raw_s eq $raw_m, "$s equals the master byte for byte";
 }
 

@@ -38,7 +38,7 @@ my $bad = 0;
 for (@pids) { waitpid $_, 0; $bad++ if $? }
 is $bad, 0, "$total messages acknowledged with wc=majority";
 
-my (undef, $before) = $c->messages('master');
+my $before = $c->stored('master');
 my $epoch = $c->health('master')->{epoch};
 
 sub restart_master {
@@ -63,7 +63,7 @@ sub restart_master {
 
 restart_master('kill');
 
-my (undef, $after) = $c->messages('master');
+my $after = $c->stored('master');
 is $after, $before, 'kill -9: the master shows exactly the same messages';
 is $c->health('master')->{epoch}, $epoch, 'the epoch is kept';
 
@@ -73,7 +73,7 @@ is $res->{meta}{message_id}, $total + 1, 'it gets id 1001';
 for my $s (qw(s1 s2)) {
     ok $c->wait_for(sub { $c->acked($s) >= $total + 1 }, 20), "$s has 1001";
     my $l = $c->messages($s);
-    is $l->[-1]{id}, $total + 1, "$s: the last id is 1001";
+    is $l->[-1]{meta}{message_id}, $total + 1, "$s: the last id is 1001";
     is $l->[-1]{message}, 'after restart', "$s: and it is that message";
 }
 
@@ -105,8 +105,8 @@ is scalar @{ $c->messages('master') }, $total + 2,
 # a late secondary whose log diverges: CONFLICT, then --reset rejoins
 $c->start_secondary('s3', helper => 0);
 my ($rs) = $c->request('s3', 'POST', '/replicate',
-    '{"epoch":"00000000deadbeef","entries":[{"id":1,"registered_at":'
-    . '"2026-01-01T00:00:00.000000Z","message":"diverging"}]}');
+    '{"epoch":"00000000deadbeef","entries":[{"message":"diverging","meta":'
+    . '{"message_id":1,"registered_at":"2026-01-01T00:00:00.000000Z"}}]}');
 is $rs, 200, 's3 holds a log of another epoch';
 
 $c->start_helper('s3');
@@ -126,8 +126,8 @@ ok $c->wait_for(sub {
     $c->status('s3') eq 'HEALTHY'
         && $c->acked('s3') == $c->health('master')->{last_id}
 }, 30), 's3 rejoined and is level';
-my (undef, $m) = $c->messages('master');
-my (undef, $s3) = $c->messages('s3');
+my $m = $c->stored('master');
+my $s3 = $c->stored('s3');
 ok $s3 eq $m, 's3 equals the master byte for byte';
 
 $c->stop_all;

@@ -65,8 +65,8 @@ ok $c->wait_for(sub { $c->status('s2') eq 'HEALTHY' }, 10),
 my $last = $c->health('master')->{last_id};
 ok $c->wait_for(sub { $c->acked('s2') >= $last }, 15),
     'and level with the master';
-my (undef, $m) = $c->messages('master');
-my (undef, $s) = $c->messages('s2');
+my $m = $c->stored('master');
+my $s = $c->stored('s2');
 ok $s eq $m, 's2 equals the master byte for byte';
 
 # SIGKILL, then a stand-in on its port that answers 503 to everything:

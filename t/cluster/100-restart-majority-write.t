@@ -83,10 +83,11 @@ my $epoch = $c->health('master')->{epoch};
 my $log = $c->messages('master');
 $c->start_secondary('C', helper => 0);
 my $batch = join ',', map {
-    sprintf '{"id":%d,"registered_at":"%s","message":"%s"}',
-        $_->{id}, $_->{registered_at}, $_->{message}
-} @$log, { id => 4, registered_at => $log->[-1]{registered_at},
-           message => 'only on C' };
+    sprintf '{"message":"%s","meta":{"message_id":%d,"registered_at":"%s"}}',
+        $_->{message}, $_->{meta}{message_id}, $_->{meta}{registered_at}
+} @$log, { message => 'only on C',
+           meta => { message_id => 4,
+                     registered_at => $log->[-1]{meta}{registered_at} } };
 ($st) = $c->request('C', 'POST', '/replicate',
                     qq/{"epoch":"$epoch","entries":[$batch]}/);
 is $st, 200, 'C holds 4 messages of the master\'s epoch';
@@ -108,8 +109,8 @@ my $sec = $c->secondaries;
 for my $n (qw(master A B C)) {
     my $diverges = 0;
     for my $e (@{ $c->messages($n) }) {
-        $held{$e->{id}} //= $e->{message};
-        $diverges++ if $held{$e->{id}} ne $e->{message};
+        $held{$e->{meta}{message_id}} //= $e->{message};
+        $diverges++ if $held{$e->{meta}{message_id}} ne $e->{message};
     }
     if ($n eq 'master') {
         next;

@@ -42,7 +42,7 @@ for (my $id = 1; $id <= $N; $id += 100) {
     my $last = $id + 99 > $N ? $N : $id + 99;
     my $batch = join ',', map {
         my $m = sprintf('%06d', $_) . ('x' x ($SIZE - 6));
-        qq/{"id":$_,"registered_at":"2026-01-01T00:00:00.000000Z","message":"$m"}/
+        qq/{"message":"$m","meta":{"message_id":$_,"registered_at":"2026-01-01T00:00:00.000000Z"}}/
     } $id .. $last;
     my ($st) = http_request($p1, 'POST', '/replicate',
                             qq/{"epoch":"$EPOCH","entries":[$batch]}/);
@@ -74,6 +74,8 @@ my (undef, undef, $mb) = http_request(port(), 'GET', '/messages', undef, {},
 my (undef, undef, $sb) = http_request($p1, 'GET', '/messages', undef, {},
                                       timeout => 60);
 ok(length($mb) > 64 * 1024 * 1024, 'the log is over 64 MiB: ' . length($mb));
+# each node names its own holders in registered_to; the rest is the same
+s/,"registered_to":\[[^\]]*\]//g for $mb, $sb;
 is(md5_hex($mb), md5_hex($sb), 'the master\'s log is the one of s1, byte for byte');
 
 ($st) = http_request(port(), 'POST', '/messages?wc=2&timeout=10000',

@@ -12,7 +12,7 @@ use Time::HiRes qw(time sleep);
 
 my $EPOCH = '0123456789abcdef';
 my $page = '{"data":[' . join(',', map {
-    qq/{"id":$_,"registered_at":"2026-01-01T00:00:00.000000Z","message":"m$_"}/
+    qq/{"message":"m$_","meta":{"message_id":$_,"registered_at":"2026-01-01T00:00:00.000000Z"}}/
 } 1 .. 4096) . "]}\n";
 
 workers(1);

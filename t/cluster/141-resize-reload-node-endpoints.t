@@ -114,7 +114,7 @@ EOF
 
     my $entry = sub {
         my ($id) = @_;
-        qq/{"id":$id,"registered_at":"2026-01-01T00:00:00.00000${id}Z","message":"m$id"}/;
+        qq/{"message":"m$id","meta":{"message_id":$id,"registered_at":"2026-01-01T00:00:00.00000${id}Z"}}/;
     };
 
     my ($st) = http_request(port(), 'POST', '/replicate',

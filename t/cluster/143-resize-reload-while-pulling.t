@@ -17,7 +17,7 @@ use Time::HiRes qw(time sleep);
 my $EPOCH = '0123456789abcdef';
 my $pad = 'x' x 4000;
 my $page = '{"data":[' . join(',', map {
-    qq/{"id":$_,"registered_at":"2026-01-01T00:00:00.000000Z","message":"m$_$pad"}/
+    qq/{"message":"m$_$pad","meta":{"message_id":$_,"registered_at":"2026-01-01T00:00:00.000000Z"}}/
 } 1 .. 3) . "]}\n";
 
 workers(1);

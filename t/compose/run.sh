@@ -135,9 +135,11 @@ post() {
     [ "$status" = 201 ]
 }
 
-messages() { http GET /messages; body | jq -c '.data' 2>/dev/null; }
+# the list as stored: each node names its own holders in registered_to
+stored='[.data[] | del(.meta.registered_to)]'
+messages() { http GET /messages; body | jq -c "$stored" 2>/dev/null; }
 secondaries() { http GET /secondaries; body | jq -c '.data' 2>/dev/null; }
-last_id() { messages | jq -r 'last | .id // 0' 2>/dev/null; }
+last_id() { messages | jq -r 'last | .meta.message_id // 0' 2>/dev/null; }
 
 # wait_for SECONDS COMMAND...: polls until COMMAND succeeds
 wait_for() {
@@ -189,7 +191,7 @@ node_messages() {
     # shellcheck disable=SC2016
     dc exec -T --index "${2:-1}" "$1" sh -c \
         'curl -sS -m 10 -H "x-token: $API_TOKEN" "http://127.0.0.1:$SECONDARY_PORT/messages"' |
-        jq -c '.data' 2>/dev/null
+        jq -c "$stored" 2>/dev/null
 }
 
 # --- image -----------------------------------------------------------------
