@@ -6,7 +6,8 @@ BUILD      ?= build
 
 MODULE      = $(BUILD)/ngx_http_replog_module.so
 ASAN_MODULE = $(BUILD)/asan/ngx_http_replog_module.so
-SRCS        = config $(wildcard ngx_http_replog_module/*.[ch])
+SRCS        = config $(wildcard ngx_http_replog_module/*.[ch]) \
+              api/openapi.json api/docs.html scripts/gen-openapi.sh
 
 ASAN_FLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined -g -O1
