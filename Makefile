@@ -14,7 +14,8 @@ ASAN_FLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 HELPER      = $(BUILD)/replog-register
 
-.PHONY: all deps module helper asan run test test-unit test-asan bench clean
+.PHONY: all deps module helper asan run test test-unit test-asan test-openapi \
+        bench clean
 
 all: deps module helper
 
@@ -47,6 +48,7 @@ test: DEPS_SET = test
 test: deps module helper asan
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory test-openapi
 
 test-unit:
 	TEST_NGINX_BINARY=$(NGINX_BIN) \
@@ -60,6 +62,18 @@ test-asan: asan
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    prove -I t/lib -r t/
+
+# api/openapi.json: validated, then a master and a secondary driven from it
+# by schemathesis (t/openapi/run.sh, tools in build/venv), plain and ASan
+test-openapi: module asan helper
+	@plain=0; asan=0; \
+	t/openapi/run.sh || plain=$$?; \
+	OPENAPI_MODULE=$(CURDIR)/$(ASAN_MODULE) \
+	OPENAPI_LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    t/openapi/run.sh || asan=$$?; \
+	[ $$plain = 0 ] && [ $$asan = 0 ]
 
 bench: DEPS_SET = bench
 bench: deps module

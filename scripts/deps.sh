@@ -7,7 +7,8 @@ set -eu
 build="make gcc libc6-dev nginx nginx-dev libjansson-dev libcurl4-openssl-dev"
 run="nginx gettext-base curl"
 test="libtest-base-perl libtext-diff-perl liblist-moreutils-perl
-      libtest-longstring-perl libwww-perl libipc-run-perl curl jq procps"
+      libtest-longstring-perl libwww-perl libipc-run-perl curl jq procps
+      python3 python3-venv"
 bench="wrk"
 
 case "${1:-all}" in

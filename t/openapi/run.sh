@@ -7,7 +7,7 @@
 #
 # Environment: OPENAPI_PORT (first of two ports; default: two free ones),
 # OPENAPI_MODULE (the .so), OPENAPI_LD_PRELOAD (e.g. the ASan runtime),
-# OPENAPI_EXAMPLES (per operation, 30), OPENAPI_TIME (seconds per node,
+# OPENAPI_EXAMPLES (per operation, 100), OPENAPI_TIME (seconds per node,
 # 60), OPENAPI_DOC (the document schemathesis reads; default: api/'s),
 # NGINX (/usr/sbin/nginx), PYTHON (/usr/bin/python3).
 
@@ -25,7 +25,7 @@ req=$top/t/openapi/requirements.txt
 : "${PYTHON:=/usr/bin/python3}"
 : "${OPENAPI_MODULE:=$build/ngx_http_replog_module.so}"
 : "${OPENAPI_LD_PRELOAD:=}"
-: "${OPENAPI_EXAMPLES:=30}"
+: "${OPENAPI_EXAMPLES:=100}"
 : "${OPENAPI_TIME:=60}"
 
 token=openapi-test-token
@@ -173,13 +173,13 @@ done
 # schemathesis against each node: one result per operation
 
 checks=not_a_server_error,status_code_conformance,content_type_conformance
-checks=$checks,response_schema_conformance
+checks=${OPENAPI_CHECKS:-$checks,response_schema_conformance,response_headers_conformance}
 
 for node in master secondary; do
     eval url=\$$node
     say "schemathesis: $node at $url ($OPENAPI_EXAMPLES examples per operation, at most ${OPENAPI_TIME}s)"
 
-    timeout -k 5 "$OPENAPI_TIME" "$venv/bin/schemathesis" \
+    (cd "$dir" && timeout -k 5 "$OPENAPI_TIME" "$venv/bin/schemathesis" \
         --config-file "$top/t/openapi/schemathesis.toml" --no-color \
         run "${OPENAPI_DOC:-$doc}" --url "$url" -H "x-token: $token" \
         --checks "$checks" --phases examples,coverage,fuzzing \
@@ -187,7 +187,7 @@ for node in master secondary; do
         --max-response-time 5 --request-timeout 10 \
         --generation-database none \
         --report junit --report-junit-path "$dir/schemathesis-$node.xml" \
-        > "$dir/schemathesis-$node.txt" 2>&1
+        > "$dir/schemathesis-$node.txt" 2>&1)
     rc=$?
 
     if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
