@@ -82,6 +82,7 @@ fi
 
 rm -rf "$dir"
 mkdir -p "$dir"
+say "module $OPENAPI_MODULE${OPENAPI_LD_PRELOAD:+, preloading $OPENAPI_LD_PRELOAD}"
 trap 'finish; exit $?' EXIT
 trap 'exit 1' INT TERM
 
