@@ -20,6 +20,7 @@ dir=$build/openapi
 doc=$top/api/openapi.json
 html=$top/api/docs.html
 req=$top/t/openapi/requirements.txt
+pins=$top/t/openapi/constraints.txt
 
 : "${NGINX:=/usr/sbin/nginx}"
 : "${PYTHON:=/usr/bin/python3}"
@@ -70,12 +71,12 @@ count() {
 
 # the tools, in a venv made once per requirements file
 
-stamp="$(cksum < "$req")"
+stamp="$(cat "$req" "$pins" | cksum)"
 if [ "$(cat "$venv/.replog-stamp" 2>/dev/null)" != "$stamp" ]; then
     say "installing $(grep -v '^#' "$req" | tr '\n' ' ')into $venv"
     rm -rf "$venv"
     "$PYTHON" -m venv "$venv" \
-        && "$venv/bin/pip" install -q --disable-pip-version-check -r "$req" \
+        && "$venv/bin/pip" install -q --disable-pip-version-check -r "$req" -c "$pins" \
         || { say "could not make the venv"; exit 1; }
     echo "$stamp" > "$venv/.replog-stamp"
 fi
