@@ -2,6 +2,9 @@
 
     check.py validate OPENAPI.json DOCS.html
     check.py serve URL OPENAPI.json TOKEN
+    check.py stalled URL OPENAPI.json TOKEN   (the master, its secondary
+                                               stopped: answers schemathesis
+                                               cannot reach)
 
 Prints one "ok - ..." or "not ok - ..." line per check; exits 1 if any
 failed.
@@ -12,6 +15,7 @@ import sys
 import urllib.error
 import urllib.request
 
+from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 from openapi_spec_validator.readers import read_from_filename
 
@@ -108,10 +112,63 @@ def cmd_serve(url, doc_path, token):
     check(status == 200, "GET /health with the token: 200 (%d)" % status)
 
 
+def deref(doc, obj):
+    while "$ref" in obj:
+        node = doc
+        for part in obj["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        obj = node
+    return obj
+
+
+def conforms(doc, method, path, status, body):
+    """The errors of an answer against the document's response schema."""
+    responses = doc["paths"][path][method.lower()]["responses"]
+    if str(status) not in responses:
+        return ["status %d is not documented for %s %s"
+                % (status, method, path)]
+    response = deref(doc, responses[str(status)])
+    schema = response["content"]["application/json"]["schema"]
+    try:
+        value = json.loads(body)
+    except ValueError as e:
+        return ["not JSON: %s" % e]
+    root = dict(schema, components=doc["components"])
+    return [e.message for e in OAS30Validator(root).iter_errors(value)]
+
+
+def cmd_stalled(url, doc_path, token):
+    doc = json.load(open(doc_path, encoding="utf-8"))
+    auth = {"x-token": token, "Content-Type": "application/json"}
+
+    req = urllib.request.Request(
+        url + "/messages?wc=2&timeout=300", method="POST", headers=auth,
+        data=b'{"message":"while the secondary is stopped"}')
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            status, body = resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        status, body = e.code, e.read()
+
+    errors = conforms(doc, "POST", "/messages", status, body)
+    check(status == 504 and not errors,
+          "wc=2 with the secondary stopped: 504 as documented (%d%s)"
+          % (status, ": " + "; ".join(errors) if errors else ""))
+
+    for path in ("/secondaries", "/secondary/list", "/health"):
+        status, _, body = fetch(url + path, headers={"x-token": token})
+        errors = conforms(doc, "GET", path, status, body)
+        check(status == 200 and not errors,
+              "GET %s with the secondary stopped: as documented (%d%s)"
+              % (path, status, ": " + "; ".join(errors) if errors else ""))
+
+
 if __name__ == "__main__":
     try:
         if sys.argv[1] == "validate":
             cmd_validate(sys.argv[2], sys.argv[3])
+        elif sys.argv[1] == "stalled":
+            cmd_stalled(sys.argv[2], sys.argv[3], sys.argv[4])
         else:
             cmd_serve(sys.argv[2], sys.argv[3], sys.argv[4])
     except Exception as e:  # noqa: BLE001 - a crash is a failed check
