@@ -99,6 +99,12 @@ def cmd_serve(url, doc_path, token):
           "GET /docs without a token: an HTML page naming openapi.json, "
           "no scripts")
 
+    status, headers, body = fetch(url + "/healthcheck")
+    check(status == 200 and body == b"HEALTHY"
+          and headers.get("Content-Type", "").startswith("text/plain"),
+          "GET /healthcheck without a token: text, exactly HEALTHY (%r)"
+          % body[:20])
+
     status, headers, body = fetch(url + "/openapi.json", method="POST")
     check(status == 405 and headers.get("Allow") == "GET, HEAD"
           and b'"error":' in body,
