@@ -9,6 +9,8 @@
 # OPENAPI_MODULE (the .so), OPENAPI_LD_PRELOAD (e.g. the ASan runtime),
 # OPENAPI_EXAMPLES (per operation, 100), OPENAPI_TIME (seconds per node,
 # 60), OPENAPI_DOC (the document schemathesis reads; default: api/'s),
+# OPENAPI_CHECKS (schemathesis' checks; default: no 500, status code,
+# content type, response schema and headers conformance),
 # NGINX (/usr/sbin/nginx), PYTHON (/usr/bin/python3).
 
 set -u
@@ -60,7 +62,8 @@ finish() {
         | grep -E 'ERROR: AddressSanitizer|runtime error:|exited on signal' \
         > "$dir/crashes.txt"
     then
-        say "not ok - a worker crashed or a sanitizer reported, see $dir/crashes.txt"
+        say "not ok - a worker crashed or a sanitizer reported:" \
+            "$dir/crashes.txt"
         failed=$((failed + 1))
     fi
 
@@ -74,8 +77,10 @@ count() {
     failed=$((failed + $(grep -c '^openapi: not ok - ' "$1")))
 }
 
-[ -f "$OPENAPI_MODULE" ] || { say "no module at $OPENAPI_MODULE (make module)"; exit 1; }
-[ -x "$build/replog-register" ] || { say "no helper at $build/replog-register (make helper)"; exit 1; }
+if [ ! -f "$OPENAPI_MODULE" ] || [ ! -x "$build/replog-register" ]; then
+    say "no module at $OPENAPI_MODULE or no helper in $build (make module helper)"
+    exit 1
+fi
 
 # the tools, in a venv made once per requirements file
 
@@ -84,7 +89,8 @@ if [ "$(cat "$venv/.replog-stamp" 2>/dev/null)" != "$stamp" ]; then
     say "installing $(grep -v '^#' "$req" | tr '\n' ' ')into $venv"
     rm -rf "$venv"
     "$PYTHON" -m venv "$venv" \
-        && "$venv/bin/pip" install -q --disable-pip-version-check -r "$req" -c "$pins" \
+        && "$venv/bin/pip" install -q --disable-pip-version-check \
+               -r "$req" -c "$pins" \
         || { say "could not make the venv"; exit 1; }
     echo "$stamp" > "$venv/.replog-stamp"
 fi
@@ -183,11 +189,13 @@ done
 # schemathesis against each node: one result per operation
 
 checks=not_a_server_error,status_code_conformance,content_type_conformance
-checks=${OPENAPI_CHECKS:-$checks,response_schema_conformance,response_headers_conformance}
+checks=$checks,response_schema_conformance,response_headers_conformance
+checks=${OPENAPI_CHECKS:-$checks}
 
 for node in master secondary; do
     eval url=\$$node
-    say "schemathesis: $node at $url ($OPENAPI_EXAMPLES examples per operation, at most ${OPENAPI_TIME}s)"
+    say "schemathesis: $node at $url ($OPENAPI_EXAMPLES examples" \
+        "per operation, at most ${OPENAPI_TIME}s)"
 
     (cd "$dir" && timeout -k 5 "$OPENAPI_TIME" "$venv/bin/schemathesis" \
         --config-file "$top/t/openapi/schemathesis.toml" --no-color \
