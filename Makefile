@@ -6,7 +6,8 @@ BUILD      ?= build
 
 MODULE      = $(BUILD)/ngx_http_replog_module.so
 ASAN_MODULE = $(BUILD)/asan/ngx_http_replog_module.so
-SRCS        = config $(wildcard ngx_http_replog_module/*.[ch])
+SRCS        = config $(wildcard ngx_http_replog_module/*.[ch]) \
+              api/openapi.json api/docs.html scripts/gen-openapi.sh
 
 ASAN_FLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined -g -O1
@@ -20,7 +21,7 @@ FUZZ_SRCS   = $(wildcard fuzz/*.c) fuzz/build.sh \
               $(wildcard ngx_http_replog_module/*.h)
 
 .PHONY: all deps module helper asan run test test-unit test-asan \
-        test-valgrind bench clean fuzz test-fuzz
+        test-valgrind test-openapi bench clean fuzz test-fuzz
 
 all: deps module helper
 
@@ -54,6 +55,7 @@ test: deps module helper asan fuzz
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory test-fuzz
+	$(MAKE) --no-print-directory test-openapi
 	$(MAKE) --no-print-directory test-valgrind
 
 test-unit:
@@ -93,6 +95,18 @@ test-valgrind: module
 	TEST_NGINX_LOAD_MODULES=$(CURDIR)/$(MODULE) \
 	TEST_NGINX_USE_VALGRIND=1 \
 	    prove -I t/lib $(VALGRIND_TESTS)
+
+# api/openapi.json: validated, then a master and a secondary driven from it
+# by schemathesis (t/openapi/run.sh, tools in build/venv), plain and ASan
+test-openapi: module asan helper
+	@plain=0; asan=0; \
+	t/openapi/run.sh || plain=$$?; \
+	OPENAPI_MODULE=$(CURDIR)/$(ASAN_MODULE) \
+	OPENAPI_LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    t/openapi/run.sh || asan=$$?; \
+	[ $$plain = 0 ] && [ $$asan = 0 ]
 
 bench: DEPS_SET = bench
 bench: deps module

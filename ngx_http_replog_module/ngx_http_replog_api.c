@@ -117,6 +117,18 @@ ngx_http_replog_handler(ngx_http_request_t *r)
         return ngx_http_replog_send_body(r, &rest);
     }
 
+    /* the API's description, without a token like FastAPI's */
+
+    if (ngx_http_replog_path_is(&path, "/openapi.json")
+        || ngx_http_replog_path_is(&path, "/docs"))
+    {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_replog_method_not_allowed(r, "GET, HEAD");
+        }
+
+        return ngx_http_replog_openapi(r, &path);
+    }
+
     /* node to node: the service key */
 
     if (ngx_http_replog_path_is(&path, "/replicate")

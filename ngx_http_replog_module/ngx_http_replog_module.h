@@ -351,6 +351,9 @@ ngx_int_t ngx_http_replog_engine_wait(ngx_http_request_t *r,
 
 ngx_int_t ngx_http_replog_metrics(ngx_http_request_t *r);
 
+/* GET /openapi.json and /docs, compiled in */
+ngx_int_t ngx_http_replog_openapi(ngx_http_request_t *r, ngx_str_t *path);
+
 /* secondary: the replicate endpoint */
 ngx_int_t ngx_http_replog_replicate(ngx_http_request_t *r);
 ngx_int_t ngx_http_replog_register(ngx_http_request_t *r);

@@ -51,6 +51,10 @@ if [ ! -f "$tree/objs/Makefile" ] || [ "$(cat "$tree/.replog-stamp" 2>/dev/null)
     echo "$stamp" > "$tree/.replog-stamp"
 fi
 
+# the compiled-in OpenAPI document and /docs page, kept up to date with api/
+sh "$top/scripts/gen-openapi.sh" "$tree/objs/ngx_http_replog_openapi.h" \
+    "$top/api/openapi.json" "$top/api/docs.html"
+
 make -s -C "$tree" -f objs/Makefile modules >&2
 # a new inode: a running nginx keeps the module it mapped
 cp "$tree/objs/ngx_http_replog_module.so" "$out/.ngx_http_replog_module.so.tmp"
