@@ -18,38 +18,18 @@ use Time::HiRes qw(sleep time);
 use File::Path qw(make_path remove_tree);
 use Test::Nginx::HTTP qw(http_request);
 use Replog::Cluster;
+use Replog::OriginalEnv qw(ORIGINAL TOKEN NAMES free_ports nginx_bin module
+                          run_sh wait_for slurp);
 
 my $Top = Replog::Cluster->top;
 
 plan skip_all => 'build/replog-register is missing'
     unless -x "$Top/build/replog-register";
 
-# the original's .env (ibeliuha/log-replication-service at 0f0081c), which
-# has no newline at its end
-my $Original = <<'ENV';
-API_TOKEN=hog32422of24gr5t
-
-MASTER_HOST=http://master
-MASTER_PORT=8000
-SECONDARY_PORT=8000
-
-HEALTHCHECK_DELAY=20
-SECONDARY_REMOVAL_DELAY=40
-
-MAX_CONNECTION_TO_MASTER_DELAY=300
-CONNECTION_TO_MASTER_RETRY_INTERVAL=30
-CONNECTION_TO_MASTER_RETRY_MECHANISM=uniform
-
-MAX_MESSAGE_POST_RETRY_DELAY=20
-MESSAGE_POST_RETRY_INTERVAL=5
-MESSAGE_POST_RETRIES_MECHANISM=exponential
-ENV
-chomp $Original;
-
-my $Token = 'hog32422of24gr5t';
+my $Original = ORIGINAL;
+my $Token = TOKEN;
+my @Names = NAMES;
 my $Json = JSON::PP->new->utf8->canonical;
-
-sub slurp { local (@ARGV, $/) = @_; -f $_[0] ? <> : '' }
 
 my $env = slurp("$Top/.env");
 is substr($env, 0, length $Original), $Original,
@@ -57,77 +37,13 @@ is substr($env, 0, length $Original), $Original,
 like substr($env, length $Original), qr/\A\n\n#/,
     "replog's own variables follow below a comment";
 
-# what the .env sets, and what run.sh would otherwise read from outside
-my @Names = qw(API_TOKEN API_KEY SERVICE_KEY SERVICE_TYPE SERVER_TYPE
-    MASTER_HOST MASTER_PORT SECONDARY_PORT HEALTHCHECK_DELAY
-    SECONDARY_REMOVAL_DELAY MAX_CONNECTION_TO_MASTER_DELAY
-    CONNECTION_TO_MASTER_RETRY_INTERVAL CONNECTION_TO_MASTER_RETRY_MECHANISM
-    MAX_MESSAGE_POST_RETRY_DELAY MESSAGE_POST_RETRY_INTERVAL
-    MESSAGE_POST_RETRIES_MECHANISM DELAY SECONDARIES DELAYED_SECONDARIES
-    REPLOG_CLUSTER_SIZE REPLOG_WATCH ENV_FILE RUN_DIR);
-
-# three consecutive ports nobody listens on
-sub free_ports {
-    for (1 .. 50) {
-        my $p = 20000 + int rand 30000;
-        my @s = map {
-            IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => $p + $_, ReuseAddr => 1)
-        } 0 .. 2;
-        next if grep { !defined } @s;
-        close $_ for @s;
-        return $p;
-    }
-    die 'no three free consecutive ports';
-}
-
 my $Dir = "$Top/t/servroot-cluster/original-env";
 remove_tree($Dir);
 make_path($Dir);
 
 # the module under test, and the ASan runtime only in nginx
-my $Module = (split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '')[0]
-    // "$Top/build/ngx_http_replog_module.so";
-my $Nginx = $ENV{TEST_NGINX_BINARY} // '/usr/sbin/nginx';
-if ($ENV{TEST_NGINX_LD_PRELOAD}) {
-    open my $fh, '>', "$Dir/nginx" or die $!;
-    print $fh "#!/bin/sh\nLD_PRELOAD='$ENV{TEST_NGINX_LD_PRELOAD}' "
-            . "exec '$Nginx' \"\$@\"\n";
-    close $fh;
-    chmod 0755, "$Dir/nginx";
-    $Nginx = "$Dir/nginx";
-}
-
-# scripts/run.sh with the project's .env; %env on top; its stderr in $log
-sub run_sh {
-    my ($log, %env) = @_;
-    my $pid = fork // die "fork: $!";
-
-    if ($pid == 0) {
-        setpgrp(0, 0);
-        delete @ENV{@Names};
-        @ENV{keys %env} = values %env;
-        $ENV{REPLOG_MODULE} = $Module;
-        $ENV{NGINX_BIN} = $Nginx;
-        $ENV{REPLOG_WORKERS} = 1;
-        $ENV{REPLOG_ZONE_SIZE} = '16m';
-        open STDOUT, '>>', $log or die;
-        open STDERR, '>>', $log or die;
-        exec "$Top/scripts/run.sh" or die "exec: $!";
-    }
-
-    return $pid;
-}
-
-sub wait_for {
-    my ($cond, $seconds) = @_;
-    my $deadline = time + $seconds;
-    while (time < $deadline) {
-        return 1 if eval { $cond->() };
-        sleep 0.05;
-    }
-    return 0;
-}
+my $Module = module();
+my $Nginx = nginx_bin($Dir);
 
 sub req {
     my ($port, $method, $uri, $body, %h) = @_;
@@ -146,7 +62,7 @@ sub listed {
 
 # --- make run with the original's .env ------------------------------------
 
-my $P = free_ports();
+my $P = free_ports(3);
 my $run_dir = "$Dir/run";
 my $log = "$Dir/run.log";
 my $t0 = time;
