@@ -130,7 +130,7 @@ like $hd->{'content-type'} // '', qr{\Aapplication/json}, 'JSON';
 message_shape($d, 'its answer');
 is $d->{message}, 'hello world', 'the message as sent';
 is $d->{meta}{message_id}, 1, 'message_id 1';
-ok grep({ $_ eq 'master' } @{ $d->{meta}{registered_to} }),
+ok grep({ $_ eq q(master) } @{ $d->{meta}{registered_to} // [] }),
     'registered_to names the master';
 my $first = $d;
 
@@ -138,7 +138,7 @@ my $first = $d;
                                '{"message":"everywhere"}', tok);
 is $st, 200, 'PUT /messages?wc=3 (all nodes): 200';
 message_shape($d, 'the wc=3 answer');
-is_deeply [ sort @{ $d->{meta}{registered_to} } ],
+is_deeply [ sort @{ $d->{meta}{registered_to} // [] } ],
     [qw(master secondary-1 secondary-2)],
     'registered_to names the master and both secondaries';
 
@@ -176,16 +176,16 @@ is_deeply [ map { $_->{meta}{message_id} } @items ], [ 1 .. 14 ],
     'in message_id order';
 is_deeply [ map { $_->{message} } @items[0, 1] ], ['hello world',
     'everywhere'], 'the messages as written';
-is_deeply [ @{ $items[0]{meta} }{qw(message_id registered_at)},
+is_deeply [ @{ $items[0]{meta} // {} }{qw(message_id registered_at)},
             $items[0]{message} ],
-    [ @{ $first->{meta} }{qw(message_id registered_at)}, $first->{message} ],
+    [ @{ $first->{meta} // {} }{qw(message_id registered_at)}, $first->{message} ],
     "a list item is the write's answer (registered_to as of the read)";
 
 # registered_to as the list is read: every secondary acked everything
 ok wait_for(sub {
         my (undef, undef, undef, $l) = call($M, 'GET', '/messages', undef,
                                             tok);
-        14 == grep { 3 == @{ $_->{meta}{registered_to} } }
+        14 == grep { 3 == @{ $_->{meta}{registered_to} // [] } }
                    @{ $l->{data} // [] };
     }, 10), 'once replicated, every item\'s registered_to names 3 nodes';
 
@@ -198,10 +198,10 @@ for my $i (1, 2) {
             @{ $sl->{data} // [] } == 14;
         }, 10), "secondary-$i: the README's GET /messages with x-token";
     message_shape($sl->{data}[0], "secondary-$i\'s list item");
-    is_deeply [ map { $_->{message} } @{ $sl->{data} } ],
+    is_deeply [ map { $_->{message} } @{ $sl->{data} // [] } ],
         [ map { $_->{message} } @items ], "secondary-$i holds the same log";
     # Differences: on a secondary registered_to names that secondary alone
-    is_deeply [ map { @{ $_->{meta}{registered_to} } } @{ $sl->{data} } ],
+    is_deeply [ map { @{ $_->{meta}{registered_to} // [] } } @{ $sl->{data} // [] } ],
         [ ("secondary-$i") x 14 ],
         "secondary-$i\'s registered_to names itself (documented)";
 }
