@@ -178,7 +178,8 @@ is_deeply [ map { $_->{message} } @items[0, 1] ], ['hello world',
     'everywhere'], 'the messages as written';
 is_deeply [ @{ $items[0]{meta} // {} }{qw(message_id registered_at)},
             $items[0]{message} ],
-    [ @{ $first->{meta} // {} }{qw(message_id registered_at)}, $first->{message} ],
+    [ @{ $first->{meta} // {} }{qw(message_id registered_at)},
+      $first->{message} ],
     "a list item is the write's answer (registered_to as of the read)";
 
 # registered_to as the list is read: every secondary acked everything
@@ -201,7 +202,8 @@ for my $i (1, 2) {
     is_deeply [ map { $_->{message} } @{ $sl->{data} // [] } ],
         [ map { $_->{message} } @items ], "secondary-$i holds the same log";
     # Differences: on a secondary registered_to names that secondary alone
-    is_deeply [ map { @{ $_->{meta}{registered_to} // [] } } @{ $sl->{data} // [] } ],
+    is_deeply [ map { @{ $_->{meta}{registered_to} // [] } }
+                    @{ $sl->{data} // [] } ],
         [ ("secondary-$i") x 14 ],
         "secondary-$i\'s registered_to names itself (documented)";
 }
@@ -320,6 +322,17 @@ for my $e (@errors) {
     is $st, $want, "$what: $want" or diag $raw;
     error_shape($d, $what);
 }
+
+# replog's own words in detail (documented)
+(undef, undef, undef, $d) = call($M, 'GET', '/nothing', undef, tok);
+is $d->{detail}, 'no such endpoint', '404: detail "no such endpoint"';
+(undef, undef, undef, $d) = call($M, 'GET', '/messages', undef,
+                                 'x-token' => 'wrong');
+is $d->{detail}, 'missing or invalid x-token',
+    '403: detail "missing or invalid x-token"';
+(undef, undef, undef, $d) = call($M, 'POST', '/secondary/register?_id=abc',
+                                 undef, 'x-token' => $Service);
+is $d->{detail}, 'empty body', "the original's registration: \"empty body\"";
 
 ($st, $hd) = call($M, 'DELETE', '/messages', undef, tok);
 like $hd->{allow} // '', qr/\bPUT\b/, '405 names the methods in Allow';
