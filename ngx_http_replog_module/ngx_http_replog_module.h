@@ -11,6 +11,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include "ngx_http_replog_wake.h"
 
 
 #define NGX_HTTP_REPLOG_MASTER        1
@@ -136,6 +137,10 @@ typedef struct {
     ngx_atomic_t                    waiters;
     uint64_t                        wc_timeouts;
     uint64_t                        catchup_entries;
+
+    /* master: workers to wake when an ack covers their parked clients */
+    ngx_http_replog_wake_sh_t      *wake;
+    ngx_atomic_t                    woken[NGX_HTTP_REPLOG_WOKEN_N];
 } ngx_http_replog_sh_t;
 
 
@@ -148,6 +153,7 @@ typedef struct {
     ngx_uint_t                      role;
     ngx_uint_t                      recovery;
     ngx_pool_t                     *pool;     /* of the cycle it is of */
+    ngx_http_replog_wake_slot_t    *wake;     /* this worker's entry */
 } ngx_http_replog_zone_t;
 
 
