@@ -60,8 +60,7 @@ for my $round (1 .. $rounds) {
 }
 
 is $bad, 0, 'every wc=2 post was answered 201';
-cmp_ok $longest, '<', 1, 'each round took less than the poll interval'
-    or diag "longest round ${longest}s";
+diag sprintf 'longest round %.3f s (the poll runs after 1 s)', $longest;
 
 my $after = wakeups();
 my %d = map { $_ => ($after->{$_} // 0) - ($before->{$_} // 0) }
