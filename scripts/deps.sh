@@ -9,7 +9,7 @@ build="make gcc libc6-dev nginx nginx-dev libjansson-dev libcurl4-openssl-dev
 run="nginx gettext-base curl"
 test="libtest-base-perl libtext-diff-perl liblist-moreutils-perl
       libtest-longstring-perl libwww-perl libipc-run-perl curl jq procps"
-bench="wrk"
+bench="wrk redis-server"
 fuzz="clang libclang-rt-14-dev"
 
 case "${1:-all}" in
