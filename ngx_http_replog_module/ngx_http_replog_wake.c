@@ -182,6 +182,13 @@ ngx_http_replog_wake_init_process(ngx_cycle_t *cycle)
     ngx_http_replog_srv_conf_t   **nodes;
     ngx_http_replog_main_conf_t   *rmcf;
 
+    /* the cache manager and loader never park a client */
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
     rmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_replog_module);
 
     if (rmcf == NULL) {
