@@ -647,8 +647,9 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
     ngx_http_replog_registry_signal(engine->node, link->slot,
                                     link->generation, 1, NULL, &engine->log);
 
-    ngx_http_replog_wake(engine, 0, NGX_HTTP_REPLOG_WOKEN_ACK);
+    /* the others first: they answer theirs while this one does */
     ngx_http_replog_wake_others(engine->zone->sh->wake, acked_id);
+    ngx_http_replog_wake(engine, 0, NGX_HTTP_REPLOG_WOKEN_ACK);
 
     if (link->kind == NGX_HTTP_REPLOG_LINK_LIVE) {
         ngx_http_replog_live_next(link);
