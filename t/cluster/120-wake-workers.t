@@ -4,6 +4,8 @@
 # parked in the other.  Those clients are answered through the wake-up
 # channel: /metrics counts them as woken by another worker, and the 1 s
 # safety-net poll answers none of them in rounds far shorter than it.
+# The same after a reload (new workers, new slots) and after a worker was
+# killed and respawned.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -36,46 +38,87 @@ my $before = wakeups();
 ok defined $before->{$_}, "/metrics has replog_wakeups_total by=\"$_\""
     for qw(ack worker poll);
 
-# rounds of 12 parallel clients, one wc=2 post each: every round is over
-# in far less than the poll's 1 s, and each starts with no parked client
-my ($rounds, $clients, $bad, $longest) = (10, 12, 0, 0);
-
-for my $round (1 .. $rounds) {
-    my $t0 = time;
-    my @pids;
-
-    for my $k (1 .. $clients) {
-        my $pid = fork // die;
-        if ($pid == 0) {
-            my ($st) = $c->post('/messages?wc=2', "round $round client $k");
-            exit(defined $st && $st == 201 ? 0 : 1);
-        }
-        push @pids, $pid;
-    }
-
-    for (@pids) { waitpid $_, 0; $bad++ if $? }
-
-    my $took = time - $t0;
-    $longest = $took if $took > $longest;
+sub workers {
+    my $pid = $c->node('master')->{pid};
+    return grep { $_ } map { /^\s*(\d+)/ ? $1 : () }
+        `ps -o pid= --ppid $pid`;
 }
 
-is $bad, 0, 'every wc=2 post was answered 201';
-diag sprintf 'longest round %.3f s (the poll runs after 1 s)', $longest;
+# rounds of 12 parallel clients, one wc=2 post each: every round is over
+# in far less than the poll's 1 s, and each starts with no parked client
+my ($rounds, $clients, $posted) = (10, 12, 0);
 
-my $after = wakeups();
-my %d = map { $_ => ($after->{$_} // 0) - ($before->{$_} // 0) }
-    qw(ack worker poll);
+sub phase {
+    my ($name) = @_;
+    my ($bad, $longest) = (0, 0);
+    my $before = wakeups();
 
-diag "answered parked clients: ack $d{ack}, worker $d{worker}, poll $d{poll}";
+    for my $round (1 .. $rounds) {
+        my $t0 = time;
+        my @pids;
 
-cmp_ok $d{worker}, '>', 0,
-    'clients parked in one worker were woken by the other';
-cmp_ok $d{ack}, '>', 0, 'and others by an ack their own worker read';
-is $d{poll}, 0, 'the poll answered none of them';
-cmp_ok $d{ack} + $d{worker}, '<=', $rounds * $clients,
-    'no client is counted twice';
+        for my $k (1 .. $clients) {
+            my $pid = fork // die;
+            if ($pid == 0) {
+                my ($st) = $c->post('/messages?wc=2',
+                                    "$name round $round client $k");
+                exit(defined $st && $st == 201 ? 0 : 1);
+            }
+            push @pids, $pid;
+        }
 
-is $c->acked('s1'), $rounds * $clients, 's1 holds every message';
+        for (@pids) { waitpid $_, 0; $bad++ if $? }
+
+        my $took = time - $t0;
+        $longest = $took if $took > $longest;
+    }
+
+    $posted += $rounds * $clients;
+
+    is $bad, 0, "$name: every wc=2 post was answered 201";
+    diag sprintf '%s: longest round %.3f s (the poll runs after 1 s)',
+        $name, $longest;
+
+    my $after = wakeups();
+    my %d = map { $_ => ($after->{$_} // 0) - ($before->{$_} // 0) }
+        qw(ack worker poll);
+
+    diag "$name: answered parked clients: ack $d{ack}, worker $d{worker}, "
+         . "poll $d{poll}";
+
+    cmp_ok $d{worker}, '>', 0,
+        "$name: clients parked in one worker were woken by the other";
+    cmp_ok $d{ack}, '>', 0, "$name: and others by an ack their own worker read";
+    is $d{poll}, 0, "$name: the poll answered none of them";
+    cmp_ok $d{ack} + $d{worker}, '<=', $rounds * $clients,
+        "$name: no client is counted twice";
+}
+
+phase('start');
+
+# a reload: the new workers register under other slots, the old ones leave
+my @old = workers();
+$c->signal_master_only('HUP');
+ok $c->wait_for(sub {
+    my %old = map { $_ => 1 } @old;
+    my @now = workers();
+    @now == 2 && !grep { $old{$_} } @now;
+}, 15), 'reload: a new generation of workers';
+phase('reload');
+
+# a crashed worker: its respawn takes its slot's entry over
+my ($victim) = workers();
+kill 'KILL', $victim;
+ok $c->wait_for(sub {
+    my @now = workers();
+    @now == 2 && !grep { $_ == $victim } @now;
+}, 10), 'a killed worker is respawned';
+phase('respawn');
+
+is $c->acked('s1'), $posted, 's1 holds every message';
+
+# the worker this test killed is not a crash of the module
+$c->{nodes}{master}{killed_workers} = 1;
 
 $c->stop_all;
 done_testing;
