@@ -362,7 +362,8 @@ client_case() {
 }
 # cfield NAME FIELD: a field (ops, rate, p50, p99, p999, ...) of that line
 cfield() {
-    tr ' ' '\n' <"$OUT/$1.client" 2>/dev/null | sed -n "s/^$2=//p"
+    [ -f "$OUT/$1.client" ] || return 0
+    tr ' ' '\n' <"$OUT/$1.client" | sed -n "s/^$2=//p"
 }
 
 # post_case NAME URL: a timed POST run; any non-2xx answer fails the bench.
