@@ -402,6 +402,11 @@ conn_read(conn_t *c)
                     exit(2);
                 }
 
+                /* the replies parsed are gone even when more are due */
+                memmove(c->in, c->in + used, c->in_len - used);
+                c->in_len -= used;
+                used = 0;
+
             } else {
                 used = http_parse(c, &status);
                 rc = (used != 0);

@@ -17,8 +17,9 @@
 # peer, driven the same way in the same run.
 # Nodes of 4-6 run from configs rendered by scripts/render-conf.sh.
 # Env: BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_PORT_BASE (18080,
-#      uses 11 ports from it), BENCH_SKIP_REDIS (1: no Redis case), BENCH_GET_200K (1: also measure GET with a 200k
-#      log), BENCH_SKIP_GET (1: skip 3), BENCH_CATCHUP_N (1000000, even),
+#      uses 11 ports from it), BENCH_GET_200K (1: also measure GET with a 200k
+#      log), BENCH_SKIP_GET (1: skip 3), BENCH_SKIP_REDIS (1: no Redis),
+#      BENCH_CATCHUP_N (1000000, even),
 #      BENCH_SKIP_CATCHUP (1: skip 5 and 6), NGINX_BIN,
 #      REPLOG_MODULE (the .so to test, default build/ngx_http_replog_module.so).
 # Output: raw wrk runs and summary.txt under build/bench/.
@@ -601,6 +602,22 @@ ratio() { awk -v a="$(reqs "$1")" -v b="$base" 'BEGIN {printf "%.2fx", a / b}'; 
             "$(awk -v a="$r" -v b="$cb" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "-"}')" \
             "$(awk -v a="$r" -v b="$cr" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "-"}')"
     done
+    # the targets of issue 12, from the bench-client rows
+    tgt() {
+        awk -v v="$2" -v t="$3" -v op="$4" -v what="$1" 'BEGIN {
+            if (v == "") { printf "  %-44s n/a\n", what; exit }
+            ok = (op == "<=") ? (v + 0 <= t + 0) : (v + 0 >= t + 0)
+            printf "  %-44s %8s %s %-6s %s\n", what, v, op, t, ok ? "met" : "MISSED" }'
+    }
+    ratio_of() {
+        awk -v a="$(cfield "$1" rate)" -v b="$(cfield "$2" rate)" \
+            'BEGIN {if (a != "" && b > 0) printf "%.2f", a / b}'
+    }
+    echo "  targets (issue 12):"
+    tgt "wc=2 p99 (ms)" "$(cfield rep-wc2-c p99)" 5 "<="
+    tgt "wc=3 p99 (ms)" "$(cfield rep-wc3-c p99)" 5 "<="
+    tgt "wc=3 throughput / baseline" "$(ratio_of rep-wc3-c base-c)" 0.5 ">="
+    tgt "wc=3 throughput / redis SET + WAIT 2 0" "$(ratio_of rep-wc3-c redis-c)" 1.0 ">="
     [ "$SKIP_REDIS" = 1 ] || echo "  redis: 3 redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), no persistence; keys on a replica after the run: ${REDIS_KEYS:-?}"
     echo
     echo "Replication: master (2 workers) + 2 secondaries (1 worker each), all"
