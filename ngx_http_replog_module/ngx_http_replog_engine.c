@@ -63,6 +63,8 @@ struct ngx_http_replog_engine_s {
 
     ngx_queue_t                    waiters;
     ngx_msec_t                     polled;     /* waiters last looked */
+    ngx_uint_t                     minwc;      /* least wc parked since
+                                                  the list was empty */
     ngx_event_t                    recheck;
     ngx_event_t                    tick;
     ngx_msec_t                     next_heartbeat;
@@ -648,7 +650,7 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
                                     link->generation, 1, NULL, &engine->log);
 
     /* the others first: they answer theirs while this one does */
-    ngx_http_replog_wake_others(engine->zone->sh->wake, acked_id);
+    ngx_http_replog_wake_others(engine->zone, acked_id);
     ngx_http_replog_wake(engine, 0, NGX_HTTP_REPLOG_WOKEN_ACK);
 
     if (link->kind == NGX_HTTP_REPLOG_LINK_LIVE) {
@@ -948,6 +950,10 @@ ngx_http_replog_engine_wait(ngx_http_request_t *r,
 
     if (ngx_queue_empty(&engine->waiters)) {
         engine->polled = ngx_current_msec;
+        engine->minwc = wc;
+
+    } else if (wc < engine->minwc) {
+        engine->minwc = wc;
     }
 
     /* appends of one worker are in id order: the queue stays sorted */
@@ -1033,14 +1039,14 @@ ngx_http_replog_waiters_mark(ngx_http_replog_engine_t *engine)
     ngx_http_replog_waiter_t  *w;
 
     if (ngx_queue_empty(&engine->waiters)) {
-        ngx_http_replog_wake_mark(engine->zone->wake, 0);
+        ngx_http_replog_wake_mark(engine->zone->wake, 0, 0);
         return;
     }
 
     w = ngx_queue_data(ngx_queue_head(&engine->waiters),
                        ngx_http_replog_waiter_t, queue);
 
-    ngx_http_replog_wake_mark(engine->zone->wake, w->id);
+    ngx_http_replog_wake_mark(engine->zone->wake, w->id, engine->minwc);
 }
 
 
@@ -1055,7 +1061,7 @@ ngx_http_replog_wake(ngx_http_replog_engine_t *engine, ngx_uint_t all,
     uint64_t                   acked[NGX_HTTP_REPLOG_MAX_SECONDARIES];
 
     if (ngx_queue_empty(&engine->waiters)) {
-        ngx_http_replog_wake_mark(engine->zone->wake, 0);
+        ngx_http_replog_wake_mark(engine->zone->wake, 0, 0);
         return;
     }
 

@@ -333,6 +333,8 @@ ngx_int_t ngx_http_replog_engine_init_process(ngx_cycle_t *cycle);
 void ngx_http_replog_engine_exit_process(ngx_cycle_t *cycle);
 void ngx_http_replog_engine_appended(ngx_http_replog_srv_conf_t *node,
     uint64_t id);
+void ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone,
+    uint64_t acked_id);
 ngx_int_t ngx_http_replog_engine_wait(ngx_http_request_t *r,
     ngx_http_replog_srv_conf_t *node, uint64_t id, ngx_uint_t wc,
     ngx_msec_t timeout);

@@ -8,16 +8,20 @@
  * Wake-ups across workers.  Every worker of a master binds a datagram
  * socket in the abstract UNIX namespace, named by its pid, and registers
  * in each master zone under its ngx_process_slot with the lowest id it
- * has parked clients for.  A worker that reads an ack sends one byte to
- * every other worker whose lowest parked id the ack covers; the receiver
+ * has parked clients for and the least write concern among them.  A
+ * worker that reads an ack sends one byte to every other worker whose
+ * lowest parked id the ack covers and is now held by that many nodes (no
+ * parked client of that worker can be satisfied otherwise); the receiver
  * looks at its waiters again.  A "woken" flag per entry keeps at most one
  * byte on its way to a worker; spurious wake-ups only cost a look at the
  * registry.
  *
  * Ordering: the mark is stored before the parking worker takes the zone
  * lock to look at the registry, and the acking worker reads the marks
- * after it released the lock it moved acked_id under (both locked
- * instructions, full barriers): one of the two always sees the other.
+ * after it released the lock it moved acked_id under, and counts the
+ * holders under the lock again (locked instructions, full barriers): one
+ * of the two always sees the other, and of two workers moving the acks
+ * of two secondaries at once the later one counts both.
  */
 
 
@@ -155,6 +159,7 @@ ngx_http_replog_wake_register(ngx_http_replog_zone_t *zone, ngx_log_t *log)
         if (e) {
             e->slot = ngx_process_slot;
             e->lowest = 0;
+            e->minwc = 0;
             e->woken = 0;
             e->pid = ngx_pid;
         }
@@ -256,33 +261,57 @@ ngx_http_replog_wake_exit_process(ngx_cycle_t *cycle)
 }
 
 
-/* this worker's lowest parked id in a zone, 0 when none is parked */
+/*
+ * this worker's lowest parked id in a zone (0 when none is parked) and the
+ * least write concern parked; the concern first: a reader that sees the
+ * new id with the old concern errs on the side of a wake-up
+ */
 
 void
-ngx_http_replog_wake_mark(ngx_http_replog_wake_slot_t *me, uint64_t lowest)
+ngx_http_replog_wake_mark(ngx_http_replog_wake_slot_t *me, uint64_t lowest,
+    ngx_uint_t minwc)
 {
     if (me) {
-        me->lowest = (ngx_atomic_uint_t) lowest;
+        if (lowest && (ngx_uint_t) me->minwc > minwc) {
+            me->minwc = minwc;
+            me->lowest = (ngx_atomic_uint_t) lowest;
+
+        } else {
+            me->lowest = (ngx_atomic_uint_t) lowest;
+            me->minwc = minwc;
+        }
     }
 }
 
 
-/* acked_id of a secondary moved in this worker: tell the others it covers */
+/*
+ * a secondary answered acked_id to this worker: wake the others whose
+ * parked clients it may satisfy
+ */
 
 void
-ngx_http_replog_wake_others(ngx_http_replog_wake_sh_t *wake,
-    uint64_t acked_id)
+ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone, uint64_t acked_id)
 {
     ngx_err_t                     err;
-    ngx_uint_t                    i;
+    ngx_uint_t                    i, k, n, held, looked;
     socklen_t                     len;
     ngx_atomic_uint_t             pid, lowest;
     struct sockaddr_un            sun;
+    ngx_http_replog_sh_t         *sh;
+    ngx_http_replog_wake_sh_t    *wake;
     ngx_http_replog_wake_slot_t  *e;
+    ngx_http_replog_secondary_t  *s;
+    uint64_t                      acked[NGX_HTTP_REPLOG_MAX_SECONDARIES];
+
+    sh = zone->sh;
+    wake = sh->wake;
 
     if (wake == NULL || ngx_http_replog_wake_conn == NULL) {
         return;
     }
+
+    looked = 0;
+    n = 0;
 
     for (i = 0; i < NGX_HTTP_REPLOG_WAKE_SLOTS; i++) {
         e = &wake->slots[i];
@@ -291,8 +320,35 @@ ngx_http_replog_wake_others(ngx_http_replog_wake_sh_t *wake,
         lowest = e->lowest;
 
         if (pid == 0 || pid == (ngx_atomic_uint_t) ngx_pid
-            || lowest == 0 || lowest > acked_id)
+            || lowest == 0 || lowest > acked_id || e->woken)
         {
+            continue;
+        }
+
+        if (!looked) {
+            /* once, and only when some worker may need it */
+            ngx_shmtx_lock(&zone->shpool->mutex);
+
+            for (k = 0; k < NGX_HTTP_REPLOG_MAX_SECONDARIES; k++) {
+                s = &sh->secondaries[k];
+
+                if (s->status && s->status != NGX_HTTP_REPLOG_CONFLICT) {
+                    acked[n++] = s->acked_id;
+                }
+            }
+
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+
+            looked = 1;
+        }
+
+        /* the master holds every id */
+        for (k = 0, held = 1; k < n; k++) {
+            held += (acked[k] >= lowest);
+        }
+
+        if (held < (ngx_uint_t) e->minwc) {
+            /* its clients need more nodes: a later ack wakes it */
             continue;
         }
 

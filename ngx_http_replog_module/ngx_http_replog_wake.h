@@ -31,6 +31,7 @@ typedef struct {
     ngx_atomic_t                    slot;
     ngx_atomic_t                    pid;      /* 0: a free entry */
     ngx_atomic_t                    lowest;   /* lowest parked id, 0: none */
+    ngx_atomic_t                    minwc;    /* least write concern parked */
     ngx_atomic_t                    woken;    /* a wake-up is on its way */
 } ngx_http_replog_wake_slot_t;
 
@@ -43,9 +44,7 @@ typedef struct {
 ngx_int_t ngx_http_replog_wake_init_process(ngx_cycle_t *cycle);
 void ngx_http_replog_wake_exit_process(ngx_cycle_t *cycle);
 void ngx_http_replog_wake_mark(ngx_http_replog_wake_slot_t *me,
-    uint64_t lowest);
-void ngx_http_replog_wake_others(ngx_http_replog_wake_sh_t *wake,
-    uint64_t acked_id);
+    uint64_t lowest, ngx_uint_t minwc);
 void ngx_http_replog_engine_woken(ngx_cycle_t *cycle);
 
 

@@ -1,7 +1,8 @@
-# Wake-ups across workers: a master with 2 workers and one secondary that
-# answers its batches after a random 1-30 ms, so that batches of the two
-# workers overtake each other and an ack read by one worker covers clients
-# parked in the other.  Those clients are answered through the wake-up
+# Wake-ups across workers: a master with 2 workers and two secondaries
+# that answer their batches after a random 1-30 ms, so that batches of the
+# two workers overtake each other and an ack read by one worker covers
+# clients parked in the other (wc=2: either secondary; wc=3: both, and a
+# worker is woken only once both hold its clients' ids).  Those clients are answered through the wake-up
 # channel: /metrics counts them as woken by another worker, and the 1 s
 # safety-net poll answers none of them in rounds far shorter than it.
 # The same after a reload (new workers, new slots) and after a worker was
@@ -16,13 +17,14 @@ use Replog::Cluster;
 plan skip_all => 'build/replog-register is missing'
     unless -x Replog::Cluster->top . '/build/replog-register';
 
-my $c = Replog::Cluster->new(name => 'wake', cluster_size => 2, workers => 2);
+my $c = Replog::Cluster->new(name => 'wake', cluster_size => 3, workers => 2);
 
 $c->start_master;
-$c->start_secondary('s1', DELAY => '1ms,30ms');
+$c->start_secondary($_, DELAY => '1ms,30ms') for qw(s1 s2);
 
-ok $c->wait_for(sub { $c->status('s1') eq 'HEALTHY' }, 15),
-    's1 registered';
+ok $c->wait_for(sub {
+    $c->status('s1') eq 'HEALTHY' && $c->status('s2') eq 'HEALTHY'
+}, 15), 's1 and s2 registered';
 ok $c->wait_open, 'the master is open for writes';
 
 # replog_wakeups_total by cause; undef when the series is absent
@@ -44,12 +46,12 @@ sub workers {
         `ps -o pid= --ppid $pid`;
 }
 
-# rounds of 12 parallel clients, one wc=2 post each: every round is over
-# in far less than the poll's 1 s, and each starts with no parked client
+# rounds of 12 parallel clients, one post each: every round is over in far
+# less than the poll's 1 s, and each starts with no parked client
 my ($rounds, $clients, $posted) = (10, 12, 0);
 
 sub phase {
-    my ($name) = @_;
+    my ($name, $wc) = @_;
     my ($bad, $longest) = (0, 0);
     my $before = wakeups();
 
@@ -60,7 +62,7 @@ sub phase {
         for my $k (1 .. $clients) {
             my $pid = fork // die;
             if ($pid == 0) {
-                my ($st) = $c->post('/messages?wc=2',
+                my ($st) = $c->post("/messages?wc=$wc",
                                     "$name round $round client $k");
                 exit(defined $st && $st == 201 ? 0 : 1);
             }
@@ -75,7 +77,7 @@ sub phase {
 
     $posted += $rounds * $clients;
 
-    is $bad, 0, "$name: every wc=2 post was answered 201";
+    is $bad, 0, "$name: every wc=$wc post was answered 201";
     diag sprintf '%s: longest round %.3f s (the poll runs after 1 s)',
         $name, $longest;
 
@@ -94,7 +96,8 @@ sub phase {
         "$name: no client is counted twice";
 }
 
-phase('start');
+phase('start', 2);
+phase('start wc=3', 3);
 
 # a reload: the new workers register under other slots, the old ones leave
 my @old = workers();
@@ -104,7 +107,7 @@ ok $c->wait_for(sub {
     my @now = workers();
     @now == 2 && !grep { $old{$_} } @now;
 }, 15), 'reload: a new generation of workers';
-phase('reload');
+phase('reload', 3);
 
 # a crashed worker: its respawn takes its slot's entry over
 my ($victim) = workers();
@@ -113,9 +116,12 @@ ok $c->wait_for(sub {
     my @now = workers();
     @now == 2 && !grep { $_ == $victim } @now;
 }, 10), 'a killed worker is respawned';
-phase('respawn');
+phase('respawn', 2);
 
-is $c->acked('s1'), $posted, 's1 holds every message';
+for my $s (qw(s1 s2)) {
+    ok $c->wait_for(sub { $c->acked($s) == $posted }, 10),
+        "$s holds every message";
+}
 
 # the worker this test killed is not a crash of the module
 $c->{nodes}{master}{killed_workers} = 1;
