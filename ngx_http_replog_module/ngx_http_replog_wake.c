@@ -46,6 +46,7 @@ static ngx_http_replog_wake_slot_t *ngx_http_replog_wake_register(
 
 
 static ngx_connection_t  *ngx_http_replog_wake_conn;
+static ngx_uint_t         ngx_http_replog_wake_failing;
 
 
 static socklen_t
@@ -363,6 +364,7 @@ ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone, uint64_t acked_id)
                    (struct sockaddr *) &sun, len)
             != -1)
         {
+            ngx_http_replog_wake_failing = 0;
             continue;
         }
 
@@ -384,9 +386,15 @@ ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone, uint64_t acked_id)
             continue;
         }
 
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, err,
-                      "replog: wake-up of worker %P failed, it polls",
-                      (ngx_pid_t) pid);
+        /* logged once until a wake-up gets through again */
+        if (!ngx_http_replog_wake_failing) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, err,
+                          "replog: wake-up of worker %P failed, waiters "
+                          "there rely on the next ack or the poll",
+                          (ngx_pid_t) pid);
+            ngx_http_replog_wake_failing = 1;
+        }
+
         e->woken = 0;
     }
 }
