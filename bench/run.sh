@@ -529,7 +529,7 @@ if [ "$SKIP_CATCHUP" != 1 ]; then
         die "recovery: secondary epoch '$epoch', last_id '$slast'"
     kill_node cu-master
     start_node master rec-master "$CM" REPLOG_ID=master REPLOG_WORKERS=2 \
-        REPLOG_CLUSTER_SIZE=2 REPLOG_RECOVERY=timeout=30s
+        REPLOG_CLUSTER_SIZE=2 REPLOG_RECOVERY=on
     t0=${START_T[rec-master]}
     REC_UP=$(secs_since "$t0")
     [ "$(health_field "$CM" state)" != open ] ||
