@@ -108,8 +108,15 @@ test-openapi: module asan helper
 	    t/openapi/run.sh || asan=$$?; \
 	[ $$plain = 0 ] && [ $$asan = 0 ]
 
+BENCH_CLIENT = $(BUILD)/bench-client
+
+$(BENCH_CLIENT): bench/client.c
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -g -Wall -Wextra -Werror -o $@.tmp $<
+	mv -f $@.tmp $@
+
 bench: DEPS_SET = bench
-bench: deps module
+bench: deps module $(BENCH_CLIENT)
 	bench/run.sh
 
 # the image and its end-to-end test (absent inside the image build)

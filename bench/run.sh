@@ -11,10 +11,15 @@
 #   6. recovery: that master killed (-9) and started again with
 #      replog_cluster_size 2; the secondary registers with its epoch and
 #      acked_id; timed from the master's start until it is open with N.
+# Cases 1 and 4 also run bench/client.c (one epoll loop, the same closed
+# loop for both peers), and so does a Redis master with 2 replicas
+# (redis-server on loopback, no persistence) taking SET + WAIT 2 0: the
+# peer, driven the same way in the same run.
 # Nodes of 4-6 run from configs rendered by scripts/render-conf.sh.
 # Env: BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_PORT_BASE (18080,
-#      uses 8 ports from it), BENCH_GET_200K (1: also measure GET with a 200k
-#      log), BENCH_SKIP_GET (1: skip 3), BENCH_CATCHUP_N (1000000, even),
+#      uses 11 ports from it), BENCH_GET_200K (1: also measure GET with a 200k
+#      log), BENCH_SKIP_GET (1: skip 3), BENCH_SKIP_REDIS (1: no Redis),
+#      BENCH_CATCHUP_N (1000000, even),
 #      BENCH_SKIP_CATCHUP (1: skip 5 and 6), NGINX_BIN,
 #      REPLOG_MODULE (the .so to test, default build/ngx_http_replog_module.so).
 # Output: raw wrk runs and summary.txt under build/bench/.
@@ -32,6 +37,9 @@ FILL=100000                         # messages per fill step
 CATCHUP_N=${BENCH_CATCHUP_N:-1000000}
 SKIP_GET=${BENCH_SKIP_GET:-0}
 SKIP_CATCHUP=${BENCH_SKIP_CATCHUP:-0}
+SKIP_REDIS=${BENCH_SKIP_REDIS:-0}
+CLIENT=$ROOT/build/bench-client
+WARM=1                              # s of warm-up before bench-client measures
 RENDER=$ROOT/scripts/render-conf.sh
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -41,6 +49,16 @@ command -v curl >/dev/null || die "curl not found (apt-get install curl)"
 [ -f "$MODULE" ] || die "$MODULE not built: run 'make module'"
 [ -x "$RENDER" ] || die "$RENDER not found"
 command -v envsubst >/dev/null || die "envsubst not found (apt-get install gettext-base)"
+[ "$SKIP_REDIS" = 1 ] || command -v redis-server >/dev/null ||
+    die "redis-server not found (apt-get install redis-server, or BENCH_SKIP_REDIS=1)"
+[ "$SKIP_REDIS" = 1 ] || command -v redis-cli >/dev/null ||
+    die "redis-cli not found (apt-get install redis-tools)"
+if [ ! -x "$CLIENT" ] || [ "$ROOT/bench/client.c" -nt "$CLIENT" ]; then
+    mkdir -p "$ROOT/build"
+    "${CC:-cc}" -O2 -g -Wall -Wextra -Werror -o "$CLIENT.tmp" "$ROOT/bench/client.c" ||
+        die "bench/client.c does not build"
+    mv -f "$CLIENT.tmp" "$CLIENT"
+fi
 case $CATCHUP_N in
     ''|*[!0-9]*) die "BENCH_CATCHUP_N must be a positive even number" ;;
 esac
@@ -334,6 +352,21 @@ get_case() {
 
 WRK_POST=(-t2 -c"$CONNS" -d"${SECS}s" --latency -s "$LUA")
 
+# client_case NAME ARGS...: bench-client with $CONNS connections, ${WARM}s
+# of warm-up, ${SECS}s measured; keeps its line in $OUT/NAME.client.
+client_case() {
+    local name=$1 rc=0; shift
+    echo "== $name: bench-client -c $CONNS -d $SECS -w $WARM $*"
+    bg_wait "$CLIENT" -c "$CONNS" -d "$SECS" -w "$WARM" "$@" >"$OUT/$name.client" || rc=$?
+    cat "$OUT/$name.client"
+    [ "$rc" = 0 ] || FAILS+=("$name: bench-client exit $rc: $(cat "$OUT/$name.client")")
+}
+# cfield NAME FIELD: a field (ops, rate, p50, p99, p999, ...) of that line
+cfield() {
+    [ -f "$OUT/$1.client" ] || return 0
+    tr ' ' '\n' <"$OUT/$1.client" | sed -n "s/^$2=//p"
+}
+
 # post_case NAME URL: a timed POST run; any non-2xx answer fails the bench.
 post_case() {
     run_wrk "$1" "${WRK_POST[@]}" "$2"
@@ -347,6 +380,7 @@ post_case() {
 start_nginx base "$PORT" "" "" \
     "location / { default_type application/json; return 201 '{\"ok\":true}'; }"
 post_case base "http://127.0.0.1:$PORT/messages"
+client_case base-c -m http -p "$PORT" -u /messages
 stop_nginx base
 check_logs base
 
@@ -397,6 +431,10 @@ for _ in $(seq 100); do             # up to 5 s for both to be HEALTHY
 done
 [ "$(curl -s -m 5 "http://127.0.0.1:$RM/secondaries" | grep -o '"status":"HEALTHY"' | wc -l)" = 2 ] ||
     die "secondaries not HEALTHY: $(curl -s -m 5 "http://127.0.0.1:$RM/secondaries")"
+# metric_by NAME BY FILE: the series of NAME with label by="BY"
+metric_by() {
+    awk -v m="$1" -v b="by=\"$2\"" 'index($1, m "{") == 1 && index($1, b) {t += $2} END {printf "%d", t}' "$OUT/$3.metrics"
+}
 # metric NAME: the master's /metrics value NAME, summed over its series
 metric() {
     awk -v m="$1" '$1 == m || index($1, m "{") == 1 {t += $2} END {printf "%d", t}' "$OUT/$2.metrics"
@@ -405,6 +443,7 @@ declare -A SYNC_SECS SYNC_LAST
 curl -s -m 5 "http://127.0.0.1:$RM/metrics" >"$OUT/rep-wc0.metrics"
 for wc in 1 2 3; do
     post_case "rep-wc$wc" "http://127.0.0.1:$RM/messages?wc=$wc"
+    client_case "rep-wc$wc-c" -m http -p "$RM" -u "/messages?wc=$wc"
     SYNC_SECS[$wc]=$(sync_wait "$RM" 2 60)
     SYNC_LAST[$wc]=$(last_id "$RM")
     curl -s -m 5 "http://127.0.0.1:$RM/metrics" >"$OUT/rep-wc$wc.metrics"
@@ -420,6 +459,38 @@ stop_nginx rep-master               # first: a stopped secondary would be a conn
 stop_nginx rep-s1
 stop_nginx rep-s2
 check_logs replication
+
+# 4b. The peer: a Redis master and 2 replicas (loopback, no persistence,
+# diskless sync at once), both replicas online first; SET of a unique key
+# with a 60-byte value and WAIT 2 0 in one write, from bench-client.
+if [ "$SKIP_REDIS" != 1 ]; then
+    RP=$((PORT + 8))
+    for i in 0 1 2; do
+        p=$((RP + i))
+        port_free "$p"
+        mkdir -p "$OUT/redis-$i"
+        args=(--port "$p" --bind 127.0.0.1 --save "" --appendonly no
+              --repl-diskless-sync yes --repl-diskless-sync-delay 0
+              --dir "$OUT/redis-$i" --logfile "$OUT/redis-$i/redis.log")
+        [ "$i" = 0 ] || args+=(--replicaof 127.0.0.1 "$RP")
+        redis-server "${args[@]}" >/dev/null 2>&1 &
+        REDIS_PID[$i]=$!
+        track "$!"
+    done
+    for _ in $(seq 100); do          # up to 10 s for both to be online
+        [ "$(redis-cli -p "$RP" info replication 2>/dev/null | grep -c 'state=online')" = 2 ] && break
+        sleep 0.1
+    done
+    [ "$(redis-cli -p "$RP" info replication 2>/dev/null | grep -c 'state=online')" = 2 ] ||
+        die "redis replicas not online: $(redis-cli -p "$RP" info replication 2>&1 | tr '\r\n' '  ')"
+    client_case redis-c -m redis -p "$RP" -r 2
+    REDIS_KEYS=$(redis-cli -p $((RP + 2)) dbsize 2>/dev/null || echo '?')
+    for i in 2 1 0; do
+        kill -TERM "${REDIS_PID[$i]}" 2>/dev/null || true
+        wait "${REDIS_PID[$i]}" 2>/dev/null || true
+        untrack "${REDIS_PID[$i]}"
+    done
+fi
 
 # 5. Catch-up: a master (no secondaries) filled with CATCHUP_N messages, then
 # a fresh secondary registers; timed until the master lists its acked_id at
@@ -458,7 +529,7 @@ if [ "$SKIP_CATCHUP" != 1 ]; then
         die "recovery: secondary epoch '$epoch', last_id '$slast'"
     kill_node cu-master
     start_node master rec-master "$CM" REPLOG_ID=master REPLOG_WORKERS=2 \
-        REPLOG_CLUSTER_SIZE=2 REPLOG_RECOVERY=timeout=30s
+        REPLOG_CLUSTER_SIZE=2 REPLOG_RECOVERY=on
     t0=${START_T[rec-master]}
     REC_UP=$(secs_since "$t0")
     [ "$(health_field "$CM" state)" != open ] ||
@@ -513,10 +584,52 @@ ratio() { awk -v a="$(reqs "$1")" -v b="$base" 'BEGIN {printf "%.2fx", a / b}'; 
             "$(pct "$c" 50)" "$(pct "$c" 99)" "$r"
     done
     echo
+    echo "Same client for every peer (bench/client.c: one epoll loop, $CONNS connections,"
+    echo "closed loop, ${WARM} s warm-up, ${SECS} s measured; each op timed from its write"
+    echo "to its last reply byte; throughput and percentiles from the same run):"
+    printf '%-28s %10s %9s %9s %9s %8s %8s\n' case ops/s p50 p99 p99.9 "vs base" "vs redis"
+    cb=$(cfield base-c rate); cr=$(cfield redis-c rate)
+    for c in base-c rep-wc1-c rep-wc2-c rep-wc3-c redis-c; do
+        [ -f "$OUT/$c.client" ] || continue
+        case $c in
+            base-c)  label="baseline return 201" ;;
+            redis-c) label="redis SET + WAIT 2 0" ;;
+            *)       label="replicated POST ?wc=${c//[!0-9]/}" ;;
+        esac
+        r=$(cfield "$c" rate)
+        printf '%-28s %10s %8sms %8sms %8sms %8s %8s\n' "$label" "$r" \
+            "$(cfield "$c" p50)" "$(cfield "$c" p99)" "$(cfield "$c" p999)" \
+            "$(awk -v a="$r" -v b="$cb" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "-"}')" \
+            "$(awk -v a="$r" -v b="$cr" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "-"}')"
+    done
+    # the targets of issue 12, from the bench-client rows
+    tgt() {
+        awk -v v="$2" -v t="$3" -v op="$4" -v what="$1" 'BEGIN {
+            if (v == "") { printf "  %-44s n/a\n", what; exit }
+            ok = (op == "<=") ? (v + 0 <= t + 0) : (v + 0 >= t + 0)
+            printf "  %-44s %8s %s %-6s %s\n", what, v, op, t, ok ? "met" : "MISSED" }'
+    }
+    ratio_of() {
+        awk -v a="$(cfield "$1" rate)" -v b="$(cfield "$2" rate)" \
+            'BEGIN {if (a != "" && b > 0) printf "%.2f", a / b}'
+    }
+    echo "  targets (issue 12):"
+    tgt "wc=2 p99 (ms)" "$(cfield rep-wc2-c p99)" 5 "<="
+    tgt "wc=3 p99 (ms)" "$(cfield rep-wc3-c p99)" 5 "<="
+    tgt "wc=3 throughput / baseline" "$(ratio_of rep-wc3-c base-c)" 0.5 ">="
+    tgt "wc=3 throughput / redis SET + WAIT 2 0" "$(ratio_of rep-wc3-c redis-c)" 1.0 ">="
+    [ "$SKIP_REDIS" = 1 ] || echo "  redis: 3 redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), no persistence; keys on a replica after the run: ${REDIS_KEYS:-?}"
+    echo
     echo "Replication: master (2 workers) + 2 secondaries (1 worker each), all"
     echo "registered and HEALTHY first; POSTs as in the rows above."
     for wc in 1 2 3; do
         echo "  after ?wc=$wc: both secondaries at last_id ${SYNC_LAST[$wc]} ${SYNC_SECS[$wc]} s after the run"
+        w=()
+        for by in ack worker poll; do
+            w+=($(( $(metric_by replog_wakeups_total "$by" "rep-wc$wc") - $(metric_by replog_wakeups_total "$by" "rep-wc$((wc - 1))") )))
+        done
+        echo "    parked clients answered (wrk and bench-client runs): by their own worker's ack ${w[0]}," \
+            "by another worker's wake-up ${w[1]}, by the 1 s poll ${w[2]}"
         d=()
         for m in secondary_batches_total secondary_retries_total catchup_entries_total \
                  write_concern_timeouts_total; do

@@ -14,8 +14,11 @@
 /* ids this worker appended and has not pushed yet, per secondary */
 #define NGX_HTTP_REPLOG_QUEUE        16384
 
-/* how often waiters look at acks that other workers saw */
-#define NGX_HTTP_REPLOG_POLL         20
+/*
+ * how often waiters look at the registry by themselves: a safety net, acks
+ * that other workers read wake them through the wake-up channel
+ */
+#define NGX_HTTP_REPLOG_POLL         1000
 #define NGX_HTTP_REPLOG_IDLE_TICK    100
 
 /* a secondary whose acked_id stands still this long is caught up */
@@ -60,6 +63,10 @@ struct ngx_http_replog_engine_s {
     ngx_http_replog_link_t         heartbeat[NGX_HTTP_REPLOG_MAX_SECONDARIES];
 
     ngx_queue_t                    waiters;
+    ngx_msec_t                     polled;     /* waiters last looked */
+    ngx_uint_t                     minwc;      /* least wc parked since
+                                                  the list was empty */
+    ngx_event_t                    recheck;
     ngx_event_t                    tick;
     ngx_msec_t                     next_heartbeat;
     void                          *recovery;
@@ -108,7 +115,9 @@ static void ngx_http_replog_tick(ngx_event_t *ev);
 static uint64_t ngx_http_replog_snapshot(ngx_http_replog_engine_t *engine,
     ngx_http_replog_peer_t *peers);
 static void ngx_http_replog_wake(ngx_http_replog_engine_t *engine,
-    ngx_uint_t all);
+    ngx_uint_t all, ngx_uint_t by);
+static void ngx_http_replog_recheck(ngx_event_t *ev);
+static void ngx_http_replog_waiters_mark(ngx_http_replog_engine_t *engine);
 static void ngx_http_replog_waiter_answer(ngx_http_replog_waiter_t *w,
     ngx_uint_t status);
 static void ngx_http_replog_waiter_timeout(ngx_event_t *ev);
@@ -179,6 +188,10 @@ ngx_http_replog_engine_init_process(ngx_cycle_t *cycle)
         engine->tick.data = engine;
         engine->tick.log = &engine->log;
         engine->tick.cancelable = 1;
+
+        engine->recheck.handler = ngx_http_replog_recheck;
+        engine->recheck.data = engine;
+        engine->recheck.log = &engine->log;
 
         ngx_add_timer(&engine->tick, NGX_HTTP_REPLOG_IDLE_TICK);
 
@@ -267,6 +280,10 @@ ngx_http_replog_engine_exit_process(ngx_cycle_t *cycle)
 
         if (engine->recovery) {
             ngx_http_replog_recovery_free(engine->recovery);
+        }
+
+        if (engine->recheck.posted) {
+            ngx_delete_posted_event(&engine->recheck);
         }
 
         nodes[i]->engine = NULL;
@@ -694,7 +711,9 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
     ngx_http_replog_registry_signal(engine->node, link->slot,
                                     link->generation, 1, NULL, &engine->log);
 
-    ngx_http_replog_wake(engine, 0);
+    /* the others first: they answer theirs while this one does */
+    ngx_http_replog_wake_others(engine->zone, acked_id);
+    ngx_http_replog_wake(engine, 0, NGX_HTTP_REPLOG_WOKEN_ACK);
 
     if (link->kind == NGX_HTTP_REPLOG_LINK_LIVE) {
         ngx_http_replog_live_next(link);
@@ -859,12 +878,15 @@ ngx_http_replog_tick(ngx_event_t *ev)
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         /* parked clients are answered, not dropped */
-        ngx_http_replog_wake(engine, 1);
+        ngx_http_replog_wake(engine, 1, NGX_HTTP_REPLOG_WOKEN_POLL);
         return;
     }
 
-    if (!ngx_queue_empty(&engine->waiters)) {
-        ngx_http_replog_wake(engine, 0);
+    if (!ngx_queue_empty(&engine->waiters)
+        && ngx_current_msec - engine->polled >= NGX_HTTP_REPLOG_POLL)
+    {
+        engine->polled = ngx_current_msec;
+        ngx_http_replog_wake(engine, 0, NGX_HTTP_REPLOG_WOKEN_POLL);
     }
 
     if (engine->owner) {
@@ -950,8 +972,7 @@ ngx_http_replog_tick(ngx_event_t *ev)
 
     ev->cancelable = ngx_queue_empty(&engine->waiters);
 
-    ngx_add_timer(ev, ev->cancelable ? NGX_HTTP_REPLOG_IDLE_TICK
-                                     : NGX_HTTP_REPLOG_POLL);
+    ngx_add_timer(ev, NGX_HTTP_REPLOG_IDLE_TICK);
 }
 
 
@@ -989,6 +1010,14 @@ ngx_http_replog_engine_wait(ngx_http_request_t *r,
     cln->handler = ngx_http_replog_waiter_cleanup;
     cln->data = w;
 
+    if (ngx_queue_empty(&engine->waiters)) {
+        engine->polled = ngx_current_msec;
+        engine->minwc = wc;
+
+    } else if (wc < engine->minwc) {
+        engine->minwc = wc;
+    }
+
     /* appends of one worker are in id order: the queue stays sorted */
     ngx_queue_insert_tail(&engine->waiters, &w->queue);
     (void) ngx_atomic_fetch_add(&engine->zone->sh->waiters, 1);
@@ -1005,31 +1034,96 @@ ngx_http_replog_engine_wait(ngx_http_request_t *r,
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_request_empty_handler;
 
-    if (engine->tick.timer_set) {
-        ngx_del_timer(&engine->tick);
-    }
-
     /*
      * while clients are parked the tick holds a shutting down worker until
      * it has answered them; otherwise it never delays an exit
      */
     engine->tick.cancelable = 0;
-    ngx_add_timer(&engine->tick, NGX_HTTP_REPLOG_POLL);
+
+    if (!engine->tick.timer_set) {
+        ngx_add_timer(&engine->tick, NGX_HTTP_REPLOG_IDLE_TICK);
+    }
+
+    /*
+     * the mark first, then a look: an ack that another worker read after
+     * the caller looked but before the mark was seen wakes nobody else
+     */
+    ngx_http_replog_waiters_mark(engine);
+
+    if (ngx_http_replog_registry_holders(engine->zone, id, NULL, NULL, NULL)
+        >= wc)
+    {
+        ngx_post_event(&engine->recheck, &ngx_posted_events);
+    }
 
     return NGX_DONE;
 }
 
 
-static void
-ngx_http_replog_wake(ngx_http_replog_engine_t *engine, ngx_uint_t all)
+/* another worker read an ack that may cover clients parked here */
+
+void
+ngx_http_replog_engine_woken(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                 i, n, held;
+    ngx_uint_t                     i;
+    ngx_http_replog_engine_t      *engine;
+    ngx_http_replog_srv_conf_t   **nodes;
+    ngx_http_replog_main_conf_t   *rmcf;
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_replog_module);
+
+    if (rmcf == NULL) {
+        return;
+    }
+
+    nodes = rmcf->nodes.elts;
+
+    for (i = 0; i < rmcf->nodes.nelts; i++) {
+        engine = nodes[i]->engine;
+
+        if (engine) {
+            ngx_http_replog_wake(engine, 0, NGX_HTTP_REPLOG_WOKEN_WORKER);
+        }
+    }
+}
+
+
+static void
+ngx_http_replog_recheck(ngx_event_t *ev)
+{
+    ngx_http_replog_wake(ev->data, 0, NGX_HTTP_REPLOG_WOKEN_WORKER);
+}
+
+
+static void
+ngx_http_replog_waiters_mark(ngx_http_replog_engine_t *engine)
+{
+    ngx_http_replog_waiter_t  *w;
+
+    if (ngx_queue_empty(&engine->waiters)) {
+        ngx_http_replog_wake_mark(engine->zone->wake, 0, 0);
+        return;
+    }
+
+    w = ngx_queue_data(ngx_queue_head(&engine->waiters),
+                       ngx_http_replog_waiter_t, queue);
+
+    ngx_http_replog_wake_mark(engine->zone->wake, w->id, engine->minwc);
+}
+
+
+static void
+ngx_http_replog_wake(ngx_http_replog_engine_t *engine, ngx_uint_t all,
+    ngx_uint_t by)
+{
+    ngx_uint_t                 i, n, held, answered;
     ngx_queue_t               *q, *next;
     ngx_http_replog_peer_t     peers[NGX_HTTP_REPLOG_MAX_SECONDARIES];
     ngx_http_replog_waiter_t  *w;
     uint64_t                   acked[NGX_HTTP_REPLOG_MAX_SECONDARIES];
 
     if (ngx_queue_empty(&engine->waiters)) {
+        ngx_http_replog_wake_mark(engine->zone->wake, 0, 0);
         return;
     }
 
@@ -1042,6 +1136,8 @@ ngx_http_replog_wake(ngx_http_replog_engine_t *engine, ngx_uint_t all)
             acked[n++] = peers[i].acked_id;
         }
     }
+
+    answered = 0;
 
     for (q = ngx_queue_head(&engine->waiters);
          q != ngx_queue_sentinel(&engine->waiters);
@@ -1056,11 +1152,18 @@ ngx_http_replog_wake(ngx_http_replog_engine_t *engine, ngx_uint_t all)
 
         if (held >= w->wc) {
             ngx_http_replog_waiter_answer(w, NGX_HTTP_CREATED);
+            answered++;
 
         } else if (all) {
             ngx_http_replog_waiter_answer(w, NGX_HTTP_GATEWAY_TIME_OUT);
         }
     }
+
+    if (answered) {
+        (void) ngx_atomic_fetch_add(&engine->zone->sh->woken[by], answered);
+    }
+
+    ngx_http_replog_waiters_mark(engine);
 }
 
 

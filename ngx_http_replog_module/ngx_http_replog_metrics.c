@@ -67,6 +67,10 @@ ngx_http_replog_metrics(ngx_http_request_t *r)
     ngx_http_replog_zone_t       *zone;
     ngx_http_replog_secondary_t  *s;
 
+    static const char  *wakers[NGX_HTTP_REPLOG_WOKEN_N] = {
+        "ack", "worker", "poll"
+    };
+
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
     zone = ctx->node->shm_zone->data;
     sh = zone->sh;
@@ -78,7 +82,7 @@ ngx_http_replog_metrics(ngx_http_request_t *r)
     n = view.cluster_size;
     up = (ctx->node->role == NGX_HTTP_REPLOG_MASTER) ? view.up : 1;
 
-    len = 40 * NGX_HTTP_REPLOG_METRIC_LINE
+    len = 48 * NGX_HTTP_REPLOG_METRIC_LINE
           + NGX_HTTP_REPLOG_MAX_SECONDARIES * 12 * NGX_HTTP_REPLOG_METRIC_LINE;
 
     start = ngx_pnalloc(r->pool, len);
@@ -136,6 +140,17 @@ ngx_http_replog_metrics(ngx_http_request_t *r)
                                     "Entries sent by catch-up.");
     p = ngx_sprintf(p, "replog_catchup_entries_total{node=\"%*s\"} %uL\n",
                     nlen, node, sh->catchup_entries);
+
+    p = ngx_http_replog_metric_head(p, "wakeups_total", "counter",
+                                    "Parked clients answered, by what woke "
+                                    "them: an ack read by their own worker, "
+                                    "a wake-up sent by another worker, the "
+                                    "safety-net poll.");
+
+    for (k = 0; k < NGX_HTTP_REPLOG_WOKEN_N; k++) {
+        p = ngx_sprintf(p, "replog_wakeups_total{node=\"%*s\",by=\"%s\"} "
+                        "%uA\n", nlen, node, wakers[k], sh->woken[k]);
+    }
 
     p = ngx_http_replog_metric_head(p, "nodes_up", "gauge",
                                     "Nodes up, the master included.");

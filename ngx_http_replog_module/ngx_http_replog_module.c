@@ -1294,6 +1294,10 @@ ngx_http_replog_init_process(ngx_cycle_t *cycle)
         ngx_shmtx_unlock(&zone->shpool->mutex);
     }
 
+    if (ngx_http_replog_wake_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_replog_engine_init_process(cycle);
 }
 
@@ -1302,4 +1306,5 @@ static void
 ngx_http_replog_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_replog_engine_exit_process(cycle);
+    ngx_http_replog_wake_exit_process(cycle);
 }

@@ -11,6 +11,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include "ngx_http_replog_wake.h"
 
 
 #define NGX_HTTP_REPLOG_MASTER        1
@@ -138,6 +139,10 @@ typedef struct {
     ngx_atomic_t                    waiters;
     uint64_t                        wc_timeouts;
     uint64_t                        catchup_entries;
+
+    /* master: workers to wake when an ack covers their parked clients */
+    ngx_http_replog_wake_sh_t      *wake;
+    ngx_atomic_t                    woken[NGX_HTTP_REPLOG_WOKEN_N];
 } ngx_http_replog_sh_t;
 
 
@@ -150,6 +155,7 @@ typedef struct {
     ngx_uint_t                      role;
     ngx_uint_t                      recovery;
     ngx_pool_t                     *pool;     /* of the cycle it is of */
+    ngx_http_replog_wake_slot_t    *wake;     /* this worker's entry */
 } ngx_http_replog_zone_t;
 
 
@@ -345,6 +351,8 @@ ngx_int_t ngx_http_replog_engine_init_process(ngx_cycle_t *cycle);
 void ngx_http_replog_engine_exit_process(ngx_cycle_t *cycle);
 void ngx_http_replog_engine_appended(ngx_http_replog_srv_conf_t *node,
     uint64_t id);
+void ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone,
+    uint64_t acked_id);
 ngx_int_t ngx_http_replog_engine_wait(ngx_http_request_t *r,
     ngx_http_replog_srv_conf_t *node, uint64_t id, ngx_uint_t wc,
     ngx_msec_t timeout);

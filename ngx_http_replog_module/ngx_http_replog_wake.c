@@ -1,0 +1,469 @@
+
+/*
+ * Copyright (C) replog authors
+ */
+
+
+/*
+ * Wake-ups across workers.  Every worker of a master binds a datagram
+ * socket in the abstract UNIX namespace, named by its pid, and registers
+ * in each master zone under its ngx_process_slot with the lowest id it
+ * has parked clients for and the least write concern among them.  A
+ * worker that reads an ack sends one byte to every other worker whose
+ * lowest parked id the ack covers and is now held by that many nodes (no
+ * parked client of that worker can be satisfied otherwise); the receiver
+ * looks at its waiters again.  A "woken" flag per entry keeps at most one
+ * byte on its way to a worker; spurious wake-ups only cost a look at the
+ * registry.
+ *
+ * Ordering: the mark is stored before the parking worker takes the zone
+ * lock to look at the registry, and the acking worker reads the marks
+ * after it released the lock it moved acked_id under, and counts the
+ * holders under the lock again (locked instructions, full barriers): one
+ * of the two always sees the other, and of two workers moving the acks
+ * of two secondaries at once the later one counts both.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_http.h>
+#include <sys/un.h>
+#include "ngx_http_replog_module.h"
+
+
+/* datagrams read at most in one go; the rest in the next loop turn */
+#define NGX_HTTP_REPLOG_WAKE_READS    256
+
+
+static ngx_int_t ngx_http_replog_wake_open(ngx_cycle_t *cycle);
+static socklen_t ngx_http_replog_wake_addr(struct sockaddr_un *sun,
+    ngx_pid_t pid);
+static void ngx_http_replog_wake_read(ngx_event_t *rev);
+static ngx_http_replog_wake_slot_t *ngx_http_replog_wake_register(
+    ngx_http_replog_zone_t *zone, ngx_log_t *log);
+
+
+static ngx_connection_t  *ngx_http_replog_wake_conn;
+static ngx_uint_t         ngx_http_replog_wake_failing;
+
+
+static socklen_t
+ngx_http_replog_wake_addr(struct sockaddr_un *sun, ngx_pid_t pid)
+{
+    u_char  *p;
+
+    ngx_memzero(sun, sizeof(struct sockaddr_un));
+    sun->sun_family = AF_UNIX;
+
+    /* abstract: a leading NUL, no file, gone with the socket */
+    p = ngx_sprintf((u_char *) sun->sun_path + 1, "nginx-replog-wake/%P",
+                    pid);
+
+    return (socklen_t) (offsetof(struct sockaddr_un, sun_path)
+                        + (p - (u_char *) sun->sun_path));
+}
+
+
+static ngx_int_t
+ngx_http_replog_wake_open(ngx_cycle_t *cycle)
+{
+    socklen_t            len;
+    ngx_socket_t         s;
+    ngx_connection_t    *c;
+    struct sockaddr_un   sun;
+
+    s = socket(AF_UNIX, SOCK_DGRAM, 0);
+
+    if (s == (ngx_socket_t) -1) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_socket_errno,
+                      "replog: wake-up socket() failed, waiters rely on "
+                      "the poll");
+        return NGX_ERROR;
+    }
+
+    len = ngx_http_replog_wake_addr(&sun, ngx_pid);
+
+    if (ngx_nonblocking(s) == -1
+        || fcntl(s, F_SETFD, FD_CLOEXEC) == -1
+        || bind(s, (struct sockaddr *) &sun, len) == -1)
+    {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_socket_errno,
+                      "replog: wake-up socket of worker %P failed, waiters "
+                      "rely on the poll", ngx_pid);
+        (void) ngx_close_socket(s);
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(s, cycle->log);
+
+    if (c == NULL) {
+        (void) ngx_close_socket(s);
+        return NGX_ERROR;
+    }
+
+    c->read->handler = ngx_http_replog_wake_read;
+    c->read->log = cycle->log;
+    c->write->log = cycle->log;
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_close_connection(c);
+        return NGX_ERROR;
+    }
+
+    ngx_http_replog_wake_conn = c;
+
+    return NGX_OK;
+}
+
+
+/* an entry of this worker's slot: a crashed predecessor's is taken over */
+
+static ngx_http_replog_wake_slot_t *
+ngx_http_replog_wake_register(ngx_http_replog_zone_t *zone, ngx_log_t *log)
+{
+    ngx_uint_t                    i;
+    ngx_http_replog_sh_t         *sh;
+    ngx_http_replog_wake_slot_t  *e, *free;
+
+    sh = zone->sh;
+    free = NULL;
+    e = NULL;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    if (sh->wake == NULL) {
+        sh->wake = ngx_slab_calloc_locked(zone->shpool,
+                                          sizeof(ngx_http_replog_wake_sh_t));
+    }
+
+    if (sh->wake) {
+        for (i = 0; i < NGX_HTTP_REPLOG_WAKE_SLOTS; i++) {
+            e = &sh->wake->slots[i];
+
+            if (e->pid && e->slot == (ngx_atomic_uint_t) ngx_process_slot) {
+                break;
+            }
+
+            if (e->pid == 0 && free == NULL) {
+                free = e;
+            }
+
+            e = NULL;
+        }
+
+        if (e == NULL) {
+            e = free;
+        }
+
+        if (e) {
+            e->slot = ngx_process_slot;
+            e->lowest = 0;
+            e->minwc = 0;
+            e->woken = 0;
+            e->pid = ngx_pid;
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    if (e == NULL) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "replog: no wake-up entry for worker %P in replog_zone "
+                      "\"%V\" (%s): its waiters rely on the poll", ngx_pid,
+                      &zone->name,
+                      sh->wake ? "all taken" : "the zone is full");
+    }
+
+    return e;
+}
+
+
+ngx_int_t
+ngx_http_replog_wake_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                     i;
+    ngx_http_replog_zone_t        *zone;
+    ngx_http_replog_srv_conf_t   **nodes;
+    ngx_http_replog_main_conf_t   *rmcf;
+
+    /* the cache manager and loader never park a client */
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_replog_module);
+
+    if (rmcf == NULL) {
+        return NGX_OK;
+    }
+
+    nodes = rmcf->nodes.elts;
+
+    for (i = 0; i < rmcf->nodes.nelts; i++) {
+        if (nodes[i]->role != NGX_HTTP_REPLOG_MASTER) {
+            continue;
+        }
+
+        zone = nodes[i]->shm_zone->data;
+
+        if (zone->wake) {
+            /* two nodes of one zone */
+            continue;
+        }
+
+        /* no socket: nobody is told to wake this worker, it polls */
+        if (ngx_http_replog_wake_conn == NULL
+            && ngx_http_replog_wake_open(cycle) != NGX_OK)
+        {
+            return NGX_OK;
+        }
+
+        zone->wake = ngx_http_replog_wake_register(zone, cycle->log);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_replog_wake_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                     i;
+    ngx_http_replog_zone_t        *zone;
+    ngx_http_replog_srv_conf_t   **nodes;
+    ngx_http_replog_main_conf_t   *rmcf;
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_replog_module);
+
+    if (rmcf) {
+        nodes = rmcf->nodes.elts;
+
+        for (i = 0; i < rmcf->nodes.nelts; i++) {
+            zone = nodes[i]->shm_zone->data;
+
+            if (zone->wake == NULL) {
+                continue;
+            }
+
+            zone->wake->lowest = 0;
+            (void) ngx_atomic_cmp_set(&zone->wake->pid, ngx_pid, 0);
+            zone->wake = NULL;
+        }
+    }
+
+    if (ngx_http_replog_wake_conn) {
+        ngx_close_connection(ngx_http_replog_wake_conn);
+        ngx_http_replog_wake_conn = NULL;
+    }
+}
+
+
+/*
+ * this worker's lowest parked id in a zone (0 when none is parked) and the
+ * least write concern parked; the concern first: a reader that sees the
+ * new id with the old concern errs on the side of a wake-up
+ */
+
+void
+ngx_http_replog_wake_mark(ngx_http_replog_wake_slot_t *me, uint64_t lowest,
+    ngx_uint_t minwc)
+{
+    if (me) {
+        if (lowest && (ngx_uint_t) me->minwc > minwc) {
+            me->minwc = minwc;
+            me->lowest = (ngx_atomic_uint_t) lowest;
+
+        } else {
+            me->lowest = (ngx_atomic_uint_t) lowest;
+            me->minwc = minwc;
+        }
+    }
+}
+
+
+/*
+ * a secondary answered acked_id to this worker: wake the others whose
+ * parked clients it may satisfy
+ */
+
+void
+ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone, uint64_t acked_id)
+{
+    ngx_err_t                     err;
+    ngx_uint_t                    i, k, n, held, looked;
+    socklen_t                     len;
+    ngx_atomic_uint_t             pid, lowest;
+    struct sockaddr_un            sun;
+    ngx_http_replog_sh_t         *sh;
+    ngx_http_replog_wake_sh_t    *wake;
+    ngx_http_replog_wake_slot_t  *e;
+    ngx_http_replog_secondary_t  *s;
+    uint64_t                      acked[NGX_HTTP_REPLOG_MAX_SECONDARIES];
+
+    sh = zone->sh;
+    wake = sh->wake;
+
+    if (wake == NULL || ngx_http_replog_wake_conn == NULL) {
+        return;
+    }
+
+    looked = 0;
+    n = 0;
+
+    for (i = 0; i < NGX_HTTP_REPLOG_WAKE_SLOTS; i++) {
+        e = &wake->slots[i];
+
+        pid = e->pid;
+        lowest = e->lowest;
+
+        if (pid == 0 || pid == (ngx_atomic_uint_t) ngx_pid
+            || lowest == 0 || lowest > acked_id || e->woken)
+        {
+            continue;
+        }
+
+        if (!looked) {
+            /* once, and only when some worker may need it */
+            ngx_shmtx_lock(&zone->shpool->mutex);
+
+            for (k = 0; k < NGX_HTTP_REPLOG_MAX_SECONDARIES; k++) {
+                s = &sh->secondaries[k];
+
+                if (s->status && s->status != NGX_HTTP_REPLOG_CONFLICT) {
+                    acked[n++] = s->acked_id;
+                }
+            }
+
+            ngx_shmtx_unlock(&zone->shpool->mutex);
+
+            looked = 1;
+        }
+
+        /* the master holds every id */
+        for (k = 0, held = 1; k < n; k++) {
+            held += (acked[k] >= lowest);
+        }
+
+        if (held < (ngx_uint_t) e->minwc) {
+            /* its clients need more nodes: a later ack wakes it */
+            continue;
+        }
+
+        if (!ngx_atomic_cmp_set(&e->woken, 0, 1)) {
+            /* a byte is on its way: the worker has not looked yet */
+            continue;
+        }
+
+        len = ngx_http_replog_wake_addr(&sun, (ngx_pid_t) pid);
+
+        if (sendto(ngx_http_replog_wake_conn->fd, "w", 1, 0,
+                   (struct sockaddr *) &sun, len)
+            != -1)
+        {
+            ngx_http_replog_wake_failing = 0;
+            continue;
+        }
+
+        err = ngx_socket_errno;
+
+        if (err == NGX_EAGAIN) {
+            /* its queue is full: it has bytes to read anyway */
+            continue;
+        }
+
+        if (err == NGX_ECONNREFUSED || err == NGX_ENOENT) {
+            /* nobody binds the name: a worker that died without exit */
+            if (ngx_atomic_cmp_set(&e->pid, pid, 0)) {
+                ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, err,
+                              "replog: worker %P is gone, its wake-up "
+                              "entry is freed", (ngx_pid_t) pid);
+            }
+
+            continue;
+        }
+
+        /* logged once until a wake-up gets through again */
+        if (!ngx_http_replog_wake_failing) {
+            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, err,
+                          "replog: wake-up of worker %P failed, waiters "
+                          "there rely on the next ack or the poll",
+                          (ngx_pid_t) pid);
+            ngx_http_replog_wake_failing = 1;
+        }
+
+        e->woken = 0;
+    }
+}
+
+
+static void
+ngx_http_replog_wake_read(ngx_event_t *rev)
+{
+    u_char                         buf[64];
+    ssize_t                        n;
+    ngx_err_t                      err;
+    ngx_uint_t                     i;
+    ngx_connection_t              *c;
+    ngx_http_replog_zone_t        *zone;
+    ngx_http_replog_srv_conf_t   **nodes;
+    ngx_http_replog_main_conf_t   *rmcf;
+
+    c = rev->data;
+
+    /* what the bytes say does not matter: any of them means "look" */
+
+    for (i = 0; i < NGX_HTTP_REPLOG_WAKE_READS; i++) {
+        n = recv(c->fd, buf, sizeof(buf), 0);
+
+        if (n == -1) {
+            err = ngx_socket_errno;
+
+            if (err != NGX_EAGAIN && err != NGX_EINTR) {
+                ngx_log_error(NGX_LOG_ALERT, rev->log, err,
+                              "replog: wake-up recv() failed");
+            }
+
+            if (err != NGX_EINTR) {
+                break;
+            }
+        }
+    }
+
+    if (i == NGX_HTTP_REPLOG_WAKE_READS) {
+        /* flooded: the rest in the next turn of the loop */
+        ngx_post_event(rev, &ngx_posted_events);
+
+    } else {
+        rev->ready = 0;
+
+        if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ALERT, rev->log, 0,
+                          "replog: wake-up socket lost, waiters rely on "
+                          "the poll");
+        }
+    }
+
+    rmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_replog_module);
+    if (rmcf == NULL) {
+        return;
+    }
+
+    /* cleared before the look: a later ack sends another byte */
+
+    nodes = rmcf->nodes.elts;
+
+    for (i = 0; i < rmcf->nodes.nelts; i++) {
+        zone = nodes[i]->shm_zone->data;
+
+        if (zone->wake) {
+            zone->wake->woken = 0;
+        }
+    }
+
+    ngx_http_replog_engine_woken((ngx_cycle_t *) ngx_cycle);
+}

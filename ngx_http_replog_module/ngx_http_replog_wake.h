@@ -1,0 +1,51 @@
+
+/*
+ * Copyright (C) replog authors
+ */
+
+
+#ifndef _NGX_HTTP_REPLOG_WAKE_H_INCLUDED_
+#define _NGX_HTTP_REPLOG_WAKE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+/* workers of one zone at a time, old and new ones of a reload included */
+#define NGX_HTTP_REPLOG_WAKE_SLOTS    64
+
+/* what answered a parked client, for /metrics */
+#define NGX_HTTP_REPLOG_WOKEN_ACK     0   /* an ack this worker read */
+#define NGX_HTTP_REPLOG_WOKEN_WORKER  1   /* a wake-up of another worker */
+#define NGX_HTTP_REPLOG_WOKEN_POLL    2   /* the safety-net poll */
+#define NGX_HTTP_REPLOG_WOKEN_N       3
+
+
+/*
+ * A worker's entry in a master zone, keyed by ngx_process_slot: an old and
+ * a new worker 0 run side by side during a reload.  All fields are atomic
+ * words, read and written without the zone lock.
+ */
+typedef struct {
+    ngx_atomic_t                    slot;
+    ngx_atomic_t                    pid;      /* 0: a free entry */
+    ngx_atomic_t                    lowest;   /* lowest parked id, 0: none */
+    ngx_atomic_t                    minwc;    /* least write concern parked */
+    ngx_atomic_t                    woken;    /* a wake-up is on its way */
+} ngx_http_replog_wake_slot_t;
+
+
+typedef struct {
+    ngx_http_replog_wake_slot_t     slots[NGX_HTTP_REPLOG_WAKE_SLOTS];
+} ngx_http_replog_wake_sh_t;
+
+
+ngx_int_t ngx_http_replog_wake_init_process(ngx_cycle_t *cycle);
+void ngx_http_replog_wake_exit_process(ngx_cycle_t *cycle);
+void ngx_http_replog_wake_mark(ngx_http_replog_wake_slot_t *me,
+    uint64_t lowest, ngx_uint_t minwc);
+void ngx_http_replog_engine_woken(ngx_cycle_t *cycle);
+
+
+#endif /* _NGX_HTTP_REPLOG_WAKE_H_INCLUDED_ */
