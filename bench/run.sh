@@ -411,7 +411,7 @@ if [ "$SKIP_GET" != 1 ]; then
     check_logs get
 fi
 
-# 4. Replication: master (2 workers, reuseport as rendered) and 2
+# 4. Replication: master (2 workers, as rendered) and 2
 # secondaries (1 worker each), both registered and HEALTHY before the load;
 # recovery off.  After each run, the time until both secondaries acked the
 # master's last_id (bounded).
@@ -673,8 +673,8 @@ ratio() { awk -v a="$(reqs "$1")" -v b="$base" 'BEGIN {printf "%.2fx", a / b}'; 
     fi
     echo
     echo "Polls every 50 ms (plus a curl each): times are +-0.1 s.  Replication,"
-    echo "catch-up and recovery nodes use scripts/render-conf.sh configs (listen"
-    echo "... reuseport); the baseline and the single-master rows do not."
+    echo "catch-up and recovery nodes use scripts/render-conf.sh configs; the"
+    echo "baseline and the single-master rows use configs of their own."
 } | tee "$OUT/summary.txt"
 
 if [ ${#FAILS[@]} -gt 0 ]; then
