@@ -463,7 +463,6 @@ ngx_http_replog_post_body(ngx_http_request_t *r)
     u_char                 *p;
     ngx_int_t               rc;
     size_t                  len;
-    ssize_t                 n;
     ngx_buf_t              *b;
     ngx_str_t               body;
     ngx_chain_t            *cl;
@@ -492,7 +491,7 @@ ngx_http_replog_post_body(ngx_http_request_t *r)
         body.len = cl->buf->last - cl->buf->pos;
 
     } else {
-        /* a body larger than client_body_buffer_size is in a file */
+        /* a body in several buffers */
 
         len = 0;
 
@@ -519,14 +518,13 @@ ngx_http_replog_post_body(ngx_http_request_t *r)
                 continue;
             }
 
-            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
-                              b->file_pos);
-            if (n != b->file_last - b->file_pos) {
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-                return;
-            }
-
-            p += n;
+            /* client_body_buffer_size holds any body: never read here */
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "replog: a request body in a temporary file");
+            ngx_http_finalize_request(r, ngx_http_replog_send_error(r,
+                                      NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                      "the body was buffered to a file"));
+            return;
         }
 
         body.len = p - body.data;

@@ -882,15 +882,20 @@ ngx_http_replog_postconfiguration(ngx_conf_t *cf)
         apis[i]->clcf->client_max_body_size = 0;
 
         /*
-         * a secondary reads batches of up to a megabyte: in memory, not
-         * through a temporary file
+         * bodies up to the limit are read in memory: a temporary file
+         * would be written and read back with blocking file I/O in the
+         * worker (nginx allocates only the Content-Length of a body)
          */
-        size = ngx_min(NGX_HTTP_REPLOG_BATCH_BUFFER,
-                       (size_t) apis[i]->max_body);
+        if (apis[i]->clcf->client_body_in_file_only) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "replog_api in %s:%ui: client_body_in_file_only "
+                          "must be off", apis[i]->file, apis[i]->line);
+            return NGX_ERROR;
+        }
 
-        if (apis[i]->node->role == NGX_HTTP_REPLOG_SECONDARY
-            && apis[i]->clcf->client_body_buffer_size < size)
-        {
+        size = (size_t) apis[i]->max_body;
+
+        if (apis[i]->clcf->client_body_buffer_size < size) {
             apis[i]->clcf->client_body_buffer_size = size;
         }
     }

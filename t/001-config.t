@@ -625,3 +625,15 @@ The location's URI is the endpoint: /messages should not become "".
 [201, 200]
 --- response_body_like eval
 [qr/"message_id":1,/, qr/"message":"prefix without slash"/]
+
+
+
+=== TEST 40: client_body_in_file_only in an API location is refused (bodies are read in memory)
+--- http_config
+    replog_zone log 1m;
+--- config
+    replog_node zone=log role=master id=m1;
+    location / { client_body_in_file_only on; replog_api; }
+--- must_die
+--- error_log eval
+qr/replog_api in \S*nginx\.conf:\d+: client_body_in_file_only must be off/

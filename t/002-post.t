@@ -525,7 +525,7 @@ Transfer-Encoding: chunked
 
 
 
-=== TEST 23: a 100KB body (in a temp file) is stored whole
+=== TEST 23: a 100KB body beyond client_body_buffer_size is stored whole, read in memory (no temp file)
 --- http_config
     replog_zone log 1m;
 --- config
@@ -539,10 +539,12 @@ Transfer-Encoding: chunked
 --- response_body_like eval
 [qr/^\{"message":"(?:x{1024}){100}","meta":\{"message_id":1,/,
  qr/^\{"data":\[\{"message":"(?:x{1024}){100}","meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\[[^]]*\]\}\}\]\}\n\z/]
+--- no_error_log
+buffered to a temporary file
 
 
 
-=== TEST 24: a 100KB chunked body (in a temp file) is stored whole
+=== TEST 24: a 100KB chunked body beyond client_body_buffer_size is stored whole, read in memory (no temp file)
 --- http_config
     replog_zone log 1m;
 --- config
@@ -558,6 +560,8 @@ Transfer-Encoding: chunked
 --- response_body_like eval
 [qr/^\{"message":"(?:x{1024}){100}","meta":\{"message_id":1,/,
  qr/^\{"data":\[\{"message":"(?:x{1024}){100}","meta":\{"message_id":1,"registered_at":"$::TS","registered_to":\[[^]]*\]\}\}\]\}\n\z/]
+--- no_error_log
+buffered to a temporary file
 
 
 

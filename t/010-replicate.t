@@ -638,7 +638,7 @@ Content-Type: application/json
 
 
 
-=== TEST 14: a batch larger than client_body_buffer_size (read from a file) is applied
+=== TEST 14: a batch larger than client_body_buffer_size is applied, read in memory (no temp file)
 --- http_config
     replog_zone s 4m;
 --- config
@@ -651,6 +651,8 @@ Content-Type: application/json
 --- response_body_like eval
 [qr/^\{"acked_id":300,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/,
  ::health(last_id => 300)]
+--- no_error_log
+buffered to a temporary file
 
 
 
