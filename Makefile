@@ -35,9 +35,11 @@ $(MODULE): $(SRCS)
 
 helper: $(HELPER)
 
-$(HELPER): helper/replog-register.c
+$(HELPER): helper/replog-register.c \
+          ngx_http_replog_module/ngx_http_replog_common.h
 	@mkdir -p $(BUILD)
-	$(CC) -O2 -g -Wall -Wextra -Werror -o $@.tmp $< -lcurl -lcrypto
+	$(CC) -O2 -g -Wall -Wextra -Werror -I ngx_http_replog_module \
+	    -o $@.tmp $< -lcurl -lcrypto
 	mv -f $@.tmp $@
 
 asan: $(ASAN_MODULE)

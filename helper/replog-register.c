@@ -23,6 +23,8 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "ngx_http_replog_common.h"
+
 
 #define RR_NAME           "replog-register"
 
@@ -38,15 +40,12 @@
 
 #define RR_BODY_MAX       65536
 #define RR_URL_MAX        2048
-#define RR_ID_MAX         63
+#define RR_ID_MAX         (NGX_HTTP_REPLOG_ID_LEN - 1)
 #define RR_TOKEN_MAX      1024
 #define RR_ERR_MAX        512
 #define RR_EPOCH_LEN      16
 #define RR_KEY_LEN        64    /* a derived service key: hex SHA-256 */
 
-/* the original service's salt of its node-to-node token, as the module's */
-#define RR_SALT                                                              \
-    "028ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMNOPQRSTUVWXYZ61702"
 #define RR_SECONDS_MAX    1000000.0
 
 /* how late a signal that races with the check before nanosleep() is seen */
@@ -817,14 +816,14 @@ rr_derive_key(const char *token, char *out)
     unsigned int    n;
     unsigned char   md[EVP_MAX_MD_SIZE];
 
-    len = strlen(token) + 1 + sizeof(RR_SALT) - 1;
+    len = strlen(token) + 1 + sizeof(NGX_HTTP_REPLOG_SALT) - 1;
 
     s = malloc(len + 1);
     if (s == NULL) {
         return RR_AGAIN;
     }
 
-    snprintf(s, len + 1, "%s&%s", token, RR_SALT);
+    snprintf(s, len + 1, "%s&%s", token, NGX_HTTP_REPLOG_SALT);
 
     if (EVP_Digest(s, len, md, &n, EVP_sha256(), NULL) != 1
         || n * 2 != RR_KEY_LEN)

@@ -385,7 +385,8 @@ ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
                                  "its secondaries before it accepts "
                                  "writes\",\"registered\":%ui,"
                                  "\"needed\":%ui,\"state\":\"%s\"",
-                                 view.registered, n - n / 2,
+                                 view.registered,
+                                 ngx_http_replog_recovery_needed(n),
                                  ngx_http_replog_state_name(view.state))
                      - buf;
 
@@ -1316,7 +1317,7 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 
         if (state != NGX_HTTP_REPLOG_OPEN
             && ngx_http_replog_registry_awaited(zone,
-                   ctx->node->cluster_size - ctx->node->cluster_size / 2,
+                   ngx_http_replog_recovery_needed(ctx->node->cluster_size),
                    r->pool, &awaited)
                != NGX_OK)
         {

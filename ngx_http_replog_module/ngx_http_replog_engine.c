@@ -48,6 +48,10 @@ typedef struct {
     ngx_uint_t                     batch_n;
     uint64_t                       batch_epoch;
 
+    /* the secondary's id as of link->generation: answers must name it */
+    u_char                         id[NGX_HTTP_REPLOG_ID_LEN];
+    size_t                         id_len;
+
     unsigned                       inflight:1;
     unsigned                       ready:1;
 } ngx_http_replog_link_t;
@@ -64,8 +68,8 @@ struct ngx_http_replog_engine_s {
 
     ngx_queue_t                    waiters;
     ngx_msec_t                     polled;     /* waiters last looked */
-    ngx_uint_t                     minwc;      /* least wc parked since
-                                                  the list was empty */
+    ngx_uint_t                     minwc;      /* least wc parked, as of
+                                                  the last wake */
     ngx_event_t                    recheck;
     ngx_event_t                    tick;
     ngx_msec_t                     next_heartbeat;
@@ -116,6 +120,8 @@ static uint64_t ngx_http_replog_snapshot(ngx_http_replog_engine_t *engine,
     ngx_http_replog_peer_t *peers);
 static void ngx_http_replog_wake(ngx_http_replog_engine_t *engine,
     ngx_uint_t all, ngx_uint_t by);
+static void ngx_http_replog_wake_acked(ngx_http_replog_engine_t *engine,
+    ngx_uint_t all, ngx_uint_t by, uint64_t *acked, ngx_uint_t n);
 static void ngx_http_replog_recheck(ngx_event_t *ev);
 static void ngx_http_replog_waiters_mark(ngx_http_replog_engine_t *engine);
 static void ngx_http_replog_waiter_answer(ngx_http_replog_waiter_t *w,
@@ -445,6 +451,8 @@ ngx_http_replog_link_sync(ngx_http_replog_link_t *link,
     generation = s->generation;
     socklen = s->socklen;
     ngx_memcpy(&sockaddr, &s->sockaddr, socklen);
+    link->id_len = s->id_len;
+    ngx_memcpy(link->id, s->id, s->id_len);
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
@@ -634,10 +642,12 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 {
     u_char                     buf[64];
     uint64_t                   acked_id, last_id, incarnation;
+    ngx_int_t                  nacked;
     const char                *err;
     ngx_http_replog_link_t    *link;
     ngx_http_replog_peer_t     peers[NGX_HTTP_REPLOG_MAX_SECONDARIES];
     ngx_http_replog_engine_t  *engine;
+    uint64_t                   acked[NGX_HTTP_REPLOG_MAX_SECONDARIES];
 
     link = cl->data;
     engine = link->engine;
@@ -711,9 +721,18 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
     ngx_http_replog_registry_signal(engine->node, link->slot,
                                     link->generation, 1, NULL, &engine->log);
 
-    /* the others first: they answer theirs while this one does */
-    ngx_http_replog_wake_others(engine->zone, acked_id);
-    ngx_http_replog_wake(engine, 0, NGX_HTTP_REPLOG_WOKEN_ACK);
+    /*
+     * the others first: they answer theirs while this one does, from the
+     * registry's acked_ids wake_others may have read already
+     */
+    nacked = ngx_http_replog_wake_others(engine->zone, acked_id, acked);
+
+    if (nacked >= 0) {
+        ngx_http_replog_wake_acked(engine, 0, NGX_HTTP_REPLOG_WOKEN_ACK,
+                                   acked, (ngx_uint_t) nacked);
+    } else {
+        ngx_http_replog_wake(engine, 0, NGX_HTTP_REPLOG_WOKEN_ACK);
+    }
 
     if (link->kind == NGX_HTTP_REPLOG_LINK_LIVE) {
         ngx_http_replog_live_next(link);
@@ -1116,10 +1135,8 @@ static void
 ngx_http_replog_wake(ngx_http_replog_engine_t *engine, ngx_uint_t all,
     ngx_uint_t by)
 {
-    ngx_uint_t                 i, n, held, answered;
-    ngx_queue_t               *q, *next;
+    ngx_uint_t                 i, n;
     ngx_http_replog_peer_t     peers[NGX_HTTP_REPLOG_MAX_SECONDARIES];
-    ngx_http_replog_waiter_t  *w;
     uint64_t                   acked[NGX_HTTP_REPLOG_MAX_SECONDARIES];
 
     if (ngx_queue_empty(&engine->waiters)) {
@@ -1137,7 +1154,33 @@ ngx_http_replog_wake(ngx_http_replog_engine_t *engine, ngx_uint_t all,
         }
     }
 
+    ngx_http_replog_wake_acked(engine, all, by, acked, n);
+}
+
+
+/* answer the waiters that n secondaries at acked[] hold enough of */
+
+static void
+ngx_http_replog_wake_acked(ngx_http_replog_engine_t *engine, ngx_uint_t all,
+    ngx_uint_t by, uint64_t *acked, ngx_uint_t n)
+{
+    ngx_uint_t                 i, held, answered;
+    ngx_queue_t               *q, *next;
+    ngx_http_replog_waiter_t  *w;
+
+    if (ngx_queue_empty(&engine->waiters)) {
+        ngx_http_replog_wake_mark(engine->zone->wake, 0, 0);
+        return;
+    }
+
     answered = 0;
+
+    /*
+     * the least concern of the clients that stay parked, so the mark does
+     * not keep asking for wake-ups on behalf of clients already answered
+     * (one parked while answering lowers it in engine_wait)
+     */
+    engine->minwc = NGX_MAX_UINT32_VALUE;
 
     for (q = ngx_queue_head(&engine->waiters);
          q != ngx_queue_sentinel(&engine->waiters);
@@ -1156,6 +1199,9 @@ ngx_http_replog_wake(ngx_http_replog_engine_t *engine, ngx_uint_t all,
 
         } else if (all) {
             ngx_http_replog_waiter_answer(w, NGX_HTTP_GATEWAY_TIME_OUT);
+
+        } else if (w->wc < engine->minwc) {
+            engine->minwc = w->wc;
         }
     }
 
@@ -1240,13 +1286,10 @@ static const char *
 ngx_http_replog_parse_acked(ngx_http_replog_link_t *link, uint64_t *acked_id,
     uint64_t *incarnation)
 {
-    u_char                        id[NGX_HTTP_REPLOG_ID_LEN];
-    size_t                        id_len;
-    uint64_t                      epoch;
-    ngx_uint_t                    same;
-    ngx_http_replog_zone_t       *zone;
-    ngx_http_replog_client_t     *cl;
-    ngx_http_replog_secondary_t  *s;
+    u_char                     id[NGX_HTTP_REPLOG_ID_LEN];
+    size_t                     id_len;
+    uint64_t                   epoch;
+    ngx_http_replog_client_t  *cl;
 
     cl = &link->client;
     *incarnation = 0;
@@ -1266,18 +1309,12 @@ ngx_http_replog_parse_acked(ngx_http_replog_link_t *link, uint64_t *acked_id,
         return "the answer has no valid acked_id, id and epoch";
     }
 
-    zone = link->engine->zone;
-
-    ngx_shmtx_lock(&zone->shpool->mutex);
-
-    s = &zone->sh->secondaries[link->slot];
-
-    same = (s->status && s->generation == link->generation
-            && s->id_len == id_len && ngx_memcmp(s->id, id, id_len) == 0);
-
-    ngx_shmtx_unlock(&zone->shpool->mutex);
-
-    if (!same) {
+    /*
+     * against the id copied with the link's generation: a slot registered
+     * again since has another generation, and the registry ignores this
+     * answer's acked_id then
+     */
+    if (link->id_len != id_len || ngx_memcmp(link->id, id, id_len) != 0) {
         return "the answer names another secondary";
     }
 

@@ -12,11 +12,6 @@
 #include <openssl/evp.h>
 
 
-/* the original service's salt of its node-to-node token */
-#define NGX_HTTP_REPLOG_SALT                                                 \
-    "028ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMNOPQRSTUVWXYZ61702"
-
-
 static ngx_int_t ngx_http_replog_postconfiguration(ngx_conf_t *cf);
 static void *ngx_http_replog_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_replog_create_srv_conf(ngx_conf_t *cf);

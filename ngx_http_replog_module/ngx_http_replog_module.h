@@ -11,6 +11,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include "ngx_http_replog_common.h"
 #include "ngx_http_replog_wake.h"
 
 
@@ -36,13 +37,18 @@
 #define NGX_HTTP_REPLOG_RECOVERING    1
 #define NGX_HTTP_REPLOG_PULLING       2
 
+/*
+ * registrations a restarted master waits for: without its own copy it
+ * needs every secondary that may hold a majority write, N - N/2 of them
+ */
+#define ngx_http_replog_recovery_needed(n)  ((n) - (n) / 2)
+
 #define NGX_HTTP_REPLOG_RETRY_UNIFORM      0
 #define NGX_HTTP_REPLOG_RETRY_EXPONENTIAL  1
 
 /* a batch of the default replog_batch bytes=1m and its envelope */
 #define NGX_HTTP_REPLOG_BATCH_BUFFER  (1024 * 1024 + 64 * 1024)
 
-#define NGX_HTTP_REPLOG_ID_LEN        64
 #define NGX_HTTP_REPLOG_HOST_LEN      64
 #define NGX_HTTP_REPLOG_ERR_LEN       128
 
@@ -351,8 +357,8 @@ ngx_int_t ngx_http_replog_engine_init_process(ngx_cycle_t *cycle);
 void ngx_http_replog_engine_exit_process(ngx_cycle_t *cycle);
 void ngx_http_replog_engine_appended(ngx_http_replog_srv_conf_t *node,
     uint64_t id);
-void ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone,
-    uint64_t acked_id);
+ngx_int_t ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone,
+    uint64_t acked_id, uint64_t *acked);
 ngx_int_t ngx_http_replog_engine_wait(ngx_http_request_t *r,
     ngx_http_replog_srv_conf_t *node, uint64_t id, ngx_uint_t wc,
     ngx_msec_t timeout);

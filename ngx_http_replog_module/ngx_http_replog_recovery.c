@@ -215,11 +215,7 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
         }
     }
 
-    /*
-     * without its own copy the master needs every registration that may
-     * hold a majority write: N - N/2 secondaries
-     */
-    needed = rec->node->cluster_size - rec->node->cluster_size / 2;
+    needed = ngx_http_replog_recovery_needed(rec->node->cluster_size);
     elapsed = ngx_current_msec - sh->recovery_start;
 
     unsafe = (rec->node->recovery_unsafe

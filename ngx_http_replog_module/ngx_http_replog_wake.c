@@ -287,11 +287,15 @@ ngx_http_replog_wake_mark(ngx_http_replog_wake_slot_t *me, uint64_t lowest,
 
 /*
  * a secondary answered acked_id to this worker: wake the others whose
- * parked clients it may satisfy
+ * parked clients it may satisfy.  The registry's acked_ids, when it had to
+ * read them, are left in acked (NGX_HTTP_REPLOG_MAX_SECONDARIES of room)
+ * and their count returned, so the caller need not read them again; else
+ * NGX_DECLINED.
  */
 
-void
-ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone, uint64_t acked_id)
+ngx_int_t
+ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone, uint64_t acked_id,
+    uint64_t *acked)
 {
     ngx_err_t                     err;
     ngx_uint_t                    i, k, n, held, looked;
@@ -302,13 +306,12 @@ ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone, uint64_t acked_id)
     ngx_http_replog_wake_sh_t    *wake;
     ngx_http_replog_wake_slot_t  *e;
     ngx_http_replog_secondary_t  *s;
-    uint64_t                      acked[NGX_HTTP_REPLOG_MAX_SECONDARIES];
 
     sh = zone->sh;
     wake = sh->wake;
 
     if (wake == NULL || ngx_http_replog_wake_conn == NULL) {
-        return;
+        return NGX_DECLINED;
     }
 
     looked = 0;
@@ -397,6 +400,8 @@ ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone, uint64_t acked_id)
 
         e->woken = 0;
     }
+
+    return looked ? (ngx_int_t) n : NGX_DECLINED;
 }
 
 
