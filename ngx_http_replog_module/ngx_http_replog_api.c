@@ -669,9 +669,9 @@ ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status)
                         NGX_HTTP_REPLOG_WC_TIMEOUT, NGX_HTTP_REPLOG_WC_TIMEOUT,
                         ctx->wc, held);
 
-        ngx_shmtx_lock(&zone->shpool->mutex);
+        ngx_http_replog_store_lock(zone);
         zone->sh->wc_timeouts++;
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_replog_store_unlock(zone);
 
     } else {
         *p++ = '{';
@@ -724,7 +724,7 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     zone = ctx->node->shm_zone->data;
     sh = zone->sh;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
 
     /* a snapshot: what is appended while streaming is not included */
 
@@ -768,7 +768,7 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
         n++;
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 
     if (ngx_http_replog_list_runs(r, ctx, holders, n, &len) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1005,7 +1005,7 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
             ctx->opened = 1;
         }
 
-        ngx_shmtx_lock(&zone->shpool->mutex);
+        ngx_http_replog_store_lock(zone);
 
         if (sh->incarnation != ctx->incarnation) {
             /*
@@ -1013,7 +1013,7 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
              * and the entries belong to a log that is gone, so the only
              * honest end is a short body
              */
-            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_http_replog_store_unlock(zone);
 
             ngx_log_error(NGX_LOG_INFO, c->log, 0,
                           "replog: list stream closed at id %uL of %uL: "
@@ -1043,7 +1043,7 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 
             if (e == NULL) {
                 /* cannot happen: the prefix of one log is never taken back */
-                ngx_shmtx_unlock(&zone->shpool->mutex);
+                ngx_http_replog_store_unlock(zone);
 
                 ngx_log_error(NGX_LOG_ALERT, c->log, 0,
                               "replog: list stream closed: id %uL of log "
@@ -1069,7 +1069,7 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
                     b = ngx_http_replog_list_big(r, ctx,
                                                  len + run->suffix.len);
                     if (b == NULL) {
-                        ngx_shmtx_unlock(&zone->shpool->mutex);
+                        ngx_http_replog_store_unlock(zone);
                         return NGX_ERROR;
                     }
 
@@ -1109,7 +1109,7 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
         ctx->next = id;
         ctx->run = run - ctx->runs;
 
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_replog_store_unlock(zone);
 
         if (ctx->next > ctx->last
             && b == ctx->buf
@@ -1258,7 +1258,7 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     sh = zone->sh;
     id = &ctx->node->id;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
 
     epoch = sh->epoch;
     last_id = sh->last_id;
@@ -1266,7 +1266,7 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     pending = sh->pending;
     state = sh->state;
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 
     master = (ctx->node->role == NGX_HTTP_REPLOG_MASTER);
 
@@ -1492,10 +1492,10 @@ ngx_http_replog_method_not_allowed(ngx_http_request_t *r, const char *allow)
         } else {
             zone = ctx->node->shm_zone->data;
 
-            ngx_shmtx_lock(&zone->shpool->mutex);
+            ngx_http_replog_store_lock(zone);
             len = zone->sh->master_len;
             ngx_memcpy(master, zone->sh->master, len);
-            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_http_replog_store_unlock(zone);
         }
 
         if (len) {

@@ -223,7 +223,7 @@ ngx_http_replog_engine_open(ngx_http_replog_engine_t *engine)
 
     sh = engine->zone->sh;
 
-    ngx_shmtx_lock(&engine->zone->shpool->mutex);
+    ngx_http_replog_store_lock(engine->zone);
 
     state = sh->state;
     last_id = sh->last_id;
@@ -234,7 +234,7 @@ ngx_http_replog_engine_open(ngx_http_replog_engine_t *engine)
         ngx_http_replog_registry_judge_locked(engine->zone, &engine->log);
     }
 
-    ngx_shmtx_unlock(&engine->zone->shpool->mutex);
+    ngx_http_replog_store_unlock(engine->zone);
 
     if (state != NGX_HTTP_REPLOG_OPEN) {
         ngx_log_error(NGX_LOG_WARN, &engine->log, 0,
@@ -308,7 +308,7 @@ ngx_http_replog_snapshot(ngx_http_replog_engine_t *engine,
 
     sh = engine->zone->sh;
 
-    ngx_shmtx_lock(&engine->zone->shpool->mutex);
+    ngx_http_replog_store_lock(engine->zone);
 
     for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
         s = &sh->secondaries[i];
@@ -327,7 +327,7 @@ ngx_http_replog_snapshot(ngx_http_replog_engine_t *engine,
 
     last_id = sh->last_id;
 
-    ngx_shmtx_unlock(&engine->zone->shpool->mutex);
+    ngx_http_replog_store_unlock(engine->zone);
 
     return last_id;
 }
@@ -445,7 +445,7 @@ ngx_http_replog_link_sync(ngx_http_replog_link_t *link,
 
     zone = link->engine->zone;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
 
     s = &zone->sh->secondaries[link->slot];
     generation = s->generation;
@@ -454,7 +454,7 @@ ngx_http_replog_link_sync(ngx_http_replog_link_t *link,
     link->id_len = s->id_len;
     ngx_memcpy(link->id, s->id, s->id_len);
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 
     ngx_http_replog_client_set_addr(&link->client, &sockaddr.sockaddr,
                                     socklen);
@@ -532,7 +532,7 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
            + link->client.name.len + node->service_key.len
            + NGX_HTTP_REPLOG_HOST_LEN + NGX_SIZE_T_LEN + 16;
 
-    ngx_shmtx_lock(&engine->zone->shpool->mutex);
+    ngx_http_replog_store_lock(engine->zone);
 
     /* first pass: how many entries and bytes */
 
@@ -566,7 +566,7 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
     if (n == 0
         || ngx_http_replog_client_reserve(&link->client, hlen + len) == NULL)
     {
-        ngx_shmtx_unlock(&engine->zone->shpool->mutex);
+        ngx_http_replog_store_unlock(engine->zone);
         return NGX_DECLINED;
     }
 
@@ -601,7 +601,7 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
         link->batch_last = id;
     }
 
-    ngx_shmtx_unlock(&engine->zone->shpool->mutex);
+    ngx_http_replog_store_unlock(engine->zone);
 
     *p++ = ']';
     *p++ = '}';
@@ -741,9 +741,9 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 
     /* catch-up streams on while the secondary is behind */
 
-    ngx_shmtx_lock(&engine->zone->shpool->mutex);
+    ngx_http_replog_store_lock(engine->zone);
     engine->zone->sh->catchup_entries += link->batch_n;
-    ngx_shmtx_unlock(&engine->zone->shpool->mutex);
+    ngx_http_replog_store_unlock(engine->zone);
 
     last_id = ngx_http_replog_snapshot(engine, peers);
 
@@ -777,9 +777,9 @@ ngx_http_replog_link_failed(ngx_http_replog_link_t *link, const char *err)
         return;
     }
 
-    ngx_shmtx_lock(&link->engine->zone->shpool->mutex);
+    ngx_http_replog_store_lock(link->engine->zone);
     link->engine->zone->sh->secondaries[link->slot].retries++;
-    ngx_shmtx_unlock(&link->engine->zone->shpool->mutex);
+    ngx_http_replog_store_unlock(link->engine->zone);
 
     /* uniform, or exponential: 5/4 of the last delay, up to the max */
 
@@ -824,9 +824,9 @@ ngx_http_replog_link_retry(ngx_event_t *ev)
         return;
     }
 
-    ngx_shmtx_lock(&link->engine->zone->shpool->mutex);
+    ngx_http_replog_store_lock(link->engine->zone);
     link->engine->zone->sh->secondaries[link->slot].batches++;
-    ngx_shmtx_unlock(&link->engine->zone->shpool->mutex);
+    ngx_http_replog_store_unlock(link->engine->zone);
 
     /* the same request again: the secondary drops what it already has */
     ngx_http_replog_link_send(link);
@@ -940,7 +940,7 @@ ngx_http_replog_tick(ngx_event_t *ev)
                 && ngx_time() - peer->last_healthy
                    >= (time_t) (node->hc_remove_after / 1000))
             {
-                ngx_shmtx_lock(&engine->zone->shpool->mutex);
+                ngx_http_replog_store_lock(engine->zone);
 
                 s = &engine->zone->sh->secondaries[i];
 
@@ -953,7 +953,7 @@ ngx_http_replog_tick(ngx_event_t *ev)
                     engine->zone->sh->nsecondaries--;
                 }
 
-                ngx_shmtx_unlock(&engine->zone->shpool->mutex);
+                ngx_http_replog_store_unlock(engine->zone);
                 continue;
             }
 

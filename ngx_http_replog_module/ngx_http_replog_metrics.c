@@ -92,7 +92,7 @@ ngx_http_replog_metrics(ngx_http_request_t *r)
 
     p = start;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
 
     last_id = sh->last_id;
 
@@ -151,6 +151,12 @@ ngx_http_replog_metrics(ngx_http_request_t *r)
         p = ngx_sprintf(p, "replog_wakeups_total{node=\"%*s\",by=\"%s\"} "
                         "%uA\n", nlen, node, wakers[k], sh->woken[k]);
     }
+
+    p = ngx_http_replog_metric_head(p, "zone_locks_total", "counter",
+                                    "Round trips of the zone's lock (this "
+                                    "request's own included).");
+    p = ngx_sprintf(p, "replog_zone_locks_total{node=\"%*s\"} %uL\n",
+                    nlen, node, sh->locks);
 
     p = ngx_http_replog_metric_head(p, "nodes_up", "gauge",
                                     "Nodes up, the master included.");
@@ -216,7 +222,7 @@ ngx_http_replog_metrics(ngx_http_request_t *r)
 
 #undef ngx_http_replog_metric_secondary
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 
     body.data = start;
     body.len = p - start;

@@ -1282,7 +1282,7 @@ ngx_http_replog_init_process(ngx_cycle_t *cycle)
 
         zone = nodes[i]->shm_zone->data;
 
-        ngx_shmtx_lock(&zone->shpool->mutex);
+        ngx_http_replog_store_lock(zone);
 
         zone->sh->url_len = nodes[i]->master_url.len;
 
@@ -1291,7 +1291,7 @@ ngx_http_replog_init_process(ngx_cycle_t *cycle)
                        zone->sh->url_len);
         }
 
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_replog_store_unlock(zone);
     }
 
     if (ngx_http_replog_wake_init_process(cycle) != NGX_OK) {

@@ -124,6 +124,7 @@ typedef struct {
 
     uint64_t                        appended;
     uint64_t                        rejected_full;
+    uint64_t                        locks;    /* round trips of the lock */
     ngx_msec_t                      started;
 
     ngx_uint_t                      state;
@@ -301,6 +302,8 @@ typedef struct {
 
 
 /* store: the zone log, knows no network and no HTTP */
+void ngx_http_replog_store_lock(ngx_http_replog_zone_t *zone);
+void ngx_http_replog_store_unlock(ngx_http_replog_zone_t *zone);
 ngx_int_t ngx_http_replog_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 ngx_int_t ngx_http_replog_store_append(ngx_http_replog_zone_t *zone,
     u_char *msg, size_t len, ngx_http_replog_appended_t *out);

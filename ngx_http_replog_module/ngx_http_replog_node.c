@@ -203,10 +203,10 @@ ngx_http_replog_master_from(ngx_http_request_t *r,
         return;
     }
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
     ngx_memcpy(zone->sh->master, h->value.data, len);
     zone->sh->master_len = len;
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 }
 
 
@@ -235,10 +235,10 @@ ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
     zone = ctx->node->shm_zone->data;
     id = &ctx->node->id;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
     incarnation = zone->sh->incarnation;
     epoch = zone->sh->epoch;
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -374,12 +374,12 @@ ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
      * request's Host
      */
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
 
     master_epoch = sh->epoch;
     last_id = sh->last_id;
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 
     len = sizeof("{\"id\":\"\",\"master_id\":\"\",\"epoch\":\"\","
                  "\"last_id\":}\n")

@@ -105,9 +105,9 @@ ngx_http_replog_recovery_step(void *data)
     ngx_uint_t                    state;
     ngx_http_replog_secondary_t  *s;
 
-    ngx_shmtx_lock(&rec->zone->shpool->mutex);
+    ngx_http_replog_store_lock(rec->zone);
     state = rec->zone->sh->state;
-    ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+    ngx_http_replog_store_unlock(rec->zone);
 
     if (state == NGX_HTTP_REPLOG_OPEN) {
         return NGX_OK;
@@ -120,7 +120,7 @@ ngx_http_replog_recovery_step(void *data)
          * found down is given up, even in the middle of a page
          */
 
-        ngx_shmtx_lock(&rec->zone->shpool->mutex);
+        ngx_http_replog_store_lock(rec->zone);
 
         s = &rec->zone->sh->secondaries[rec->slot];
 
@@ -129,7 +129,7 @@ ngx_http_replog_recovery_step(void *data)
                 && s->status != NGX_HTTP_REPLOG_SUSPECTED))
         {
             rec->zone->sh->state = NGX_HTTP_REPLOG_RECOVERING;
-            ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+            ngx_http_replog_store_unlock(rec->zone);
 
             if (rec->generation == 0) {
                 /* a new worker 0 (a reload) takes the pull over */
@@ -151,7 +151,7 @@ ngx_http_replog_recovery_step(void *data)
             return NGX_AGAIN;
         }
 
-        ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+        ngx_http_replog_store_unlock(rec->zone);
     }
 
     if (rec->client.busy
@@ -181,7 +181,7 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
 
     sh = rec->zone->sh;
 
-    ngx_shmtx_lock(&rec->zone->shpool->mutex);
+    ngx_http_replog_store_lock(rec->zone);
 
     n = 0;
     best = NGX_HTTP_REPLOG_MAX_SECONDARIES;
@@ -232,13 +232,13 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
     }
 
     if (n < needed && !unsafe) {
-        ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+        ngx_http_replog_store_unlock(rec->zone);
         return NGX_AGAIN;
     }
 
     /* a registration that holds more than any source up is down: wait */
     if (top > acked && !unsafe) {
-        ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+        ngx_http_replog_store_unlock(rec->zone);
         return NGX_AGAIN;
     }
 
@@ -258,11 +258,11 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
 
         if (sh->max_id && !unsafe) {
             /* pulled in part from a source gone since: wait for it */
-            ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+            ngx_http_replog_store_unlock(rec->zone);
             return NGX_AGAIN;
         }
 
-        ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+        ngx_http_replog_store_unlock(rec->zone);
         ngx_http_replog_recovery_open(rec, rec->unsafe
                                       ? "opened unsafely"
                                       : "no secondary holds anything");
@@ -272,7 +272,7 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
     s = &sh->secondaries[best];
 
     if (sh->max_id && s->acked_id <= sh->last_id) {
-        ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+        ngx_http_replog_store_unlock(rec->zone);
         ngx_http_replog_recovery_open(rec, "the log is recovered");
         return NGX_OK;
     }
@@ -297,7 +297,7 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
 
     ngx_http_replog_registry_judge_locked(rec->zone, &rec->log);
 
-    ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+    ngx_http_replog_store_unlock(rec->zone);
 
     ngx_http_replog_recovery_pull(rec);
 
@@ -311,9 +311,9 @@ ngx_http_replog_recovery_pull(ngx_http_replog_recovery_t *rec)
     u_char      *p;
     ngx_str_t   *key;
 
-    ngx_shmtx_lock(&rec->zone->shpool->mutex);
+    ngx_http_replog_store_lock(rec->zone);
     rec->since = rec->zone->sh->last_id;
-    ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+    ngx_http_replog_store_unlock(rec->zone);
 
     key = &rec->node->service_key;
 
@@ -358,9 +358,9 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
     ngx_pool_t                     *pool;
     ngx_http_replog_batch_entry_t  *entries;
 
-    ngx_shmtx_lock(&rec->zone->shpool->mutex);
+    ngx_http_replog_store_lock(rec->zone);
     n = rec->zone->sh->state;
-    ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+    ngx_http_replog_store_unlock(rec->zone);
 
     /* a reload opened the log meanwhile: a page now would follow writes */
     if (n != NGX_HTTP_REPLOG_PULLING) {
@@ -466,9 +466,9 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
         return;
     }
 
-    ngx_shmtx_lock(&rec->zone->shpool->mutex);
+    ngx_http_replog_store_lock(rec->zone);
     target = rec->zone->sh->recovery_target;
-    ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+    ngx_http_replog_store_unlock(rec->zone);
 
     if (acked >= target) {
         rec->pages++;
@@ -534,7 +534,7 @@ ngx_http_replog_recovery_source(ngx_http_replog_recovery_t *rec,
         return NGX_DECLINED;
     }
 
-    ngx_shmtx_lock(&rec->zone->shpool->mutex);
+    ngx_http_replog_store_lock(rec->zone);
 
     s = &rec->zone->sh->secondaries[rec->slot];
 
@@ -542,7 +542,7 @@ ngx_http_replog_recovery_source(ngx_http_replog_recovery_t *rec,
             && s->id_len == source->len - 17
             && ngx_memcmp(s->id, source->data, s->id_len) == 0);
 
-    ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+    ngx_http_replog_store_unlock(rec->zone);
 
     return same ? NGX_OK : NGX_DECLINED;
 }
@@ -582,7 +582,7 @@ ngx_http_replog_recovery_open(ngx_http_replog_recovery_t *rec,
 
     sh = rec->zone->sh;
 
-    ngx_shmtx_lock(&rec->zone->shpool->mutex);
+    ngx_http_replog_store_lock(rec->zone);
 
     sh->state = NGX_HTTP_REPLOG_OPEN;
     last_id = sh->last_id;
@@ -590,7 +590,7 @@ ngx_http_replog_recovery_open(ngx_http_replog_recovery_t *rec,
 
     ngx_http_replog_registry_judge_locked(rec->zone, &rec->log);
 
-    ngx_shmtx_unlock(&rec->zone->shpool->mutex);
+    ngx_http_replog_store_unlock(rec->zone);
 
     ngx_http_replog_client_close(&rec->client);
 

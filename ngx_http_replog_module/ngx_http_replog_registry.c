@@ -102,7 +102,7 @@ ngx_http_replog_registry_view(ngx_http_replog_srv_conf_t *node,
 
     view->up = 1;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
 
     view->state = zone->sh->state;
     view->registered = zone->sh->nsecondaries;
@@ -117,7 +117,7 @@ ngx_http_replog_registry_view(ngx_http_replog_srv_conf_t *node,
         }
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 
     view->cluster_size = node->cluster_size ? node->cluster_size
                                             : view->registered + 1;
@@ -145,11 +145,11 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
     free = NULL;
     s = NULL;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
 
     /* an old worker after a resizing reload: the new zone's registry rules */
     if (sh->moved) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_replog_store_unlock(zone);
         return NGX_BUSY;
     }
 
@@ -174,7 +174,7 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
 
     if (fresh) {
         if (free == NULL) {
-            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_http_replog_store_unlock(zone);
             return NGX_DECLINED;
         }
 
@@ -241,7 +241,7 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
                                             log);
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 
     return s - sh->secondaries;
 }
@@ -267,12 +267,12 @@ ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
 
     sh = zone->sh;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
 
     s = &sh->secondaries[slot];
 
     if (s->status == 0 || s->generation != generation) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_replog_store_unlock(zone);
         return NGX_OK;
     }
 
@@ -290,7 +290,7 @@ ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
                           (int) s->port, acked_id, sh->last_id);
         }
 
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_replog_store_unlock(zone);
         return NGX_DECLINED;
     }
 
@@ -306,7 +306,7 @@ ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
 
     s->batches++;
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 
     return NGX_OK;
 }
@@ -324,14 +324,14 @@ ngx_http_replog_registry_signal(ngx_http_replog_srv_conf_t *node,
 
     zone = node->shm_zone->data;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
 
     s = &zone->sh->secondaries[slot];
 
     if (s->status == 0 || s->generation != generation
         || s->status == NGX_HTTP_REPLOG_CONFLICT)
     {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_replog_store_unlock(zone);
         return;
     }
 
@@ -344,7 +344,7 @@ ngx_http_replog_registry_signal(ngx_http_replog_srv_conf_t *node,
                                                 "answered", log);
         }
 
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_replog_store_unlock(zone);
         return;
     }
 
@@ -366,7 +366,7 @@ ngx_http_replog_registry_signal(ngx_http_replog_srv_conf_t *node,
         }
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 }
 
 
@@ -376,7 +376,7 @@ ngx_http_replog_registry_conflict(ngx_http_replog_zone_t *zone,
 {
     ngx_http_replog_secondary_t  *s;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
 
     s = &zone->sh->secondaries[slot];
 
@@ -387,7 +387,7 @@ ngx_http_replog_registry_conflict(ngx_http_replog_zone_t *zone,
                                             "it refused our epoch", log);
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 }
 
 
@@ -447,7 +447,7 @@ ngx_http_replog_registry_holders(ngx_http_replog_zone_t *zone, uint64_t id,
                                                    master_id->len)
                : 0;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
 
     for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
         s = &sh->secondaries[i];
@@ -493,7 +493,7 @@ ngx_http_replog_registry_holders(ngx_http_replog_zone_t *zone, uint64_t id,
         json->len = p - json->data;
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 
     if (pool && p == NULL) {
         return 0;
@@ -525,7 +525,7 @@ ngx_http_replog_registry_states(ngx_http_replog_zone_t *zone,
     json->data = p;
     *p++ = '[';
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
 
     for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
         s = &zone->sh->secondaries[i];
@@ -545,7 +545,7 @@ ngx_http_replog_registry_states(ngx_http_replog_zone_t *zone,
                         s->acked_id);
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 
     *p++ = ']';
     json->len = p - json->data;
@@ -594,7 +594,7 @@ ngx_http_replog_registry_json(ngx_http_replog_zone_t *zone, ngx_pool_t *pool,
     p = ngx_cpymem(start, "{\"data\":[", sizeof("{\"data\":[") - 1);
     first = 1;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
 
     last_id = sh->last_id;
 
@@ -655,7 +655,7 @@ ngx_http_replog_registry_json(ngx_http_replog_zone_t *zone, ngx_pool_t *pool,
         *p++ = '}';
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 
     p = ngx_cpymem(p, "]}\n", 3);
 
@@ -691,7 +691,7 @@ ngx_http_replog_registry_awaited(ngx_http_replog_zone_t *zone,
 
     json->data = p;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
 
     for (i = 0, n = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
         n += (zone->sh->secondaries[i].status != 0);
@@ -716,7 +716,7 @@ ngx_http_replog_registry_awaited(ngx_http_replog_zone_t *zone,
         *p++ = '"';
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 
     *p++ = ']';
     *p++ = '}';

@@ -209,7 +209,7 @@ ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
     ocln->handler = ngx_http_replog_move_old_done;
     ocln->data = mv;
 
-    ngx_shmtx_lock(&ozone->shpool->mutex);
+    ngx_http_replog_store_lock(ozone);
 
     for (id = 1; id <= osh->max_id; id++) {
         e = ngx_http_replog_store_get_locked(osh, id);
@@ -243,6 +243,7 @@ ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
         sh->pending = osh->pending;
         sh->appended = osh->appended;
         sh->rejected_full = osh->rejected_full;
+        sh->locks = osh->locks;
         sh->started = osh->started;
         sh->state = osh->state;
         sh->recovery_start = osh->recovery_start;
@@ -264,7 +265,7 @@ ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
         osh->moved = 1;
     }
 
-    ngx_shmtx_unlock(&ozone->shpool->mutex);
+    ngx_http_replog_store_unlock(ozone);
 
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
@@ -298,9 +299,9 @@ ngx_http_replog_move_new_done(void *data)
     if (!mv->old_gone && ngx_cycle == mv->ocycle) {
         ozone = mv->ozone;
 
-        ngx_shmtx_lock(&ozone->shpool->mutex);
+        ngx_http_replog_store_lock(ozone);
         ozone->sh->moved = 0;
-        ngx_shmtx_unlock(&ozone->shpool->mutex);
+        ngx_http_replog_store_unlock(ozone);
 
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "replog_zone \"%V\": the reload failed, the log "
@@ -323,6 +324,26 @@ ngx_http_replog_move_old_done(void *data)
     if (--mv->refs == 0) {
         ngx_free(mv);
     }
+}
+
+
+/*
+ * The one way into the zone's lock: it counts its round trips
+ * (replog_zone_locks_total), so what a message costs can be measured.
+ */
+
+void
+ngx_http_replog_store_lock(ngx_http_replog_zone_t *zone)
+{
+    ngx_shmtx_lock(&zone->shpool->mutex);
+    zone->sh->locks++;
+}
+
+
+void
+ngx_http_replog_store_unlock(ngx_http_replog_zone_t *zone)
+{
+    ngx_shmtx_unlock(&zone->shpool->mutex);
 }
 
 
@@ -541,10 +562,10 @@ ngx_http_replog_store_append(ngx_http_replog_zone_t *zone, u_char *msg,
 
     sh = zone->sh;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
 
     if (sh->moved) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_replog_store_unlock(zone);
         return NGX_HTTP_REPLOG_MOVED;
     }
 
@@ -590,7 +611,7 @@ ngx_http_replog_store_append(ngx_http_replog_zone_t *zone, u_char *msg,
     sh->pending++;
     sh->pending -= ngx_http_replog_store_advance_locked(sh);
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 
     out->id = id;
     out->usec = usec;
@@ -601,7 +622,7 @@ full:
 
     sh->rejected_full++;
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 
     return NGX_HTTP_REPLOG_FULL;
 }
@@ -627,18 +648,18 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
     sh = zone->sh;
     rc = NGX_OK;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
 
     if (sh->moved) {
         *acked_id = sh->last_id;
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_replog_store_unlock(zone);
         return NGX_HTTP_REPLOG_MOVED;
     }
 
     if (sh->epoch != epoch) {
         if (sh->max_id != 0 || n == 0) {
             *acked_id = sh->last_id;
-            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_http_replog_store_unlock(zone);
             return NGX_HTTP_REPLOG_EPOCH;
         }
 
@@ -685,7 +706,7 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
 
     *acked_id = sh->last_id;
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 
     return rc;
 }
@@ -706,11 +727,11 @@ ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone)
 
     sh = zone->sh;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
 
     /* copied into a resized zone: a reset here would reset nothing */
     if (sh->moved) {
-        ngx_shmtx_unlock(&zone->shpool->mutex);
+        ngx_http_replog_store_unlock(zone);
         return NGX_HTTP_REPLOG_MOVED;
     }
 
@@ -741,7 +762,7 @@ ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone)
     sh->bytes = 0;
     sh->pending = 0;
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 
     return NGX_OK;
 }

@@ -131,7 +131,7 @@ ngx_http_replog_wake_register(ngx_http_replog_zone_t *zone, ngx_log_t *log)
     free = NULL;
     e = NULL;
 
-    ngx_shmtx_lock(&zone->shpool->mutex);
+    ngx_http_replog_store_lock(zone);
 
     if (sh->wake == NULL) {
         sh->wake = ngx_slab_calloc_locked(zone->shpool,
@@ -166,7 +166,7 @@ ngx_http_replog_wake_register(ngx_http_replog_zone_t *zone, ngx_log_t *log)
         }
     }
 
-    ngx_shmtx_unlock(&zone->shpool->mutex);
+    ngx_http_replog_store_unlock(zone);
 
     if (e == NULL) {
         ngx_log_error(NGX_LOG_WARN, log, 0,
@@ -331,7 +331,7 @@ ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone, uint64_t acked_id,
 
         if (!looked) {
             /* once, and only when some worker may need it */
-            ngx_shmtx_lock(&zone->shpool->mutex);
+            ngx_http_replog_store_lock(zone);
 
             for (k = 0; k < NGX_HTTP_REPLOG_MAX_SECONDARIES; k++) {
                 s = &sh->secondaries[k];
@@ -341,7 +341,7 @@ ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone, uint64_t acked_id,
                 }
             }
 
-            ngx_shmtx_unlock(&zone->shpool->mutex);
+            ngx_http_replog_store_unlock(zone);
 
             looked = 1;
         }
