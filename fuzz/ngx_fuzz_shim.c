@@ -305,6 +305,16 @@ ngx_handle_write_event(ngx_event_t *wev, size_t lowat)
 }
 
 
+/* the client's request builders, never run by a harness of its parser */
+
+u_char * ngx_cdecl
+ngx_sprintf(u_char *buf, const char *fmt, ...)
+{
+    ngx_fuzz_unreachable("ngx_sprintf");
+    return buf;
+}
+
+
 size_t
 ngx_sock_ntop(struct sockaddr *sa, socklen_t socklen, u_char *text,
     size_t len, ngx_uint_t port)

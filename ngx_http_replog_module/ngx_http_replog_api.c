@@ -17,14 +17,6 @@
     "and replication continues"
 
 
-/* a secondary of the registry as a list sees it */
-typedef struct {
-    uint64_t                        acked_id;
-    size_t                          id_len;
-    u_char                          id[NGX_HTTP_REPLOG_ID_LEN];
-} ngx_http_replog_holder_t;
-
-
 static ngx_int_t ngx_http_replog_token_ok(ngx_http_request_t *r,
     ngx_str_t *key);
 static ngx_int_t ngx_http_replog_method_not_allowed(ngx_http_request_t *r,
@@ -36,11 +28,12 @@ static ngx_int_t ngx_http_replog_post(ngx_http_request_t *r,
 static void ngx_http_replog_post_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_replog_post_body_json(ngx_http_request_t *r,
     ngx_str_t *body);
+static ngx_int_t ngx_http_replog_post_answer(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_http_replog_peers_t *peers);
 static ngx_int_t ngx_http_replog_list(ngx_http_request_t *r,
     ngx_http_replog_ctx_t *ctx);
 static ngx_int_t ngx_http_replog_list_runs(ngx_http_request_t *r,
-    ngx_http_replog_ctx_t *ctx, ngx_http_replog_holder_t *holders,
-    ngx_uint_t n, off_t *len);
+    ngx_http_replog_ctx_t *ctx, ngx_http_replog_peers_t *peers, off_t *len);
 static ngx_int_t ngx_http_replog_list_send(ngx_http_request_t *r,
     ngx_http_replog_ctx_t *ctx);
 static void ngx_http_replog_list_writer(ngx_http_request_t *r);
@@ -50,8 +43,6 @@ static ngx_buf_t *ngx_http_replog_list_big(ngx_http_request_t *r,
 static void ngx_http_replog_list_cleanup(void *data);
 static ngx_int_t ngx_http_replog_send_error_v(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *fields, const char *fmt, va_list args);
-static ngx_int_t ngx_http_replog_health(ngx_http_request_t *r,
-    ngx_http_replog_ctx_t *ctx);
 static ngx_int_t ngx_http_replog_arg_uint(ngx_http_request_t *r,
     char *name, size_t len, uint64_t *value);
 static ngx_int_t ngx_http_replog_body_filter(ngx_http_request_t *r,
@@ -228,7 +219,7 @@ ngx_http_replog_handler(ngx_http_request_t *r)
             return ngx_http_replog_method_not_allowed(r, "GET, HEAD");
         }
 
-        return ngx_http_replog_health(r, ctx);
+        return ngx_http_replog_health(r);
     }
 
     if (ngx_http_replog_path_is(&path, "/secondaries")
@@ -244,17 +235,8 @@ ngx_http_replog_handler(ngx_http_request_t *r)
         }
 
         /* the original's path gets the original's status values */
-        if (ngx_http_replog_registry_json(rlcf->node->shm_zone->data,
-                                          r->pool,
-                                          ngx_http_replog_path_is(&path,
-                                              "/secondary/list"),
-                                          &rest)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_replog_send_json(r, NGX_HTTP_OK, &rest);
+        return ngx_http_replog_secondaries(r,
+                   ngx_http_replog_path_is(&path, "/secondary/list"));
     }
 
     return ngx_http_replog_send_error(r, NGX_HTTP_NOT_FOUND,
@@ -555,14 +537,10 @@ ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
     ngx_str_t                    msg, err;
     ngx_http_replog_ctx_t       *ctx;
     ngx_http_replog_zone_t      *zone;
+    ngx_http_replog_peers_t      peers;
     ngx_http_replog_appended_t   a;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
-
-    if (body->len == 0) {
-        return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                          "empty body");
-    }
 
     rc = ngx_http_replog_json_message(r, body->data, body->len, &msg, &err);
 
@@ -577,7 +555,12 @@ ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
 
     zone = ctx->node->shm_zone->data;
 
-    rc = ngx_http_replog_store_append(zone, msg.data, msg.len, &a);
+    if (ctx->wc > 1) {
+        /* before the id exists: see ngx_http_replog_engine_expect() */
+        ngx_http_replog_engine_expect(ctx->node, ctx->wc);
+    }
+
+    rc = ngx_http_replog_store_append(zone, msg.data, msg.len, &a, &peers);
 
     if (rc == NGX_HTTP_REPLOG_MOVED) {
         /* an old worker after a resizing reload: the new ones take it */
@@ -606,14 +589,14 @@ ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
     ctx->msg = msg;
     ctx->appended = a;
 
-    ngx_http_replog_engine_appended(ctx->node, a.id);
+    ngx_http_replog_engine_appended(ctx->node, a.id, &peers);
 
     if (ctx->wc > 1
-        && ngx_http_replog_registry_holders(zone, a.id, NULL, NULL, NULL)
-           < (ngx_uint_t) ctx->wc)
+        && ngx_http_replog_holders(&peers, a.id) < (ngx_uint_t) ctx->wc)
     {
         rc = ngx_http_replog_engine_wait(r, ctx->node, a.id, ctx->wc,
-                                         ctx->timeout);
+                                         ctx->timeout,
+                                         ngx_http_replog_post_answer);
         if (rc != NGX_ERROR) {
             return rc;
         }
@@ -621,38 +604,39 @@ ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_replog_post_answer(r, NGX_HTTP_CREATED);
+    return ngx_http_replog_post_answer(r, NGX_HTTP_CREATED, &peers);
 }
 
 
 /*
  * 201 (200 to a PUT, as the original answers it), or 504 when the write
- * concern was not met in time
+ * concern was not met in time; registered_to from the caller's snapshot
  */
 
-ngx_int_t
-ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status)
+static ngx_int_t
+ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_http_replog_peers_t *peers)
 {
     u_char                  *p;
     size_t                   len;
-    ngx_str_t                json, holders;
+    ngx_str_t                json, holders, fields;
     ngx_uint_t               held;
     ngx_http_replog_ctx_t   *ctx;
-    ngx_http_replog_zone_t  *zone;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
-    zone = ctx->node->shm_zone->data;
 
-    held = ngx_http_replog_registry_holders(zone, ctx->appended.id, r->pool,
-                                            &ctx->node->id, &holders);
-    if (held == 0) {
+    held = ngx_http_replog_holders(peers, ctx->appended.id);
+
+    if (ngx_http_replog_json_holders(r->pool, &ctx->node->id, peers,
+                                     ctx->appended.id, &holders)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = 2 * (sizeof(NGX_HTTP_REPLOG_WC_TIMEOUT) - 1)
-          + sizeof("{\"error\":\"\",\"detail\":\"\",\"write_concern\":,"
-                   "\"acks\":,\"message\":,\"meta\":{\"message_id\":,"
-                   "\"registered_at\":\"\",\"registered_to\":}}\n")
+    len = sizeof("{\"write_concern\":,\"acks\":,\"message\":,\"meta\":"
+                 "{\"message_id\":,\"registered_at\":\"\","
+                 "\"registered_to\":}}\n")
           + 2 * NGX_INT_T_LEN + ctx->msg.len + NGX_INT64_LEN
           + NGX_HTTP_REPLOG_TIME_LEN + holders.len;
 
@@ -664,14 +648,11 @@ ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status)
     json.data = p;
 
     if (status == NGX_HTTP_GATEWAY_TIME_OUT) {
-        p = ngx_sprintf(p, "{\"error\":\"%s\",\"detail\":\"%s\","
-                        "\"write_concern\":%i,\"acks\":%ui,",
-                        NGX_HTTP_REPLOG_WC_TIMEOUT, NGX_HTTP_REPLOG_WC_TIMEOUT,
+        p = ngx_sprintf(p, "\"write_concern\":%i,\"acks\":%ui,",
                         ctx->wc, held);
 
-        ngx_http_replog_store_lock(zone);
-        zone->sh->wc_timeouts++;
-        ngx_http_replog_store_unlock(zone);
+        ngx_http_replog_store_count(ctx->node->shm_zone->data,
+                                    NGX_HTTP_REPLOG_WC_TIMEOUTS, 1);
 
     } else {
         *p++ = '{';
@@ -684,7 +665,19 @@ ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status)
     p = ngx_sprintf(p, "\"message\":%V,\"meta\":{\"message_id\":%uL,"
                     "\"registered_at\":\"", &ctx->msg, ctx->appended.id);
     p = ngx_http_replog_format_time(p, ctx->appended.usec);
-    p = ngx_sprintf(p, "\",\"registered_to\":%V}}\n", &holders);
+    p = ngx_sprintf(p, "\",\"registered_to\":%V}", &holders);
+
+    if (status == NGX_HTTP_GATEWAY_TIME_OUT) {
+        /* the error framing of every error, with the message in it */
+        fields.data = json.data;
+        fields.len = p - json.data;
+
+        return ngx_http_replog_send_error_fields(r, status, &fields,
+                                                 NGX_HTTP_REPLOG_WC_TIMEOUT);
+    }
+
+    *p++ = '}';
+    *p++ = '\n';
 
     json.len = p - json.data;
 
@@ -699,12 +692,9 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     off_t                          len;
     uint64_t                       since, limit, epoch;
     ngx_int_t                      rc;
-    ngx_uint_t                     i, n;
     ngx_table_elt_t               *h;
-    ngx_http_replog_sh_t          *sh;
     ngx_http_replog_zone_t        *zone;
-    ngx_http_replog_secondary_t   *s;
-    ngx_http_replog_holder_t       holders[NGX_HTTP_REPLOG_MAX_SECONDARIES];
+    ngx_http_replog_peers_t        peers;
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -722,55 +712,21 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     }
 
     zone = ctx->node->shm_zone->data;
-    sh = zone->sh;
-
-    ngx_http_replog_store_lock(zone);
 
     /* a snapshot: what is appended while streaming is not included */
 
-    ctx->next = since + 1;
-    ctx->last = sh->last_id;
-    ctx->incarnation = sh->incarnation;
-    epoch = sh->epoch;
-
-    if (limit && since + limit < ctx->last) {
-        ctx->last = since + limit;
-    }
-
-    len = sizeof("{\"data\":[]}\n") - 1;
-
-    if (ctx->next <= ctx->last) {
-        len += ngx_http_replog_store_cum_locked(sh, ctx->last)
-               - ngx_http_replog_store_cum_locked(sh, ctx->next - 1)
-               - (ctx->next > 1 ? 1 : 0);
-    }
+    (void) ngx_http_replog_store_list(zone, since, limit, &ctx->cursor,
+                                      &len, &epoch, &peers);
 
     /* the holders, in the same look as the log: what the list says */
 
-    n = 0;
-
-    for (i = 0;
-         ctx->node->role == NGX_HTTP_REPLOG_MASTER
-         && i < NGX_HTTP_REPLOG_MAX_SECONDARIES;
-         i++)
-    {
-        s = &sh->secondaries[i];
-
-        if (s->status == 0 || s->status == NGX_HTTP_REPLOG_CONFLICT
-            || s->acked_id < ctx->next)
-        {
-            continue;
-        }
-
-        holders[n].acked_id = ngx_min(s->acked_id, ctx->last);
-        holders[n].id_len = s->id_len;
-        ngx_memcpy(holders[n].id, s->id, s->id_len);
-        n++;
+    if (ctx->node->role != NGX_HTTP_REPLOG_MASTER) {
+        ngx_memzero(&peers, sizeof(ngx_http_replog_peers_t));
     }
 
-    ngx_http_replog_store_unlock(zone);
+    len += sizeof("{\"data\":[]}\n") - 1;
 
-    if (ngx_http_replog_list_runs(r, ctx, holders, n, &len) != NGX_OK) {
+    if (ngx_http_replog_list_runs(r, ctx, &peers, &len) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -830,30 +786,37 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 /*
  * The holders of an entry change only at a secondary's acked_id: with the
  * distinct acked_ids a1 < a2 < ... of the snapshot, the ids in (a(k-1), ak]
- * are held by the master and those at ak or above, the ids past the last
- * by the master alone.  Each run gets its suffix once, and the length of
- * the list is its stored bytes plus each run's suffix times its ids.
- * A secondary's list has one run: it names the node itself, the one holder
- * it can vouch for.
+ * are held by the master and the secondaries that hold ak, the ids past
+ * the last by the master alone.  Each run gets its suffix once, and the
+ * length of the list is its stored bytes plus each run's suffix times its
+ * ids.  A secondary's list has one run: it names the node itself, the one
+ * holder it can vouch for.
  */
 
 static ngx_int_t
 ngx_http_replog_list_runs(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
-    ngx_http_replog_holder_t *holders, ngx_uint_t n, off_t *len)
+    ngx_http_replog_peers_t *peers, off_t *len)
 {
-    u_char                 *p;
-    size_t                  size;
-    uint64_t                v, lo, hi, acked[NGX_HTTP_REPLOG_MAX_SECONDARIES];
-    ngx_str_t              *id;
-    ngx_uint_t              i, j, k;
-    ngx_http_replog_run_t  *run;
+    u_char                    *p;
+    uint64_t                   v, lo, hi;
+    ngx_str_t                  holders;
+    ngx_uint_t                 i, j, k;
+    ngx_http_replog_run_t     *run, *runs;
+    ngx_http_replog_cursor_t  *cur;
+    uint64_t                   acked[NGX_HTTP_REPLOG_MAX_SECONDARIES];
 
-    /* the distinct acked_ids, ascending (at most 32: insertion) */
+    cur = &ctx->cursor;
+
+    /* the distinct acked_ids within the list, ascending (insertion) */
 
     k = 0;
 
-    for (i = 0; i < n; i++) {
-        v = holders[i].acked_id;
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        if (!ngx_http_replog_holds(&peers->peer[i], cur->next)) {
+            continue;
+        }
+
+        v = ngx_min(peers->peer[i].acked_id, cur->last);
 
         for (j = 0; j < k && acked[j] < v; j++) { /* void */ }
 
@@ -866,30 +829,29 @@ ngx_http_replog_list_runs(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
         k++;
     }
 
-    ctx->runs = ngx_palloc(r->pool, (k + 1) * sizeof(ngx_http_replog_run_t));
-    if (ctx->runs == NULL) {
+    runs = ngx_palloc(r->pool, (k + 1) * sizeof(ngx_http_replog_run_t));
+    if (runs == NULL) {
         return NGX_ERROR;
     }
 
-    id = &ctx->node->id;
-    lo = ctx->next;
+    lo = cur->next;
 
     for (j = 0; j <= k; j++) {
-        run = &ctx->runs[j];
+        run = &runs[j];
         run->hi = (j < k) ? acked[j] : (uint64_t) -1;
 
-        size = sizeof(",\"registered_to\":[\"\"]}}") - 1
-               + ngx_http_replog_json_escape_len(id->data, id->len);
+        /* the holders of run->hi: the same rule as every answer's */
 
-        for (i = 0; j < k && i < n; i++) {
-            if (holders[i].acked_id >= run->hi) {
-                size += sizeof(",\"\"") - 1
-                        + ngx_http_replog_json_escape_len(holders[i].id,
-                                                          holders[i].id_len);
-            }
+        if (ngx_http_replog_json_holders(r->pool, &ctx->node->id, peers,
+                                         j < k ? run->hi : (uint64_t) -1,
+                                         &holders)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
         }
 
-        run->padded = ngx_align(size, 8);
+        run->suffix.len = sizeof(",\"registered_to\":}}") - 1 + holders.len;
+        run->padded = ngx_align(run->suffix.len, 8);
 
         p = ngx_pcalloc(r->pool, run->padded);
         if (p == NULL) {
@@ -898,30 +860,15 @@ ngx_http_replog_list_runs(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
 
         run->suffix.data = p;
 
-        p = ngx_cpymem(p, ",\"registered_to\":[\"",
-                       sizeof(",\"registered_to\":[\"") - 1);
-        p = ngx_http_replog_json_escape(p, id->data, id->len);
-        *p++ = '"';
-
-        for (i = 0; j < k && i < n; i++) {
-            if (holders[i].acked_id >= run->hi) {
-                *p++ = ',';
-                *p++ = '"';
-                p = ngx_http_replog_json_escape(p, holders[i].id,
-                                                holders[i].id_len);
-                *p++ = '"';
-            }
-        }
-
-        *p++ = ']';
+        p = ngx_cpymem(p, ",\"registered_to\":",
+                       sizeof(",\"registered_to\":") - 1);
+        p = ngx_cpymem(p, holders.data, holders.len);
         *p++ = '}';
-        *p++ = '}';
-
-        run->suffix.len = p - run->suffix.data;
+        *p = '}';
 
         /* the ids of the list in this run */
 
-        hi = ngx_min(run->hi, ctx->last);
+        hi = ngx_min(run->hi, cur->last);
 
         if (lo <= hi) {
             *len += (off_t) (hi - lo + 1) * run->suffix.len;
@@ -929,7 +876,7 @@ ngx_http_replog_list_runs(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
         }
     }
 
-    ctx->run = 0;
+    cur->run = runs;
 
     return NGX_OK;
 }
@@ -967,20 +914,16 @@ static ngx_int_t
 ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 {
     u_char                    *p;
-    size_t                     skip, len, w;
-    uint64_t                   id;
+    size_t                     need;
+    ngx_int_t                  rc;
     ngx_buf_t                 *b;
-    ngx_uint_t                 avail;
     ngx_connection_t          *c;
-    ngx_http_replog_sh_t      *sh;
     ngx_http_replog_zone_t    *zone;
-    ngx_http_replog_run_t     *run;
-    ngx_http_replog_entry_t   *e, **slot;
+    ngx_http_replog_cursor_t  *cur;
 
     c = r->connection;
-    b = ctx->buf;
     zone = ctx->node->shm_zone->data;
-    sh = zone->sh;
+    cur = &ctx->cursor;
 
     for ( ;; ) {
 
@@ -1005,113 +948,54 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
             ctx->opened = 1;
         }
 
-        ngx_http_replog_store_lock(zone);
+        p = b->last;
 
-        if (sh->incarnation != ctx->incarnation) {
+        rc = ngx_http_replog_store_read(zone, cur, &p, b->end, 0, &need,
+                                        NULL);
+
+        if (rc == NGX_OK && need && p == b->start) {
+            /*
+             * larger than the buffer: copied into one of its own, as a
+             * reset may free the zone's copy meanwhile
+             */
+            b = ngx_http_replog_list_big(r, ctx, need);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            p = b->start;
+
+            rc = ngx_http_replog_store_read(zone, cur, &p, b->end, 1, &need,
+                                            NULL);
+
+            b->last_buf = 0;
+            b->flush = 1;
+            ctx->out.buf = b;
+        }
+
+        if (rc == NGX_DECLINED) {
             /*
              * a reset (or a new log) under the stream: the declared length
              * and the entries belong to a log that is gone, so the only
              * honest end is a short body
              */
-            ngx_http_replog_store_unlock(zone);
-
             ngx_log_error(NGX_LOG_INFO, c->log, 0,
                           "replog: list stream closed at id %uL of %uL: "
-                          "log %016xL replaced by %016xL", ctx->next,
-                          ctx->last, ctx->incarnation, sh->incarnation);
+                          "log %016xL replaced", cur->next, cur->last,
+                          cur->incarnation);
             return NGX_ERROR;
         }
 
-        /*
-         * the hot loop: the stored bytes, then the suffix of their run,
-         * walking the index a chunk at a time
-         */
-
-        run = &ctx->runs[ctx->run];
-        id = ctx->next;
-        p = b->last;
-        slot = NULL;
-        avail = 0;
-
-        while (id <= ctx->last) {
-
-            if (avail == 0) {
-                slot = ngx_http_replog_store_slots_locked(sh, id, &avail);
-            }
-
-            e = slot ? *slot : NULL;
-
-            if (e == NULL) {
-                /* cannot happen: the prefix of one log is never taken back */
-                ngx_http_replog_store_unlock(zone);
-
-                ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                              "replog: list stream closed: id %uL of log "
-                              "%016xL is missing", id, ctx->incarnation);
-                return NGX_ERROR;
-            }
-
-            while (id > run->hi) {
-                run++;
-            }
-
-            /* the first entry of the list goes without its comma */
-            skip = ctx->tail ? 0 : 1;
-            len = e->len - skip;
-
-            if ((size_t) (b->end - p) < len + run->padded) {
-
-                if (p == b->start) {
-                    /*
-                     * larger than the buffer: copied into one of its own,
-                     * as a reset may free the zone's copy meanwhile
-                     */
-                    b = ngx_http_replog_list_big(r, ctx,
-                                                 len + run->suffix.len);
-                    if (b == NULL) {
-                        ngx_http_replog_store_unlock(zone);
-                        return NGX_ERROR;
-                    }
-
-                    b->pos = b->start;
-                    b->last = ngx_cpymem(b->start, e->data + skip, len);
-                    b->last = ngx_cpymem(b->last, run->suffix.data,
-                                         run->suffix.len);
-                    b->last_buf = 0;
-                    b->flush = 1;
-                    ctx->out.buf = b;
-                    ctx->tail = 1;
-                    id++;
-                }
-
-                break;
-            }
-
-            p = ngx_cpymem(p, e->data + skip, len);
-
-            /* whole words, the padding overwritten by what comes next */
-            for (w = 0; w < run->padded; w += 8) {
-                ngx_memcpy(p + w, run->suffix.data + w, 8);
-            }
-
-            p += run->suffix.len;
-
-            ctx->tail = 1;
-            slot++;
-            avail--;
-            id++;
+        if (rc != NGX_OK) {
+            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                          "replog: list stream closed: id %uL of log "
+                          "%016xL is missing", cur->next, cur->incarnation);
+            return NGX_ERROR;
         }
 
-        if (b == ctx->buf) {
-            b->last = p;
-        }
+        b->last = p;
 
-        ctx->next = id;
-        ctx->run = run - ctx->runs;
-
-        ngx_http_replog_store_unlock(zone);
-
-        if (ctx->next > ctx->last
+        if (cur->next > cur->last
             && b == ctx->buf
             && (size_t) (b->end - b->last) >= sizeof("]}\n") - 1)
         {
@@ -1241,119 +1125,6 @@ ngx_http_replog_list_writer(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
-ngx_http_replog_health(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
-{
-    u_char                  *p;
-    size_t                   len;
-    uint64_t                 epoch, last_id, bytes;
-    ngx_str_t                json, *id;
-    ngx_str_t                states, body, awaited;
-    ngx_uint_t               pending, n, up, master, state;
-    ngx_http_replog_view_t   view;
-    ngx_http_replog_sh_t    *sh;
-    ngx_http_replog_zone_t  *zone;
-
-    zone = ctx->node->shm_zone->data;
-    sh = zone->sh;
-    id = &ctx->node->id;
-
-    ngx_http_replog_store_lock(zone);
-
-    epoch = sh->epoch;
-    last_id = sh->last_id;
-    bytes = sh->bytes;
-    pending = sh->pending;
-    state = sh->state;
-
-    ngx_http_replog_store_unlock(zone);
-
-    master = (ctx->node->role == NGX_HTTP_REPLOG_MASTER);
-
-    ngx_http_replog_registry_view(ctx->node, &view);
-    n = view.cluster_size;
-    up = master ? view.up : 1;
-
-    len = sizeof("{\"role\":\"secondary\",\"id\":\"\",\"epoch\":\"\","
-                 "\"state\":\"recovering\",\"waiters\":,"
-                 "\"read_only\":false,\"last_id\":,\"bytes\":,"
-                 "\"pending\":,\"cluster_size\":,"
-                 "\"quorum\":{\"up\":,\"needed\":}}\n")
-          + 16 + 2 * NGX_INT64_LEN + 4 * NGX_INT_T_LEN
-          + ngx_http_replog_json_escape_len(id->data, id->len);
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    json.data = p;
-
-    p = ngx_sprintf(p, "{\"role\":\"%s\",\"id\":\"",
-                    master ? "master" : "secondary");
-    p = ngx_http_replog_json_escape(p, id->data, id->len);
-    p = ngx_cpymem(p, "\",\"epoch\":\"", sizeof("\",\"epoch\":\"") - 1);
-    p = ngx_http_replog_format_epoch(p, epoch);
-    p = ngx_sprintf(p, "\",\"state\":\"%s\",\"waiters\":%uA",
-                    ngx_http_replog_state_name(state), sh->waiters);
-    p = ngx_sprintf(p, ",\"read_only\":%s,\"last_id\":%uL,\"bytes\":%uL,"
-                    "\"pending\":%ui,\"cluster_size\":%ui,"
-                    "\"quorum\":{\"up\":%ui,\"needed\":%ui}",
-                    (master && state == NGX_HTTP_REPLOG_OPEN
-                     && (!ctx->node->quorum || up >= n / 2 + 1))
-                    ? "false" : "true",
-                    last_id, bytes, pending,
-                    n, up, n / 2 + 1);
-
-    if (master) {
-        if (ngx_http_replog_registry_states(zone, r->pool, &states)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        /* a recovering master: the registrations it still waits for */
-        ngx_str_null(&awaited);
-
-        if (state != NGX_HTTP_REPLOG_OPEN
-            && ngx_http_replog_registry_awaited(zone,
-                   ngx_http_replog_recovery_needed(ctx->node->cluster_size),
-                   r->pool, &awaited)
-               != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        body.len = (p - json.data) + sizeof(",\"secondaries\":") - 1
-                   + states.len + 2
-                   + sizeof(",\"recovery\":") - 1 + awaited.len;
-        body.data = ngx_pnalloc(r->pool, body.len);
-        if (body.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        p = ngx_cpymem(body.data, json.data, p - json.data);
-
-        if (awaited.len) {
-            p = ngx_cpymem(p, ",\"recovery\":", sizeof(",\"recovery\":") - 1);
-            p = ngx_cpymem(p, awaited.data, awaited.len);
-        }
-
-        p = ngx_cpymem(p, ",\"secondaries\":",
-                       sizeof(",\"secondaries\":") - 1);
-        p = ngx_cpymem(p, states.data, states.len);
-        json.data = body.data;
-    }
-
-    *p++ = '}';
-    *p++ = '\n';
-
-    json.len = p - json.data;
-
-    return ngx_http_replog_send_json(r, NGX_HTTP_OK, &json);
-}
-
-
 /*
  * Returns NGX_OK with the value, NGX_DECLINED when the argument is absent,
  * NGX_ERROR when it is not a non-negative integer.
@@ -1462,7 +1233,6 @@ ngx_http_replog_method_not_allowed(ngx_http_request_t *r, const char *allow)
     ngx_str_t                fields;
     ngx_table_elt_t         *h;
     ngx_http_replog_ctx_t   *ctx;
-    ngx_http_replog_zone_t  *zone;
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -1490,12 +1260,8 @@ ngx_http_replog_method_not_allowed(ngx_http_request_t *r, const char *allow)
             ngx_memcpy(master, ctx->node->master_url.data, len);
 
         } else {
-            zone = ctx->node->shm_zone->data;
-
-            ngx_http_replog_store_lock(zone);
-            len = zone->sh->master_len;
-            ngx_memcpy(master, zone->sh->master, len);
-            ngx_http_replog_store_unlock(zone);
+            len = ngx_http_replog_store_master(ctx->node->shm_zone->data,
+                                               master);
         }
 
         if (len) {

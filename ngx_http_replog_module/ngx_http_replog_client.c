@@ -11,6 +11,8 @@
 #include "ngx_http_replog_client.h"
 
 
+static u_char *ngx_http_replog_client_reserve(ngx_http_replog_client_t *cl,
+    size_t size);
 static void ngx_http_replog_client_write(ngx_event_t *wev);
 static void ngx_http_replog_client_read(ngx_event_t *rev);
 static void ngx_http_replog_client_idle(ngx_event_t *rev);
@@ -57,7 +59,7 @@ ngx_http_replog_client_set_addr(ngx_http_replog_client_t *cl,
 
 /* a request buffer of at least size bytes, emptied; worker heap */
 
-u_char *
+static u_char *
 ngx_http_replog_client_reserve(ngx_http_replog_client_t *cl, size_t size)
 {
     u_char  *p;
@@ -82,6 +84,133 @@ ngx_http_replog_client_reserve(ngx_http_replog_client_t *cl, size_t size)
     return cl->out.start;
 }
 
+
+/* GET uri, with the token in x-token unless it is empty */
+
+ngx_int_t
+ngx_http_replog_client_get(ngx_http_replog_client_t *cl, ngx_str_t *uri,
+    ngx_str_t *token)
+{
+    u_char  *p;
+
+    p = ngx_http_replog_client_reserve(cl,
+                                       sizeof("GET  HTTP/1.1\r\nHost: \r\n"
+                                              "x-token: \r\n\r\n")
+                                       + uri->len + cl->name.len
+                                       + (token ? token->len : 0));
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->req = p;
+
+    p = ngx_sprintf(p, "GET %V HTTP/1.1\r\nHost: %V\r\n", uri, &cl->name);
+
+    if (token && token->len) {
+        p = ngx_sprintf(p, "x-token: %V\r\n", token);
+    }
+
+    *p++ = CR;
+    *p++ = LF;
+
+    cl->out.last = p;
+
+    return NGX_OK;
+}
+
+
+/*
+ * POST uri with a JSON body of at most size bytes, written by the caller
+ * from the pointer returned, and x-replog-master when master is given
+ * (even empty).  The head goes before the body once its length is known.
+ * The strings must live until client_post_end.
+ */
+
+u_char *
+ngx_http_replog_client_post(ngx_http_replog_client_t *cl, ngx_str_t *uri,
+    ngx_str_t *token, ngx_str_t *master, size_t size)
+{
+    u_char  *p;
+    size_t   head;
+
+    head = sizeof("POST  HTTP/1.1\r\nHost: \r\n"
+                  "Content-Type: application/json\r\nx-token: \r\n"
+                  "x-replog-master: \r\nContent-Length: \r\n\r\n")
+           + uri->len + cl->name.len + (token ? token->len : 0)
+           + (master ? master->len : 0) + NGX_SIZE_T_LEN;
+
+    p = ngx_http_replog_client_reserve(cl, head + size);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    cl->uri = *uri;
+    ngx_str_null(&cl->token);
+    ngx_str_null(&cl->master);
+    cl->has_master = (master != NULL);
+
+    if (token) {
+        cl->token = *token;
+    }
+
+    if (master) {
+        cl->master = *master;
+    }
+
+    cl->head_room = head;
+    cl->req = NULL;
+
+    return p + head;
+}
+
+
+void
+ngx_http_replog_client_post_end(ngx_http_replog_client_t *cl, u_char *last)
+{
+    u_char  *body, *p, len[NGX_SIZE_T_LEN];
+    size_t   hlen, n;
+
+    body = cl->out.start + cl->head_room;
+
+    n = ngx_sprintf(len, "%uz", (size_t) (last - body)) - len;
+
+    hlen = sizeof("POST  HTTP/1.1\r\nHost: \r\n"
+                  "Content-Type: application/json\r\n"
+                  "Content-Length: \r\n\r\n") - 1
+           + cl->uri.len + cl->name.len + n;
+
+    if (cl->token.len) {
+        hlen += sizeof("x-token: \r\n") - 1 + cl->token.len;
+    }
+
+    if (cl->has_master) {
+        hlen += sizeof("x-replog-master: \r\n") - 1 + cl->master.len;
+    }
+
+    /* right before the body, the room being large enough for any head */
+
+    p = body - hlen;
+    cl->req = p;
+
+    p = ngx_sprintf(p, "POST %V HTTP/1.1\r\nHost: %V\r\n"
+                    "Content-Type: application/json\r\n",
+                    &cl->uri, &cl->name);
+
+    if (cl->token.len) {
+        p = ngx_sprintf(p, "x-token: %V\r\n", &cl->token);
+    }
+
+    if (cl->has_master) {
+        p = ngx_sprintf(p, "x-replog-master: %V\r\n", &cl->master);
+    }
+
+    p = ngx_sprintf(p, "Content-Length: %*s\r\n\r\n", n, len);
+
+    cl->out.last = last;
+}
+
+
+/* sends the request built last, from its start: a retry sends it again */
 
 ngx_int_t
 ngx_http_replog_client_send(ngx_http_replog_client_t *cl)
@@ -111,6 +240,13 @@ ngx_http_replog_client_send(ngx_http_replog_client_t *cl)
 
         cl->in.end = cl->in.start + 4096;
     }
+
+    if (cl->req == NULL) {
+        cl->err = "no request";
+        return NGX_ERROR;
+    }
+
+    cl->out.pos = cl->req;
 
     ngx_http_replog_client_parse_init(cl);
     cl->busy = 1;

@@ -26,9 +26,11 @@ typedef void (*ngx_http_replog_client_done_pt)(ngx_http_replog_client_t *cl,
 
 /*
  * An HTTP/1.1 client on one keepalive connection, driven by events and
- * timers outside any request.  It knows no log and no registry: the caller
- * writes a whole request into "out" and is called back once with NGX_OK
- * (status and body are set) or NGX_ERROR (err says why).
+ * timers outside any request.  It knows no log and no registry: it builds
+ * the request it is asked for (client_get, or client_post and the body
+ * written where it says, then client_post_end), sends it (again, on a
+ * retry) and calls back once with NGX_OK (status and body are set) or
+ * NGX_ERROR (err says why).
  *
  * "in" grows while a reply is read, so everything that points into it is
  * kept as an offset; body and captured.data are set from those only once
@@ -43,6 +45,13 @@ struct ngx_http_replog_client_s {
     u_char                           name_data[NGX_SOCKADDR_STRLEN];
 
     ngx_buf_t                        out;
+    u_char                          *req;         /* its first byte */
+    ngx_str_t                        uri;         /* of a POST being built */
+    ngx_str_t                        token;
+    ngx_str_t                        master;
+    size_t                           head_room;
+    unsigned                         has_master:1;
+
     ngx_buf_t                        in;
     size_t                           in_max;      /* of the body */
 
@@ -84,8 +93,12 @@ void ngx_http_replog_client_init(ngx_http_replog_client_t *cl,
     size_t in_max);
 void ngx_http_replog_client_set_addr(ngx_http_replog_client_t *cl,
     struct sockaddr *sa, socklen_t socklen);
-u_char *ngx_http_replog_client_reserve(ngx_http_replog_client_t *cl,
-    size_t size);
+ngx_int_t ngx_http_replog_client_get(ngx_http_replog_client_t *cl,
+    ngx_str_t *uri, ngx_str_t *token);
+u_char *ngx_http_replog_client_post(ngx_http_replog_client_t *cl,
+    ngx_str_t *uri, ngx_str_t *token, ngx_str_t *master, size_t size);
+void ngx_http_replog_client_post_end(ngx_http_replog_client_t *cl,
+    u_char *last);
 ngx_int_t ngx_http_replog_client_send(ngx_http_replog_client_t *cl);
 
 /*

@@ -70,11 +70,16 @@ struct ngx_http_replog_engine_s {
     ngx_msec_t                     polled;     /* waiters last looked */
     ngx_uint_t                     minwc;      /* least wc parked, as of
                                                   the last wake */
-    ngx_event_t                    recheck;
     ngx_event_t                    tick;
     ngx_msec_t                     next_heartbeat;
     void                          *recovery;
+    uint64_t                       last_id;    /* as of the last look */
+    ngx_atomic_uint_t              seen;       /* zone locks, as of the
+                                                  tick's last look */
     unsigned                       owner:1;    /* worker 0 */
+    unsigned                       open:1;     /* recovered */
+    unsigned                       idle:1;     /* nothing to repair as
+                                                  of the tick's last look */
 };
 
 
@@ -84,19 +89,10 @@ typedef struct {
     ngx_http_replog_engine_t      *engine;
     uint64_t                       id;
     ngx_uint_t                     wc;
+    ngx_http_replog_answer_pt      answer;
     ngx_event_t                    timer;
     unsigned                       active:1;
 } ngx_http_replog_waiter_t;
-
-
-/* a copy of one registry slot, taken under the lock */
-typedef struct {
-    ngx_uint_t                     status;
-    uint64_t                       generation;
-    uint64_t                       acked_id;
-    ngx_msec_t                     acked_at;
-    time_t                         last_healthy;
-} ngx_http_replog_peer_t;
 
 
 static void ngx_http_replog_link_sync(ngx_http_replog_link_t *link,
@@ -116,16 +112,14 @@ static void ngx_http_replog_catchup_next(ngx_http_replog_link_t *link,
 static void ngx_http_replog_heartbeat(ngx_http_replog_link_t *link);
 static void ngx_http_replog_engine_open(ngx_http_replog_engine_t *engine);
 static void ngx_http_replog_tick(ngx_event_t *ev);
-static uint64_t ngx_http_replog_snapshot(ngx_http_replog_engine_t *engine,
-    ngx_http_replog_peer_t *peers);
+static void ngx_http_replog_tick_owner(ngx_http_replog_engine_t *engine);
 static void ngx_http_replog_wake(ngx_http_replog_engine_t *engine,
     ngx_uint_t all, ngx_uint_t by);
-static void ngx_http_replog_wake_acked(ngx_http_replog_engine_t *engine,
-    ngx_uint_t all, ngx_uint_t by, uint64_t *acked, ngx_uint_t n);
-static void ngx_http_replog_recheck(ngx_event_t *ev);
+static void ngx_http_replog_wake_peers(ngx_http_replog_engine_t *engine,
+    ngx_uint_t all, ngx_uint_t by, ngx_http_replog_peers_t *peers);
 static void ngx_http_replog_waiters_mark(ngx_http_replog_engine_t *engine);
 static void ngx_http_replog_waiter_answer(ngx_http_replog_waiter_t *w,
-    ngx_uint_t status);
+    ngx_uint_t status, ngx_http_replog_peers_t *peers);
 static void ngx_http_replog_waiter_timeout(ngx_event_t *ev);
 static void ngx_http_replog_waiter_cleanup(void *data);
 static const char *ngx_http_replog_parse_acked(ngx_http_replog_link_t *link,
@@ -195,10 +189,6 @@ ngx_http_replog_engine_init_process(ngx_cycle_t *cycle)
         engine->tick.log = &engine->log;
         engine->tick.cancelable = 1;
 
-        engine->recheck.handler = ngx_http_replog_recheck;
-        engine->recheck.data = engine;
-        engine->recheck.log = &engine->log;
-
         ngx_add_timer(&engine->tick, NGX_HTTP_REPLOG_IDLE_TICK);
 
         nodes[i]->engine = engine;
@@ -217,24 +207,11 @@ ngx_http_replog_engine_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_replog_engine_open(ngx_http_replog_engine_t *engine)
 {
-    uint64_t               last_id, epoch;
-    ngx_uint_t             state;
-    ngx_http_replog_sh_t  *sh;
+    uint64_t    last_id, epoch;
+    ngx_uint_t  state;
 
-    sh = engine->zone->sh;
-
-    ngx_http_replog_store_lock(engine->zone);
-
-    state = sh->state;
-    last_id = sh->last_id;
-    epoch = sh->epoch;
-
-    if (state != NGX_HTTP_REPLOG_OPEN) {
-        sh->state = NGX_HTTP_REPLOG_OPEN;
-        ngx_http_replog_registry_judge_locked(engine->zone, &engine->log);
-    }
-
-    ngx_http_replog_store_unlock(engine->zone);
+    state = ngx_http_replog_registry_open(engine->zone, &last_id, &epoch,
+                                          &engine->log);
 
     if (state != NGX_HTTP_REPLOG_OPEN) {
         ngx_log_error(NGX_LOG_WARN, &engine->log, 0,
@@ -288,60 +265,23 @@ ngx_http_replog_engine_exit_process(ngx_cycle_t *cycle)
             ngx_http_replog_recovery_free(engine->recovery);
         }
 
-        if (engine->recheck.posted) {
-            ngx_delete_posted_event(&engine->recheck);
-        }
-
         nodes[i]->engine = NULL;
     }
 }
 
 
-static uint64_t
-ngx_http_replog_snapshot(ngx_http_replog_engine_t *engine,
-    ngx_http_replog_peer_t *peers)
-{
-    uint64_t                      last_id;
-    ngx_uint_t                    i;
-    ngx_http_replog_sh_t         *sh;
-    ngx_http_replog_secondary_t  *s;
-
-    sh = engine->zone->sh;
-
-    ngx_http_replog_store_lock(engine->zone);
-
-    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
-        s = &sh->secondaries[i];
-
-        peers[i].status = s->status;
-
-        if (s->status == 0) {
-            continue;
-        }
-
-        peers[i].generation = s->generation;
-        peers[i].acked_id = s->acked_id;
-        peers[i].acked_at = s->acked_at;
-        peers[i].last_healthy = s->last_healthy;
-    }
-
-    last_id = sh->last_id;
-
-    ngx_http_replog_store_unlock(engine->zone);
-
-    return last_id;
-}
-
-
-/* a message this worker appended: queue it on every live link */
+/*
+ * A message this worker appended: queued on every live link, from the
+ * registry as the append saw it.
+ */
 
 void
 ngx_http_replog_engine_appended(ngx_http_replog_srv_conf_t *node,
-    uint64_t id)
+    uint64_t id, ngx_http_replog_peers_t *peers)
 {
     ngx_uint_t                 i;
+    ngx_http_replog_peer_t    *peer;
     ngx_http_replog_link_t    *link;
-    ngx_http_replog_peer_t     peers[NGX_HTTP_REPLOG_MAX_SECONDARIES];
     ngx_http_replog_engine_t  *engine;
 
     engine = node->engine;
@@ -350,14 +290,13 @@ ngx_http_replog_engine_appended(ngx_http_replog_srv_conf_t *node,
         return;
     }
 
-    (void) ngx_http_replog_snapshot(engine, peers);
+    engine->last_id = peers->last_id;
 
     for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
         link = &engine->live[i];
+        peer = &peers->peer[i];
 
-        if (peers[i].status != NGX_HTTP_REPLOG_HEALTHY
-            && peers[i].status != NGX_HTTP_REPLOG_SUSPECTED)
-        {
+        if (!ngx_http_replog_up(peer->status)) {
             if (link->generation) {
                 ngx_http_replog_link_reset(link);
                 link->generation = 0;
@@ -366,14 +305,14 @@ ngx_http_replog_engine_appended(ngx_http_replog_srv_conf_t *node,
             continue;
         }
 
-        ngx_http_replog_link_sync(link, &peers[i]);
+        ngx_http_replog_link_sync(link, peer);
 
         /*
          * held already, or far behind: catch-up serves it, the pending set
          * stays bounded
          */
-        if (peers[i].acked_id >= id
-            || id - peers[i].acked_id > node->max_pending / 2)
+        if (peer->acked_id >= id
+            || id - peer->acked_id > node->max_pending / 2)
         {
             continue;
         }
@@ -402,6 +341,41 @@ ngx_http_replog_engine_appended(ngx_http_replog_srv_conf_t *node,
 
 
 /*
+ * A write about to be appended that will park (its concern is more than
+ * the master): this worker is marked before the id exists, with an id no
+ * higher than it will get, so that an ack another worker reads for it
+ * before it is parked still wakes this worker (see wake.c).  A mark too
+ * low costs at most a spurious wake-up.
+ */
+
+void
+ngx_http_replog_engine_expect(ngx_http_replog_srv_conf_t *node,
+    ngx_uint_t wc)
+{
+    ngx_http_replog_waiter_t  *w;
+    ngx_http_replog_engine_t  *engine;
+
+    engine = node->engine;
+
+    if (engine == NULL) {
+        return;
+    }
+
+    if (ngx_queue_empty(&engine->waiters)) {
+        ngx_http_replog_wake_mark(engine->zone->wake, engine->last_id + 1,
+                                  wc);
+        return;
+    }
+
+    w = ngx_queue_data(ngx_queue_head(&engine->waiters),
+                       ngx_http_replog_waiter_t, queue);
+
+    ngx_http_replog_wake_mark(engine->zone->wake, w->id,
+                              ngx_min(wc, engine->minwc));
+}
+
+
+/*
  * follows the registry: a new registration gets a fresh link; the address
  * is read from the zone only then, not with every snapshot
  */
@@ -413,9 +387,7 @@ ngx_http_replog_link_sync(ngx_http_replog_link_t *link,
     uint64_t                      generation;
     socklen_t                     socklen;
     ngx_sockaddr_t                sockaddr;
-    ngx_http_replog_zone_t       *zone;
     ngx_http_replog_srv_conf_t   *node;
-    ngx_http_replog_secondary_t  *s;
 
     if (link->generation == peer->generation) {
         return;
@@ -443,18 +415,9 @@ ngx_http_replog_link_sync(ngx_http_replog_link_t *link,
     link->client.timeout = (link->kind == NGX_HTTP_REPLOG_LINK_HEARTBEAT)
                            ? node->hc_timeout : node->batch_timeout;
 
-    zone = link->engine->zone;
-
-    ngx_http_replog_store_lock(zone);
-
-    s = &zone->sh->secondaries[link->slot];
-    generation = s->generation;
-    socklen = s->socklen;
-    ngx_memcpy(&sockaddr, &s->sockaddr, socklen);
-    link->id_len = s->id_len;
-    ngx_memcpy(link->id, s->id, s->id_len);
-
-    ngx_http_replog_store_unlock(zone);
+    (void) ngx_http_replog_registry_addr(link->engine->zone, link->slot,
+                                         &generation, &sockaddr, &socklen,
+                                         link->id, &link->id_len);
 
     ngx_http_replog_client_set_addr(&link->client, &sockaddr.sockaddr,
                                     socklen);
@@ -512,106 +475,93 @@ static ngx_int_t
 ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
     uint64_t to)
 {
-    u_char                       *p;
-    size_t                        len, hlen, skip;
-    uint64_t                      id;
-    ngx_uint_t                    i, n, max;
-    ngx_http_replog_sh_t         *sh;
-    ngx_http_replog_entry_t      *e;
-    ngx_http_replog_engine_t     *engine;
-    ngx_http_replog_srv_conf_t   *node;
+    u_char                      *p, *body;
+    size_t                       room, need;
+    ngx_int_t                    rc;
+    ngx_http_replog_run_t        run;
+    ngx_http_replog_cursor_t     cur;
+    ngx_http_replog_engine_t    *engine;
+    ngx_http_replog_srv_conf_t  *node;
+
+    static u_char     close[8] = "}}";
+    static ngx_str_t  uri = ngx_string("/replicate");
 
     engine = link->engine;
     node = engine->node;
-    sh = engine->zone->sh;
 
-    hlen = sizeof("POST /replicate HTTP/1.1\r\nHost: \r\n"
-                  "Content-Type: application/json\r\nx-token: \r\n"
-                  "x-replog-master: \r\nContent-Length: \r\n\r\n"
-                  "{\"epoch\":\"\",\"entries\":[]}")
-           + link->client.name.len + node->service_key.len
-           + NGX_HTTP_REPLOG_HOST_LEN + NGX_SIZE_T_LEN + 16;
+    run.hi = (uint64_t) -1;
+    run.suffix.data = close;
+    run.suffix.len = 2;
+    run.padded = sizeof(close);
 
-    ngx_http_replog_store_lock(engine->zone);
-
-    /* first pass: how many entries and bytes */
-
-    len = 0;
-    max = node->batch_max;
+    ngx_memzero(&cur, sizeof(ngx_http_replog_cursor_t));
+    cur.run = &run;
 
     if (from == 0) {
-        for (n = 0; n < link->qlen && n < max; n++) {
-            id = link->queue[(link->qhead + n) % NGX_HTTP_REPLOG_QUEUE];
-            e = ngx_http_replog_store_get_locked(sh, id);
-
-            if (n && len + e->len + 2 > node->batch_bytes) {
-                break;
-            }
-
-            len += e->len + 2;
-        }
+        cur.ring = link->queue;
+        cur.ring_size = NGX_HTTP_REPLOG_QUEUE;
+        cur.head = link->qhead;
+        cur.n = link->qlen;
 
     } else {
-        for (n = 0, id = from; id <= to && n < max; id++, n++) {
-            e = ngx_http_replog_store_get_locked(sh, id);
-
-            if (n && len + e->len + 2 > node->batch_bytes) {
-                break;
-            }
-
-            len += e->len + 2;
-        }
+        cur.next = from;
+        cur.last = to;
     }
 
-    if (n == 0
-        || ngx_http_replog_client_reserve(&link->client, hlen + len) == NULL)
-    {
-        ngx_http_replog_store_unlock(engine->zone);
+    /* a batch of at least one entry, of batch_bytes else */
+    room = node->batch_bytes + sizeof(close);
+
+    for ( ;; ) {
+        body = ngx_http_replog_client_post(&link->client, &uri,
+                                           &node->service_key,
+                                           &node->master_url,
+                                           sizeof("{\"epoch\":\"\","
+                                                  "\"entries\":[]}")
+                                           + 16 + room);
+        if (body == NULL) {
+            return NGX_DECLINED;
+        }
+
+        p = body + sizeof("{\"epoch\":\"\",\"entries\":[") - 1 + 16;
+
+        rc = ngx_http_replog_store_read(engine->zone, &cur, &p, p + room,
+                                        node->batch_max, &need,
+                                        &link->batch_epoch);
+
+        if (rc != NGX_OK) {
+            return NGX_DECLINED;
+        }
+
+        if (cur.tail || need == 0) {
+            break;
+        }
+
+        /* the first entry is larger than a batch: a room of its own */
+        room = need;
+    }
+
+    if (!cur.tail) {
         return NGX_DECLINED;
     }
 
-    p = link->client.out.start;
-
-    p = ngx_sprintf(p, "POST /replicate HTTP/1.1\r\nHost: %V\r\n"
-                    "Content-Type: application/json\r\n",
-                    &link->client.name);
-
-    if (node->service_key.len) {
-        p = ngx_sprintf(p, "x-token: %V\r\n", &node->service_key);
-    }
-
-    p = ngx_sprintf(p, "x-replog-master: %*s\r\nContent-Length: %uz\r\n\r\n"
-                    "{\"epoch\":\"%016xL\",\"entries\":[",
-                    sh->url_len, sh->url,
-                    len - 1 + sizeof("{\"epoch\":\"\",\"entries\":[]}") - 1
-                    + 16, sh->epoch);
-
-    link->batch_epoch = sh->epoch;
-
-    for (i = 0; i < n; i++) {
-        id = (from == 0)
-             ? link->queue[(link->qhead + i) % NGX_HTTP_REPLOG_QUEUE]
-             : from + i;
-
-        e = ngx_http_replog_store_get_locked(sh, id);
-        skip = (i == 0) ? 1 : 0;
-        p = ngx_cpymem(p, e->data + skip, e->len - skip);
-        *p++ = '}';
-        *p++ = '}';
-        link->batch_last = id;
-    }
-
-    ngx_http_replog_store_unlock(engine->zone);
+    (void) ngx_sprintf(body, "{\"epoch\":\"%016xL\",\"entries\":[",
+                       link->batch_epoch);
 
     *p++ = ']';
     *p++ = '}';
 
-    link->client.out.last = p;
-    link->batch_n = n;
+    ngx_http_replog_client_post_end(&link->client, p);
 
     if (from == 0) {
-        link->qhead = (link->qhead + n) % NGX_HTTP_REPLOG_QUEUE;
-        link->qlen -= n;
+        link->batch_n = link->qlen - cur.n;
+        link->batch_last = link->queue[(link->qhead + link->batch_n - 1)
+                                       % NGX_HTTP_REPLOG_QUEUE];
+        link->qhead = cur.head;
+        link->qlen = cur.n;
+
+    } else {
+        link->batch_n = cur.next - from;
+        link->batch_last = cur.next - 1;
     }
 
     return NGX_OK;
@@ -623,7 +573,6 @@ ngx_http_replog_link_send(ngx_http_replog_link_t *link)
 {
     ngx_int_t  rc;
 
-    link->client.out.pos = link->client.out.start;
     link->inflight = 1;
 
     rc = ngx_http_replog_client_send(&link->client);
@@ -641,13 +590,14 @@ static void
 ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 {
     u_char                     buf[64];
-    uint64_t                   acked_id, last_id, incarnation;
-    ngx_int_t                  nacked;
+    uint64_t                   acked_id, incarnation;
+    ngx_int_t                  arc;
+    ngx_uint_t                 ok;
     const char                *err;
+    ngx_http_replog_peer_t    *peer;
     ngx_http_replog_link_t    *link;
-    ngx_http_replog_peer_t     peers[NGX_HTTP_REPLOG_MAX_SECONDARIES];
+    ngx_http_replog_peers_t    peers;
     ngx_http_replog_engine_t  *engine;
-    uint64_t                   acked[NGX_HTTP_REPLOG_MAX_SECONDARIES];
 
     link = cl->data;
     engine = link->engine;
@@ -666,7 +616,7 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
     if (link->kind == NGX_HTTP_REPLOG_LINK_HEARTBEAT) {
         if (cl->status == NGX_HTTP_OK) {
             ngx_http_replog_registry_signal(engine->node, link->slot,
-                                            link->generation, 1, NULL,
+                                            link->generation, 1, NULL, 0,
                                             &engine->log);
         } else {
             ngx_sprintf(buf, "healthcheck answered %ui%Z", cl->status);
@@ -695,44 +645,38 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
         return;
     }
 
-    if (err == NULL
-        && ngx_http_replog_registry_ack(engine->zone, link->slot,
-                                        link->generation, acked_id,
-                                        incarnation, &engine->log)
-           != NGX_OK)
-    {
+    if (err) {
+        ngx_http_replog_link_failed(link, err);
+        return;
+    }
+
+    /* the ack, the health and a copy of the registry: one look */
+
+    ok = (cl->status == NGX_HTTP_OK);
+
+    arc = ngx_http_replog_registry_ack(engine->node, link->slot,
+                                       link->generation, acked_id,
+                                       incarnation, ok, &peers,
+                                       &engine->log);
+
+    if (arc != NGX_OK) {
         /* more than the master has: a protocol error, not stored */
         ngx_http_replog_link_failed(link, "acked_id beyond the master's log");
         return;
     }
 
-    if (cl->status != NGX_HTTP_OK || err) {
-        if (err == NULL) {
-            ngx_sprintf(buf, "replicate answered %ui%Z", cl->status);
-            err = (char *) buf;
-        }
-
-        ngx_http_replog_link_failed(link, err);
+    if (!ok) {
+        ngx_sprintf(buf, "replicate answered %ui%Z", cl->status);
+        ngx_http_replog_link_failed(link, (char *) buf);
         return;
     }
 
     link->delay = 0;
+    engine->last_id = peers.last_id;
 
-    ngx_http_replog_registry_signal(engine->node, link->slot,
-                                    link->generation, 1, NULL, &engine->log);
-
-    /*
-     * the others first: they answer theirs while this one does, from the
-     * registry's acked_ids wake_others may have read already
-     */
-    nacked = ngx_http_replog_wake_others(engine->zone, acked_id, acked);
-
-    if (nacked >= 0) {
-        ngx_http_replog_wake_acked(engine, 0, NGX_HTTP_REPLOG_WOKEN_ACK,
-                                   acked, (ngx_uint_t) nacked);
-    } else {
-        ngx_http_replog_wake(engine, 0, NGX_HTTP_REPLOG_WOKEN_ACK);
-    }
+    /* the others first: they answer theirs while this one does */
+    ngx_http_replog_wake_others(engine->zone, acked_id, &peers);
+    ngx_http_replog_wake_peers(engine, 0, NGX_HTTP_REPLOG_WOKEN_ACK, &peers);
 
     if (link->kind == NGX_HTTP_REPLOG_LINK_LIVE) {
         ngx_http_replog_live_next(link);
@@ -741,19 +685,18 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 
     /* catch-up streams on while the secondary is behind */
 
-    ngx_http_replog_store_lock(engine->zone);
-    engine->zone->sh->catchup_entries += link->batch_n;
-    ngx_http_replog_store_unlock(engine->zone);
+    ngx_http_replog_store_count(engine->zone, NGX_HTTP_REPLOG_CATCHUP,
+                                link->batch_n);
 
-    last_id = ngx_http_replog_snapshot(engine, peers);
+    peer = &peers.peer[link->slot];
 
     /* it streams while more than a batch behind; live pushes do the rest */
-    if (peers[link->slot].status
-        && peers[link->slot].generation == link->generation
-        && last_id > peers[link->slot].acked_id
-        && last_id - peers[link->slot].acked_id > engine->node->batch_max)
+    if (peer->status
+        && peer->generation == link->generation
+        && peers.last_id > peer->acked_id
+        && peers.last_id - peer->acked_id > engine->node->batch_max)
     {
-        ngx_http_replog_catchup_next(link, &peers[link->slot], last_id);
+        ngx_http_replog_catchup_next(link, peer, peers.last_id);
     }
 }
 
@@ -761,6 +704,7 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 static void
 ngx_http_replog_link_failed(ngx_http_replog_link_t *link, const char *err)
 {
+    ngx_uint_t                   batch;
     ngx_msec_t                   max;
     ngx_http_replog_srv_conf_t  *node;
 
@@ -770,16 +714,15 @@ ngx_http_replog_link_failed(ngx_http_replog_link_t *link, const char *err)
                    "replog: link %ui to \"%V\" failed: %s",
                    link->slot, &link->client.name, err);
 
-    ngx_http_replog_registry_signal(node, link->slot, link->generation, 0,
-                                    err, &link->engine->log);
+    batch = (link->kind != NGX_HTTP_REPLOG_LINK_HEARTBEAT);
 
-    if (link->kind == NGX_HTTP_REPLOG_LINK_HEARTBEAT) {
+    /* a failed batch is counted as retried with the failure */
+    ngx_http_replog_registry_signal(node, link->slot, link->generation, 0,
+                                    err, batch, &link->engine->log);
+
+    if (!batch) {
         return;
     }
-
-    ngx_http_replog_store_lock(link->engine->zone);
-    link->engine->zone->sh->secondaries[link->slot].retries++;
-    ngx_http_replog_store_unlock(link->engine->zone);
 
     /* uniform, or exponential: 5/4 of the last delay, up to the max */
 
@@ -804,7 +747,6 @@ static void
 ngx_http_replog_link_retry(ngx_event_t *ev)
 {
     ngx_http_replog_link_t  *link;
-    ngx_http_replog_peer_t   peers[NGX_HTTP_REPLOG_MAX_SECONDARIES], *peer;
 
     link = ev->data;
 
@@ -812,21 +754,14 @@ ngx_http_replog_link_retry(ngx_event_t *ev)
         return;
     }
 
-    (void) ngx_http_replog_snapshot(link->engine, peers);
-    peer = &peers[link->slot];
-
-    if ((peer->status != NGX_HTTP_REPLOG_HEALTHY
-         && peer->status != NGX_HTTP_REPLOG_SUSPECTED)
-        || peer->generation != link->generation)
+    if (ngx_http_replog_registry_retry(link->engine->zone, link->slot,
+                                       link->generation)
+        != NGX_OK)
     {
         /* nothing is pushed to it now: catch-up repairs when it is back */
         ngx_http_replog_link_reset(link);
         return;
     }
-
-    ngx_http_replog_store_lock(link->engine->zone);
-    link->engine->zone->sh->secondaries[link->slot].batches++;
-    ngx_http_replog_store_unlock(link->engine->zone);
 
     /* the same request again: the secondary drops what it already has */
     ngx_http_replog_link_send(link);
@@ -854,25 +789,130 @@ ngx_http_replog_catchup_next(ngx_http_replog_link_t *link,
 static void
 ngx_http_replog_heartbeat(ngx_http_replog_link_t *link)
 {
-    u_char  *p;
+    static ngx_str_t  uri = ngx_string("/healthcheck");
 
     if (link->inflight || link->retry.timer_set) {
         return;
     }
 
-    p = ngx_http_replog_client_reserve(&link->client,
-                                       sizeof("GET /healthcheck HTTP/1.1\r\n"
-                                              "Host: \r\n\r\n")
-                                       + link->client.name.len);
-    if (p == NULL) {
+    if (ngx_http_replog_client_get(&link->client, &uri, NULL) != NGX_OK) {
         return;
     }
 
-    link->client.out.last = ngx_sprintf(p, "GET /healthcheck HTTP/1.1\r\n"
-                                         "Host: %V\r\n\r\n",
-                                         &link->client.name);
-
     ngx_http_replog_link_send(link);
+}
+
+
+/*
+ * Worker 0: recovery, removals, catch-up and heartbeats.  A look that
+ * found nothing to repair is not taken again until someone took the
+ * zone's lock (every change is made under it) or a heartbeat is due.
+ */
+
+static void
+ngx_http_replog_tick_owner(ngx_http_replog_engine_t *engine)
+{
+    ngx_uint_t                   i, due, idle;
+    ngx_http_replog_peer_t      *peer;
+    ngx_http_replog_peers_t      peers;
+    ngx_http_replog_srv_conf_t  *node;
+
+    node = engine->node;
+
+    if (!engine->open) {
+        engine->open = (engine->recovery == NULL
+                        || ngx_http_replog_recovery_step(engine->recovery)
+                           == NGX_OK);
+    }
+
+    due = ((ngx_msec_int_t) (ngx_current_msec - engine->next_heartbeat)
+           >= 0);
+
+    if (engine->idle && !due
+        && !ngx_http_replog_store_changed(engine->zone, engine->seen))
+    {
+        return;
+    }
+
+    ngx_http_replog_registry_peers(engine->zone, &peers);
+
+    engine->seen = peers.locks;
+    engine->last_id = peers.last_id;
+    idle = engine->open;
+
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        peer = &peers.peer[i];
+
+        if (peer->status == 0) {
+            if (engine->heartbeat[i].generation) {
+                ngx_http_replog_link_reset(&engine->heartbeat[i]);
+                ngx_http_replog_link_reset(&engine->catchup[i]);
+                engine->heartbeat[i].generation = 0;
+                engine->catchup[i].generation = 0;
+            }
+
+            continue;
+        }
+
+        ngx_http_replog_link_sync(&engine->heartbeat[i], peer);
+        ngx_http_replog_link_sync(&engine->catchup[i], peer);
+
+        if (peer->status == NGX_HTTP_REPLOG_CONFLICT) {
+            continue;
+        }
+
+        if (peer->status == NGX_HTTP_REPLOG_UNHEALTHY
+            && node->hc_remove_after)
+        {
+            idle = 0;
+
+            if (ngx_time() - peer->last_healthy
+                >= (time_t) (node->hc_remove_after / 1000))
+            {
+                ngx_http_replog_registry_remove(engine->zone, i,
+                                                peer->generation,
+                                                node->hc_remove_after,
+                                                &engine->log);
+            }
+
+            continue;
+        }
+
+        if (peer->status == NGX_HTTP_REPLOG_UNHEALTHY || !engine->open) {
+            continue;
+        }
+
+        if (peer->acked_id >= peers.last_id) {
+            continue;
+        }
+
+        idle = 0;
+
+        /*
+         * behind, and its acked_id stands still (a push was lost) or
+         * lags further than live links go
+         */
+        if (ngx_current_msec - peer->acked_at >= NGX_HTTP_REPLOG_GRACE
+            || peers.last_id - peer->acked_id > node->max_pending / 2)
+        {
+            ngx_http_replog_catchup_next(&engine->catchup[i], peer,
+                                         peers.last_id);
+        }
+    }
+
+    engine->idle = idle;
+
+    if (due) {
+        engine->next_heartbeat = ngx_current_msec + node->hc_interval;
+
+        for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+            if (peers.peer[i].status
+                && peers.peer[i].status != NGX_HTTP_REPLOG_CONFLICT)
+            {
+                ngx_http_replog_heartbeat(&engine->heartbeat[i]);
+            }
+        }
+    }
 }
 
 
@@ -884,16 +924,9 @@ ngx_http_replog_heartbeat(ngx_http_replog_link_t *link)
 static void
 ngx_http_replog_tick(ngx_event_t *ev)
 {
-    uint64_t                      last_id;
-    ngx_uint_t                    i, open;
-    ngx_http_replog_peer_t        peers[NGX_HTTP_REPLOG_MAX_SECONDARIES];
-    ngx_http_replog_peer_t       *peer;
-    ngx_http_replog_engine_t     *engine;
-    ngx_http_replog_srv_conf_t   *node;
-    ngx_http_replog_secondary_t  *s;
+    ngx_http_replog_engine_t  *engine;
 
     engine = ev->data;
-    node = engine->node;
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         /* parked clients are answered, not dropped */
@@ -909,84 +942,7 @@ ngx_http_replog_tick(ngx_event_t *ev)
     }
 
     if (engine->owner) {
-        open = (engine->recovery == NULL
-                || ngx_http_replog_recovery_step(engine->recovery) == NGX_OK);
-
-        last_id = ngx_http_replog_snapshot(engine, peers);
-
-        for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
-            peer = &peers[i];
-
-            if (peer->status == 0) {
-                if (engine->heartbeat[i].generation) {
-                    ngx_http_replog_link_reset(&engine->heartbeat[i]);
-                    ngx_http_replog_link_reset(&engine->catchup[i]);
-                    engine->heartbeat[i].generation = 0;
-                    engine->catchup[i].generation = 0;
-                }
-
-                continue;
-            }
-
-            ngx_http_replog_link_sync(&engine->heartbeat[i], peer);
-            ngx_http_replog_link_sync(&engine->catchup[i], peer);
-
-            if (peer->status == NGX_HTTP_REPLOG_CONFLICT) {
-                continue;
-            }
-
-            if (node->hc_remove_after
-                && peer->status == NGX_HTTP_REPLOG_UNHEALTHY
-                && ngx_time() - peer->last_healthy
-                   >= (time_t) (node->hc_remove_after / 1000))
-            {
-                ngx_http_replog_store_lock(engine->zone);
-
-                s = &engine->zone->sh->secondaries[i];
-
-                if (s->generation == peer->generation) {
-                    ngx_log_error(NGX_LOG_WARN, &engine->log, 0,
-                                  "replog: secondary \"%*s\" removed: "
-                                  "unhealthy for %M ms",
-                                  s->id_len, s->id, node->hc_remove_after);
-                    s->status = 0;
-                    engine->zone->sh->nsecondaries--;
-                }
-
-                ngx_http_replog_store_unlock(engine->zone);
-                continue;
-            }
-
-            if (peer->status == NGX_HTTP_REPLOG_UNHEALTHY || !open) {
-                continue;
-            }
-
-            /*
-             * behind, and its acked_id stands still (a push was lost) or
-             * lags further than live links go
-             */
-            if (peer->acked_id < last_id
-                && (ngx_current_msec - peer->acked_at >= NGX_HTTP_REPLOG_GRACE
-                    || last_id - peer->acked_id > node->max_pending / 2))
-            {
-                ngx_http_replog_catchup_next(&engine->catchup[i], peer,
-                                             last_id);
-            }
-        }
-
-        if ((ngx_msec_int_t) (ngx_current_msec - engine->next_heartbeat)
-            >= 0)
-        {
-            engine->next_heartbeat = ngx_current_msec + node->hc_interval;
-
-            for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
-                if (peers[i].status && peers[i].status
-                                       != NGX_HTTP_REPLOG_CONFLICT)
-                {
-                    ngx_http_replog_heartbeat(&engine->heartbeat[i]);
-                }
-            }
-        }
+        ngx_http_replog_tick_owner(engine);
     }
 
     ev->cancelable = ngx_queue_empty(&engine->waiters);
@@ -995,10 +951,16 @@ ngx_http_replog_tick(ngx_event_t *ev)
 }
 
 
+/*
+ * Parks a client until id is held by wc nodes, answered through answer
+ * (with 504 after timeout, if any).  The caller looked at the registry in
+ * the append and marked this worker before it (engine_expect).
+ */
+
 ngx_int_t
 ngx_http_replog_engine_wait(ngx_http_request_t *r,
     ngx_http_replog_srv_conf_t *node, uint64_t id, ngx_uint_t wc,
-    ngx_msec_t timeout)
+    ngx_msec_t timeout, ngx_http_replog_answer_pt answer)
 {
     ngx_pool_cleanup_t        *cln;
     ngx_http_replog_waiter_t  *w;
@@ -1024,6 +986,7 @@ ngx_http_replog_engine_wait(ngx_http_request_t *r,
     w->engine = engine;
     w->id = id;
     w->wc = wc;
+    w->answer = answer;
     w->active = 1;
 
     cln->handler = ngx_http_replog_waiter_cleanup;
@@ -1039,7 +1002,7 @@ ngx_http_replog_engine_wait(ngx_http_request_t *r,
 
     /* appends of one worker are in id order: the queue stays sorted */
     ngx_queue_insert_tail(&engine->waiters, &w->queue);
-    (void) ngx_atomic_fetch_add(&engine->zone->sh->waiters, 1);
+    ngx_http_replog_store_count(engine->zone, NGX_HTTP_REPLOG_WAITERS, 1);
 
     if (timeout) {
         w->timer.handler = ngx_http_replog_waiter_timeout;
@@ -1063,17 +1026,8 @@ ngx_http_replog_engine_wait(ngx_http_request_t *r,
         ngx_add_timer(&engine->tick, NGX_HTTP_REPLOG_IDLE_TICK);
     }
 
-    /*
-     * the mark first, then a look: an ack that another worker read after
-     * the caller looked but before the mark was seen wakes nobody else
-     */
+    /* the exact mark now: the lowest parked id, the least concern */
     ngx_http_replog_waiters_mark(engine);
-
-    if (ngx_http_replog_registry_holders(engine->zone, id, NULL, NULL, NULL)
-        >= wc)
-    {
-        ngx_post_event(&engine->recheck, &ngx_posted_events);
-    }
 
     return NGX_DONE;
 }
@@ -1108,13 +1062,6 @@ ngx_http_replog_engine_woken(ngx_cycle_t *cycle)
 
 
 static void
-ngx_http_replog_recheck(ngx_event_t *ev)
-{
-    ngx_http_replog_wake(ev->data, 0, NGX_HTTP_REPLOG_WOKEN_WORKER);
-}
-
-
-static void
 ngx_http_replog_waiters_mark(ngx_http_replog_engine_t *engine)
 {
     ngx_http_replog_waiter_t  *w;
@@ -1135,9 +1082,7 @@ static void
 ngx_http_replog_wake(ngx_http_replog_engine_t *engine, ngx_uint_t all,
     ngx_uint_t by)
 {
-    ngx_uint_t                 i, n;
-    ngx_http_replog_peer_t     peers[NGX_HTTP_REPLOG_MAX_SECONDARIES];
-    uint64_t                   acked[NGX_HTTP_REPLOG_MAX_SECONDARIES];
+    ngx_http_replog_peers_t  peers;
 
     if (ngx_queue_empty(&engine->waiters)) {
         ngx_http_replog_wake_mark(engine->zone->wake, 0, 0);
@@ -1146,25 +1091,19 @@ ngx_http_replog_wake(ngx_http_replog_engine_t *engine, ngx_uint_t all,
 
     /* one look at the registry for all the waiters */
 
-    (void) ngx_http_replog_snapshot(engine, peers);
+    ngx_http_replog_registry_peers(engine->zone, &peers);
 
-    for (i = 0, n = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
-        if (peers[i].status && peers[i].status != NGX_HTTP_REPLOG_CONFLICT) {
-            acked[n++] = peers[i].acked_id;
-        }
-    }
-
-    ngx_http_replog_wake_acked(engine, all, by, acked, n);
+    ngx_http_replog_wake_peers(engine, all, by, &peers);
 }
 
 
-/* answer the waiters that n secondaries at acked[] hold enough of */
+/* answers the waiters that the secondaries of the snapshot hold enough of */
 
 static void
-ngx_http_replog_wake_acked(ngx_http_replog_engine_t *engine, ngx_uint_t all,
-    ngx_uint_t by, uint64_t *acked, ngx_uint_t n)
+ngx_http_replog_wake_peers(ngx_http_replog_engine_t *engine, ngx_uint_t all,
+    ngx_uint_t by, ngx_http_replog_peers_t *peers)
 {
-    ngx_uint_t                 i, held, answered;
+    ngx_uint_t                 answered;
     ngx_queue_t               *q, *next;
     ngx_http_replog_waiter_t  *w;
 
@@ -1189,16 +1128,13 @@ ngx_http_replog_wake_acked(ngx_http_replog_engine_t *engine, ngx_uint_t all,
         next = ngx_queue_next(q);
         w = ngx_queue_data(q, ngx_http_replog_waiter_t, queue);
 
-        for (i = 0, held = 1; i < n; i++) {
-            held += (acked[i] >= w->id);
-        }
-
-        if (held >= w->wc) {
-            ngx_http_replog_waiter_answer(w, NGX_HTTP_CREATED);
+        if (ngx_http_replog_holders(peers, w->id) >= w->wc) {
+            ngx_http_replog_waiter_answer(w, NGX_HTTP_CREATED, peers);
             answered++;
 
         } else if (all) {
-            ngx_http_replog_waiter_answer(w, NGX_HTTP_GATEWAY_TIME_OUT);
+            ngx_http_replog_waiter_answer(w, NGX_HTTP_GATEWAY_TIME_OUT,
+                                          peers);
 
         } else if (w->wc < engine->minwc) {
             engine->minwc = w->wc;
@@ -1206,7 +1142,7 @@ ngx_http_replog_wake_acked(ngx_http_replog_engine_t *engine, ngx_uint_t all,
     }
 
     if (answered) {
-        (void) ngx_atomic_fetch_add(&engine->zone->sh->woken[by], answered);
+        ngx_http_replog_store_count(engine->zone, by, answered);
     }
 
     ngx_http_replog_waiters_mark(engine);
@@ -1214,7 +1150,8 @@ ngx_http_replog_wake_acked(ngx_http_replog_engine_t *engine, ngx_uint_t all,
 
 
 static void
-ngx_http_replog_waiter_answer(ngx_http_replog_waiter_t *w, ngx_uint_t status)
+ngx_http_replog_waiter_answer(ngx_http_replog_waiter_t *w, ngx_uint_t status,
+    ngx_http_replog_peers_t *peers)
 {
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
@@ -1224,7 +1161,7 @@ ngx_http_replog_waiter_answer(ngx_http_replog_waiter_t *w, ngx_uint_t status)
 
     ngx_queue_remove(&w->queue);
     w->active = 0;
-    (void) ngx_atomic_fetch_add(&w->engine->zone->sh->waiters, -1);
+    ngx_http_replog_store_count(w->engine->zone, NGX_HTTP_REPLOG_WAITERS, -1);
 
     if (w->timer.timer_set) {
         ngx_del_timer(&w->timer);
@@ -1232,7 +1169,7 @@ ngx_http_replog_waiter_answer(ngx_http_replog_waiter_t *w, ngx_uint_t status)
 
     r->read_event_handler = ngx_http_block_reading;
 
-    ngx_http_finalize_request(r, ngx_http_replog_post_answer(r, status));
+    ngx_http_finalize_request(r, w->answer(r, status, peers));
     ngx_http_run_posted_requests(c);
 }
 
@@ -1240,17 +1177,17 @@ ngx_http_replog_waiter_answer(ngx_http_replog_waiter_t *w, ngx_uint_t status)
 static void
 ngx_http_replog_waiter_timeout(ngx_event_t *ev)
 {
-    ngx_uint_t                 held;
     ngx_http_replog_waiter_t  *w;
+    ngx_http_replog_peers_t    peers;
 
     w = ev->data;
 
-    held = ngx_http_replog_registry_holders(w->engine->zone, w->id, NULL,
-                                            NULL, NULL);
+    ngx_http_replog_registry_peers(w->engine->zone, &peers);
 
-    ngx_http_replog_waiter_answer(w, held >= w->wc
+    ngx_http_replog_waiter_answer(w, ngx_http_replog_holders(&peers, w->id)
+                                     >= w->wc
                                      ? NGX_HTTP_CREATED
-                                     : NGX_HTTP_GATEWAY_TIME_OUT);
+                                     : NGX_HTTP_GATEWAY_TIME_OUT, &peers);
 }
 
 
@@ -1265,7 +1202,7 @@ ngx_http_replog_waiter_cleanup(void *data)
 
     ngx_queue_remove(&w->queue);
     w->active = 0;
-    (void) ngx_atomic_fetch_add(&w->engine->zone->sh->waiters, -1);
+    ngx_http_replog_store_count(w->engine->zone, NGX_HTTP_REPLOG_WAITERS, -1);
 
     if (w->timer.timer_set) {
         ngx_del_timer(&w->timer);

@@ -15,6 +15,7 @@ static json_t *ngx_http_replog_json_object(u_char *body, size_t len,
     const char *what, ngx_str_t *err);
 static ngx_int_t ngx_http_replog_json_encode(ngx_pool_t *pool, json_t *v,
     ngx_str_t *out);
+static ngx_int_t ngx_http_replog_printable(u_char *p, size_t len);
 
 
 /* a body that must be a JSON object; NULL with err set otherwise */
@@ -182,6 +183,63 @@ ngx_http_replog_json_escape(u_char *dst, u_char *s, size_t len)
     }
 
     return dst;
+}
+
+
+/*
+ * registered_to of message id: ["<master>","<secondary>",...], the master
+ * first, then the secondaries of the snapshot that hold it, in slot order
+ */
+
+ngx_int_t
+ngx_http_replog_json_holders(ngx_pool_t *pool, ngx_str_t *master,
+    ngx_http_replog_peers_t *peers, uint64_t id, ngx_str_t *json)
+{
+    u_char                  *p;
+    size_t                   len;
+    ngx_uint_t               i;
+    ngx_http_replog_peer_t  *s;
+
+    len = sizeof("[\"\"]") - 1
+          + ngx_http_replog_json_escape_len(master->data, master->len);
+
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        s = &peers->peer[i];
+
+        if (ngx_http_replog_holds(s, id)) {
+            len += sizeof(",\"\"") - 1
+                   + ngx_http_replog_json_escape_len(s->id, s->id_len);
+        }
+    }
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    json->data = p;
+
+    *p++ = '[';
+    *p++ = '"';
+    p = ngx_http_replog_json_escape(p, master->data, master->len);
+    *p++ = '"';
+
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        s = &peers->peer[i];
+
+        if (ngx_http_replog_holds(s, id)) {
+            *p++ = ',';
+            *p++ = '"';
+            p = ngx_http_replog_json_escape(p, s->id, s->id_len);
+            *p++ = '"';
+        }
+    }
+
+    *p++ = ']';
+
+    json->len = p - json->data;
+
+    return NGX_OK;
 }
 
 
@@ -411,11 +469,20 @@ failed:
 ngx_int_t
 ngx_http_replog_valid_id(u_char *p, size_t len)
 {
-    size_t  i;
-
     if (len == 0 || len >= NGX_HTTP_REPLOG_ID_LEN) {
         return NGX_DECLINED;
     }
+
+    return ngx_http_replog_printable(p, len);
+}
+
+
+/* printable ASCII without spaces, quotes or backslashes */
+
+static ngx_int_t
+ngx_http_replog_printable(u_char *p, size_t len)
+{
+    size_t  i;
 
     for (i = 0; i < len; i++) {
         if (p[i] <= ' ' || p[i] >= 0x7f
@@ -437,7 +504,7 @@ ngx_http_replog_valid_id(u_char *p, size_t len)
 ngx_int_t
 ngx_http_replog_valid_url(u_char *p, size_t len)
 {
-    size_t  i, skip;
+    size_t  skip;
 
     if (len > 7 && ngx_strncasecmp(p, (u_char *) "http://", 7) == 0) {
         skip = 7;
@@ -453,15 +520,7 @@ ngx_http_replog_valid_url(u_char *p, size_t len)
         return NGX_DECLINED;
     }
 
-    for (i = skip; i < len; i++) {
-        if (p[i] <= ' ' || p[i] >= 0x7f
-            || p[i] == '"' || p[i] == '\'' || p[i] == '\\')
-        {
-            return NGX_DECLINED;
-        }
-    }
-
-    return NGX_OK;
+    return ngx_http_replog_printable(p + skip, len - skip);
 }
 
 

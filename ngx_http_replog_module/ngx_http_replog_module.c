@@ -1257,41 +1257,12 @@ ngx_http_replog_recovery(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_replog_init_process(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                     i;
-    ngx_http_replog_zone_t        *zone;
-    ngx_http_replog_srv_conf_t   **nodes;
-    ngx_http_replog_main_conf_t   *rmcf;
+    ngx_http_replog_main_conf_t  *rmcf;
 
     rmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_replog_module);
 
     if (rmcf == NULL) {
         return NGX_OK;
-    }
-
-    /*
-     * a master tells its secondaries its replog_master_url with each
-     * batch: the zone outlives a reload, the configured URL wins
-     */
-
-    nodes = rmcf->nodes.elts;
-
-    for (i = 0; i < rmcf->nodes.nelts; i++) {
-        if (nodes[i]->role != NGX_HTTP_REPLOG_MASTER) {
-            continue;
-        }
-
-        zone = nodes[i]->shm_zone->data;
-
-        ngx_http_replog_store_lock(zone);
-
-        zone->sh->url_len = nodes[i]->master_url.len;
-
-        if (zone->sh->url_len) {
-            ngx_memcpy(zone->sh->url, nodes[i]->master_url.data,
-                       zone->sh->url_len);
-        }
-
-        ngx_http_replog_store_unlock(zone);
     }
 
     if (ngx_http_replog_wake_init_process(cycle) != NGX_OK) {

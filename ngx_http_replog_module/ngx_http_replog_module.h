@@ -56,9 +56,24 @@
 #define NGX_HTTP_REPLOG_TIME_LEN                                             \
     (sizeof("1970-01-01T00:00:00.000000Z") - 1)
 
+/* counters of the zone, atomic words */
+#define NGX_HTTP_REPLOG_WAITERS       NGX_HTTP_REPLOG_WOKEN_N  /* a gauge */
+#define NGX_HTTP_REPLOG_WC_TIMEOUTS   (NGX_HTTP_REPLOG_WOKEN_N + 1)
+#define NGX_HTTP_REPLOG_CATCHUP       (NGX_HTTP_REPLOG_WOKEN_N + 2)
+#define NGX_HTTP_REPLOG_COUNTERS      (NGX_HTTP_REPLOG_WOKEN_N + 3)
+
+/* a secondary that counts for the quorum and is sent batches */
+#define ngx_http_replog_up(status)                                           \
+    ((status) == NGX_HTTP_REPLOG_HEALTHY                                     \
+     || (status) == NGX_HTTP_REPLOG_SUSPECTED)
+
+/* a secondary of a snapshot that holds message id */
+#define ngx_http_replog_holds(p, id)                                         \
+    ((p)->status != 0 && (p)->status != NGX_HTTP_REPLOG_CONFLICT             \
+     && (p)->acked_id >= (id))
+
 /* store results besides NGX_OK / NGX_ERROR */
 #define NGX_HTTP_REPLOG_FULL          1
-#define NGX_HTTP_REPLOG_GAP           2
 #define NGX_HTTP_REPLOG_EPOCH         3
 #define NGX_HTTP_REPLOG_MOVED         4   /* copied into a resized zone */
 
@@ -124,32 +139,35 @@ typedef struct {
 
     uint64_t                        appended;
     uint64_t                        rejected_full;
-    uint64_t                        locks;    /* round trips of the lock */
     ngx_msec_t                      started;
 
-    ngx_uint_t                      state;
+    /*
+     * written under the lock, read without it: what a request checks
+     * before it reads its body (the state, the registered secondaries,
+     * those up), and the lock's round trips
+     */
+    ngx_atomic_t                    state;
+    ngx_atomic_t                    nsecondaries;
+    ngx_atomic_t                    up;
+    ngx_atomic_t                    locks;
+
     ngx_msec_t                      recovery_start;
     uint64_t                        recovery_target;
 
     /* master: the registry */
     ngx_http_replog_secondary_t
                            secondaries[NGX_HTTP_REPLOG_MAX_SECONDARIES];
-    ngx_uint_t                      nsecondaries;
     uint64_t                        generation;
-    u_char                          url[NGX_HTTP_REPLOG_HOST_LEN];
-    size_t                          url_len;
 
     /* secondary: where the batches come from */
     u_char                          master[NGX_HTTP_REPLOG_HOST_LEN];
     size_t                          master_len;
 
-    ngx_atomic_t                    waiters;
-    uint64_t                        wc_timeouts;
-    uint64_t                        catchup_entries;
+    /* counters moved without the lock, see ngx_http_replog_store_count */
+    ngx_atomic_t                    counters[NGX_HTTP_REPLOG_COUNTERS];
 
     /* master: workers to wake when an ack covers their parked clients */
     ngx_http_replog_wake_sh_t      *wake;
-    ngx_atomic_t                    woken[NGX_HTTP_REPLOG_WOKEN_N];
 } ngx_http_replog_sh_t;
 
 
@@ -232,13 +250,61 @@ typedef struct {
 } ngx_http_replog_appended_t;
 
 
-/* a node's state and counts, read at once */
+/* a node's state and counts, read without the lock */
 typedef struct {
     ngx_uint_t                      state;
     ngx_uint_t                      registered;
     ngx_uint_t                      up;
     ngx_uint_t                      cluster_size;
 } ngx_http_replog_view_t;
+
+
+/* a registry slot as the engine and the answers use it, a copy */
+typedef struct {
+    ngx_uint_t                      status;
+    uint64_t                        generation;
+    uint64_t                        acked_id;
+    ngx_msec_t                      acked_at;
+    time_t                          last_healthy;
+    size_t                          id_len;
+    u_char                          id[NGX_HTTP_REPLOG_ID_LEN];
+} ngx_http_replog_peer_t;
+
+
+/* the registry and the log's end, copied in one look */
+typedef struct {
+    uint64_t                        last_id;
+    ngx_atomic_uint_t               locks;    /* this look's included */
+    ngx_http_replog_peer_t          peer[NGX_HTTP_REPLOG_MAX_SECONDARIES];
+} ngx_http_replog_peers_t;
+
+
+/* all a status endpoint shows, copied in one look, formatted after */
+typedef struct {
+    uint64_t                        epoch;
+    uint64_t                        last_id;
+    uint64_t                        bytes;
+    uint64_t                        appended;
+    uint64_t                        rejected_full;
+    uint64_t                        locks;
+    uint64_t                        max_id;
+    uint64_t                        recovery_target;
+    ngx_msec_t                      recovery_start;
+    ngx_uint_t                      pending;
+    ngx_uint_t                      state;
+    ngx_uint_t                      nsecondaries;
+    ngx_uint_t                      counters[NGX_HTTP_REPLOG_COUNTERS];
+    ngx_http_replog_secondary_t
+                           secondaries[NGX_HTTP_REPLOG_MAX_SECONDARIES];
+} ngx_http_replog_status_t;
+
+
+/* what an apply left: the secondary's mark and its log's identity */
+typedef struct {
+    uint64_t                        acked_id;
+    uint64_t                        epoch;
+    uint64_t                        incarnation;
+} ngx_http_replog_applied_t;
 
 
 /*
@@ -253,6 +319,25 @@ typedef struct {
 } ngx_http_replog_run_t;
 
 
+/*
+ * A reader's place in the log, copying entries in list form: the ids
+ * next..last, or the n ids of a ring of ids from head; each entry is
+ * followed by the suffix of its run.  An incarnation that is not the log's
+ * any more ends the read.
+ */
+typedef struct {
+    uint64_t                        next;
+    uint64_t                        last;
+    uint64_t                       *ring;
+    ngx_uint_t                      ring_size;
+    ngx_uint_t                      head;
+    ngx_uint_t                      n;
+    uint64_t                        incarnation;
+    ngx_http_replog_run_t          *run;
+    unsigned                        tail:1;   /* the next entry: a comma */
+} ngx_http_replog_cursor_t;
+
+
 /* an entry of a batch, parsed on the secondary */
 typedef struct {
     uint64_t                        id;
@@ -263,6 +348,10 @@ typedef struct {
 
 typedef ngx_int_t (*ngx_http_replog_body_pt)(ngx_http_request_t *r,
     ngx_str_t *body);
+
+/* how the engine answers a parked client, with a snapshot of its holders */
+typedef ngx_int_t (*ngx_http_replog_answer_pt)(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_http_replog_peers_t *peers);
 
 
 /* a request of the API */
@@ -281,16 +370,11 @@ typedef struct {
     unsigned                       too_large:1;
 
     /* GET /messages */
-    uint64_t                       next;
-    uint64_t                       last;
-    uint64_t                       incarnation;  /* of the log listed */
+    ngx_http_replog_cursor_t       cursor;
     ngx_buf_t                     *buf;
     ngx_buf_t                     *big;
     ngx_chain_t                    out;
-    ngx_http_replog_run_t         *runs;
-    ngx_uint_t                     run;
     unsigned                       opened:1;
-    unsigned                       tail:1;
     unsigned                       done:1;
 
     /* POST /replicate */
@@ -302,21 +386,32 @@ typedef struct {
 
 
 /* store: the zone log, knows no network and no HTTP */
+ngx_int_t ngx_http_replog_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 void ngx_http_replog_store_lock(ngx_http_replog_zone_t *zone);
 void ngx_http_replog_store_unlock(ngx_http_replog_zone_t *zone);
-ngx_int_t ngx_http_replog_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 ngx_int_t ngx_http_replog_store_append(ngx_http_replog_zone_t *zone,
-    u_char *msg, size_t len, ngx_http_replog_appended_t *out);
+    u_char *msg, size_t len, ngx_http_replog_appended_t *out,
+    ngx_http_replog_peers_t *peers);
 ngx_int_t ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone,
     uint64_t epoch, ngx_http_replog_batch_entry_t *entries, ngx_uint_t n,
-    ngx_uint_t max_pending, uint64_t *acked_id);
+    ngx_uint_t max_pending, ngx_str_t *master,
+    ngx_http_replog_applied_t *out);
 ngx_int_t ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone);
-ngx_http_replog_entry_t *ngx_http_replog_store_get_locked(
-    ngx_http_replog_sh_t *sh, uint64_t id);
-uint64_t ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh,
-    uint64_t id);
-ngx_http_replog_entry_t **ngx_http_replog_store_slots_locked(
-    ngx_http_replog_sh_t *sh, uint64_t id, ngx_uint_t *n);
+ngx_int_t ngx_http_replog_store_list(ngx_http_replog_zone_t *zone,
+    uint64_t since, uint64_t limit, ngx_http_replog_cursor_t *cur,
+    off_t *bytes, uint64_t *epoch, ngx_http_replog_peers_t *peers);
+ngx_int_t ngx_http_replog_store_read(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_cursor_t *cur, u_char **pos, u_char *end,
+    ngx_uint_t max, size_t *need, uint64_t *epoch);
+size_t ngx_http_replog_store_master(ngx_http_replog_zone_t *zone,
+    u_char *buf);
+ngx_http_replog_wake_slot_t *ngx_http_replog_store_wake(
+    ngx_http_replog_zone_t *zone, ngx_int_t slot, ngx_pid_t pid,
+    ngx_uint_t *full);
+void ngx_http_replog_store_count(ngx_http_replog_zone_t *zone, ngx_uint_t k,
+    ngx_atomic_int_t n);
+ngx_uint_t ngx_http_replog_store_changed(ngx_http_replog_zone_t *zone,
+    ngx_atomic_uint_t seen);
 uint64_t ngx_http_replog_new_epoch(void);
 ngx_int_t ngx_http_replog_parse_wc(u_char *p, size_t len);
 u_char *ngx_http_replog_format_time(u_char *p, int64_t usec);
@@ -325,27 +420,40 @@ u_char *ngx_http_replog_format_epoch(u_char *p, uint64_t epoch);
 /* registry: secondaries and their health, in the master's zone */
 ngx_int_t ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone,
     ngx_str_t *id, struct sockaddr *sa, socklen_t socklen, in_port_t port,
-    uint64_t epoch, uint64_t acked_id, ngx_log_t *log);
-ngx_int_t ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone,
+    uint64_t epoch, uint64_t acked_id, uint64_t *master_epoch,
+    uint64_t *last_id, ngx_log_t *log);
+ngx_int_t ngx_http_replog_registry_ack(ngx_http_replog_srv_conf_t *node,
     ngx_uint_t slot, uint64_t generation, uint64_t acked_id,
-    uint64_t incarnation, ngx_log_t *log);
+    uint64_t incarnation, ngx_uint_t ok, ngx_http_replog_peers_t *peers,
+    ngx_log_t *log);
 void ngx_http_replog_registry_signal(ngx_http_replog_srv_conf_t *node,
     ngx_uint_t slot, uint64_t generation, ngx_uint_t ok, const char *err,
-    ngx_log_t *log);
+    ngx_uint_t retried, ngx_log_t *log);
 void ngx_http_replog_registry_conflict(ngx_http_replog_zone_t *zone,
     ngx_uint_t slot, uint64_t generation, ngx_log_t *log);
-ngx_uint_t ngx_http_replog_registry_holders(ngx_http_replog_zone_t *zone,
-    uint64_t id, ngx_pool_t *pool, ngx_str_t *master_id, ngx_str_t *json);
+ngx_int_t ngx_http_replog_registry_retry(ngx_http_replog_zone_t *zone,
+    ngx_uint_t slot, uint64_t generation);
+void ngx_http_replog_registry_remove(ngx_http_replog_zone_t *zone,
+    ngx_uint_t slot, uint64_t generation, ngx_msec_t after, ngx_log_t *log);
+ngx_int_t ngx_http_replog_registry_addr(ngx_http_replog_zone_t *zone,
+    ngx_uint_t slot, uint64_t *generation, ngx_sockaddr_t *sockaddr,
+    socklen_t *socklen, u_char *id, size_t *id_len);
+void ngx_http_replog_registry_peers(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_peers_t *peers);
+void ngx_http_replog_registry_peers_locked(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_peers_t *peers);
+ngx_uint_t ngx_http_replog_holders(ngx_http_replog_peers_t *peers,
+    uint64_t id);
 void ngx_http_replog_registry_view(ngx_http_replog_srv_conf_t *node,
     ngx_http_replog_view_t *view);
-ngx_int_t ngx_http_replog_registry_states(ngx_http_replog_zone_t *zone,
-    ngx_pool_t *pool, ngx_str_t *json);
-ngx_int_t ngx_http_replog_registry_json(ngx_http_replog_zone_t *zone,
-    ngx_pool_t *pool, ngx_uint_t original, ngx_str_t *json);
-ngx_int_t ngx_http_replog_registry_awaited(ngx_http_replog_zone_t *zone,
-    ngx_uint_t needed, ngx_pool_t *pool, ngx_str_t *json);
-void ngx_http_replog_registry_judge_locked(ngx_http_replog_zone_t *zone,
-    ngx_log_t *log);
+void ngx_http_replog_registry_status(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_status_t *st);
+ngx_uint_t ngx_http_replog_registry_open(ngx_http_replog_zone_t *zone,
+    uint64_t *last_id, uint64_t *epoch, ngx_log_t *log);
+ngx_int_t ngx_http_replog_registry_adopt(ngx_http_replog_zone_t *zone,
+    ngx_uint_t slot, uint64_t generation, ngx_log_t *log);
+ngx_int_t ngx_http_replog_registry_source(ngx_http_replog_zone_t *zone,
+    ngx_uint_t slot, uint64_t generation, ngx_str_t *id);
 const char *ngx_http_replog_status_name(ngx_uint_t status);
 const char *ngx_http_replog_state_name(ngx_uint_t state);
 
@@ -359,14 +467,20 @@ void ngx_http_replog_recovery_free(void *data);
 ngx_int_t ngx_http_replog_engine_init_process(ngx_cycle_t *cycle);
 void ngx_http_replog_engine_exit_process(ngx_cycle_t *cycle);
 void ngx_http_replog_engine_appended(ngx_http_replog_srv_conf_t *node,
-    uint64_t id);
-ngx_int_t ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone,
-    uint64_t acked_id, uint64_t *acked);
+    uint64_t id, ngx_http_replog_peers_t *peers);
+void ngx_http_replog_engine_expect(ngx_http_replog_srv_conf_t *node,
+    ngx_uint_t wc);
+void ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone,
+    uint64_t acked_id, ngx_http_replog_peers_t *peers);
 ngx_int_t ngx_http_replog_engine_wait(ngx_http_request_t *r,
     ngx_http_replog_srv_conf_t *node, uint64_t id, ngx_uint_t wc,
-    ngx_msec_t timeout);
+    ngx_msec_t timeout, ngx_http_replog_answer_pt answer);
 
+/* status endpoints, formatted from a snapshot */
+ngx_int_t ngx_http_replog_health(ngx_http_request_t *r);
 ngx_int_t ngx_http_replog_metrics(ngx_http_request_t *r);
+ngx_int_t ngx_http_replog_secondaries(ngx_http_request_t *r,
+    ngx_uint_t original);
 
 /* GET /openapi.json and /docs, compiled in */
 ngx_int_t ngx_http_replog_openapi(ngx_http_request_t *r, ngx_str_t *path);
@@ -388,6 +502,8 @@ ngx_int_t ngx_http_replog_parse_epoch(u_char *p, size_t len, uint64_t *epoch);
 ngx_int_t ngx_http_replog_json_message(ngx_http_request_t *r, u_char *body,
     size_t len, ngx_str_t *msg, ngx_str_t *err);
 size_t ngx_http_replog_json_escape_len(u_char *s, size_t len);
+ngx_int_t ngx_http_replog_json_holders(ngx_pool_t *pool, ngx_str_t *master,
+    ngx_http_replog_peers_t *peers, uint64_t id, ngx_str_t *json);
 u_char *ngx_http_replog_json_escape(u_char *dst, u_char *s, size_t len);
 ngx_int_t ngx_http_replog_json_acked(u_char *body, size_t len,
     uint64_t *acked_id, u_char *id, size_t *id_len, uint64_t *epoch);
@@ -397,8 +513,6 @@ ngx_int_t ngx_http_replog_handler(ngx_http_request_t *r);
 void ngx_http_replog_api_init(void);
 ngx_int_t ngx_http_replog_read_body(ngx_http_request_t *r,
     ngx_http_replog_body_pt handler);
-ngx_int_t ngx_http_replog_post_answer(ngx_http_request_t *r,
-    ngx_uint_t status);
 ngx_table_elt_t *ngx_http_replog_header(ngx_http_request_t *r,
     const char *name, size_t len);
 ngx_int_t ngx_http_replog_retry_after(ngx_http_request_t *r,

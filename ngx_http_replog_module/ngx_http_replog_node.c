@@ -20,10 +20,10 @@ static void ngx_http_replog_delayed(ngx_event_t *ev);
 static void ngx_http_replog_delay_cleanup(void *data);
 static ngx_int_t ngx_http_replog_register_body(ngx_http_request_t *r,
     ngx_str_t *body);
-static void ngx_http_replog_master_from(ngx_http_request_t *r,
-    ngx_http_replog_zone_t *zone);
+static ngx_str_t *ngx_http_replog_master_from(ngx_http_request_t *r,
+    ngx_str_t *url);
 static ngx_int_t ngx_http_replog_acked(ngx_http_request_t *r,
-    ngx_uint_t status, const char *err, uint64_t acked_id);
+    ngx_uint_t status, const char *err, ngx_http_replog_applied_t *a);
 
 
 ngx_int_t
@@ -120,22 +120,26 @@ ngx_http_replog_delay_cleanup(void *data)
 static ngx_int_t
 ngx_http_replog_apply(ngx_http_request_t *r)
 {
-    uint64_t                     acked_id;
     ngx_int_t                    rc;
+    ngx_str_t                    url, *master;
     ngx_http_replog_ctx_t       *ctx;
+    ngx_http_replog_applied_t    a;
     ngx_http_replog_srv_conf_t  *node;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
     node = ctx->node;
 
+    master = (node->master_url.len == 0)
+             ? ngx_http_replog_master_from(r, &url) : NULL;
+
     rc = ngx_http_replog_store_apply(node->shm_zone->data, ctx->epoch,
                                      ctx->entries, ctx->nentries,
-                                     node->max_pending, &acked_id);
+                                     node->max_pending, master, &a);
 
     if (rc == NGX_HTTP_REPLOG_EPOCH) {
         return ngx_http_replog_acked(r, NGX_HTTP_CONFLICT,
                                      "the batch is of another epoch than "
-                                     "this log: refused", acked_id);
+                                     "this log: refused", &a);
     }
 
     if (rc == NGX_HTTP_REPLOG_MOVED) {
@@ -147,20 +151,16 @@ ngx_http_replog_apply(ngx_http_request_t *r)
         return ngx_http_replog_acked(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                      "the log moved to a resized replog_zone "
                                      "of a reload: nothing was stored, retry",
-                                     acked_id);
+                                     &a);
     }
 
     if (rc == NGX_HTTP_REPLOG_FULL) {
         return ngx_http_replog_acked(r, NGX_HTTP_INSUFFICIENT_STORAGE,
-                                     "the log is full", acked_id);
+                                     "the log is full", &a);
     }
 
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (node->master_url.len == 0) {
-        ngx_http_replog_master_from(r, node->shm_zone->data);
     }
 
     /* replog_fail_rate: stored, yet answered as failed (for testing) */
@@ -170,43 +170,41 @@ ngx_http_replog_apply(ngx_http_request_t *r)
     {
         return ngx_http_replog_acked(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                      "failure simulated by replog_fail_rate",
-                                     acked_id);
+                                     &a);
     }
 
-    return ngx_http_replog_acked(r, NGX_HTTP_OK, NULL, acked_id);
+    return ngx_http_replog_acked(r, NGX_HTTP_OK, NULL, &a);
 }
 
 
 /*
  * Without replog_master_url, the master's URL shown to clients is what the
  * master said with the last batch this log accepted (only service key
- * holders send batches); an empty header: it has none.
+ * holders send batches); an empty header: it has none.  NULL: nothing
+ * usable was said, the last one stays.
  */
 
-static void
-ngx_http_replog_master_from(ngx_http_request_t *r,
-    ngx_http_replog_zone_t *zone)
+static ngx_str_t *
+ngx_http_replog_master_from(ngx_http_request_t *r, ngx_str_t *url)
 {
-    size_t            len;
     ngx_table_elt_t  *h;
 
     h = ngx_http_replog_header(r, "x-replog-master",
                                sizeof("x-replog-master") - 1);
 
     if (h == NULL) {
-        return;
+        return NULL;
     }
 
-    len = h->value.len;
-
-    if (len && ngx_http_replog_valid_url(h->value.data, len) != NGX_OK) {
-        return;
+    if (h->value.len
+        && ngx_http_replog_valid_url(h->value.data, h->value.len) != NGX_OK)
+    {
+        return NULL;
     }
 
-    ngx_http_replog_store_lock(zone);
-    ngx_memcpy(zone->sh->master, h->value.data, len);
-    zone->sh->master_len = len;
-    ngx_http_replog_store_unlock(zone);
+    *url = h->value;
+
+    return url;
 }
 
 
@@ -221,24 +219,16 @@ ngx_http_replog_master_from(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
-    const char *err, uint64_t acked_id)
+    const char *err, ngx_http_replog_applied_t *a)
 {
     u_char                  *p;
     size_t                   len;
-    uint64_t                 incarnation, epoch;
     ngx_str_t                json, *id;
     ngx_table_elt_t         *h;
     ngx_http_replog_ctx_t   *ctx;
-    ngx_http_replog_zone_t  *zone;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
-    zone = ctx->node->shm_zone->data;
     id = &ctx->node->id;
-
-    ngx_http_replog_store_lock(zone);
-    incarnation = zone->sh->incarnation;
-    epoch = zone->sh->epoch;
-    ngx_http_replog_store_unlock(zone);
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -258,7 +248,7 @@ ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
     h->hash = 1;
     ngx_str_set(&h->key, "X-Replog-Log");
     h->value.data = p;
-    h->value.len = ngx_sprintf(p, "%016xL", incarnation) - p;
+    h->value.len = ngx_sprintf(p, "%016xL", a->incarnation) - p;
     p += 16;
 
     json.data = p;
@@ -270,10 +260,10 @@ ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
         *p++ = '{';
     }
 
-    p = ngx_sprintf(p, "\"acked_id\":%uL,\"id\":\"", acked_id);
+    p = ngx_sprintf(p, "\"acked_id\":%uL,\"id\":\"", a->acked_id);
     p = ngx_http_replog_json_escape(p, id->data, id->len);
     p = ngx_cpymem(p, "\",\"epoch\":\"", sizeof("\",\"epoch\":\"") - 1);
-    p = ngx_http_replog_format_epoch(p, epoch);
+    p = ngx_http_replog_format_epoch(p, a->epoch);
     p = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
 
     json.len = p - json.data;
@@ -300,13 +290,11 @@ ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
     socklen_t                    socklen;
     ngx_uint_t                   port;
     ngx_sockaddr_t               peer;
-    ngx_http_replog_sh_t        *sh;
     ngx_http_replog_ctx_t       *ctx;
     ngx_http_replog_zone_t      *zone;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
     zone = ctx->node->shm_zone->data;
-    sh = zone->sh;
 
     rc = ngx_http_replog_json_register(r, body->data, body->len, &id, &port,
                                        &epoch, &acked_id, &err);
@@ -348,6 +336,7 @@ ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
 
     slot = ngx_http_replog_registry_add(zone, &id, &peer.sockaddr, socklen,
                                         (in_port_t) port, epoch, acked_id,
+                                        &master_epoch, &last_id,
                                         r->connection->log);
 
     if (slot == NGX_BUSY) {
@@ -367,19 +356,6 @@ ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
                    "the registry is full: at most %d secondaries",
                    NGX_HTTP_REPLOG_MAX_SECONDARIES);
     }
-
-    /*
-     * where clients write is told to secondaries with each batch: this
-     * node's replog_master_url (put in the zone at worker start), never a
-     * request's Host
-     */
-
-    ngx_http_replog_store_lock(zone);
-
-    master_epoch = sh->epoch;
-    last_id = sh->last_id;
-
-    ngx_http_replog_store_unlock(zone);
 
     len = sizeof("{\"id\":\"\",\"master_id\":\"\",\"epoch\":\"\","
                  "\"last_id\":}\n")

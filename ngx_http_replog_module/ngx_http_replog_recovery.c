@@ -37,6 +37,9 @@ typedef struct {
     ngx_uint_t                     pages;
     ngx_uint_t                     limit;     /* entries per page */
     uint64_t                       since;     /* of the page asked for */
+    uint64_t                       last;      /* the log's last id, as of
+                                                 the last look */
+    uint64_t                       target;    /* what the source holds */
     ngx_uint_t                     registered;  /* as last logged */
     ngx_msec_t                     next_try;
     unsigned                       failing:1;
@@ -102,56 +105,42 @@ ngx_http_replog_recovery_step(void *data)
 {
     ngx_http_replog_recovery_t  *rec = data;
 
-    ngx_uint_t                    state;
-    ngx_http_replog_secondary_t  *s;
+    ngx_http_replog_view_t  view;
 
-    ngx_http_replog_store_lock(rec->zone);
-    state = rec->zone->sh->state;
-    ngx_http_replog_store_unlock(rec->zone);
+    ngx_http_replog_registry_view(rec->node, &view);
 
-    if (state == NGX_HTTP_REPLOG_OPEN) {
+    if (view.state == NGX_HTTP_REPLOG_OPEN) {
         return NGX_OK;
     }
 
-    if (state == NGX_HTTP_REPLOG_PULLING) {
+    /*
+     * from the same source while it is up; a source the heartbeats found
+     * down is given up, even in the middle of a page
+     */
 
-        /*
-         * from the same source while it is up; a source the heartbeats
-         * found down is given up, even in the middle of a page
-         */
+    if (view.state == NGX_HTTP_REPLOG_PULLING
+        && ngx_http_replog_registry_source(rec->zone, rec->slot,
+                                           rec->generation, NULL)
+           != NGX_OK)
+    {
+        if (rec->generation == 0) {
+            /* a new worker 0 (a reload) takes the pull over */
+            ngx_log_error(NGX_LOG_INFO, &rec->log, 0,
+                          "replog: recovering: the pull is taken over "
+                          "after a reload, choosing again");
 
-        ngx_http_replog_store_lock(rec->zone);
-
-        s = &rec->zone->sh->secondaries[rec->slot];
-
-        if (s->generation != rec->generation
-            || (s->status != NGX_HTTP_REPLOG_HEALTHY
-                && s->status != NGX_HTTP_REPLOG_SUSPECTED))
-        {
-            rec->zone->sh->state = NGX_HTTP_REPLOG_RECOVERING;
-            ngx_http_replog_store_unlock(rec->zone);
-
-            if (rec->generation == 0) {
-                /* a new worker 0 (a reload) takes the pull over */
-                ngx_log_error(NGX_LOG_INFO, &rec->log, 0,
-                              "replog: recovering: the pull is taken over "
-                              "after a reload, choosing again");
-
-            } else {
-                ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
-                              "replog: recovering: the source %V is down, "
-                              "choosing again", &rec->client.name);
-            }
-
-            ngx_http_replog_client_close(&rec->client);
-            rec->client.busy = 0;
-            rec->failing = 0;
-            rec->next_try = 0;
-
-            return NGX_AGAIN;
+        } else {
+            ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
+                          "replog: recovering: the source %V is down, "
+                          "choosing again", &rec->client.name);
         }
 
-        ngx_http_replog_store_unlock(rec->zone);
+        ngx_http_replog_client_close(&rec->client);
+        rec->client.busy = 0;
+        rec->failing = 0;
+        rec->next_try = 0;
+
+        return NGX_AGAIN;
     }
 
     if (rec->client.busy
@@ -160,7 +149,7 @@ ngx_http_replog_recovery_step(void *data)
         return NGX_AGAIN;
     }
 
-    if (state == NGX_HTTP_REPLOG_RECOVERING) {
+    if (view.state == NGX_HTTP_REPLOG_RECOVERING) {
         return ngx_http_replog_recovery_choose(rec);
     }
 
@@ -176,12 +165,12 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
     uint64_t                      acked, top;
     ngx_uint_t                    i, n, needed, best, unsafe;
     ngx_msec_t                    elapsed;
-    ngx_http_replog_sh_t         *sh;
+    ngx_http_replog_status_t      st;
     ngx_http_replog_secondary_t  *s;
 
-    sh = rec->zone->sh;
+    /* a look at the registry, the choice made outside the lock */
 
-    ngx_http_replog_store_lock(rec->zone);
+    ngx_http_replog_registry_status(rec->zone, &st);
 
     n = 0;
     best = NGX_HTTP_REPLOG_MAX_SECONDARIES;
@@ -189,7 +178,7 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
     top = 0;
 
     for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
-        s = &sh->secondaries[i];
+        s = &st.secondaries[i];
 
         if (s->status == 0) {
             continue;
@@ -206,9 +195,7 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
             top = s->acked_id;
         }
 
-        if ((s->status == NGX_HTTP_REPLOG_HEALTHY
-             || s->status == NGX_HTTP_REPLOG_SUSPECTED)
-            && s->acked_id > acked)
+        if (ngx_http_replog_up(s->status) && s->acked_id > acked)
         {
             acked = s->acked_id;
             best = i;
@@ -216,7 +203,7 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
     }
 
     needed = ngx_http_replog_recovery_needed(rec->node->cluster_size);
-    elapsed = ngx_current_msec - sh->recovery_start;
+    elapsed = ngx_current_msec - st.recovery_start;
 
     unsafe = (rec->node->recovery_unsafe
               && elapsed >= rec->node->recovery_unsafe && n);
@@ -232,13 +219,11 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
     }
 
     if (n < needed && !unsafe) {
-        ngx_http_replog_store_unlock(rec->zone);
         return NGX_AGAIN;
     }
 
     /* a registration that holds more than any source up is down: wait */
     if (top > acked && !unsafe) {
-        ngx_http_replog_store_unlock(rec->zone);
         return NGX_AGAIN;
     }
 
@@ -256,34 +241,37 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
 
     if (best == NGX_HTTP_REPLOG_MAX_SECONDARIES) {
 
-        if (sh->max_id && !unsafe) {
+        if (st.max_id && !unsafe) {
             /* pulled in part from a source gone since: wait for it */
-            ngx_http_replog_store_unlock(rec->zone);
             return NGX_AGAIN;
         }
 
-        ngx_http_replog_store_unlock(rec->zone);
         ngx_http_replog_recovery_open(rec, rec->unsafe
                                       ? "opened unsafely"
                                       : "no secondary holds anything");
         return NGX_OK;
     }
 
-    s = &sh->secondaries[best];
+    s = &st.secondaries[best];
 
-    if (sh->max_id && s->acked_id <= sh->last_id) {
-        ngx_http_replog_store_unlock(rec->zone);
+    if (st.max_id && s->acked_id <= st.last_id) {
         ngx_http_replog_recovery_open(rec, "the log is recovered");
         return NGX_OK;
     }
 
-    sh->epoch = s->epoch;
-    sh->state = NGX_HTTP_REPLOG_PULLING;
-    sh->recovery_target = s->acked_id;
+    if (ngx_http_replog_registry_adopt(rec->zone, best, s->generation,
+                                       &rec->log)
+        != NGX_OK)
+    {
+        /* registered again meanwhile: the next look chooses again */
+        return NGX_AGAIN;
+    }
 
     rec->epoch = s->epoch;
     rec->slot = best;
     rec->generation = s->generation;
+    rec->target = s->acked_id;
+    rec->last = st.last_id;
     rec->failing = 0;
 
     ngx_http_replog_client_set_addr(&rec->client, &s->sockaddr.sockaddr,
@@ -295,10 +283,6 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
                   "messages", n + 1, rec->node->cluster_size, s->epoch,
                   s->id_len, s->id, s->acked_id);
 
-    ngx_http_replog_registry_judge_locked(rec->zone, &rec->log);
-
-    ngx_http_replog_store_unlock(rec->zone);
-
     ngx_http_replog_recovery_pull(rec);
 
     return NGX_AGAIN;
@@ -308,32 +292,22 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
 static void
 ngx_http_replog_recovery_pull(ngx_http_replog_recovery_t *rec)
 {
-    u_char      *p;
-    ngx_str_t   *key;
+    u_char     buf[sizeof("/messages?since=&limit=") + 2 * NGX_INT64_LEN];
+    ngx_str_t  uri;
 
-    ngx_http_replog_store_lock(rec->zone);
-    rec->since = rec->zone->sh->last_id;
-    ngx_http_replog_store_unlock(rec->zone);
+    rec->since = rec->last;
 
-    key = &rec->node->service_key;
+    uri.data = buf;
+    uri.len = ngx_sprintf(buf, "/messages?since=%uL&limit=%ui", rec->since,
+                          rec->limit)
+              - buf;
 
-    p = ngx_http_replog_client_reserve(&rec->client,
-                                       256 + rec->client.name.len + key->len);
-    if (p == NULL) {
+    if (ngx_http_replog_client_get(&rec->client, &uri,
+                                   &rec->node->service_key)
+        != NGX_OK)
+    {
         return;
     }
-
-    p = ngx_sprintf(p, "GET /messages?since=%uL&limit=%ui HTTP/1.1\r\n"
-                    "Host: %V\r\n", rec->since, rec->limit,
-                    &rec->client.name);
-
-    if (key->len) {
-        p = ngx_sprintf(p, "x-token: %V\r\n", key);
-    }
-
-    p = ngx_cpymem(p, "\r\n", 2);
-
-    rec->client.out.last = p;
 
     /* progress of a recovery, one line per page */
     ngx_log_error(NGX_LOG_INFO, &rec->log, 0,
@@ -351,19 +325,18 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 {
     ngx_http_replog_recovery_t *rec = cl->data;
 
-    uint64_t                        acked, target;
     ngx_int_t                       arc;
     ngx_str_t                       err;
     ngx_uint_t                      n, limit;
     ngx_pool_t                     *pool;
+    ngx_http_replog_view_t          view;
+    ngx_http_replog_applied_t       a;
     ngx_http_replog_batch_entry_t  *entries;
 
-    ngx_http_replog_store_lock(rec->zone);
-    n = rec->zone->sh->state;
-    ngx_http_replog_store_unlock(rec->zone);
+    ngx_http_replog_registry_view(rec->node, &view);
 
     /* a reload opened the log meanwhile: a page now would follow writes */
-    if (n != NGX_HTTP_REPLOG_PULLING) {
+    if (view.state != NGX_HTTP_REPLOG_PULLING) {
         return;
     }
 
@@ -444,7 +417,7 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
     }
 
     arc = ngx_http_replog_store_apply(rec->zone, rec->epoch, entries, n,
-                                      (ngx_uint_t) -1, &acked);
+                                      (ngx_uint_t) -1, NULL, &a);
 
     ngx_destroy_pool(pool);
 
@@ -466,11 +439,9 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
         return;
     }
 
-    ngx_http_replog_store_lock(rec->zone);
-    target = rec->zone->sh->recovery_target;
-    ngx_http_replog_store_unlock(rec->zone);
+    rec->last = a.acked_id;
 
-    if (acked >= target) {
+    if (a.acked_id >= rec->target) {
         rec->pages++;
         ngx_http_replog_recovery_open(rec, "the log is recovered");
         return;
@@ -481,7 +452,7 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
      * adds nothing (the same page again, an empty one, one past a gap) is
      * its failure
      */
-    if (acked <= rec->since) {
+    if (a.acked_id <= rec->since) {
         ngx_http_replog_recovery_failed(rec, "its page does not advance");
         return;
     }
@@ -520,9 +491,8 @@ static ngx_int_t
 ngx_http_replog_recovery_source(ngx_http_replog_recovery_t *rec,
     ngx_str_t *source)
 {
-    uint64_t                      epoch;
-    ngx_uint_t                    same;
-    ngx_http_replog_secondary_t  *s;
+    uint64_t   epoch;
+    ngx_str_t  id;
 
     if (source->len < 1 + 16
         || source->data[source->len - 17] != ' '
@@ -534,17 +504,11 @@ ngx_http_replog_recovery_source(ngx_http_replog_recovery_t *rec,
         return NGX_DECLINED;
     }
 
-    ngx_http_replog_store_lock(rec->zone);
+    id.data = source->data;
+    id.len = source->len - 17;
 
-    s = &rec->zone->sh->secondaries[rec->slot];
-
-    same = (s->status && s->generation == rec->generation
-            && s->id_len == source->len - 17
-            && ngx_memcmp(s->id, source->data, s->id_len) == 0);
-
-    ngx_http_replog_store_unlock(rec->zone);
-
-    return same ? NGX_OK : NGX_DECLINED;
+    return ngx_http_replog_registry_source(rec->zone, rec->slot,
+                                           rec->generation, &id);
 }
 
 
@@ -566,7 +530,8 @@ ngx_http_replog_recovery_failed(ngx_http_replog_recovery_t *rec,
         rec->failing = 1;
 
         ngx_http_replog_registry_signal(rec->node, rec->slot,
-                                        rec->generation, 0, why, &rec->log);
+                                        rec->generation, 0, why, 0,
+                                        &rec->log);
     }
 
     rec->next_try = ngx_current_msec + rec->node->retry_interval;
@@ -577,20 +542,10 @@ static void
 ngx_http_replog_recovery_open(ngx_http_replog_recovery_t *rec,
     const char *why)
 {
-    uint64_t               last_id, epoch;
-    ngx_http_replog_sh_t  *sh;
+    uint64_t  last_id, epoch;
 
-    sh = rec->zone->sh;
-
-    ngx_http_replog_store_lock(rec->zone);
-
-    sh->state = NGX_HTTP_REPLOG_OPEN;
-    last_id = sh->last_id;
-    epoch = sh->epoch;
-
-    ngx_http_replog_registry_judge_locked(rec->zone, &rec->log);
-
-    ngx_http_replog_store_unlock(rec->zone);
+    (void) ngx_http_replog_registry_open(rec->zone, &last_id, &epoch,
+                                         &rec->log);
 
     ngx_http_replog_client_close(&rec->client);
 

@@ -10,13 +10,22 @@
 #include "ngx_http_replog_module.h"
 
 
+/*
+ * The registry of secondaries in the master's zone.  With the store, the
+ * only code that takes the zone's lock: what the others need of the
+ * registry is copied out in one look (a snapshot) or changed in one call.
+ */
+
+
 static void ngx_http_replog_registry_set_status(ngx_http_replog_secondary_t *s,
     ngx_uint_t status, const char *why, ngx_log_t *log);
-
-
-#define ngx_http_replog_registry_up(status)                                 \
-    ((status) == NGX_HTTP_REPLOG_HEALTHY                                     \
-     || (status) == NGX_HTTP_REPLOG_SUSPECTED)
+static const char *ngx_http_replog_registry_conflicting(
+    ngx_http_replog_sh_t *sh, ngx_http_replog_secondary_t *s,
+    ngx_uint_t open_only);
+static void ngx_http_replog_registry_judge_locked(
+    ngx_http_replog_zone_t *zone, ngx_log_t *log);
+static void ngx_http_replog_registry_recount_locked(
+    ngx_http_replog_sh_t *sh);
 
 
 static const char  *ngx_http_replog_status_names[] = {
@@ -37,17 +46,48 @@ ngx_http_replog_state_name(ngx_uint_t state)
 
 
 /*
- * Once the master's epoch is settled, a secondary that holds a log of
- * another epoch is a CONFLICT: it gets nothing and is never wiped silently.
- * Once the master is open, one of its epoch that holds more than the
- * master may hold entries the master never recovered: a CONFLICT too.
+ * Why a secondary's log cannot be counted: of another epoch than the
+ * master's (once the master is open, with open_only), or holding more of
+ * its epoch than the open master: entries the master never recovered, or
+ * ids it gave since to other messages.  NULL when it can.
  */
 
-void
+static const char *
+ngx_http_replog_registry_conflicting(ngx_http_replog_sh_t *sh,
+    ngx_http_replog_secondary_t *s, ngx_uint_t open_only)
+{
+    if (s->epoch == 0 || s->acked_id == 0) {
+        return NULL;
+    }
+
+    if (s->epoch != sh->epoch
+        && (sh->state == NGX_HTTP_REPLOG_OPEN || !open_only))
+    {
+        return "its log has another epoch";
+    }
+
+    if (s->epoch == sh->epoch && sh->state == NGX_HTTP_REPLOG_OPEN
+        && s->acked_id > sh->last_id)
+    {
+        return "it holds more than the master";
+    }
+
+    return NULL;
+}
+
+
+/*
+ * Once the master's epoch is settled, a secondary that holds a log of
+ * another epoch is a CONFLICT: it gets nothing and is never wiped
+ * silently.  Once the master is open, one that holds more than it too.
+ */
+
+static void
 ngx_http_replog_registry_judge_locked(ngx_http_replog_zone_t *zone,
     ngx_log_t *log)
 {
     ngx_uint_t                    i;
+    const char                   *why;
     ngx_http_replog_sh_t         *sh;
     ngx_http_replog_secondary_t  *s;
 
@@ -56,25 +96,36 @@ ngx_http_replog_registry_judge_locked(ngx_http_replog_zone_t *zone,
     for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
         s = &sh->secondaries[i];
 
-        if (s->status == 0 || s->status == NGX_HTTP_REPLOG_CONFLICT
-            || s->epoch == 0 || s->acked_id == 0)
-        {
+        if (s->status == 0 || s->status == NGX_HTTP_REPLOG_CONFLICT) {
             continue;
         }
 
-        if (s->epoch != sh->epoch) {
-            ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_CONFLICT,
-                                                "its log has another epoch",
-                                                log);
+        why = ngx_http_replog_registry_conflicting(sh, s, 0);
 
-        } else if (sh->state == NGX_HTTP_REPLOG_OPEN
-                   && s->acked_id > sh->last_id)
-        {
+        if (why) {
             ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_CONFLICT,
-                                                "it holds more than the "
-                                                "master", log);
+                                                why, log);
         }
     }
+
+    ngx_http_replog_registry_recount_locked(sh);
+}
+
+
+/* the counts a request reads without the lock, after every change */
+
+static void
+ngx_http_replog_registry_recount_locked(ngx_http_replog_sh_t *sh)
+{
+    ngx_uint_t  i, n, up;
+
+    for (i = 0, n = 0, up = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        n += (sh->secondaries[i].status != 0);
+        up += ngx_http_replog_up(sh->secondaries[i].status);
+    }
+
+    sh->nsecondaries = n;
+    sh->up = up;
 }
 
 
@@ -86,41 +137,118 @@ ngx_http_replog_status_name(ngx_uint_t status)
 
 
 /*
- * What a request needs to know of the node, in one look under the lock:
- * the log's state, the registered secondaries, the nodes up (the master
- * and its HEALTHY or SUSPECTED secondaries) and the cluster size.
+ * What a request needs to know of the node before it reads its body: the
+ * log's state, the registered secondaries, the nodes up (the master and
+ * its secondaries up) and the cluster size.  Words the registry keeps
+ * under the lock, read without it: each may be a moment old, as any look
+ * is once the lock is released.
  */
 
 void
 ngx_http_replog_registry_view(ngx_http_replog_srv_conf_t *node,
     ngx_http_replog_view_t *view)
 {
-    ngx_uint_t               i, status;
-    ngx_http_replog_zone_t  *zone;
+    ngx_http_replog_sh_t  *sh;
 
-    zone = node->shm_zone->data;
+    sh = ((ngx_http_replog_zone_t *) node->shm_zone->data)->sh;
 
-    view->up = 1;
-
-    ngx_http_replog_store_lock(zone);
-
-    view->state = zone->sh->state;
-    view->registered = zone->sh->nsecondaries;
-
-    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
-        status = zone->sh->secondaries[i].status;
-
-        if (status == NGX_HTTP_REPLOG_HEALTHY
-            || status == NGX_HTTP_REPLOG_SUSPECTED)
-        {
-            view->up++;
-        }
-    }
-
-    ngx_http_replog_store_unlock(zone);
+    view->state = sh->state;
+    view->registered = sh->nsecondaries;
+    view->up = 1 + sh->up;
 
     view->cluster_size = node->cluster_size ? node->cluster_size
                                             : view->registered + 1;
+}
+
+
+void
+ngx_http_replog_registry_peers_locked(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_peers_t *peers)
+{
+    ngx_uint_t                    i;
+    ngx_http_replog_peer_t       *p;
+    ngx_http_replog_secondary_t  *s;
+
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        s = &zone->sh->secondaries[i];
+        p = &peers->peer[i];
+
+        p->status = s->status;
+
+        if (s->status == 0) {
+            continue;
+        }
+
+        p->generation = s->generation;
+        p->acked_id = s->acked_id;
+        p->acked_at = s->acked_at;
+        p->last_healthy = s->last_healthy;
+        p->id_len = s->id_len;
+        ngx_memcpy(p->id, s->id, s->id_len);
+    }
+
+    peers->last_id = zone->sh->last_id;
+    peers->locks = zone->sh->locks;
+}
+
+
+void
+ngx_http_replog_registry_peers(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_peers_t *peers)
+{
+    ngx_http_replog_store_lock(zone);
+    ngx_http_replog_registry_peers_locked(zone, peers);
+    ngx_http_replog_store_unlock(zone);
+}
+
+
+/* the nodes of a snapshot that hold message id, the master included */
+
+ngx_uint_t
+ngx_http_replog_holders(ngx_http_replog_peers_t *peers, uint64_t id)
+{
+    ngx_uint_t  i, n;
+
+    for (i = 0, n = 1; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        n += ngx_http_replog_holds(&peers->peer[i], id);
+    }
+
+    return n;
+}
+
+
+/* everything /health, /metrics and /secondaries show, in one look */
+
+void
+ngx_http_replog_registry_status(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_status_t *st)
+{
+    ngx_uint_t             k;
+    ngx_http_replog_sh_t  *sh;
+
+    sh = zone->sh;
+
+    ngx_http_replog_store_lock(zone);
+
+    st->epoch = sh->epoch;
+    st->last_id = sh->last_id;
+    st->max_id = sh->max_id;
+    st->bytes = sh->bytes;
+    st->appended = sh->appended;
+    st->rejected_full = sh->rejected_full;
+    st->locks = sh->locks;
+    st->pending = sh->pending;
+    st->state = sh->state;
+    st->nsecondaries = sh->nsecondaries;
+    st->recovery_start = sh->recovery_start;
+    st->recovery_target = sh->recovery_target;
+    ngx_memcpy(st->secondaries, sh->secondaries, sizeof(sh->secondaries));
+
+    ngx_http_replog_store_unlock(zone);
+
+    for (k = 0; k < NGX_HTTP_REPLOG_COUNTERS; k++) {
+        st->counters[k] = sh->counters[k];
+    }
 }
 
 
@@ -128,16 +256,19 @@ ngx_http_replog_registry_view(ngx_http_replog_srv_conf_t *node,
  * Registers a secondary or updates it: its address comes from the
  * connection, and the acked_id it reports is taken as the truth (a
  * restarted secondary reports 0 and is caught up from the start).
- * Returns the slot, NGX_DECLINED when the registry is full, or NGX_BUSY
- * when the zone was copied into a resized one.
+ * Returns the slot, with the master's epoch and last id for the answer,
+ * NGX_DECLINED when the registry is full, or NGX_BUSY when the zone was
+ * copied into a resized one.
  */
 
 ngx_int_t
 ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
     struct sockaddr *sa, socklen_t socklen, in_port_t port, uint64_t epoch,
-    uint64_t acked_id, ngx_log_t *log)
+    uint64_t acked_id, uint64_t *master_epoch, uint64_t *last_id,
+    ngx_log_t *log)
 {
     ngx_uint_t                    i, fresh;
+    const char                   *why;
     ngx_http_replog_sh_t         *sh;
     ngx_http_replog_secondary_t  *s, *free;
 
@@ -183,7 +314,6 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
 
         ngx_memcpy(s->id, id->data, id->len);
         s->id_len = id->len;
-        sh->nsecondaries++;
     }
 
     ngx_memcpy(&s->sockaddr, sa, socklen);
@@ -214,24 +344,11 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
     s->fails = 0;
     s->last_error_len = 0;
 
-    if (epoch && acked_id && epoch != sh->epoch
-        && sh->state == NGX_HTTP_REPLOG_OPEN)
-    {
-        /* its log diverges from ours: never mixed, never wiped */
-        ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_CONFLICT,
-                                            "its log has another epoch",
-                                            log);
+    /* a log that diverges from ours: never mixed, never wiped */
+    why = ngx_http_replog_registry_conflicting(sh, s, 1);
 
-    } else if (epoch && epoch == sh->epoch && acked_id > sh->last_id
-               && sh->state == NGX_HTTP_REPLOG_OPEN)
-    {
-        /*
-         * more of our epoch than the master has: entries the master never
-         * recovered, or ids the master gave since to other messages;
-         * never counted as holding new ids
-         */
-        ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_CONFLICT,
-                                            "it holds more than the master",
+    if (why) {
+        ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_CONFLICT, why,
                                             log);
 
     } else {
@@ -241,6 +358,11 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
                                             log);
     }
 
+    ngx_http_replog_registry_recount_locked(sh);
+
+    *master_epoch = sh->epoch;
+    *last_id = sh->last_id;
+
     ngx_http_replog_store_unlock(zone);
 
     return s - sh->secondaries;
@@ -248,32 +370,38 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
 
 
 /*
- * An answer of a secondary: its contiguous high-water mark.  Within one
- * incarnation of its log the mark only grows (answers of several
- * connections may be handled out of order); a new incarnation, a secondary
- * restarted or reset, is taken as the truth, even when it says 0.  A mark
- * past the master's last id is a protocol error: NGX_DECLINED, not stored.
+ * An answer of a secondary: its contiguous high-water mark and, with ok,
+ * a success for its health, in one look that also copies the registry
+ * for the waiters.  Within one incarnation of its log the mark only grows
+ * (answers of several connections may be handled out of order); a new
+ * incarnation, a secondary restarted or reset, is taken as the truth,
+ * even when it says 0.  A mark past the master's last id is a protocol
+ * error: NGX_DECLINED, not stored.
  */
 
 ngx_int_t
-ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
-    uint64_t generation, uint64_t acked_id, uint64_t incarnation,
+ngx_http_replog_registry_ack(ngx_http_replog_srv_conf_t *node,
+    ngx_uint_t slot, uint64_t generation, uint64_t acked_id,
+    uint64_t incarnation, ngx_uint_t ok, ngx_http_replog_peers_t *peers,
     ngx_log_t *log)
 {
+    ngx_int_t                     rc;
     ngx_http_replog_sh_t         *sh;
+    ngx_http_replog_zone_t       *zone;
     ngx_http_replog_secondary_t  *s;
 
     static const char  err[] = "acked_id beyond the master's log";
 
+    zone = node->shm_zone->data;
     sh = zone->sh;
+    rc = NGX_OK;
 
     ngx_http_replog_store_lock(zone);
 
     s = &sh->secondaries[slot];
 
     if (s->status == 0 || s->generation != generation) {
-        ngx_http_replog_store_unlock(zone);
-        return NGX_OK;
+        goto done;
     }
 
     if (acked_id > sh->last_id) {
@@ -290,8 +418,8 @@ ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
                           (int) s->port, acked_id, sh->last_id);
         }
 
-        ngx_http_replog_store_unlock(zone);
-        return NGX_DECLINED;
+        rc = NGX_DECLINED;
+        goto done;
     }
 
     if (s->incarnation != incarnation) {
@@ -306,18 +434,38 @@ ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
 
     s->batches++;
 
+    if (ok && s->status != NGX_HTTP_REPLOG_CONFLICT) {
+        s->fails = 0;
+        s->last_healthy = ngx_time();
+
+        if (s->status != NGX_HTTP_REPLOG_HEALTHY) {
+            ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_HEALTHY,
+                                                "answered", log);
+            ngx_http_replog_registry_recount_locked(sh);
+        }
+    }
+
+done:
+
+    if (peers) {
+        ngx_http_replog_registry_peers_locked(zone, peers);
+    }
+
     ngx_http_replog_store_unlock(zone);
 
-    return NGX_OK;
+    return rc;
 }
 
 
-/* a success or failure of a heartbeat or batch moves the health state */
+/*
+ * A success or failure of a heartbeat or batch moves the health state; a
+ * failed batch that will be retried is counted.
+ */
 
 void
 ngx_http_replog_registry_signal(ngx_http_replog_srv_conf_t *node,
     ngx_uint_t slot, uint64_t generation, ngx_uint_t ok, const char *err,
-    ngx_log_t *log)
+    ngx_uint_t retried, ngx_log_t *log)
 {
     ngx_http_replog_zone_t       *zone;
     ngx_http_replog_secondary_t  *s;
@@ -328,11 +476,14 @@ ngx_http_replog_registry_signal(ngx_http_replog_srv_conf_t *node,
 
     s = &zone->sh->secondaries[slot];
 
-    if (s->status == 0 || s->generation != generation
-        || s->status == NGX_HTTP_REPLOG_CONFLICT)
-    {
-        ngx_http_replog_store_unlock(zone);
-        return;
+    if (s->status == 0 || s->generation != generation) {
+        goto done;
+    }
+
+    s->retries += (retried != 0);
+
+    if (s->status == NGX_HTTP_REPLOG_CONFLICT) {
+        goto done;
     }
 
     if (ok) {
@@ -344,8 +495,7 @@ ngx_http_replog_registry_signal(ngx_http_replog_srv_conf_t *node,
                                                 "answered", log);
         }
 
-        ngx_http_replog_store_unlock(zone);
-        return;
+        goto done;
     }
 
     s->fails++;
@@ -366,6 +516,10 @@ ngx_http_replog_registry_signal(ngx_http_replog_srv_conf_t *node,
         }
     }
 
+done:
+
+    ngx_http_replog_registry_recount_locked(zone->sh);
+
     ngx_http_replog_store_unlock(zone);
 }
 
@@ -385,9 +539,207 @@ ngx_http_replog_registry_conflict(ngx_http_replog_zone_t *zone,
     {
         ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_CONFLICT,
                                             "it refused our epoch", log);
+        ngx_http_replog_registry_recount_locked(zone->sh);
     }
 
     ngx_http_replog_store_unlock(zone);
+}
+
+
+/*
+ * A batch is sent again: NGX_OK and counted while the secondary of that
+ * registration is up, else NGX_DECLINED (catch-up repairs it later).
+ */
+
+ngx_int_t
+ngx_http_replog_registry_retry(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
+    uint64_t generation)
+{
+    ngx_int_t                     rc;
+    ngx_http_replog_secondary_t  *s;
+
+    ngx_http_replog_store_lock(zone);
+
+    s = &zone->sh->secondaries[slot];
+
+    if (ngx_http_replog_up(s->status) && s->generation == generation) {
+        s->batches++;
+        rc = NGX_OK;
+
+    } else {
+        rc = NGX_DECLINED;
+    }
+
+    ngx_http_replog_store_unlock(zone);
+
+    return rc;
+}
+
+
+/* replog_healthcheck remove_after: a secondary unhealthy that long goes */
+
+void
+ngx_http_replog_registry_remove(ngx_http_replog_zone_t *zone,
+    ngx_uint_t slot, uint64_t generation, ngx_msec_t after, ngx_log_t *log)
+{
+    ngx_http_replog_secondary_t  *s;
+
+    ngx_http_replog_store_lock(zone);
+
+    s = &zone->sh->secondaries[slot];
+
+    if (s->status && s->generation == generation) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "replog: secondary \"%*s\" removed: unhealthy for %M ms",
+                      s->id_len, s->id, after);
+        s->status = 0;
+        ngx_http_replog_registry_recount_locked(zone->sh);
+    }
+
+    ngx_http_replog_store_unlock(zone);
+}
+
+
+/* where a registration is reached, and its id, as of its generation */
+
+ngx_int_t
+ngx_http_replog_registry_addr(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
+    uint64_t *generation, ngx_sockaddr_t *sockaddr, socklen_t *socklen,
+    u_char *id, size_t *id_len)
+{
+    ngx_http_replog_secondary_t  *s;
+
+    ngx_http_replog_store_lock(zone);
+
+    s = &zone->sh->secondaries[slot];
+
+    *generation = s->generation;
+    *socklen = s->socklen;
+    ngx_memcpy(sockaddr, &s->sockaddr, s->socklen);
+
+    if (id) {
+        *id_len = s->id_len;
+        ngx_memcpy(id, s->id, s->id_len);
+    }
+
+    ngx_http_replog_store_unlock(zone);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The master opens for writes (recovered, or recovery turned off): the
+ * registrations are judged against the log it opens with.  Returns the
+ * state it was in, with its last id and epoch.
+ */
+
+ngx_uint_t
+ngx_http_replog_registry_open(ngx_http_replog_zone_t *zone,
+    uint64_t *last_id, uint64_t *epoch, ngx_log_t *log)
+{
+    ngx_uint_t             state;
+    ngx_http_replog_sh_t  *sh;
+
+    sh = zone->sh;
+
+    ngx_http_replog_store_lock(zone);
+
+    state = sh->state;
+    *last_id = sh->last_id;
+    *epoch = sh->epoch;
+
+    if (state != NGX_HTTP_REPLOG_OPEN) {
+        sh->state = NGX_HTTP_REPLOG_OPEN;
+        ngx_http_replog_registry_judge_locked(zone, log);
+    }
+
+    ngx_http_replog_store_unlock(zone);
+
+    return state;
+}
+
+
+/*
+ * A recovering master adopts the log of the registration in slot: its
+ * epoch, and what it holds as the target of the pull.  NGX_DECLINED when
+ * the slot was registered again since the caller looked.
+ */
+
+ngx_int_t
+ngx_http_replog_registry_adopt(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
+    uint64_t generation, ngx_log_t *log)
+{
+    ngx_int_t                     rc;
+    ngx_http_replog_sh_t         *sh;
+    ngx_http_replog_secondary_t  *s;
+
+    sh = zone->sh;
+    rc = NGX_DECLINED;
+
+    ngx_http_replog_store_lock(zone);
+
+    s = &sh->secondaries[slot];
+
+    if (s->status && s->generation == generation
+        && sh->state == NGX_HTTP_REPLOG_RECOVERING)
+    {
+        sh->epoch = s->epoch;
+        sh->state = NGX_HTTP_REPLOG_PULLING;
+        sh->recovery_target = s->acked_id;
+
+        ngx_http_replog_registry_judge_locked(zone, log);
+
+        rc = NGX_OK;
+    }
+
+    ngx_http_replog_store_unlock(zone);
+
+    return rc;
+}
+
+
+/*
+ * The source of a pull: NGX_OK while the registration in slot is up and
+ * (with id) has that id; else a pulling master goes back to choosing
+ * (NGX_DECLINED), as the source is gone or down.
+ */
+
+ngx_int_t
+ngx_http_replog_registry_source(ngx_http_replog_zone_t *zone,
+    ngx_uint_t slot, uint64_t generation, ngx_str_t *id)
+{
+    ngx_int_t                     rc;
+    ngx_http_replog_sh_t         *sh;
+    ngx_http_replog_secondary_t  *s;
+
+    sh = zone->sh;
+
+    ngx_http_replog_store_lock(zone);
+
+    s = &sh->secondaries[slot];
+
+    if (id) {
+        rc = (s->status && s->generation == generation
+              && s->id_len == id->len
+              && ngx_memcmp(s->id, id->data, id->len) == 0)
+             ? NGX_OK : NGX_DECLINED;
+
+    } else if (s->generation == generation && ngx_http_replog_up(s->status))
+    {
+        rc = NGX_OK;
+
+    } else {
+        if (sh->state == NGX_HTTP_REPLOG_PULLING) {
+            sh->state = NGX_HTTP_REPLOG_RECOVERING;
+        }
+
+        rc = NGX_DECLINED;
+    }
+
+    ngx_http_replog_store_unlock(zone);
+
+    return rc;
 }
 
 
@@ -413,315 +765,9 @@ ngx_http_replog_registry_set_status(ngx_http_replog_secondary_t *s,
                   ngx_http_replog_status_names[status], why);
 
     /* the original's status: SUSPECTED still counts as HEALTHY */
-    if (ngx_http_replog_registry_up(s->status)
-        != ngx_http_replog_registry_up(status))
-    {
+    if (ngx_http_replog_up(s->status) != ngx_http_replog_up(status)) {
         s->status_changed = ngx_time();
     }
 
     s->status = status;
-}
-
-
-/*
- * Counts the nodes that hold a message, the master included, and lists
- * them as a JSON array of ids.
- */
-
-ngx_uint_t
-ngx_http_replog_registry_holders(ngx_http_replog_zone_t *zone, uint64_t id,
-    ngx_pool_t *pool, ngx_str_t *master_id, ngx_str_t *json)
-{
-    u_char                       *p;
-    size_t                        len;
-    ngx_uint_t                    i, n;
-    ngx_http_replog_sh_t         *sh;
-    ngx_http_replog_secondary_t  *s;
-
-    sh = zone->sh;
-    n = 1;
-    p = NULL;
-
-    len = pool ? sizeof("[\"\"]")
-                 + ngx_http_replog_json_escape_len(master_id->data,
-                                                   master_id->len)
-               : 0;
-
-    ngx_http_replog_store_lock(zone);
-
-    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
-        s = &sh->secondaries[i];
-
-        if (s->status == 0 || s->status == NGX_HTTP_REPLOG_CONFLICT
-            || s->acked_id < id)
-        {
-            continue;
-        }
-
-        n++;
-        len += sizeof(",\"\"") + ngx_http_replog_json_escape_len(s->id,
-                                                                 s->id_len);
-    }
-
-    if (pool) {
-        p = ngx_pnalloc(pool, len);
-    }
-
-    if (p) {
-        json->data = p;
-        *p++ = '[';
-        *p++ = '"';
-        p = ngx_http_replog_json_escape(p, master_id->data, master_id->len);
-        *p++ = '"';
-
-        for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
-            s = &sh->secondaries[i];
-
-            if (s->status == 0 || s->status == NGX_HTTP_REPLOG_CONFLICT
-                || s->acked_id < id)
-            {
-                continue;
-            }
-
-            *p++ = ',';
-            *p++ = '"';
-            p = ngx_http_replog_json_escape(p, s->id, s->id_len);
-            *p++ = '"';
-        }
-
-        *p++ = ']';
-        json->len = p - json->data;
-    }
-
-    ngx_http_replog_store_unlock(zone);
-
-    if (pool && p == NULL) {
-        return 0;
-    }
-
-    return n;
-}
-
-
-/* [{"id":"s1","status":"HEALTHY","acked_id":7}, ...] for /health */
-
-ngx_int_t
-ngx_http_replog_registry_states(ngx_http_replog_zone_t *zone,
-    ngx_pool_t *pool, ngx_str_t *json)
-{
-    u_char                       *p;
-    ngx_uint_t                    i;
-    ngx_http_replog_secondary_t  *s;
-
-    p = ngx_pnalloc(pool, 2 + NGX_HTTP_REPLOG_MAX_SECONDARIES
-                              * (sizeof("{\"id\":\"\",\"status\":\"SUSPECTED\","
-                                        "\"acked_id\":},")
-                                 + 6 * NGX_HTTP_REPLOG_ID_LEN
-                                 + NGX_INT64_LEN));
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    json->data = p;
-    *p++ = '[';
-
-    ngx_http_replog_store_lock(zone);
-
-    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
-        s = &zone->sh->secondaries[i];
-
-        if (s->status == 0) {
-            continue;
-        }
-
-        if (p[-1] != '[') {
-            *p++ = ',';
-        }
-
-        p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
-        p = ngx_http_replog_json_escape(p, s->id, s->id_len);
-        p = ngx_sprintf(p, "\",\"status\":\"%s\",\"acked_id\":%uL}",
-                        ngx_http_replog_status_names[s->status],
-                        s->acked_id);
-    }
-
-    ngx_http_replog_store_unlock(zone);
-
-    *p++ = ']';
-    json->len = p - json->data;
-
-    return NGX_OK;
-}
-
-
-/*
- * GET /secondaries, or with original set GET /secondary/list: status as
- * the original has it (HEALTHY or UNHEALTHY), with last_status_change,
- * and replog's own status in "state"
- */
-
-ngx_int_t
-ngx_http_replog_registry_json(ngx_http_replog_zone_t *zone, ngx_pool_t *pool,
-    ngx_uint_t original, ngx_str_t *json)
-{
-    u_char                       *p, *start;
-    size_t                        len;
-    uint64_t                      last_id;
-    ngx_tm_t                      tm;
-    ngx_uint_t                    i, first;
-    ngx_http_replog_sh_t         *sh;
-    ngx_http_replog_secondary_t  *s;
-
-    sh = zone->sh;
-
-    len = sizeof("{\"data\":[]}\n")
-          + NGX_HTTP_REPLOG_MAX_SECONDARIES
-            * (sizeof("{\"id\":\"\",\"host\":\"\",\"port\":,\"status\":\"\","
-                      "\"last_status_change\":\"YYYY-MM-DD HH:MM:SS\","
-                      "\"state\":\"\","
-                      "\"last_healthy_status\":\"\",\"registered_at\":\"\","
-                      "\"acked_id\":,\"lag\":,\"fails\":,\"epoch\":\"\","
-                      "\"last_error\":\"\"},")
-               + 6 * NGX_HTTP_REPLOG_ID_LEN + NGX_SOCKADDR_STRLEN
-               + 2 * NGX_HTTP_REPLOG_TIME_LEN + 16 + 5 + 3 * NGX_INT64_LEN
-               + 6 * NGX_HTTP_REPLOG_ERR_LEN + 16);
-
-    start = ngx_pnalloc(pool, len);
-    if (start == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(start, "{\"data\":[", sizeof("{\"data\":[") - 1);
-    first = 1;
-
-    ngx_http_replog_store_lock(zone);
-
-    last_id = sh->last_id;
-
-    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
-        s = &sh->secondaries[i];
-
-        if (s->status == 0) {
-            continue;
-        }
-
-        if (!first) {
-            *p++ = ',';
-        }
-
-        first = 0;
-
-        p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
-        p = ngx_http_replog_json_escape(p, s->id, s->id_len);
-        p = ngx_sprintf(p, "\",\"host\":\"%*s\",\"port\":%d,\"status\":\"",
-                        s->host_len, s->host, (int) s->port);
-
-        if (original) {
-            ngx_gmtime(s->status_changed, &tm);
-
-            p = ngx_sprintf(p, "%s\",\"last_status_change\":"
-                            "\"%4d-%02d-%02d %02d:%02d:%02d\",\"state\":\"",
-                            ngx_http_replog_registry_up(s->status)
-                            ? "HEALTHY" : "UNHEALTHY",
-                            tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                            tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
-        }
-
-        p = ngx_sprintf(p, "%s\",\"last_healthy_status\":\"",
-                        ngx_http_replog_status_names[s->status]);
-        p = ngx_http_replog_format_time(p, (int64_t) s->last_healthy * 1000000);
-        p = ngx_cpymem(p, "\",\"registered_at\":\"",
-                       sizeof("\",\"registered_at\":\"") - 1);
-        p = ngx_http_replog_format_time(p,
-                                        (int64_t) s->registered_at * 1000000);
-        p = ngx_sprintf(p, "\",\"acked_id\":%uL,\"lag\":%uL,\"fails\":%ui,"
-                        "\"epoch\":\"", s->acked_id,
-                        last_id > s->acked_id ? last_id - s->acked_id : 0,
-                        s->fails);
-        p = ngx_http_replog_format_epoch(p, s->epoch);
-        p = ngx_cpymem(p, "\",\"last_error\":",
-                       sizeof("\",\"last_error\":") - 1);
-
-        if (s->last_error_len) {
-            *p++ = '"';
-            p = ngx_http_replog_json_escape(p, s->last_error,
-                                            s->last_error_len);
-            *p++ = '"';
-
-        } else {
-            p = ngx_cpymem(p, "null", 4);
-        }
-
-        *p++ = '}';
-    }
-
-    ngx_http_replog_store_unlock(zone);
-
-    p = ngx_cpymem(p, "]}\n", 3);
-
-    json->data = start;
-    json->len = p - start;
-
-    return NGX_OK;
-}
-
-
-/*
- * What a recovering master waits for, for /health:
- * {"needed":2,"awaited":1,"registered":["s1"]}, needed and awaited in
- * secondaries.
- */
-
-ngx_int_t
-ngx_http_replog_registry_awaited(ngx_http_replog_zone_t *zone,
-    ngx_uint_t needed, ngx_pool_t *pool, ngx_str_t *json)
-{
-    u_char                       *p;
-    ngx_uint_t                    i, n;
-    ngx_http_replog_secondary_t  *s;
-
-    p = ngx_pnalloc(pool, sizeof("{\"needed\":,\"awaited\":,"
-                                 "\"registered\":[]}")
-                          + 2 * NGX_INT_T_LEN
-                          + NGX_HTTP_REPLOG_MAX_SECONDARIES
-                            * (3 + 6 * NGX_HTTP_REPLOG_ID_LEN));
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    json->data = p;
-
-    ngx_http_replog_store_lock(zone);
-
-    for (i = 0, n = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
-        n += (zone->sh->secondaries[i].status != 0);
-    }
-
-    p = ngx_sprintf(p, "{\"needed\":%ui,\"awaited\":%ui,\"registered\":[",
-                    needed, n < needed ? needed - n : 0);
-
-    for (i = 0, n = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
-        s = &zone->sh->secondaries[i];
-
-        if (s->status == 0) {
-            continue;
-        }
-
-        if (n++) {
-            *p++ = ',';
-        }
-
-        *p++ = '"';
-        p = ngx_http_replog_json_escape(p, s->id, s->id_len);
-        *p++ = '"';
-    }
-
-    ngx_http_replog_store_unlock(zone);
-
-    *p++ = ']';
-    *p++ = '}';
-
-    json->len = p - json->data;
-
-    return NGX_OK;
 }

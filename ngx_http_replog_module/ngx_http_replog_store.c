@@ -41,6 +41,10 @@ static ngx_int_t ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
     ngx_http_replog_zone_t *ozone, ngx_shm_zone_t *shm_zone);
 static ngx_int_t ngx_http_replog_store_slot_locked(ngx_http_replog_zone_t *zone,
     uint64_t id, ngx_http_replog_entry_t ***slot);
+static ngx_http_replog_entry_t *ngx_http_replog_store_get_locked(
+    ngx_http_replog_sh_t *sh, uint64_t id);
+static uint64_t ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh,
+    uint64_t id);
 static void ngx_http_replog_move_new_done(void *data);
 static void ngx_http_replog_move_old_done(void *data);
 
@@ -249,13 +253,14 @@ ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
         sh->recovery_start = osh->recovery_start;
         sh->recovery_target = osh->recovery_target;
         sh->nsecondaries = osh->nsecondaries;
+        sh->up = osh->up;
         sh->generation = osh->generation;
-        sh->url_len = osh->url_len;
-        ngx_memcpy(sh->url, osh->url, osh->url_len);
         sh->master_len = osh->master_len;
         ngx_memcpy(sh->master, osh->master, osh->master_len);
-        sh->wc_timeouts = osh->wc_timeouts;
-        sh->catchup_entries = osh->catchup_entries;
+        sh->counters[NGX_HTTP_REPLOG_WC_TIMEOUTS] =
+                                   osh->counters[NGX_HTTP_REPLOG_WC_TIMEOUTS];
+        sh->counters[NGX_HTTP_REPLOG_CATCHUP] =
+                                   osh->counters[NGX_HTTP_REPLOG_CATCHUP];
 
         /*
          * in the same locked section as the copy: from here the old
@@ -373,7 +378,7 @@ ngx_http_replog_now_usec(void)
 }
 
 
-ngx_http_replog_entry_t *
+static ngx_http_replog_entry_t *
 ngx_http_replog_store_get_locked(ngx_http_replog_sh_t *sh, uint64_t id)
 {
     uint64_t  k;
@@ -394,7 +399,7 @@ ngx_http_replog_store_get_locked(ngx_http_replog_sh_t *sh, uint64_t id)
 }
 
 
-uint64_t
+static uint64_t
 ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh, uint64_t id)
 {
     ngx_http_replog_entry_t  *e;
@@ -402,35 +407,6 @@ ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh, uint64_t id)
     e = ngx_http_replog_store_get_locked(sh, id);
 
     return e ? e->cum : 0;
-}
-
-
-/*
- * The index slots from id to the end of its chunk, n of them, for a reader
- * walking the log in order; NULL where no chunk holds id.
- */
-
-ngx_http_replog_entry_t **
-ngx_http_replog_store_slots_locked(ngx_http_replog_sh_t *sh, uint64_t id,
-    ngx_uint_t *n)
-{
-    uint64_t  k;
-
-    if (id == 0) {
-        return NULL;
-    }
-
-    k = id - 1;
-
-    if (k / NGX_HTTP_REPLOG_CHUNK >= sh->dir_cap
-        || sh->dir[k / NGX_HTTP_REPLOG_CHUNK] == NULL)
-    {
-        return NULL;
-    }
-
-    *n = NGX_HTTP_REPLOG_CHUNK - k % NGX_HTTP_REPLOG_CHUNK;
-
-    return &sh->dir[k / NGX_HTTP_REPLOG_CHUNK][k % NGX_HTTP_REPLOG_CHUNK];
 }
 
 
@@ -549,9 +525,15 @@ ngx_http_replog_store_advance_locked(ngx_http_replog_sh_t *sh)
 }
 
 
+/*
+ * Appends a message; with peers, the registry is copied in the same look,
+ * for the links to push it and the answer to count its holders.
+ */
+
 ngx_int_t
 ngx_http_replog_store_append(ngx_http_replog_zone_t *zone, u_char *msg,
-    size_t len, ngx_http_replog_appended_t *out)
+    size_t len, ngx_http_replog_appended_t *out,
+    ngx_http_replog_peers_t *peers)
 {
     uint64_t                   id;
     int64_t                    usec;
@@ -576,20 +558,10 @@ ngx_http_replog_store_append(ngx_http_replog_zone_t *zone, u_char *msg,
         goto full;
     }
 
-    if (*slot) {
-        /*
-         * held past a gap and not yet in the prefix: the entry of this
-         * epoch is kept (and counted once), the message takes the next id
-         */
-        sh->pending -= ngx_http_replog_store_advance_locked(sh);
-
-        id = sh->last_id + 1;
-
-        rc = ngx_http_replog_store_slot_locked(zone, id, &slot);
-        if (rc != NGX_OK) {
-            goto full;
-        }
-    }
+    /*
+     * the slot is free: the prefix is always moved over what follows it,
+     * so nothing is ever held at last_id + 1
+     */
 
     /* taken under the lock: registered_at never goes back as ids grow */
     usec = ngx_http_replog_now_usec();
@@ -610,6 +582,10 @@ ngx_http_replog_store_append(ngx_http_replog_zone_t *zone, u_char *msg,
     sh->appended++;
     sh->pending++;
     sh->pending -= ngx_http_replog_store_advance_locked(sh);
+
+    if (peers) {
+        ngx_http_replog_registry_peers_locked(zone, peers);
+    }
 
     ngx_http_replog_store_unlock(zone);
 
@@ -638,7 +614,8 @@ full:
 ngx_int_t
 ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
     ngx_http_replog_batch_entry_t *entries, ngx_uint_t n,
-    ngx_uint_t max_pending, uint64_t *acked_id)
+    ngx_uint_t max_pending, ngx_str_t *master,
+    ngx_http_replog_applied_t *out)
 {
     ngx_int_t                  rc;
     ngx_uint_t                 i;
@@ -651,16 +628,14 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
     ngx_http_replog_store_lock(zone);
 
     if (sh->moved) {
-        *acked_id = sh->last_id;
-        ngx_http_replog_store_unlock(zone);
-        return NGX_HTTP_REPLOG_MOVED;
+        rc = NGX_HTTP_REPLOG_MOVED;
+        goto done;
     }
 
     if (sh->epoch != epoch) {
         if (sh->max_id != 0 || n == 0) {
-            *acked_id = sh->last_id;
-            ngx_http_replog_store_unlock(zone);
-            return NGX_HTTP_REPLOG_EPOCH;
+            rc = NGX_HTTP_REPLOG_EPOCH;
+            goto done;
         }
 
         sh->epoch = epoch;
@@ -704,11 +679,310 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
         sh->pending -= ngx_http_replog_store_advance_locked(sh);
     }
 
-    *acked_id = sh->last_id;
+    /* where clients are sent to write: what the last batch applied said */
+    if (rc == NGX_OK && master && master->len <= NGX_HTTP_REPLOG_HOST_LEN) {
+        ngx_memcpy(sh->master, master->data, master->len);
+        sh->master_len = master->len;
+    }
+
+done:
+
+    out->acked_id = sh->last_id;
+    out->epoch = sh->epoch;
+    out->incarnation = sh->incarnation;
 
     ngx_http_replog_store_unlock(zone);
 
     return rc;
+}
+
+
+/* the master's URL as the last applied batch gave it; buf holds HOST_LEN */
+
+size_t
+ngx_http_replog_store_master(ngx_http_replog_zone_t *zone, u_char *buf)
+{
+    size_t  len;
+
+    ngx_http_replog_store_lock(zone);
+
+    len = zone->sh->master_len;
+    ngx_memcpy(buf, zone->sh->master, len);
+
+    ngx_http_replog_store_unlock(zone);
+
+    return len;
+}
+
+
+/*
+ * Opens a list: ids since+1 up to limit of them, of the contiguous prefix
+ * as it is now (what is appended while it streams is not included), its
+ * length without the holders' suffixes, and the registry in the same look.
+ */
+
+ngx_int_t
+ngx_http_replog_store_list(ngx_http_replog_zone_t *zone, uint64_t since,
+    uint64_t limit, ngx_http_replog_cursor_t *cur, off_t *bytes,
+    uint64_t *epoch, ngx_http_replog_peers_t *peers)
+{
+    ngx_http_replog_sh_t  *sh;
+
+    sh = zone->sh;
+
+    ngx_memzero(cur, sizeof(ngx_http_replog_cursor_t));
+
+    ngx_http_replog_store_lock(zone);
+
+    cur->next = since + 1;
+    cur->last = sh->last_id;
+    cur->incarnation = sh->incarnation;
+    *epoch = sh->epoch;
+
+    if (limit && since + limit < cur->last) {
+        cur->last = since + limit;
+    }
+
+    *bytes = 0;
+
+    if (cur->next <= cur->last) {
+        *bytes = ngx_http_replog_store_cum_locked(sh, cur->last)
+                 - ngx_http_replog_store_cum_locked(sh, cur->next - 1)
+                 - (cur->next > 1 ? 1 : 0);
+    }
+
+    if (peers) {
+        ngx_http_replog_registry_peers_locked(zone, peers);
+    }
+
+    ngx_http_replog_store_unlock(zone);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The one reader of entries: copies them from the cursor in list form
+ * into *pos..end, each followed by the suffix of its run (copied in whole
+ * words: run->padded bytes must fit), at most max of them (0: any), and
+ * moves the cursor and *pos on.  When not even the next one fits, *need
+ * is the room it takes and nothing is copied.  With epoch,
+ * the log's epoch is read in the same look.  NGX_DECLINED: the log read
+ * was replaced (a reset); NGX_ERROR: an id of the prefix is missing.
+ */
+
+ngx_int_t
+ngx_http_replog_store_read(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_cursor_t *cur, u_char **pos, u_char *end, ngx_uint_t max,
+    size_t *need, uint64_t *epoch)
+{
+    u_char                    *p;
+    size_t                     skip, len, w;
+    uint64_t                   id, k;
+    ngx_int_t                  rc;
+    ngx_uint_t                 n, avail;
+    ngx_http_replog_sh_t      *sh;
+    ngx_http_replog_run_t     *run;
+    ngx_http_replog_entry_t   *e, **slot;
+
+    sh = zone->sh;
+    p = *pos;
+    *need = 0;
+    rc = NGX_OK;
+    slot = NULL;
+    avail = 0;
+    n = 0;
+
+    ngx_http_replog_store_lock(zone);
+
+    if (cur->incarnation && sh->incarnation != cur->incarnation) {
+        ngx_http_replog_store_unlock(zone);
+        return NGX_DECLINED;
+    }
+
+    if (epoch) {
+        *epoch = sh->epoch;
+    }
+
+    run = cur->run;
+
+    for ( ;; ) {
+
+        if (max && n == max) {
+            break;
+        }
+
+        if (cur->ring) {
+            if (cur->n == 0) {
+                break;
+            }
+
+            id = cur->ring[cur->head];
+            e = ngx_http_replog_store_get_locked(sh, id);
+
+        } else {
+            id = cur->next;
+
+            if (id > cur->last) {
+                break;
+            }
+
+            /* walking the index a chunk at a time */
+
+            if (avail == 0) {
+                k = id - 1;
+
+                if (k / NGX_HTTP_REPLOG_CHUNK < sh->dir_cap
+                    && sh->dir[k / NGX_HTTP_REPLOG_CHUNK])
+                {
+                    slot = &sh->dir[k / NGX_HTTP_REPLOG_CHUNK]
+                                   [k % NGX_HTTP_REPLOG_CHUNK];
+                    avail = NGX_HTTP_REPLOG_CHUNK - k % NGX_HTTP_REPLOG_CHUNK;
+
+                } else {
+                    slot = NULL;
+                }
+            }
+
+            e = slot ? *slot : NULL;
+        }
+
+        if (e == NULL) {
+            /* cannot happen: the prefix of one log is never taken back */
+            rc = NGX_ERROR;
+            break;
+        }
+
+        while (id > run->hi) {
+            run++;
+        }
+
+        /* the first entry of a list goes without its comma */
+        skip = cur->tail ? 0 : 1;
+        len = e->len - skip;
+
+        if ((size_t) (end - p) < len + run->padded) {
+            if (n == 0) {
+                *need = len + run->padded;
+            }
+
+            break;
+        }
+
+        p = ngx_cpymem(p, e->data + skip, len);
+
+        /* whole words, the padding overwritten by what comes next */
+        for (w = 0; w < run->padded; w += 8) {
+            ngx_memcpy(p + w, run->suffix.data + w, 8);
+        }
+
+        p += run->suffix.len;
+
+        cur->tail = 1;
+        n++;
+
+        if (cur->ring) {
+            cur->head = (cur->head + 1) % cur->ring_size;
+            cur->n--;
+
+        } else {
+            cur->next++;
+            slot++;
+            avail--;
+        }
+    }
+
+    ngx_http_replog_store_unlock(zone);
+
+    cur->run = run;
+    *pos = p;
+
+    return rc;
+}
+
+
+/*
+ * The wake-up entry of a worker's process slot in the zone's table (made
+ * by the first worker to ask): the entry a crashed predecessor in that
+ * slot left, else a free one.  NULL when none is free, or with *full set
+ * when the zone has no room for the table.
+ */
+
+ngx_http_replog_wake_slot_t *
+ngx_http_replog_store_wake(ngx_http_replog_zone_t *zone, ngx_int_t slot,
+    ngx_pid_t pid, ngx_uint_t *full)
+{
+    ngx_uint_t                    i;
+    ngx_http_replog_sh_t         *sh;
+    ngx_http_replog_wake_slot_t  *e, *free;
+
+    sh = zone->sh;
+    free = NULL;
+    e = NULL;
+
+    ngx_http_replog_store_lock(zone);
+
+    if (sh->wake == NULL) {
+        sh->wake = ngx_slab_calloc_locked(zone->shpool,
+                                          sizeof(ngx_http_replog_wake_sh_t));
+    }
+
+    *full = (sh->wake == NULL);
+
+    if (sh->wake) {
+        for (i = 0; i < NGX_HTTP_REPLOG_WAKE_SLOTS; i++) {
+            e = &sh->wake->slots[i];
+
+            if (e->pid && e->slot == (ngx_atomic_uint_t) slot) {
+                break;
+            }
+
+            if (e->pid == 0 && free == NULL) {
+                free = e;
+            }
+
+            e = NULL;
+        }
+
+        if (e == NULL) {
+            e = free;
+        }
+
+        if (e) {
+            e->slot = slot;
+            e->lowest = 0;
+            e->minwc = 0;
+            e->woken = 0;
+            e->pid = pid;
+        }
+    }
+
+    ngx_http_replog_store_unlock(zone);
+
+    return e;
+}
+
+
+/*
+ * Whether anyone took the zone's lock since it had been taken seen times:
+ * nothing in the zone changes but under it.
+ */
+
+ngx_uint_t
+ngx_http_replog_store_changed(ngx_http_replog_zone_t *zone,
+    ngx_atomic_uint_t seen)
+{
+    return zone->sh->locks != seen;
+}
+
+
+/* a counter of the zone: an atomic word, moved without the lock */
+
+void
+ngx_http_replog_store_count(ngx_http_replog_zone_t *zone, ngx_uint_t k,
+    ngx_atomic_int_t n)
+{
+    (void) ngx_atomic_fetch_add(&zone->sh->counters[k], n);
 }
 
 

@@ -16,12 +16,13 @@
  * byte on its way to a worker; spurious wake-ups only cost a look at the
  * registry.
  *
- * Ordering: the mark is stored before the parking worker takes the zone
- * lock to look at the registry, and the acking worker reads the marks
- * after it released the lock it moved acked_id under, and counts the
- * holders under the lock again (locked instructions, full barriers): one
- * of the two always sees the other, and of two workers moving the acks
- * of two secondaries at once the later one counts both.
+ * Ordering: a worker that will park marks itself before it takes the
+ * zone lock to append (ngx_http_replog_engine_expect) and looks at the
+ * registry in that append; the acking worker moves acked_id and copies
+ * the registry in one locked section, and reads the marks after it
+ * released the lock (locked instructions, full barriers): one of the two
+ * always sees the other, and of two workers moving the acks of two
+ * secondaries at once the later one counts both.
  */
 
 
@@ -123,57 +124,16 @@ ngx_http_replog_wake_open(ngx_cycle_t *cycle)
 static ngx_http_replog_wake_slot_t *
 ngx_http_replog_wake_register(ngx_http_replog_zone_t *zone, ngx_log_t *log)
 {
-    ngx_uint_t                    i;
-    ngx_http_replog_sh_t         *sh;
-    ngx_http_replog_wake_slot_t  *e, *free;
+    ngx_uint_t                    full;
+    ngx_http_replog_wake_slot_t  *e;
 
-    sh = zone->sh;
-    free = NULL;
-    e = NULL;
-
-    ngx_http_replog_store_lock(zone);
-
-    if (sh->wake == NULL) {
-        sh->wake = ngx_slab_calloc_locked(zone->shpool,
-                                          sizeof(ngx_http_replog_wake_sh_t));
-    }
-
-    if (sh->wake) {
-        for (i = 0; i < NGX_HTTP_REPLOG_WAKE_SLOTS; i++) {
-            e = &sh->wake->slots[i];
-
-            if (e->pid && e->slot == (ngx_atomic_uint_t) ngx_process_slot) {
-                break;
-            }
-
-            if (e->pid == 0 && free == NULL) {
-                free = e;
-            }
-
-            e = NULL;
-        }
-
-        if (e == NULL) {
-            e = free;
-        }
-
-        if (e) {
-            e->slot = ngx_process_slot;
-            e->lowest = 0;
-            e->minwc = 0;
-            e->woken = 0;
-            e->pid = ngx_pid;
-        }
-    }
-
-    ngx_http_replog_store_unlock(zone);
+    e = ngx_http_replog_store_wake(zone, ngx_process_slot, ngx_pid, &full);
 
     if (e == NULL) {
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "replog: no wake-up entry for worker %P in replog_zone "
                       "\"%V\" (%s): its waiters rely on the poll", ngx_pid,
-                      &zone->name,
-                      sh->wake ? "all taken" : "the zone is full");
+                      &zone->name, full ? "the zone is full" : "all taken");
     }
 
     return e;
@@ -287,35 +247,27 @@ ngx_http_replog_wake_mark(ngx_http_replog_wake_slot_t *me, uint64_t lowest,
 
 /*
  * a secondary answered acked_id to this worker: wake the others whose
- * parked clients it may satisfy.  The registry's acked_ids, when it had to
- * read them, are left in acked (NGX_HTTP_REPLOG_MAX_SECONDARIES of room)
- * and their count returned, so the caller need not read them again; else
- * NGX_DECLINED.
+ * parked clients it may satisfy, as the registry copied with the ack
+ * (peers) tells
  */
 
-ngx_int_t
+void
 ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone, uint64_t acked_id,
-    uint64_t *acked)
+    ngx_http_replog_peers_t *peers)
 {
     ngx_err_t                     err;
-    ngx_uint_t                    i, k, n, held, looked;
+    ngx_uint_t                    i;
     socklen_t                     len;
     ngx_atomic_uint_t             pid, lowest;
     struct sockaddr_un            sun;
-    ngx_http_replog_sh_t         *sh;
     ngx_http_replog_wake_sh_t    *wake;
     ngx_http_replog_wake_slot_t  *e;
-    ngx_http_replog_secondary_t  *s;
 
-    sh = zone->sh;
-    wake = sh->wake;
+    wake = zone->sh->wake;
 
     if (wake == NULL || ngx_http_replog_wake_conn == NULL) {
-        return NGX_DECLINED;
+        return;
     }
-
-    looked = 0;
-    n = 0;
 
     for (i = 0; i < NGX_HTTP_REPLOG_WAKE_SLOTS; i++) {
         e = &wake->slots[i];
@@ -329,29 +281,8 @@ ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone, uint64_t acked_id,
             continue;
         }
 
-        if (!looked) {
-            /* once, and only when some worker may need it */
-            ngx_http_replog_store_lock(zone);
-
-            for (k = 0; k < NGX_HTTP_REPLOG_MAX_SECONDARIES; k++) {
-                s = &sh->secondaries[k];
-
-                if (s->status && s->status != NGX_HTTP_REPLOG_CONFLICT) {
-                    acked[n++] = s->acked_id;
-                }
-            }
-
-            ngx_http_replog_store_unlock(zone);
-
-            looked = 1;
-        }
-
         /* the master holds every id */
-        for (k = 0, held = 1; k < n; k++) {
-            held += (acked[k] >= lowest);
-        }
-
-        if (held < (ngx_uint_t) e->minwc) {
+        if (ngx_http_replog_holders(peers, lowest) < (ngx_uint_t) e->minwc) {
             /* its clients need more nodes: a later ack wakes it */
             continue;
         }
@@ -401,7 +332,6 @@ ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone, uint64_t acked_id,
         e->woken = 0;
     }
 
-    return looked ? (ngx_int_t) n : NGX_DECLINED;
 }
 
 

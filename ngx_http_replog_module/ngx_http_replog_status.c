@@ -1,0 +1,523 @@
+
+/*
+ * Copyright (C) replog authors
+ */
+
+
+/*
+ * The status endpoints: GET /health, GET /metrics (Prometheus text) and
+ * GET /secondaries, each formatted from one snapshot of the zone, outside
+ * its lock.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_http_replog_module.h"
+
+
+#define NGX_HTTP_REPLOG_METRIC_LINE  (256 + 2 * 6 * NGX_HTTP_REPLOG_ID_LEN)
+
+
+static u_char *ngx_http_replog_metric_head(u_char *p, const char *name,
+    const char *type, const char *help);
+static u_char *ngx_http_replog_metric_label(u_char *p, u_char *s,
+    size_t len);
+static ngx_http_replog_status_t *ngx_http_replog_status_get(
+    ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx);
+static u_char *ngx_http_replog_health_secondaries(u_char *p,
+    ngx_http_replog_status_t *st, ngx_uint_t needed);
+
+
+static u_char *
+ngx_http_replog_metric_head(u_char *p, const char *name, const char *type,
+    const char *help)
+{
+    return ngx_sprintf(p, "# HELP replog_%s %s\n# TYPE replog_%s %s\n",
+                       name, help, name, type);
+}
+
+
+/* label values: backslash, quote and newline are escaped */
+
+static u_char *
+ngx_http_replog_metric_label(u_char *p, u_char *s, size_t len)
+{
+    while (len--) {
+        if (*s == '\\' || *s == '"') {
+            *p++ = '\\';
+            *p++ = *s++;
+
+        } else if (*s == '\n') {
+            *p++ = '\\';
+            *p++ = 'n';
+            s++;
+
+        } else {
+            *p++ = *s++;
+        }
+    }
+
+    return p;
+}
+
+
+static ngx_http_replog_status_t *
+ngx_http_replog_status_get(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
+{
+    ngx_http_replog_status_t  *st;
+
+    st = ngx_palloc(r->pool, sizeof(ngx_http_replog_status_t));
+    if (st == NULL) {
+        return NULL;
+    }
+
+    ngx_http_replog_registry_status(ctx->node->shm_zone->data, st);
+
+    return st;
+}
+
+
+ngx_int_t
+ngx_http_replog_metrics(ngx_http_request_t *r)
+{
+    u_char                       *p, *start, node[6 * NGX_HTTP_REPLOG_ID_LEN];
+    size_t                        len, nlen;
+    uint64_t                      last_id;
+    ngx_str_t                     body;
+    ngx_uint_t                    i, k, up, n;
+    ngx_http_replog_ctx_t        *ctx;
+    ngx_http_replog_view_t        view;
+    ngx_http_replog_status_t     *st;
+    ngx_http_replog_secondary_t  *s;
+
+    static const char  *wakers[NGX_HTTP_REPLOG_WOKEN_N] = {
+        "ack", "worker", "poll"
+    };
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    st = ngx_http_replog_status_get(r, ctx);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    nlen = ngx_http_replog_metric_label(node, ctx->node->id.data,
+                                        ctx->node->id.len) - node;
+
+    ngx_http_replog_registry_view(ctx->node, &view);
+    n = view.cluster_size;
+    up = (ctx->node->role == NGX_HTTP_REPLOG_MASTER) ? view.up : 1;
+
+    len = 48 * NGX_HTTP_REPLOG_METRIC_LINE
+          + NGX_HTTP_REPLOG_MAX_SECONDARIES * 12 * NGX_HTTP_REPLOG_METRIC_LINE;
+
+    start = ngx_pnalloc(r->pool, len);
+    if (start == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = start;
+
+    last_id = st->last_id;
+
+    p = ngx_http_replog_metric_head(p, "messages_appended_total", "counter",
+                                    "Messages stored in this node's log.");
+    p = ngx_sprintf(p, "replog_messages_appended_total{node=\"%*s\"} %uL\n",
+                    nlen, node, st->appended);
+
+    p = ngx_http_replog_metric_head(p, "log_bytes", "gauge",
+                                    "Bytes of the contiguous log, as listed.");
+    p = ngx_sprintf(p, "replog_log_bytes{node=\"%*s\"} %uL\n",
+                    nlen, node, st->bytes);
+
+    p = ngx_http_replog_metric_head(p, "last_id", "gauge",
+                                    "Last id of the contiguous log.");
+    p = ngx_sprintf(p, "replog_last_id{node=\"%*s\"} %uL\n",
+                    nlen, node, last_id);
+
+    p = ngx_http_replog_metric_head(p, "pending_entries", "gauge",
+                                    "Entries held past a gap.");
+    p = ngx_sprintf(p, "replog_pending_entries{node=\"%*s\"} %ui\n",
+                    nlen, node, st->pending);
+
+    p = ngx_http_replog_metric_head(p, "log_full_rejections_total",
+                                    "counter",
+                                    "Appends refused because the zone "
+                                    "was full.");
+    p = ngx_sprintf(p, "replog_log_full_rejections_total{node=\"%*s\"} %uL\n",
+                    nlen, node, st->rejected_full);
+
+    p = ngx_http_replog_metric_head(p, "waiters", "gauge",
+                                    "Clients parked for their write "
+                                    "concern.");
+    p = ngx_sprintf(p, "replog_waiters{node=\"%*s\"} %ui\n",
+                    nlen, node, st->counters[NGX_HTTP_REPLOG_WAITERS]);
+
+    p = ngx_http_replog_metric_head(p, "write_concern_timeouts_total",
+                                    "counter",
+                                    "Writes answered 504: concern not met "
+                                    "in time.");
+    p = ngx_sprintf(p, "replog_write_concern_timeouts_total{node=\"%*s\"} "
+                    "%ui\n", nlen, node,
+                    st->counters[NGX_HTTP_REPLOG_WC_TIMEOUTS]);
+
+    p = ngx_http_replog_metric_head(p, "catchup_entries_total", "counter",
+                                    "Entries sent by catch-up.");
+    p = ngx_sprintf(p, "replog_catchup_entries_total{node=\"%*s\"} %ui\n",
+                    nlen, node, st->counters[NGX_HTTP_REPLOG_CATCHUP]);
+
+    p = ngx_http_replog_metric_head(p, "wakeups_total", "counter",
+                                    "Parked clients answered, by what woke "
+                                    "them: an ack read by their own worker, "
+                                    "a wake-up sent by another worker, the "
+                                    "safety-net poll.");
+
+    for (k = 0; k < NGX_HTTP_REPLOG_WOKEN_N; k++) {
+        p = ngx_sprintf(p, "replog_wakeups_total{node=\"%*s\",by=\"%s\"} "
+                        "%ui\n", nlen, node, wakers[k], st->counters[k]);
+    }
+
+    p = ngx_http_replog_metric_head(p, "zone_locks_total", "counter",
+                                    "Round trips of the zone's lock (this "
+                                    "request's own included).");
+    p = ngx_sprintf(p, "replog_zone_locks_total{node=\"%*s\"} %uL\n",
+                    nlen, node, st->locks);
+
+    p = ngx_http_replog_metric_head(p, "nodes_up", "gauge",
+                                    "Nodes up, the master included.");
+    p = ngx_sprintf(p, "replog_nodes_up{node=\"%*s\"} %ui\n", nlen, node, up);
+
+    p = ngx_http_replog_metric_head(p, "cluster_size", "gauge",
+                                    "Nodes expected in the cluster.");
+    p = ngx_sprintf(p, "replog_cluster_size{node=\"%*s\"} %ui\n",
+                    nlen, node, n);
+
+    p = ngx_http_replog_metric_head(p, "secondary_status", "gauge",
+                                    "1 for the state a secondary is in.");
+
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        s = &st->secondaries[i];
+
+        if (s->status == 0) {
+            continue;
+        }
+
+        for (k = NGX_HTTP_REPLOG_HEALTHY; k <= NGX_HTTP_REPLOG_CONFLICT; k++) {
+            p = ngx_sprintf(p, "replog_secondary_status{node=\"%*s\","
+                            "secondary=\"", nlen, node);
+            p = ngx_http_replog_metric_label(p, s->id, s->id_len);
+            p = ngx_sprintf(p, "\",status=\"%s\"} %d\n",
+                            ngx_http_replog_status_name(k),
+                            s->status == k ? 1 : 0);
+        }
+    }
+
+#define ngx_http_replog_metric_secondary(name, type, help, fmt, value)       \
+    p = ngx_http_replog_metric_head(p, name, type, help);                   \
+                                                                             \
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {                 \
+        s = &st->secondaries[i];                                             \
+                                                                             \
+        if (s->status == 0) {                                                \
+            continue;                                                        \
+        }                                                                    \
+                                                                             \
+        p = ngx_sprintf(p, "replog_" name "{node=\"%*s\",secondary=\"",     \
+                        nlen, node);                                         \
+        p = ngx_http_replog_metric_label(p, s->id, s->id_len);              \
+        p = ngx_sprintf(p, "\"} " fmt "\n", value);                         \
+    }
+
+    ngx_http_replog_metric_secondary("secondary_acked_id", "gauge",
+        "The secondary's contiguous high-water mark.", "%uL", s->acked_id);
+
+    ngx_http_replog_metric_secondary("secondary_lag", "gauge",
+        "Messages the secondary is behind.", "%uL",
+        last_id > s->acked_id ? last_id - s->acked_id : 0);
+
+    ngx_http_replog_metric_secondary("secondary_batches_total", "counter",
+        "Batches the secondary acknowledged.", "%uL", s->batches);
+
+    ngx_http_replog_metric_secondary("secondary_retries_total", "counter",
+        "Batches to the secondary that failed and were retried.", "%uL",
+        s->retries);
+
+    ngx_http_replog_metric_secondary("secondary_fails", "gauge",
+        "Consecutive failed heartbeats or batches.", "%ui", s->fails);
+
+#undef ngx_http_replog_metric_secondary
+
+    body.data = start;
+    body.len = p - start;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+
+    return ngx_http_replog_send_body(r, &body);
+}
+
+
+/*
+ * GET /health: the role, the log and the quorum; on a master its
+ * secondaries' states and, while it recovers, the registrations it waits
+ * for: {"needed":2,"awaited":1,"registered":["s1"]}
+ */
+
+ngx_int_t
+ngx_http_replog_health(ngx_http_request_t *r)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_str_t                  json, *id;
+    ngx_uint_t                 n, up, master;
+    ngx_http_replog_ctx_t     *ctx;
+    ngx_http_replog_view_t     view;
+    ngx_http_replog_status_t  *st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+    id = &ctx->node->id;
+
+    st = ngx_http_replog_status_get(r, ctx);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    master = (ctx->node->role == NGX_HTTP_REPLOG_MASTER);
+
+    ngx_http_replog_registry_view(ctx->node, &view);
+    n = view.cluster_size;
+    up = master ? view.up : 1;
+
+    len = sizeof("{\"role\":\"secondary\",\"id\":\"\",\"epoch\":\"\","
+                 "\"state\":\"recovering\",\"waiters\":,"
+                 "\"read_only\":false,\"last_id\":,\"bytes\":,"
+                 "\"pending\":,\"cluster_size\":,"
+                 "\"quorum\":{\"up\":,\"needed\":}}\n")
+          + 16 + 2 * NGX_INT64_LEN + 5 * NGX_INT_T_LEN
+          + ngx_http_replog_json_escape_len(id->data, id->len);
+
+    if (master) {
+        len += sizeof(",\"secondaries\":[]")
+               + sizeof(",\"recovery\":{\"needed\":,\"awaited\":,"
+                        "\"registered\":[]}")
+               + 2 * NGX_INT_T_LEN
+               + NGX_HTTP_REPLOG_MAX_SECONDARIES
+                 * (sizeof("{\"id\":\"\",\"status\":\"SUSPECTED\","
+                           "\"acked_id\":},") + 3
+                    + 2 * 6 * NGX_HTTP_REPLOG_ID_LEN + NGX_INT64_LEN);
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json.data = p;
+
+    p = ngx_sprintf(p, "{\"role\":\"%s\",\"id\":\"",
+                    master ? "master" : "secondary");
+    p = ngx_http_replog_json_escape(p, id->data, id->len);
+    p = ngx_cpymem(p, "\",\"epoch\":\"", sizeof("\",\"epoch\":\"") - 1);
+    p = ngx_http_replog_format_epoch(p, st->epoch);
+    p = ngx_sprintf(p, "\",\"state\":\"%s\",\"waiters\":%ui",
+                    ngx_http_replog_state_name(st->state),
+                    st->counters[NGX_HTTP_REPLOG_WAITERS]);
+    p = ngx_sprintf(p, ",\"read_only\":%s,\"last_id\":%uL,\"bytes\":%uL,"
+                    "\"pending\":%ui,\"cluster_size\":%ui,"
+                    "\"quorum\":{\"up\":%ui,\"needed\":%ui}",
+                    (master && st->state == NGX_HTTP_REPLOG_OPEN
+                     && (!ctx->node->quorum || up >= n / 2 + 1))
+                    ? "false" : "true",
+                    st->last_id, st->bytes, st->pending,
+                    n, up, n / 2 + 1);
+
+    if (master) {
+        p = ngx_http_replog_health_secondaries(p, st,
+                ngx_http_replog_recovery_needed(ctx->node->cluster_size));
+    }
+
+    *p++ = '}';
+    *p++ = '\n';
+
+    json.len = p - json.data;
+
+    return ngx_http_replog_send_json(r, NGX_HTTP_OK, &json);
+}
+
+
+static u_char *
+ngx_http_replog_health_secondaries(u_char *p, ngx_http_replog_status_t *st,
+    ngx_uint_t needed)
+{
+    ngx_uint_t                    i, n;
+    ngx_http_replog_secondary_t  *s;
+
+    /* a recovering master: the registrations it still waits for */
+
+    if (st->state != NGX_HTTP_REPLOG_OPEN) {
+        n = st->nsecondaries;
+
+        p = ngx_sprintf(p, ",\"recovery\":{\"needed\":%ui,\"awaited\":%ui,"
+                        "\"registered\":[", needed,
+                        n < needed ? needed - n : 0);
+
+        for (i = 0, n = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+            s = &st->secondaries[i];
+
+            if (s->status == 0) {
+                continue;
+            }
+
+            if (n++) {
+                *p++ = ',';
+            }
+
+            *p++ = '"';
+            p = ngx_http_replog_json_escape(p, s->id, s->id_len);
+            *p++ = '"';
+        }
+
+        *p++ = ']';
+        *p++ = '}';
+    }
+
+    /* [{"id":"s1","status":"HEALTHY","acked_id":7}, ...] */
+
+    p = ngx_cpymem(p, ",\"secondaries\":[", sizeof(",\"secondaries\":[") - 1);
+
+    for (i = 0, n = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        s = &st->secondaries[i];
+
+        if (s->status == 0) {
+            continue;
+        }
+
+        if (n++) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
+        p = ngx_http_replog_json_escape(p, s->id, s->id_len);
+        p = ngx_sprintf(p, "\",\"status\":\"%s\",\"acked_id\":%uL}",
+                        ngx_http_replog_status_name(s->status), s->acked_id);
+    }
+
+    *p++ = ']';
+
+    return p;
+}
+
+
+/*
+ * GET /secondaries, or with original set GET /secondary/list: status as
+ * the original has it (HEALTHY or UNHEALTHY), with last_status_change,
+ * and replog's own status in "state"
+ */
+
+ngx_int_t
+ngx_http_replog_secondaries(ngx_http_request_t *r, ngx_uint_t original)
+{
+    u_char                       *p, *start;
+    size_t                        len;
+    ngx_tm_t                      tm;
+    ngx_str_t                     json;
+    ngx_uint_t                    i, first;
+    ngx_http_replog_ctx_t        *ctx;
+    ngx_http_replog_status_t     *st;
+    ngx_http_replog_secondary_t  *s;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    st = ngx_http_replog_status_get(r, ctx);
+    if (st == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = sizeof("{\"data\":[]}\n")
+          + NGX_HTTP_REPLOG_MAX_SECONDARIES
+            * (sizeof("{\"id\":\"\",\"host\":\"\",\"port\":,\"status\":\"\","
+                      "\"last_status_change\":\"YYYY-MM-DD HH:MM:SS\","
+                      "\"state\":\"\","
+                      "\"last_healthy_status\":\"\",\"registered_at\":\"\","
+                      "\"acked_id\":,\"lag\":,\"fails\":,\"epoch\":\"\","
+                      "\"last_error\":\"\"},")
+               + 6 * NGX_HTTP_REPLOG_ID_LEN + NGX_SOCKADDR_STRLEN
+               + 2 * NGX_HTTP_REPLOG_TIME_LEN + 16 + 5 + 3 * NGX_INT64_LEN
+               + 6 * NGX_HTTP_REPLOG_ERR_LEN + 16);
+
+    start = ngx_pnalloc(r->pool, len);
+    if (start == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(start, "{\"data\":[", sizeof("{\"data\":[") - 1);
+    first = 1;
+
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        s = &st->secondaries[i];
+
+        if (s->status == 0) {
+            continue;
+        }
+
+        if (!first) {
+            *p++ = ',';
+        }
+
+        first = 0;
+
+        p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
+        p = ngx_http_replog_json_escape(p, s->id, s->id_len);
+        p = ngx_sprintf(p, "\",\"host\":\"%*s\",\"port\":%d,\"status\":\"",
+                        s->host_len, s->host, (int) s->port);
+
+        if (original) {
+            ngx_gmtime(s->status_changed, &tm);
+
+            p = ngx_sprintf(p, "%s\",\"last_status_change\":"
+                            "\"%4d-%02d-%02d %02d:%02d:%02d\",\"state\":\"",
+                            ngx_http_replog_up(s->status)
+                            ? "HEALTHY" : "UNHEALTHY",
+                            tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                            tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+        }
+
+        p = ngx_sprintf(p, "%s\",\"last_healthy_status\":\"",
+                        ngx_http_replog_status_name(s->status));
+        p = ngx_http_replog_format_time(p, (int64_t) s->last_healthy * 1000000);
+        p = ngx_cpymem(p, "\",\"registered_at\":\"",
+                       sizeof("\",\"registered_at\":\"") - 1);
+        p = ngx_http_replog_format_time(p,
+                                        (int64_t) s->registered_at * 1000000);
+        p = ngx_sprintf(p, "\",\"acked_id\":%uL,\"lag\":%uL,\"fails\":%ui,"
+                        "\"epoch\":\"", s->acked_id,
+                        st->last_id > s->acked_id
+                        ? st->last_id - s->acked_id : 0,
+                        s->fails);
+        p = ngx_http_replog_format_epoch(p, s->epoch);
+        p = ngx_cpymem(p, "\",\"last_error\":",
+                       sizeof("\",\"last_error\":") - 1);
+
+        if (s->last_error_len) {
+            *p++ = '"';
+            p = ngx_http_replog_json_escape(p, s->last_error,
+                                            s->last_error_len);
+            *p++ = '"';
+
+        } else {
+            p = ngx_cpymem(p, "null", 4);
+        }
+
+        *p++ = '}';
+    }
+
+    p = ngx_cpymem(p, "]}\n", 3);
+
+    json.data = start;
+    json.len = p - start;
+
+    return ngx_http_replog_send_json(r, NGX_HTTP_OK, &json);
+}
