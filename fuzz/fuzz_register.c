@@ -6,16 +6,14 @@
 
 /*
  * libFuzzer harness: the POST /register body parser,
- * ngx_http_replog_json_register().  It uses only the request's pool; the
- * fake request has a pool and a connection with a log, nothing else.  The
- * input is the body, in a heap block of exactly its size.
+ * ngx_http_replog_json_register(), on a pool of its own.  The input is
+ * the body, in a heap block of exactly its size.
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include <ngx_http.h>
-#include "ngx_http_replog_module.h"
+#include "ngx_http_replog_json.h"
 
 
 int
@@ -27,8 +25,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_str_t            id, err;
     ngx_log_t            log;
     ngx_uint_t           port;
-    ngx_connection_t     c;
-    ngx_http_request_t   r;
+    ngx_pool_t          *pool;
 
     body = malloc(size ? size : 1);
     if (body == NULL) {
@@ -38,13 +35,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_memcpy(body, data, size);
 
     ngx_memzero(&log, sizeof(ngx_log_t));
-    ngx_memzero(&c, sizeof(ngx_connection_t));
-    ngx_memzero(&r, sizeof(ngx_http_request_t));
 
-    c.log = &log;
-    r.connection = &c;
-    r.pool = ngx_create_pool(4096, &log);
-    if (r.pool == NULL) {
+    pool = ngx_create_pool(4096, &log);
+    if (pool == NULL) {
         free(body);
         return 0;
     }
@@ -53,7 +46,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ngx_str_null(&err);
     port = 0;
 
-    rc = ngx_http_replog_json_register(&r, body, size, &id, &port, &epoch,
+    rc = ngx_http_replog_json_register(pool, body, size, &id, &port, &epoch,
                                        &acked_id, &err);
 
     if (rc == NGX_DECLINED && err.len == 0) {
@@ -70,7 +63,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
-    ngx_destroy_pool(r.pool);
+    ngx_destroy_pool(pool);
     free(body);
 
     return 0;

@@ -14,9 +14,8 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include <ngx_http.h>
 #include <jansson.h>
-#include "ngx_http_replog_module.h"
+#include "ngx_http_replog_json.h"
 
 
 static void ngx_fuzz_entries(u_char *body, size_t len, const char *key,

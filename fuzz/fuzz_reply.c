@@ -19,9 +19,8 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include <ngx_http.h>
 #include <sanitizer/asan_interface.h>
-#include "ngx_http_replog_module.h"
+#include "ngx_http_replog_json.h"
 #include "ngx_http_replog_client.h"
 
 

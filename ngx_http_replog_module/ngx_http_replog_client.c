@@ -33,7 +33,6 @@ ngx_http_replog_client_init(ngx_http_replog_client_t *cl, size_t in_max)
 
     cl->log = *ngx_cycle->log;
     cl->in_max = in_max;
-    cl->timeout = 5000;
 }
 
 

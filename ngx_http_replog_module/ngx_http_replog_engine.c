@@ -7,7 +7,8 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_http_replog_module.h"
+#include "ngx_http_replog_engine.h"
+#include "ngx_http_replog_json.h"
 #include "ngx_http_replog_client.h"
 
 
@@ -44,7 +45,6 @@ typedef struct {
     uint64_t                      *queue;
     ngx_uint_t                     qhead;
     ngx_uint_t                     qlen;
-    uint64_t                       batch_last;
     ngx_uint_t                     batch_n;
     uint64_t                       batch_epoch;
 
@@ -103,6 +103,8 @@ static ngx_int_t ngx_http_replog_link_batch(ngx_http_replog_link_t *link,
 static void ngx_http_replog_link_send(ngx_http_replog_link_t *link);
 static void ngx_http_replog_link_done(ngx_http_replog_client_t *cl,
     ngx_int_t rc);
+static void ngx_http_replog_link_signal(ngx_http_replog_link_t *link,
+    ngx_uint_t ok, const char *err);
 static void ngx_http_replog_link_failed(ngx_http_replog_link_t *link,
     const char *err);
 static void ngx_http_replog_link_retry(ngx_event_t *ev);
@@ -554,14 +556,11 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
 
     if (from == 0) {
         link->batch_n = link->qlen - cur.n;
-        link->batch_last = link->queue[(link->qhead + link->batch_n - 1)
-                                       % NGX_HTTP_REPLOG_QUEUE];
         link->qhead = cur.head;
         link->qlen = cur.n;
 
     } else {
         link->batch_n = cur.next - from;
-        link->batch_last = cur.next - 1;
     }
 
     return NGX_OK;
@@ -615,9 +614,7 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 
     if (link->kind == NGX_HTTP_REPLOG_LINK_HEARTBEAT) {
         if (cl->status == NGX_HTTP_OK) {
-            ngx_http_replog_registry_signal(engine->node, link->slot,
-                                            link->generation, 1, NULL, 0,
-                                            &engine->log);
+            ngx_http_replog_link_signal(link, 1, NULL);
         } else {
             ngx_sprintf(buf, "healthcheck answered %ui%Z", cl->status);
             ngx_http_replog_link_failed(link, (char *) buf);
@@ -654,7 +651,7 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 
     ok = (cl->status == NGX_HTTP_OK);
 
-    arc = ngx_http_replog_registry_ack(engine->node, link->slot,
+    arc = ngx_http_replog_registry_ack(engine->zone, link->slot,
                                        link->generation, acked_id,
                                        incarnation, ok, &peers,
                                        &engine->log);
@@ -701,10 +698,28 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 }
 
 
+/* a success or failure for the health; a failed batch is counted retried */
+
+static void
+ngx_http_replog_link_signal(ngx_http_replog_link_t *link, ngx_uint_t ok,
+    const char *err)
+{
+    ngx_http_replog_srv_conf_t  *node;
+
+    node = link->engine->node;
+
+    ngx_http_replog_registry_signal(link->engine->zone, link->slot,
+                                    link->generation, ok, err,
+                                    !ok && link->kind
+                                           != NGX_HTTP_REPLOG_LINK_HEARTBEAT,
+                                    node->hc_suspect, node->hc_fails,
+                                    &link->engine->log);
+}
+
+
 static void
 ngx_http_replog_link_failed(ngx_http_replog_link_t *link, const char *err)
 {
-    ngx_uint_t                   batch;
     ngx_msec_t                   max;
     ngx_http_replog_srv_conf_t  *node;
 
@@ -714,13 +729,9 @@ ngx_http_replog_link_failed(ngx_http_replog_link_t *link, const char *err)
                    "replog: link %ui to \"%V\" failed: %s",
                    link->slot, &link->client.name, err);
 
-    batch = (link->kind != NGX_HTTP_REPLOG_LINK_HEARTBEAT);
+    ngx_http_replog_link_signal(link, 0, err);
 
-    /* a failed batch is counted as retried with the failure */
-    ngx_http_replog_registry_signal(node, link->slot, link->generation, 0,
-                                    err, batch, &link->engine->log);
-
-    if (!batch) {
+    if (link->kind == NGX_HTTP_REPLOG_LINK_HEARTBEAT) {
         return;
     }
 

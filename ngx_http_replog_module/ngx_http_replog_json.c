@@ -6,9 +6,8 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include <ngx_http.h>
 #include <jansson.h>
-#include "ngx_http_replog_module.h"
+#include "ngx_http_replog_json.h"
 
 
 static json_t *ngx_http_replog_json_object(u_char *body, size_t len,
@@ -78,7 +77,7 @@ ngx_http_replog_json_encode(ngx_pool_t *pool, json_t *v, ngx_str_t *out)
  */
 
 ngx_int_t
-ngx_http_replog_json_message(ngx_http_request_t *r, u_char *body, size_t len,
+ngx_http_replog_json_message(ngx_pool_t *pool, u_char *body, size_t len,
     ngx_str_t *msg, ngx_str_t *err)
 {
     json_t  *root, *m;
@@ -92,16 +91,16 @@ ngx_http_replog_json_message(ngx_http_request_t *r, u_char *body, size_t len,
     m = json_object_get(root, "message");
 
     if (m == NULL) {
-        ngx_str_set(err, "\\\"message\\\" is missing");
+        ngx_str_set(err, "\"message\" is missing");
         goto failed;
     }
 
     if (!json_is_string(m)) {
-        ngx_str_set(err, "\\\"message\\\" must be a string");
+        ngx_str_set(err, "\"message\" must be a string");
         goto failed;
     }
 
-    if (ngx_http_replog_json_encode(r->pool, m, msg) != NGX_OK) {
+    if (ngx_http_replog_json_encode(pool, m, msg) != NGX_OK) {
         json_decref(root);
         return NGX_ERROR;
     }
@@ -382,14 +381,14 @@ ngx_http_replog_json_entries(ngx_pool_t *pool, u_char *body, size_t len,
     if (epoch
         && (ngx_http_replog_json_epoch(root, epoch) != NGX_OK || *epoch == 0))
     {
-        ngx_str_set(err, "\\\"epoch\\\" must be 16 hex digits");
+        ngx_str_set(err, "\"epoch\" must be 16 hex digits");
         goto failed;
     }
 
     list = json_object_get(root, key);
 
     if (!json_is_array(list)) {
-        ngx_str_set(err, "\\\"entries\\\" must be an array");
+        ngx_str_set(err, "\"entries\" must be an array");
         goto failed;
     }
 
@@ -418,14 +417,14 @@ ngx_http_replog_json_entries(ngx_pool_t *pool, u_char *body, size_t len,
                                              json_string_length(t))
             || (to && !json_is_array(to)))
         {
-            ngx_str_set(err, "each entry needs a string \\\"message\\\" and "
-                        "a \\\"meta\\\" object with an integer "
-                        "\\\"message_id\\\" from 1 and \\\"registered_at\\\"");
+            ngx_str_set(err, "each entry needs a string \"message\" and "
+                        "a \"meta\" object with an integer "
+                        "\"message_id\" from 1 and \"registered_at\"");
             goto failed;
         }
 
         if (!ngx_http_replog_json_time_valid(json_string_value(t))) {
-            ngx_str_set(err, "\\\"registered_at\\\" must be a valid "
+            ngx_str_set(err, "\"registered_at\" must be a valid "
                         "RFC 3339 UTC time: YYYY-MM-DDTHH:MM:SS.uuuuuuZ");
             goto failed;
         }
@@ -527,7 +526,7 @@ ngx_http_replog_valid_url(u_char *p, size_t len)
 /* {"id": "s1", "port": 8001, "epoch": "<16 hex>", "acked_id": 0} */
 
 ngx_int_t
-ngx_http_replog_json_register(ngx_http_request_t *r, u_char *body,
+ngx_http_replog_json_register(ngx_pool_t *pool, u_char *body,
     size_t len, ngx_str_t *id, ngx_uint_t *port, uint64_t *epoch,
     uint64_t *acked_id, ngx_str_t *err)
 {
@@ -548,14 +547,14 @@ ngx_http_replog_json_register(ngx_http_request_t *r, u_char *body,
                                     json_string_length(v))
            != NGX_OK)
     {
-        ngx_str_set(err, "\\\"id\\\" must be a string of 1 to 63 "
+        ngx_str_set(err, "\"id\" must be a string of 1 to 63 "
                          "printable ASCII characters, without spaces, quotes "
                          "or backslashes");
         goto failed;
     }
 
     id->len = json_string_length(v);
-    id->data = ngx_pnalloc(r->pool, id->len);
+    id->data = ngx_pnalloc(pool, id->len);
     if (id->data == NULL) {
         json_decref(root);
         return NGX_ERROR;
@@ -568,14 +567,14 @@ ngx_http_replog_json_register(ngx_http_request_t *r, u_char *body,
     if (!json_is_integer(v) || json_integer_value(v) < 1
         || json_integer_value(v) > 65535)
     {
-        ngx_str_set(err, "\\\"port\\\" must be an integer from 1 to 65535");
+        ngx_str_set(err, "\"port\" must be an integer from 1 to 65535");
         goto failed;
     }
 
     *port = (ngx_uint_t) json_integer_value(v);
 
     if (ngx_http_replog_json_epoch(root, epoch) != NGX_OK) {
-        ngx_str_set(err, "\\\"epoch\\\" must be 16 hex digits");
+        ngx_str_set(err, "\"epoch\" must be 16 hex digits");
         goto failed;
     }
 
@@ -584,7 +583,7 @@ ngx_http_replog_json_register(ngx_http_request_t *r, u_char *body,
 
     if (v) {
         if (!json_is_integer(v) || json_integer_value(v) < 0) {
-            ngx_str_set(err, "\\\"acked_id\\\" must be an integer from 0");
+            ngx_str_set(err, "\"acked_id\" must be an integer from 0");
             goto failed;
         }
 

@@ -7,7 +7,9 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_http_replog_module.h"
+#include "ngx_http_replog_api.h"
+#include "ngx_http_replog_engine.h"
+#include "ngx_http_replog_json.h"
 
 #include <openssl/evp.h>
 
@@ -450,17 +452,6 @@ ngx_http_replog_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     zone->name = value[1];
     zone->pool = cf->pool;
-
-    /* for error messages, which are JSON */
-    zone->json_name.len = ngx_http_replog_json_escape_len(value[1].data,
-                                                          value[1].len);
-    zone->json_name.data = ngx_pnalloc(cf->pool, zone->json_name.len);
-    if (zone->json_name.data == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_http_replog_json_escape(zone->json_name.data, value[1].data,
-                                value[1].len);
 
     shm_zone = ngx_shared_memory_add(cf, &value[1], size,
                                      &ngx_http_replog_module);

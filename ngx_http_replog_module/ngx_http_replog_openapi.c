@@ -14,7 +14,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_http_replog_module.h"
+#include "ngx_http_replog_api.h"
 #include "ngx_http_replog_openapi.h"
 
 

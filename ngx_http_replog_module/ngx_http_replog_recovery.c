@@ -18,7 +18,8 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_http_replog_module.h"
+#include "ngx_http_replog_engine.h"
+#include "ngx_http_replog_json.h"
 #include "ngx_http_replog_client.h"
 
 
@@ -107,7 +108,7 @@ ngx_http_replog_recovery_step(void *data)
 
     ngx_http_replog_view_t  view;
 
-    ngx_http_replog_registry_view(rec->node, &view);
+    ngx_http_replog_node_view(rec->node, &view);
 
     if (view.state == NGX_HTTP_REPLOG_OPEN) {
         return NGX_OK;
@@ -333,7 +334,7 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
     ngx_http_replog_applied_t       a;
     ngx_http_replog_batch_entry_t  *entries;
 
-    ngx_http_replog_registry_view(rec->node, &view);
+    ngx_http_replog_node_view(rec->node, &view);
 
     /* a reload opened the log meanwhile: a page now would follow writes */
     if (view.state != NGX_HTTP_REPLOG_PULLING) {
@@ -529,9 +530,10 @@ ngx_http_replog_recovery_failed(ngx_http_replog_recovery_t *rec,
                       rec->since, why, rec->client.status);
         rec->failing = 1;
 
-        ngx_http_replog_registry_signal(rec->node, rec->slot,
+        ngx_http_replog_registry_signal(rec->zone, rec->slot,
                                         rec->generation, 0, why, 0,
-                                        &rec->log);
+                                        rec->node->hc_suspect,
+                                        rec->node->hc_fails, &rec->log);
     }
 
     rec->next_try = ngx_current_msec + rec->node->retry_interval;

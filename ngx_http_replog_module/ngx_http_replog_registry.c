@@ -6,8 +6,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include <ngx_http.h>
-#include "ngx_http_replog_module.h"
+#include "ngx_http_replog_store.h"
 
 
 /*
@@ -145,19 +144,18 @@ ngx_http_replog_status_name(ngx_uint_t status)
  */
 
 void
-ngx_http_replog_registry_view(ngx_http_replog_srv_conf_t *node,
-    ngx_http_replog_view_t *view)
+ngx_http_replog_registry_view(ngx_http_replog_zone_t *zone,
+    ngx_uint_t cluster_size, ngx_http_replog_view_t *view)
 {
     ngx_http_replog_sh_t  *sh;
 
-    sh = ((ngx_http_replog_zone_t *) node->shm_zone->data)->sh;
+    sh = zone->sh;
 
     view->state = sh->state;
     view->registered = sh->nsecondaries;
     view->up = 1 + sh->up;
 
-    view->cluster_size = node->cluster_size ? node->cluster_size
-                                            : view->registered + 1;
+    view->cluster_size = cluster_size ? cluster_size : view->registered + 1;
 }
 
 
@@ -241,7 +239,6 @@ ngx_http_replog_registry_status(ngx_http_replog_zone_t *zone,
     st->state = sh->state;
     st->nsecondaries = sh->nsecondaries;
     st->recovery_start = sh->recovery_start;
-    st->recovery_target = sh->recovery_target;
     ngx_memcpy(st->secondaries, sh->secondaries, sizeof(sh->secondaries));
 
     ngx_http_replog_store_unlock(zone);
@@ -380,19 +377,16 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
  */
 
 ngx_int_t
-ngx_http_replog_registry_ack(ngx_http_replog_srv_conf_t *node,
-    ngx_uint_t slot, uint64_t generation, uint64_t acked_id,
-    uint64_t incarnation, ngx_uint_t ok, ngx_http_replog_peers_t *peers,
-    ngx_log_t *log)
+ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
+    uint64_t generation, uint64_t acked_id, uint64_t incarnation,
+    ngx_uint_t ok, ngx_http_replog_peers_t *peers, ngx_log_t *log)
 {
     ngx_int_t                     rc;
     ngx_http_replog_sh_t         *sh;
-    ngx_http_replog_zone_t       *zone;
     ngx_http_replog_secondary_t  *s;
 
     static const char  err[] = "acked_id beyond the master's log";
 
-    zone = node->shm_zone->data;
     sh = zone->sh;
     rc = NGX_OK;
 
@@ -458,19 +452,17 @@ done:
 
 
 /*
- * A success or failure of a heartbeat or batch moves the health state; a
+ * A success or failure of a heartbeat or batch moves the health state
+ * (SUSPECTED after suspect failures in a row, UNHEALTHY after fails); a
  * failed batch that will be retried is counted.
  */
 
 void
-ngx_http_replog_registry_signal(ngx_http_replog_srv_conf_t *node,
+ngx_http_replog_registry_signal(ngx_http_replog_zone_t *zone,
     ngx_uint_t slot, uint64_t generation, ngx_uint_t ok, const char *err,
-    ngx_uint_t retried, ngx_log_t *log)
+    ngx_uint_t retried, ngx_uint_t suspect, ngx_uint_t fails, ngx_log_t *log)
 {
-    ngx_http_replog_zone_t       *zone;
     ngx_http_replog_secondary_t  *s;
-
-    zone = node->shm_zone->data;
 
     ngx_http_replog_store_lock(zone);
 
@@ -503,13 +495,13 @@ ngx_http_replog_registry_signal(ngx_http_replog_srv_conf_t *node,
                                     NGX_HTTP_REPLOG_ERR_LEN)
                         - s->last_error;
 
-    if (s->fails >= node->hc_fails) {
+    if (s->fails >= fails) {
         if (s->status != NGX_HTTP_REPLOG_UNHEALTHY) {
             ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_UNHEALTHY,
                                                 err, log);
         }
 
-    } else if (s->fails >= node->hc_suspect) {
+    } else if (s->fails >= suspect) {
         if (s->status == NGX_HTTP_REPLOG_HEALTHY) {
             ngx_http_replog_registry_set_status(s, NGX_HTTP_REPLOG_SUSPECTED,
                                                 err, log);
@@ -662,7 +654,7 @@ ngx_http_replog_registry_open(ngx_http_replog_zone_t *zone,
 
 /*
  * A recovering master adopts the log of the registration in slot: its
- * epoch, and what it holds as the target of the pull.  NGX_DECLINED when
+ * epoch, and pulls what it holds.  NGX_DECLINED when
  * the slot was registered again since the caller looked.
  */
 
@@ -686,7 +678,6 @@ ngx_http_replog_registry_adopt(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
     {
         sh->epoch = s->epoch;
         sh->state = NGX_HTTP_REPLOG_PULLING;
-        sh->recovery_target = s->acked_id;
 
         ngx_http_replog_registry_judge_locked(zone, log);
 

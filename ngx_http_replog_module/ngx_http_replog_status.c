@@ -14,7 +14,8 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_http_replog_module.h"
+#include "ngx_http_replog_api.h"
+#include "ngx_http_replog_json.h"
 
 
 #define NGX_HTTP_REPLOG_METRIC_LINE  (256 + 2 * 6 * NGX_HTTP_REPLOG_ID_LEN)
@@ -80,7 +81,7 @@ ngx_http_replog_status_get(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 
 
 ngx_int_t
-ngx_http_replog_metrics(ngx_http_request_t *r)
+ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
 {
     u_char                       *p, *start, node[6 * NGX_HTTP_REPLOG_ID_LEN];
     size_t                        len, nlen;
@@ -106,7 +107,7 @@ ngx_http_replog_metrics(ngx_http_request_t *r)
     nlen = ngx_http_replog_metric_label(node, ctx->node->id.data,
                                         ctx->node->id.len) - node;
 
-    ngx_http_replog_registry_view(ctx->node, &view);
+    ngx_http_replog_node_view(ctx->node, &view);
     n = view.cluster_size;
     up = (ctx->node->role == NGX_HTTP_REPLOG_MASTER) ? view.up : 1;
 
@@ -267,7 +268,7 @@ ngx_http_replog_metrics(ngx_http_request_t *r)
  */
 
 ngx_int_t
-ngx_http_replog_health(ngx_http_request_t *r)
+ngx_http_replog_health(ngx_http_request_t *r, ngx_str_t *path)
 {
     u_char                    *p;
     size_t                     len;
@@ -287,7 +288,7 @@ ngx_http_replog_health(ngx_http_request_t *r)
 
     master = (ctx->node->role == NGX_HTTP_REPLOG_MASTER);
 
-    ngx_http_replog_registry_view(ctx->node, &view);
+    ngx_http_replog_node_view(ctx->node, &view);
     n = view.cluster_size;
     up = master ? view.up : 1;
 
@@ -412,24 +413,27 @@ ngx_http_replog_health_secondaries(u_char *p, ngx_http_replog_status_t *st,
 
 
 /*
- * GET /secondaries, or with original set GET /secondary/list: status as
+ * GET /secondaries, or GET /secondary/list: there status as
  * the original has it (HEALTHY or UNHEALTHY), with last_status_change,
  * and replog's own status in "state"
  */
 
 ngx_int_t
-ngx_http_replog_secondaries(ngx_http_request_t *r, ngx_uint_t original)
+ngx_http_replog_secondaries(ngx_http_request_t *r, ngx_str_t *path)
 {
     u_char                       *p, *start;
     size_t                        len;
     ngx_tm_t                      tm;
     ngx_str_t                     json;
-    ngx_uint_t                    i, first;
+    ngx_uint_t                    i, first, original;
     ngx_http_replog_ctx_t        *ctx;
     ngx_http_replog_status_t     *st;
     ngx_http_replog_secondary_t  *s;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    /* the original's path gets the original's status values */
+    original = (path->len == sizeof("/secondary/list") - 1);
 
     st = ngx_http_replog_status_get(r, ctx);
     if (st == NULL) {

@@ -6,7 +6,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include "ngx_http_replog_module.h"
+#include "ngx_http_replog_store.h"
 
 
 /*
@@ -112,7 +112,6 @@ ngx_http_replog_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             zone->sh->recovery_start = ngx_current_msec;
         }
     }
-    zone->sh->started = ngx_current_msec;
 
     return NGX_OK;
 }
@@ -248,10 +247,8 @@ ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
         sh->appended = osh->appended;
         sh->rejected_full = osh->rejected_full;
         sh->locks = osh->locks;
-        sh->started = osh->started;
         sh->state = osh->state;
         sh->recovery_start = osh->recovery_start;
-        sh->recovery_target = osh->recovery_target;
         sh->nsecondaries = osh->nsecondaries;
         sh->up = osh->up;
         sh->generation = osh->generation;

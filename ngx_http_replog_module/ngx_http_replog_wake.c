@@ -31,7 +31,7 @@
 #include <ngx_event.h>
 #include <ngx_http.h>
 #include <sys/un.h>
-#include "ngx_http_replog_module.h"
+#include "ngx_http_replog_engine.h"
 
 
 /* datagrams read at most in one go; the rest in the next loop turn */

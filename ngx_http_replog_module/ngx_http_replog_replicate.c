@@ -4,13 +4,17 @@
  */
 
 
-/* node-to-node endpoints: /replicate on a secondary, /register on a master */
+/*
+ * The secondary's node-to-node endpoints: POST /replicate applies a batch
+ * of the master's, POST /reset discards the whole log.
+ */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
-#include "ngx_http_replog_module.h"
+#include "ngx_http_replog_api.h"
+#include "ngx_http_replog_json.h"
 
 
 static ngx_int_t ngx_http_replog_replicate_body(ngx_http_request_t *r,
@@ -18,8 +22,6 @@ static ngx_int_t ngx_http_replog_replicate_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_replog_apply(ngx_http_request_t *r);
 static void ngx_http_replog_delayed(ngx_event_t *ev);
 static void ngx_http_replog_delay_cleanup(void *data);
-static ngx_int_t ngx_http_replog_register_body(ngx_http_request_t *r,
-    ngx_str_t *body);
 static ngx_str_t *ngx_http_replog_master_from(ngx_http_request_t *r,
     ngx_str_t *url);
 static ngx_int_t ngx_http_replog_acked(ngx_http_request_t *r,
@@ -27,7 +29,7 @@ static ngx_int_t ngx_http_replog_acked(ngx_http_request_t *r,
 
 
 ngx_int_t
-ngx_http_replog_replicate(ngx_http_request_t *r)
+ngx_http_replog_replicate(ngx_http_request_t *r, ngx_str_t *path)
 {
     return ngx_http_replog_read_body(r, ngx_http_replog_replicate_body);
 }
@@ -272,114 +274,37 @@ ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/*
+ * Discards the secondary's whole log (the operator's answer to CONFLICT):
+ * it takes the next epoch it is sent and is caught up from 1.
+ */
+
 ngx_int_t
-ngx_http_replog_register(ngx_http_request_t *r)
+ngx_http_replog_reset(ngx_http_request_t *r, ngx_str_t *path)
 {
-    return ngx_http_replog_read_body(r, ngx_http_replog_register_body);
-}
-
-
-static ngx_int_t
-ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
-{
-    u_char                      *p;
-    size_t                       len;
-    uint64_t                     epoch, acked_id, master_epoch, last_id;
-    ngx_int_t                    rc, slot;
-    ngx_str_t                    id, err, json;
-    socklen_t                    socklen;
-    ngx_uint_t                   port;
-    ngx_sockaddr_t               peer;
-    ngx_http_replog_ctx_t       *ctx;
-    ngx_http_replog_zone_t      *zone;
+    ngx_str_t               json;
+    ngx_http_replog_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
-    zone = ctx->node->shm_zone->data;
 
-    rc = ngx_http_replog_json_register(r, body->data, body->len, &id, &port,
-                                       &epoch, &acked_id, &err);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST, "%V",
-                                          &err);
-    }
-
-    /*
-     * the secondary is reached at the address it connected from, as the
-     * kernel has it: realip may have put a forwarded one in c->sockaddr,
-     * and no forwarded address is ever used
-     */
-
-    socklen = sizeof(ngx_sockaddr_t);
-
-    if (getpeername(r->connection->fd, &peer.sockaddr, &socklen) == -1) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_socket_errno,
-                      "replog: getpeername() of a registration failed");
-        return ngx_http_replog_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                   "the address of this connection is unknown");
-    }
-
-    if (peer.sockaddr.sa_family != AF_INET
-#if (NGX_HAVE_INET6)
-        && peer.sockaddr.sa_family != AF_INET6
-#endif
-       )
+    if (ngx_http_replog_store_reset(ctx->node->shm_zone->data)
+        == NGX_HTTP_REPLOG_MOVED)
     {
-        return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "register over TCP: the master reaches a secondary at "
-                   "the address its registration came from");
-    }
-
-    slot = ngx_http_replog_registry_add(zone, &id, &peer.sockaddr, socklen,
-                                        (in_port_t) port, epoch, acked_id,
-                                        &master_epoch, &last_id,
-                                        r->connection->log);
-
-    if (slot == NGX_BUSY) {
-        /* an old worker after a resizing reload: the new ones take it */
+        /* an old worker after a resizing reload: the new ones do */
         if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         return ngx_http_replog_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                   "the registry moved to the resized replog_zone \\\"%V\\\" "
-                   "of a reload: nothing was registered, retry",
-                   &zone->json_name);
+                   "the log moved to a resized replog_zone of a reload: "
+                   "nothing was reset, retry");
     }
 
-    if (slot == NGX_DECLINED) {
-        return ngx_http_replog_send_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
-                   "the registry is full: at most %d secondaries",
-                   NGX_HTTP_REPLOG_MAX_SECONDARIES);
-    }
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "replog: the log of \"%V\" is reset on request",
+                  &ctx->node->id);
 
-    len = sizeof("{\"id\":\"\",\"master_id\":\"\",\"epoch\":\"\","
-                 "\"last_id\":}\n")
-          + ngx_http_replog_json_escape_len(id.data, id.len)
-          + ngx_http_replog_json_escape_len(ctx->node->id.data,
-                                            ctx->node->id.len)
-          + 16 + NGX_INT64_LEN;
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    json.data = p;
-
-    p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
-    p = ngx_http_replog_json_escape(p, id.data, id.len);
-    p = ngx_cpymem(p, "\",\"master_id\":\"", sizeof("\",\"master_id\":\"") - 1);
-    p = ngx_http_replog_json_escape(p, ctx->node->id.data, ctx->node->id.len);
-    p = ngx_cpymem(p, "\",\"epoch\":\"", sizeof("\",\"epoch\":\"") - 1);
-    p = ngx_http_replog_format_epoch(p, master_epoch);
-    p = ngx_sprintf(p, "\",\"last_id\":%uL}\n", last_id);
-
-    json.len = p - json.data;
+    ngx_str_set(&json, "{\"reset\":true,\"acked_id\":0}\n");
 
     return ngx_http_replog_send_json(r, NGX_HTTP_OK, &json);
 }

@@ -1,0 +1,854 @@
+
+/*
+ * Copyright (C) replog authors
+ */
+
+
+/*
+ * /messages: POST (and PUT) appends a message and answers once its write
+ * concern is met, GET streams the log in list form.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include "ngx_http_replog_api.h"
+#include "ngx_http_replog_engine.h"
+#include "ngx_http_replog_json.h"
+
+
+#define NGX_HTTP_REPLOG_LIST_BUF   65536
+
+#define NGX_HTTP_REPLOG_WC_TIMEOUT                                           \
+    "write concern not met in time: the message is stored on the master "    \
+    "and replication continues"
+
+
+static ngx_int_t ngx_http_replog_post(ngx_http_request_t *r,
+    ngx_http_replog_ctx_t *ctx, ngx_str_t *rest);
+static ngx_int_t ngx_http_replog_post_body_json(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_replog_post_answer(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_http_replog_peers_t *peers);
+static ngx_int_t ngx_http_replog_list(ngx_http_request_t *r,
+    ngx_http_replog_ctx_t *ctx);
+static ngx_int_t ngx_http_replog_list_runs(ngx_http_request_t *r,
+    ngx_http_replog_ctx_t *ctx, ngx_http_replog_peers_t *peers, off_t *len);
+static ngx_int_t ngx_http_replog_list_wait(ngx_http_request_t *r);
+static ngx_int_t ngx_http_replog_list_send(ngx_http_request_t *r,
+    ngx_http_replog_ctx_t *ctx);
+static ngx_buf_t *ngx_http_replog_list_big(ngx_http_request_t *r,
+    ngx_http_replog_ctx_t *ctx, size_t len);
+static void ngx_http_replog_list_cleanup(void *data);
+static void ngx_http_replog_list_writer(ngx_http_request_t *r);
+static ngx_int_t ngx_http_replog_arg_uint(ngx_http_request_t *r,
+    char *name, size_t len, uint64_t *value);
+
+
+/* /messages, and /messages/{wc} for a write: the methods are told here */
+
+ngx_int_t
+ngx_http_replog_messages(ngx_http_request_t *r, ngx_str_t *path)
+{
+    ngx_str_t               rest;
+    ngx_http_replog_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    rest.data = path->data + sizeof("/messages") - 1;
+    rest.len = path->len - (sizeof("/messages") - 1);
+
+    if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+        if (rest.len) {
+            return ngx_http_replog_send_error(r, NGX_HTTP_NOT_FOUND,
+                                              "no such endpoint");
+        }
+
+        return ngx_http_replog_list(r, ctx);
+    }
+
+    if (ctx->node->role == NGX_HTTP_REPLOG_SECONDARY) {
+        return ngx_http_replog_method_not_allowed(r, "GET, HEAD");
+    }
+
+    if (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT)) {
+        return ngx_http_replog_post(r, ctx, &rest);
+    }
+
+    return ngx_http_replog_method_not_allowed(r, "GET, HEAD, POST, PUT");
+}
+
+
+/*
+ * Resolves a write concern to a number of nodes: NGX_ERROR when it does not
+ * parse, NGX_DECLINED when it is above the cluster size.
+ */
+
+static ngx_int_t
+ngx_http_replog_resolve_wc(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
+    ngx_str_t *rest, ngx_uint_t n)
+{
+    ngx_int_t   wc;
+    ngx_str_t   value;
+
+    wc = ctx->conf->wc;
+
+    if (rest->len) {
+        value.data = rest->data + 1;
+        value.len = rest->len - 1;
+        goto parse;
+    }
+
+    if (ngx_http_arg(r, (u_char *) "wc", 2, &value) == NGX_OK) {
+        goto parse;
+    }
+
+    goto resolve;
+
+parse:
+
+    wc = ngx_http_replog_parse_wc(value.data, value.len);
+
+    if (wc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+resolve:
+
+    if (wc == NGX_HTTP_REPLOG_WC_MAJORITY) {
+        ctx->wc = n / 2 + 1;
+
+    } else if (wc == NGX_HTTP_REPLOG_WC_ALL) {
+        ctx->wc = n;
+
+    } else if ((ngx_uint_t) wc > n) {
+        ctx->wc = wc;
+        return NGX_DECLINED;
+
+    } else {
+        ctx->wc = wc;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
+    ngx_str_t *rest)
+{
+    u_char                       buf[256];
+    uint64_t                     timeout;
+    ngx_int_t                    rc;
+    ngx_str_t                    fields;
+    ngx_uint_t                   n;
+    ngx_http_replog_view_t       view;
+    ngx_http_replog_loc_conf_t  *rlcf;
+
+    rlcf = ctx->conf;
+
+    ngx_http_replog_node_view(ctx->node, &view);
+    n = view.cluster_size;
+
+    rc = ngx_http_replog_resolve_wc(r, ctx, rest, n);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid write concern: use a number from 1, "
+                   "\"majority\" or \"all\"");
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "write concern %i is above the cluster size %ui",
+                   ctx->wc, n);
+    }
+
+    ctx->timeout = rlcf->wc_timeout;
+
+    if (view.state != NGX_HTTP_REPLOG_OPEN) {
+        if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        fields.data = buf;
+        fields.len = ngx_sprintf(buf, "\"reason\":\"the master restarted "
+                                 "with an empty log and restores it from "
+                                 "its secondaries before it accepts "
+                                 "writes\",\"registered\":%ui,"
+                                 "\"needed\":%ui,\"state\":\"%s\"",
+                                 view.registered,
+                                 ngx_http_replog_recovery_needed(n),
+                                 ngx_http_replog_state_name(view.state))
+                     - buf;
+
+        return ngx_http_replog_send_error_fields(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, &fields, "recovering");
+    }
+
+    /* without a majority of nodes up the master is read-only */
+
+    if (ctx->node->quorum && view.up < n / 2 + 1) {
+        if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        fields.data = buf;
+        fields.len = ngx_sprintf(buf, "\"up\":%ui,\"needed\":%ui,"
+                                 "\"cluster_size\":%ui",
+                                 view.up, n / 2 + 1, n) - buf;
+
+        return ngx_http_replog_send_error_fields(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, &fields,
+                   "no quorum: the master is read-only while %ui of "
+                   "%ui nodes are up and %ui are needed",
+                   view.up, n, n / 2 + 1);
+    }
+
+    rc = ngx_http_replog_arg_uint(r, "timeout", 7, &timeout);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid timeout: use milliseconds");
+    }
+
+    if (rc == NGX_OK) {
+        ctx->timeout = (ngx_msec_t) ngx_min(timeout, 86400000);
+    }
+
+    return ngx_http_replog_read_body(r, ngx_http_replog_post_body_json);
+}
+
+
+static ngx_int_t
+ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                    msg, err;
+    ngx_http_replog_ctx_t       *ctx;
+    ngx_http_replog_zone_t      *zone;
+    ngx_http_replog_peers_t      peers;
+    ngx_http_replog_appended_t   a;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    rc = ngx_http_replog_json_message(r->pool, body->data, body->len, &msg,
+                                      &err);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST, "%V",
+                                          &err);
+    }
+
+    zone = ctx->node->shm_zone->data;
+
+    if (ctx->wc > 1) {
+        /* before the id exists: see ngx_http_replog_engine_expect() */
+        ngx_http_replog_engine_expect(ctx->node, ctx->wc);
+    }
+
+    rc = ngx_http_replog_store_append(zone, msg.data, msg.len, &a, &peers);
+
+    if (rc == NGX_HTTP_REPLOG_MOVED) {
+        /* an old worker after a resizing reload: the new ones take it */
+        if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_replog_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "the log moved to the resized replog_zone \"%V\" "
+                   "of a reload: nothing was stored, retry", &zone->name);
+    }
+
+    if (rc == NGX_HTTP_REPLOG_FULL) {
+        return ngx_http_replog_send_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
+                   "the log is full: replog_zone \"%V\" has no room "
+                   "for this message", &zone->name);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "replog: appended %uL, wc %i", a.id, ctx->wc);
+
+    ctx->msg = msg;
+    ctx->appended = a;
+
+    ngx_http_replog_engine_appended(ctx->node, a.id, &peers);
+
+    if (ctx->wc > 1
+        && ngx_http_replog_holders(&peers, a.id) < (ngx_uint_t) ctx->wc)
+    {
+        rc = ngx_http_replog_engine_wait(r, ctx->node, a.id, ctx->wc,
+                                         ctx->timeout,
+                                         ngx_http_replog_post_answer);
+        if (rc != NGX_ERROR) {
+            return rc;
+        }
+
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_replog_post_answer(r, NGX_HTTP_CREATED, &peers);
+}
+
+
+/*
+ * 201 (200 to a PUT, as the original answers it), or 504 when the write
+ * concern was not met in time; registered_to from the caller's snapshot
+ */
+
+static ngx_int_t
+ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_http_replog_peers_t *peers)
+{
+    u_char                  *p;
+    size_t                   len;
+    ngx_str_t                json, holders, fields;
+    ngx_uint_t               held;
+    ngx_http_replog_ctx_t   *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    held = ngx_http_replog_holders(peers, ctx->appended.id);
+
+    if (ngx_http_replog_json_holders(r->pool, &ctx->node->id, peers,
+                                     ctx->appended.id, &holders)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = sizeof("{\"write_concern\":,\"acks\":,\"message\":,\"meta\":"
+                 "{\"message_id\":,\"registered_at\":\"\","
+                 "\"registered_to\":}}\n")
+          + 2 * NGX_INT_T_LEN + ctx->msg.len + NGX_INT64_LEN
+          + NGX_HTTP_REPLOG_TIME_LEN + holders.len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json.data = p;
+
+    if (status == NGX_HTTP_GATEWAY_TIME_OUT) {
+        p = ngx_sprintf(p, "\"write_concern\":%i,\"acks\":%ui,",
+                        ctx->wc, held);
+
+        ngx_http_replog_store_count(ctx->node->shm_zone->data,
+                                    NGX_HTTP_REPLOG_WC_TIMEOUTS, 1);
+
+    } else {
+        *p++ = '{';
+
+        if (status == NGX_HTTP_CREATED && r->method == NGX_HTTP_PUT) {
+            status = NGX_HTTP_OK;
+        }
+    }
+
+    p = ngx_sprintf(p, "\"message\":%V,\"meta\":{\"message_id\":%uL,"
+                    "\"registered_at\":\"", &ctx->msg, ctx->appended.id);
+    p = ngx_http_replog_format_time(p, ctx->appended.usec);
+    p = ngx_sprintf(p, "\",\"registered_to\":%V}", &holders);
+
+    if (status == NGX_HTTP_GATEWAY_TIME_OUT) {
+        /* the error framing of every error, with the message in it */
+        fields.data = json.data;
+        fields.len = p - json.data;
+
+        return ngx_http_replog_send_error_fields(r, status, &fields,
+                                                 NGX_HTTP_REPLOG_WC_TIMEOUT);
+    }
+
+    *p++ = '}';
+    *p++ = '\n';
+
+    json.len = p - json.data;
+
+    return ngx_http_replog_send_json(r, status, &json);
+}
+
+
+static ngx_int_t
+ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
+{
+    u_char                        *p;
+    off_t                          len;
+    uint64_t                       since, limit, epoch;
+    ngx_int_t                      rc;
+    ngx_table_elt_t               *h;
+    ngx_http_replog_zone_t        *zone;
+    ngx_http_replog_peers_t        peers;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    since = 0;
+    limit = 0;
+
+    if (ngx_http_replog_arg_uint(r, "since", 5, &since) == NGX_ERROR
+        || ngx_http_replog_arg_uint(r, "limit", 5, &limit) == NGX_ERROR)
+    {
+        return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "since and limit must be non-negative integers");
+    }
+
+    zone = ctx->node->shm_zone->data;
+
+    /* a snapshot: what is appended while streaming is not included */
+
+    (void) ngx_http_replog_store_list(zone, since, limit, &ctx->cursor,
+                                      &len, &epoch, &peers);
+
+    /* the holders, in the same look as the log: what the list says */
+
+    if (ctx->node->role != NGX_HTTP_REPLOG_MASTER) {
+        ngx_memzero(&peers, sizeof(ngx_http_replog_peers_t));
+    }
+
+    len += sizeof("{\"data\":[]}\n") - 1;
+
+    if (ngx_http_replog_list_runs(r, ctx, &peers, &len) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* whose log this is: a recovering master takes pages of its source only */
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, ctx->node->id.len + 1 + 16);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Replog-Source");
+    h->value.data = p;
+    p = ngx_sprintf(p, "%V ", &ctx->node->id);
+    h->value.len = ngx_http_replog_format_epoch(p, epoch) - h->value.data;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    ctx->buf = ngx_create_temp_buf(r->pool, NGX_HTTP_REPLOG_LIST_BUF);
+    if (ctx->buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->out.buf = ctx->buf;
+    ctx->out.next = NULL;
+
+    rc = ngx_http_replog_list_send(r, ctx);
+
+    if (rc == NGX_AGAIN && !ctx->done) {
+        if (ngx_http_replog_list_wait(r) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        r->main->count++;
+        r->write_event_handler = ngx_http_replog_list_writer;
+
+        return NGX_DONE;
+    }
+
+    return rc;
+}
+
+
+/*
+ * The holders of an entry change only at a secondary's acked_id: with the
+ * distinct acked_ids a1 < a2 < ... of the snapshot, the ids in (a(k-1), ak]
+ * are held by the master and the secondaries that hold ak, the ids past
+ * the last by the master alone.  Each run gets its suffix once, and the
+ * length of the list is its stored bytes plus each run's suffix times its
+ * ids.  A secondary's list has one run: it names the node itself, the one
+ * holder it can vouch for.
+ */
+
+static ngx_int_t
+ngx_http_replog_list_runs(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
+    ngx_http_replog_peers_t *peers, off_t *len)
+{
+    u_char                    *p;
+    uint64_t                   v, lo, hi;
+    ngx_str_t                  holders;
+    ngx_uint_t                 i, j, k;
+    ngx_http_replog_run_t     *run, *runs;
+    ngx_http_replog_cursor_t  *cur;
+    uint64_t                   acked[NGX_HTTP_REPLOG_MAX_SECONDARIES];
+
+    cur = &ctx->cursor;
+
+    /* the distinct acked_ids within the list, ascending (insertion) */
+
+    k = 0;
+
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        if (!ngx_http_replog_holds(&peers->peer[i], cur->next)) {
+            continue;
+        }
+
+        v = ngx_min(peers->peer[i].acked_id, cur->last);
+
+        for (j = 0; j < k && acked[j] < v; j++) { /* void */ }
+
+        if (j < k && acked[j] == v) {
+            continue;
+        }
+
+        ngx_memmove(&acked[j + 1], &acked[j], (k - j) * sizeof(uint64_t));
+        acked[j] = v;
+        k++;
+    }
+
+    runs = ngx_palloc(r->pool, (k + 1) * sizeof(ngx_http_replog_run_t));
+    if (runs == NULL) {
+        return NGX_ERROR;
+    }
+
+    lo = cur->next;
+
+    for (j = 0; j <= k; j++) {
+        run = &runs[j];
+        run->hi = (j < k) ? acked[j] : (uint64_t) -1;
+
+        /* the holders of run->hi: the same rule as every answer's */
+
+        if (ngx_http_replog_json_holders(r->pool, &ctx->node->id, peers,
+                                         j < k ? run->hi : (uint64_t) -1,
+                                         &holders)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        run->suffix.len = sizeof(",\"registered_to\":}}") - 1 + holders.len;
+        run->padded = ngx_align(run->suffix.len, 8);
+
+        p = ngx_pcalloc(r->pool, run->padded);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        run->suffix.data = p;
+
+        p = ngx_cpymem(p, ",\"registered_to\":",
+                       sizeof(",\"registered_to\":") - 1);
+        p = ngx_cpymem(p, holders.data, holders.len);
+        *p++ = '}';
+        *p = '}';
+
+        /* the ids of the list in this run */
+
+        hi = ngx_min(run->hi, cur->last);
+
+        if (lo <= hi) {
+            *len += (off_t) (hi - lo + 1) * run->suffix.len;
+            lo = hi + 1;
+        }
+    }
+
+    cur->run = runs;
+
+    return NGX_OK;
+}
+
+
+/* edge-triggered events: ask for the next "writable", with a timeout */
+
+static ngx_int_t
+ngx_http_replog_list_wait(ngx_http_request_t *r)
+{
+    ngx_event_t               *wev;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    wev = r->connection->write;
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (!wev->delayed) {
+        ngx_add_timer(wev, clcf->send_timeout);
+    }
+
+    return ngx_handle_write_event(wev, clcf->send_lowat);
+}
+
+
+/*
+ * Fills one bounded buffer from the log at a time and sends it; the next is
+ * built only once the previous one has left, so memory does not grow with
+ * the log.  A message larger than the buffer goes through the stream's one
+ * big buffer.  The stream ends, closed short, if the log it lists is
+ * replaced meanwhile (a reset): never more than the declared length, never
+ * entries of two logs.
+ */
+
+static ngx_int_t
+ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
+{
+    u_char                    *p;
+    size_t                     need;
+    ngx_int_t                  rc;
+    ngx_buf_t                 *b;
+    ngx_connection_t          *c;
+    ngx_http_replog_zone_t    *zone;
+    ngx_http_replog_cursor_t  *cur;
+
+    c = r->connection;
+    zone = ctx->node->shm_zone->data;
+    cur = &ctx->cursor;
+
+    for ( ;; ) {
+
+        if (c->buffered || r->buffered) {
+            return NGX_AGAIN;
+        }
+
+        if (ctx->done) {
+            return NGX_OK;
+        }
+
+        b = ctx->buf;
+        b->pos = b->start;
+        b->last = b->start;
+        b->last_buf = 0;
+        b->flush = 1;
+        ctx->out.buf = b;
+
+        if (!ctx->opened) {
+            b->last = ngx_cpymem(b->last, "{\"data\":[",
+                                 sizeof("{\"data\":[") - 1);
+            ctx->opened = 1;
+        }
+
+        p = b->last;
+
+        rc = ngx_http_replog_store_read(zone, cur, &p, b->end, 0, &need,
+                                        NULL);
+
+        if (rc == NGX_OK && need && p == b->start) {
+            /*
+             * larger than the buffer: copied into one of its own, as a
+             * reset may free the zone's copy meanwhile
+             */
+            b = ngx_http_replog_list_big(r, ctx, need);
+            if (b == NULL) {
+                return NGX_ERROR;
+            }
+
+            p = b->start;
+
+            rc = ngx_http_replog_store_read(zone, cur, &p, b->end, 1, &need,
+                                            NULL);
+
+            b->last_buf = 0;
+            b->flush = 1;
+            ctx->out.buf = b;
+        }
+
+        if (rc == NGX_DECLINED) {
+            /*
+             * a reset (or a new log) under the stream: the declared length
+             * and the entries belong to a log that is gone, so the only
+             * honest end is a short body
+             */
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "replog: list stream closed at id %uL of %uL: "
+                          "log %016xL replaced", cur->next, cur->last,
+                          cur->incarnation);
+            return NGX_ERROR;
+        }
+
+        if (rc != NGX_OK) {
+            ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                          "replog: list stream closed: id %uL of log "
+                          "%016xL is missing", cur->next, cur->incarnation);
+            return NGX_ERROR;
+        }
+
+        b->last = p;
+
+        if (cur->next > cur->last
+            && b == ctx->buf
+            && (size_t) (b->end - b->last) >= sizeof("]}\n") - 1)
+        {
+            b->last = ngx_cpymem(b->last, "]}\n", sizeof("]}\n") - 1);
+            b->last_buf = (r == r->main) ? 1 : 0;
+            b->last_in_chain = 1;
+            b->flush = 0;
+            ctx->done = 1;
+        }
+
+        if (ngx_http_output_filter(r, &ctx->out) == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+    }
+}
+
+
+/*
+ * The one buffer of a stream for messages larger than the list buffer: it
+ * grows only when a larger message comes, on the worker's heap, so a stream
+ * holds at most the largest message once, whatever the log.  It is replaced
+ * only when nothing of it is still being sent (list_send waits for that).
+ */
+
+static ngx_buf_t *
+ngx_http_replog_list_big(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
+    size_t len)
+{
+    u_char              *p;
+    ngx_buf_t           *b;
+    ngx_pool_cleanup_t  *cln;
+
+    b = ctx->big;
+
+    if (b == NULL) {
+        b = ngx_calloc_buf(r->pool);
+        if (b == NULL) {
+            return NULL;
+        }
+
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NULL;
+        }
+
+        b->temporary = 1;
+
+        cln->handler = ngx_http_replog_list_cleanup;
+        cln->data = b;
+
+        ctx->big = b;
+    }
+
+    if ((size_t) (b->end - b->start) < len) {
+        p = ngx_alloc(len, r->connection->log);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        if (b->start) {
+            ngx_free(b->start);
+        }
+
+        b->start = p;
+        b->end = p + len;
+    }
+
+    b->pos = b->start;
+    b->last = b->start;
+
+    return b;
+}
+
+
+static void
+ngx_http_replog_list_cleanup(void *data)
+{
+    ngx_buf_t  *b = data;
+
+    if (b->start) {
+        ngx_free(b->start);
+        b->start = NULL;
+    }
+}
+
+
+static void
+ngx_http_replog_list_writer(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_event_t               *wev;
+    ngx_connection_t          *c;
+    ngx_http_replog_ctx_t     *ctx;
+
+    c = r->connection;
+    wev = c->write;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    if (wev->timedout) {
+        c->timedout = 1;
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_TIME_OUT);
+        return;
+    }
+
+    rc = ngx_http_output_filter(r, NULL);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    rc = ngx_http_replog_list_send(r, ctx);
+
+    if (rc == NGX_AGAIN && !ctx->done) {
+        if (ngx_http_replog_list_wait(r) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_ERROR);
+        }
+
+        return;
+    }
+
+    if (wev->timer_set) {
+        ngx_del_timer(wev);
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * Returns NGX_OK with the value, NGX_DECLINED when the argument is absent,
+ * NGX_ERROR when it is not a non-negative integer.
+ */
+
+static ngx_int_t
+ngx_http_replog_arg_uint(ngx_http_request_t *r, char *name, size_t len,
+    uint64_t *value)
+{
+    u_char     *p;
+    uint64_t    n;
+    ngx_str_t   arg;
+
+    if (ngx_http_arg(r, (u_char *) name, len, &arg) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    if (arg.len == 0 || arg.len > 18) {
+        return NGX_ERROR;
+    }
+
+    n = 0;
+
+    for (p = arg.data; p < arg.data + arg.len; p++) {
+        if (*p < '0' || *p > '9') {
+            return NGX_ERROR;
+        }
+
+        n = n * 10 + (*p - '0');
+    }
+
+    *value = n;
+
+    return NGX_OK;
+}
