@@ -305,6 +305,15 @@ ngx_handle_write_event(ngx_event_t *wev, size_t lowat)
 }
 
 
+/* the encoders' time formatting, never run by a harness of a parser */
+
+void
+ngx_gmtime(time_t t, ngx_tm_t *tp)
+{
+    ngx_fuzz_unreachable("ngx_gmtime");
+}
+
+
 /* the client's request builders, never run by a harness of its parser */
 
 u_char * ngx_cdecl

@@ -451,8 +451,7 @@ ngx_http_replog_method_not_allowed(ngx_http_request_t *r, const char *allow)
 
         if (len) {
             fields.data = buf;
-            fields.len = ngx_sprintf(buf, "\"master\":\"%*s\"", len, master)
-                         - buf;
+            fields.len = ngx_http_replog_json_master(buf, master, len) - buf;
 
             return ngx_http_replog_send_error_fields(r, NGX_HTTP_NOT_ALLOWED,
                        &fields, "this node is a secondary: write to the "
@@ -532,35 +531,19 @@ static ngx_int_t
 ngx_http_replog_send_error_v(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *fields, const char *fmt, va_list args)
 {
-    u_char     *p, buf[512];
-    size_t      len, elen;
-    ngx_str_t   json;
+    u_char     buf[512];
+    size_t     len;
+    ngx_str_t  json;
 
-    /* the text is plain: escaped here, once */
+    /* the text is plain: the JSON glue escapes it, once */
 
     len = ngx_vslprintf(buf, buf + sizeof(buf), fmt, args) - buf;
-    elen = ngx_http_replog_json_escape_len(buf, len);
 
-    json.len = sizeof("{\"error\":\"\",\"detail\":\"\"}\n") - 1 + 2 * elen
-               + (fields ? fields->len + 1 : 0);
-    json.data = ngx_pnalloc(r->pool, json.len);
-    if (json.data == NULL) {
+    if (ngx_http_replog_json_error(r->pool, buf, len, fields, &json)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    p = ngx_cpymem(json.data, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
-    p = ngx_http_replog_json_escape(p, buf, len);
-    p = ngx_cpymem(p, "\",\"detail\":\"", sizeof("\",\"detail\":\"") - 1);
-    p = ngx_http_replog_json_escape(p, buf, len);
-    *p++ = '"';
-
-    if (fields) {
-        *p++ = ',';
-        p = ngx_cpymem(p, fields->data, fields->len);
-    }
-
-    *p++ = '}';
-    *p++ = '\n';
 
     return ngx_http_replog_send_json(r, status, &json);
 }

@@ -485,16 +485,12 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
     ngx_http_replog_engine_t    *engine;
     ngx_http_replog_srv_conf_t  *node;
 
-    static u_char     close[8] = "}}";
     static ngx_str_t  uri = ngx_string("/replicate");
 
     engine = link->engine;
     node = engine->node;
 
-    run.hi = (uint64_t) -1;
-    run.suffix.data = close;
-    run.suffix.len = 2;
-    run.padded = sizeof(close);
+    ngx_http_replog_json_batch_run(&run);
 
     ngx_memzero(&cur, sizeof(ngx_http_replog_cursor_t));
     cur.run = &run;
@@ -511,20 +507,20 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
     }
 
     /* a batch of at least one entry, of batch_bytes else */
-    room = node->batch_bytes + sizeof(close);
+    room = node->batch_bytes + run.padded;
 
     for ( ;; ) {
         body = ngx_http_replog_client_post(&link->client, &uri,
                                            &node->service_key,
                                            &node->master_url,
-                                           sizeof("{\"epoch\":\"\","
-                                                  "\"entries\":[]}")
-                                           + 16 + room);
+                                           NGX_HTTP_REPLOG_JSON_BATCH_HEAD
+                                           + room
+                                           + NGX_HTTP_REPLOG_JSON_BATCH_TAIL);
         if (body == NULL) {
             return NGX_DECLINED;
         }
 
-        p = body + sizeof("{\"epoch\":\"\",\"entries\":[") - 1 + 16;
+        p = body + NGX_HTTP_REPLOG_JSON_BATCH_HEAD;
 
         rc = ngx_http_replog_store_read(engine->zone, &cur, &p, p + room,
                                         node->batch_max, &need,
@@ -546,11 +542,8 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
         return NGX_DECLINED;
     }
 
-    (void) ngx_sprintf(body, "{\"epoch\":\"%016xL\",\"entries\":[",
-                       link->batch_epoch);
-
-    *p++ = ']';
-    *p++ = '}';
+    (void) ngx_http_replog_json_batch_head(body, link->batch_epoch);
+    p = ngx_http_replog_json_batch_tail(p);
 
     ngx_http_replog_client_post_end(&link->client, p);
 

@@ -15,6 +15,34 @@ static json_t *ngx_http_replog_json_object(u_char *body, size_t len,
 static ngx_int_t ngx_http_replog_json_encode(ngx_pool_t *pool, json_t *v,
     ngx_str_t *out);
 static ngx_int_t ngx_http_replog_printable(u_char *p, size_t len);
+static u_char *ngx_http_replog_json_health_secondaries(u_char *p,
+    ngx_http_replog_status_t *st, ngx_uint_t needed);
+
+
+/* the names of a secondary's status and of a log's state, as shown */
+
+static const char  *ngx_http_replog_status_names[] = {
+    "FREE", "HEALTHY", "SUSPECTED", "UNHEALTHY", "CONFLICT"
+};
+
+
+static const char  *ngx_http_replog_state_names[] = {
+    "open", "recovering", "pulling"
+};
+
+
+const char *
+ngx_http_replog_state_name(ngx_uint_t state)
+{
+    return ngx_http_replog_state_names[state];
+}
+
+
+const char *
+ngx_http_replog_status_name(ngx_uint_t status)
+{
+    return ngx_http_replog_status_names[status];
+}
 
 
 /* a body that must be a JSON object; NULL with err set otherwise */
@@ -659,4 +687,578 @@ done:
     json_decref(root);
 
     return rc;
+}
+
+
+/*
+ * The encoders.  Every text from a peer, a client or the configuration
+ * goes through the one escaping routine above; numbers, epochs and times
+ * are formatted here.
+ */
+
+
+u_char *
+ngx_http_replog_format_time(u_char *p, int64_t usec)
+{
+    ngx_tm_t  tm;
+
+    ngx_gmtime((time_t) (usec / 1000000), &tm);
+
+    return ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
+                       (int) (usec % 1000000));
+}
+
+
+u_char *
+ngx_http_replog_format_epoch(u_char *p, uint64_t epoch)
+{
+    return ngx_sprintf(p, "%016xL", epoch);
+}
+
+
+/*
+ * An entry as the zone stores it, its list form up to its holders:
+ * ',{"message":MSG,"meta":{"message_id":ID,"registered_at":"TIME"' (MSG is
+ * JSON already), left open for a list's ',"registered_to":[...]}}' or a
+ * batch's '}}'; NGX_HTTP_REPLOG_JSON_ENTRY_LEN(len) bytes at most.
+ */
+
+u_char *
+ngx_http_replog_json_entry(u_char *p, u_char *msg, size_t len, uint64_t id,
+    u_char *time)
+{
+    p = ngx_cpymem(p, ",{\"message\":", sizeof(",{\"message\":") - 1);
+    p = ngx_cpymem(p, msg, len);
+    p = ngx_sprintf(p, ",\"meta\":{\"message_id\":%uL,\"registered_at\":\"",
+                    id);
+    p = ngx_cpymem(p, time, NGX_HTTP_REPLOG_TIME_LEN);
+    *p++ = '"';
+
+    return p;
+}
+
+
+/* a batch's envelope: '{"epoch":"<16 hex>","entries":[' and ']}' */
+
+u_char *
+ngx_http_replog_json_batch_head(u_char *p, uint64_t epoch)
+{
+    return ngx_sprintf(p, "{\"epoch\":\"%016xL\",\"entries\":[", epoch);
+}
+
+
+u_char *
+ngx_http_replog_json_batch_tail(u_char *p)
+{
+    *p++ = ']';
+    *p++ = '}';
+
+    return p;
+}
+
+
+/* a batch's entries are closed with "}}": it does not say who holds them */
+
+void
+ngx_http_replog_json_batch_run(ngx_http_replog_run_t *run)
+{
+    static u_char  close[8] = "}}";
+
+    run->hi = (uint64_t) -1;
+    run->suffix.data = close;
+    run->suffix.len = 2;
+    run->padded = sizeof(close);
+}
+
+
+/*
+ * The members of the errors a write may get before its body is read:
+ * the master recovering, no quorum; and a secondary's 405 names where to
+ * write (a URL already checked to be printable, no quotes)
+ */
+
+u_char *
+ngx_http_replog_json_recovering(u_char *p, ngx_uint_t registered,
+    ngx_uint_t needed, ngx_uint_t state)
+{
+    return ngx_sprintf(p, "\"reason\":\"the master restarted with an empty "
+                       "log and restores it from its secondaries before it "
+                       "accepts writes\",\"registered\":%ui,"
+                       "\"needed\":%ui,\"state\":\"%s\"",
+                       registered, needed, ngx_http_replog_state_name(state));
+}
+
+
+u_char *
+ngx_http_replog_json_quorum(u_char *p, ngx_uint_t up, ngx_uint_t needed,
+    ngx_uint_t n)
+{
+    return ngx_sprintf(p, "\"up\":%ui,\"needed\":%ui,\"cluster_size\":%ui",
+                       up, needed, n);
+}
+
+
+u_char *
+ngx_http_replog_json_master(u_char *p, u_char *url, size_t len)
+{
+    return ngx_sprintf(p, "\"master\":\"%*s\"", len, url);
+}
+
+
+/*
+ * The suffix of a list's run of ids held by the same nodes (those that
+ * hold id): ',"registered_to":[...]}}', in a buffer of whole 8-byte words
+ * (padded with zeros), so that it is copied without a call.
+ */
+
+ngx_int_t
+ngx_http_replog_json_run(ngx_pool_t *pool, ngx_str_t *master,
+    ngx_http_replog_peers_t *peers, uint64_t id, ngx_http_replog_run_t *run)
+{
+    u_char     *p;
+    ngx_str_t   holders;
+
+    if (ngx_http_replog_json_holders(pool, master, peers, id, &holders)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    run->suffix.len = sizeof(",\"registered_to\":}}") - 1 + holders.len;
+    run->padded = ngx_align(run->suffix.len, 8);
+
+    p = ngx_pcalloc(pool, run->padded);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    run->suffix.data = p;
+
+    p = ngx_cpymem(p, ",\"registered_to\":",
+                   sizeof(",\"registered_to\":") - 1);
+    p = ngx_cpymem(p, holders.data, holders.len);
+    *p++ = '}';
+    *p = '}';
+
+    return NGX_OK;
+}
+
+
+/*
+ * A write's answer, {"message":M,"meta":{"message_id":7,
+ * "registered_at":"...","registered_to":[...]}}, or with wc (a 504) the
+ * members an error carries: "write_concern":wc,"acks":acks,"message":...
+ */
+
+ngx_int_t
+ngx_http_replog_json_written(ngx_pool_t *pool, ngx_str_t *msg,
+    ngx_http_replog_appended_t *a, ngx_str_t *master,
+    ngx_http_replog_peers_t *peers, ngx_int_t wc, ngx_uint_t acks,
+    ngx_str_t *json)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   holders;
+
+    if (ngx_http_replog_json_holders(pool, master, peers, a->id, &holders)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    len = sizeof("{\"write_concern\":,\"acks\":,\"message\":,\"meta\":"
+                 "{\"message_id\":,\"registered_at\":\"\","
+                 "\"registered_to\":}}\n")
+          + 2 * NGX_INT_T_LEN + msg->len + NGX_INT64_LEN
+          + NGX_HTTP_REPLOG_TIME_LEN + holders.len;
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    json->data = p;
+
+    if (wc) {
+        p = ngx_sprintf(p, "\"write_concern\":%i,\"acks\":%ui,", wc, acks);
+
+    } else {
+        *p++ = '{';
+    }
+
+    p = ngx_sprintf(p, "\"message\":%V,\"meta\":{\"message_id\":%uL,"
+                    "\"registered_at\":\"", msg, a->id);
+    p = ngx_http_replog_format_time(p, a->usec);
+    p = ngx_sprintf(p, "\",\"registered_to\":%V}", &holders);
+
+    if (!wc) {
+        *p++ = '}';
+        *p++ = '\n';
+    }
+
+    json->len = p - json->data;
+
+    return NGX_OK;
+}
+
+
+/* {"error":"<text>","detail":"<text>"[,<fields>]}: the text escaped here */
+
+ngx_int_t
+ngx_http_replog_json_error(ngx_pool_t *pool, u_char *text, size_t len,
+    ngx_str_t *fields, ngx_str_t *json)
+{
+    u_char  *p;
+    size_t   elen;
+
+    elen = ngx_http_replog_json_escape_len(text, len);
+
+    json->len = sizeof("{\"error\":\"\",\"detail\":\"\"}\n") - 1 + 2 * elen
+                + (fields ? fields->len + 1 : 0);
+    json->data = ngx_pnalloc(pool, json->len);
+    if (json->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(json->data, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
+    p = ngx_http_replog_json_escape(p, text, len);
+    p = ngx_cpymem(p, "\",\"detail\":\"", sizeof("\",\"detail\":\"") - 1);
+    p = ngx_http_replog_json_escape(p, text, len);
+    *p++ = '"';
+
+    if (fields) {
+        *p++ = ',';
+        p = ngx_cpymem(p, fields->data, fields->len);
+    }
+
+    *p++ = '}';
+    *p++ = '\n';
+
+    json->len = p - json->data;
+
+    return NGX_OK;
+}
+
+
+/* a master's answer to a registration */
+
+ngx_int_t
+ngx_http_replog_json_registered(ngx_pool_t *pool, ngx_str_t *id,
+    ngx_str_t *master_id, uint64_t epoch, uint64_t last_id, ngx_str_t *json)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = sizeof("{\"id\":\"\",\"master_id\":\"\",\"epoch\":\"\","
+                 "\"last_id\":}\n")
+          + ngx_http_replog_json_escape_len(id->data, id->len)
+          + ngx_http_replog_json_escape_len(master_id->data, master_id->len)
+          + 16 + NGX_INT64_LEN;
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    json->data = p;
+
+    p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
+    p = ngx_http_replog_json_escape(p, id->data, id->len);
+    p = ngx_cpymem(p, "\",\"master_id\":\"", sizeof("\",\"master_id\":\"") - 1);
+    p = ngx_http_replog_json_escape(p, master_id->data, master_id->len);
+    p = ngx_cpymem(p, "\",\"epoch\":\"", sizeof("\",\"epoch\":\"") - 1);
+    p = ngx_http_replog_format_epoch(p, epoch);
+    p = ngx_sprintf(p, "\",\"last_id\":%uL}\n", last_id);
+
+    json->len = p - json->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A secondary's answer to a batch, {"acked_id":N,"id":"<id>","epoch":".."}
+ * ("error" first when err): what ngx_http_replog_json_acked() parses
+ */
+
+ngx_int_t
+ngx_http_replog_json_ack(ngx_pool_t *pool, const char *err,
+    uint64_t acked_id, ngx_str_t *id, uint64_t epoch, ngx_str_t *json)
+{
+    u_char  *p;
+    size_t   len, elen;
+
+    elen = err ? ngx_http_replog_json_escape_len((u_char *) err,
+                                                 ngx_strlen(err))
+               : 0;
+
+    len = sizeof("{\"error\":\"\",\"acked_id\":,\"id\":\"\","
+                 "\"epoch\":\"\"}\n")
+          + NGX_INT64_LEN + elen
+          + ngx_http_replog_json_escape_len(id->data, id->len) + 16;
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    json->data = p;
+
+    if (err) {
+        p = ngx_cpymem(p, "{\"error\":\"", sizeof("{\"error\":\"") - 1);
+        p = ngx_http_replog_json_escape(p, (u_char *) err, ngx_strlen(err));
+        *p++ = '"';
+        *p++ = ',';
+
+    } else {
+        *p++ = '{';
+    }
+
+    p = ngx_sprintf(p, "\"acked_id\":%uL,\"id\":\"", acked_id);
+    p = ngx_http_replog_json_escape(p, id->data, id->len);
+    p = ngx_cpymem(p, "\",\"epoch\":\"", sizeof("\",\"epoch\":\"") - 1);
+    p = ngx_http_replog_format_epoch(p, epoch);
+    p = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
+
+    json->len = p - json->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * GET /health: {"role":..,"id":..,"epoch":..,"state":..,"waiters":..,
+ * "read_only":..,"last_id":..,"bytes":..,"pending":..,"cluster_size":n,
+ * "quorum":{"up":..,"needed":..}}, on a master with its "secondaries" and,
+ * while it recovers, the registrations it waits for:
+ * "recovery":{"needed":2,"awaited":1,"registered":["s1"]}
+ */
+
+ngx_int_t
+ngx_http_replog_json_health(ngx_pool_t *pool, ngx_http_replog_status_t *st,
+    ngx_str_t *id, ngx_uint_t master, ngx_uint_t read_only, ngx_uint_t n,
+    ngx_uint_t up, ngx_uint_t needed, ngx_str_t *json)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = sizeof("{\"role\":\"secondary\",\"id\":\"\",\"epoch\":\"\","
+                 "\"state\":\"recovering\",\"waiters\":,"
+                 "\"read_only\":false,\"last_id\":,\"bytes\":,"
+                 "\"pending\":,\"cluster_size\":,"
+                 "\"quorum\":{\"up\":,\"needed\":}}\n")
+          + 16 + 2 * NGX_INT64_LEN + 5 * NGX_INT_T_LEN
+          + ngx_http_replog_json_escape_len(id->data, id->len);
+
+    if (master) {
+        len += sizeof(",\"secondaries\":[]")
+               + sizeof(",\"recovery\":{\"needed\":,\"awaited\":,"
+                        "\"registered\":[]}")
+               + 2 * NGX_INT_T_LEN
+               + NGX_HTTP_REPLOG_MAX_SECONDARIES
+                 * (sizeof("{\"id\":\"\",\"status\":\"SUSPECTED\","
+                           "\"acked_id\":},") + 3
+                    + 2 * 6 * NGX_HTTP_REPLOG_ID_LEN + NGX_INT64_LEN);
+    }
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    json->data = p;
+
+    p = ngx_sprintf(p, "{\"role\":\"%s\",\"id\":\"",
+                    master ? "master" : "secondary");
+    p = ngx_http_replog_json_escape(p, id->data, id->len);
+    p = ngx_cpymem(p, "\",\"epoch\":\"", sizeof("\",\"epoch\":\"") - 1);
+    p = ngx_http_replog_format_epoch(p, st->epoch);
+    p = ngx_sprintf(p, "\",\"state\":\"%s\",\"waiters\":%ui",
+                    ngx_http_replog_state_name(st->state),
+                    st->counters[NGX_HTTP_REPLOG_WAITERS]);
+    p = ngx_sprintf(p, ",\"read_only\":%s,\"last_id\":%uL,\"bytes\":%uL,"
+                    "\"pending\":%ui,\"cluster_size\":%ui,"
+                    "\"quorum\":{\"up\":%ui,\"needed\":%ui}",
+                    read_only ? "true" : "false",
+                    st->last_id, st->bytes, st->pending,
+                    n, up, n / 2 + 1);
+
+    if (master) {
+        p = ngx_http_replog_json_health_secondaries(p, st, needed);
+    }
+
+    *p++ = '}';
+    *p++ = '\n';
+
+    json->len = p - json->data;
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_replog_json_health_secondaries(u_char *p, ngx_http_replog_status_t *st,
+    ngx_uint_t needed)
+{
+    ngx_uint_t                    i, n;
+    ngx_http_replog_secondary_t  *s;
+
+    /* a recovering master: the registrations it still waits for */
+
+    if (st->state != NGX_HTTP_REPLOG_OPEN) {
+        n = st->nsecondaries;
+
+        p = ngx_sprintf(p, ",\"recovery\":{\"needed\":%ui,\"awaited\":%ui,"
+                        "\"registered\":[", needed,
+                        n < needed ? needed - n : 0);
+
+        for (i = 0, n = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+            s = &st->secondaries[i];
+
+            if (s->status == 0) {
+                continue;
+            }
+
+            if (n++) {
+                *p++ = ',';
+            }
+
+            *p++ = '"';
+            p = ngx_http_replog_json_escape(p, s->id, s->id_len);
+            *p++ = '"';
+        }
+
+        *p++ = ']';
+        *p++ = '}';
+    }
+
+    /* [{"id":"s1","status":"HEALTHY","acked_id":7}, ...] */
+
+    p = ngx_cpymem(p, ",\"secondaries\":[", sizeof(",\"secondaries\":[") - 1);
+
+    for (i = 0, n = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        s = &st->secondaries[i];
+
+        if (s->status == 0) {
+            continue;
+        }
+
+        if (n++) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
+        p = ngx_http_replog_json_escape(p, s->id, s->id_len);
+        p = ngx_sprintf(p, "\",\"status\":\"%s\",\"acked_id\":%uL}",
+                        ngx_http_replog_status_name(s->status), s->acked_id);
+    }
+
+    *p++ = ']';
+
+    return p;
+}
+
+
+/*
+ * GET /secondaries, or with original GET /secondary/list: there status as
+ * the original has it (HEALTHY or UNHEALTHY), with last_status_change,
+ * and replog's own status in "state"
+ */
+
+ngx_int_t
+ngx_http_replog_json_secondaries(ngx_pool_t *pool,
+    ngx_http_replog_status_t *st, ngx_uint_t original, ngx_str_t *json)
+{
+    u_char                       *p, *start;
+    size_t                        len;
+    ngx_tm_t                      tm;
+    ngx_uint_t                    i, first;
+    ngx_http_replog_secondary_t  *s;
+
+    len = sizeof("{\"data\":[]}\n")
+          + NGX_HTTP_REPLOG_MAX_SECONDARIES
+            * (sizeof("{\"id\":\"\",\"host\":\"\",\"port\":,\"status\":\"\","
+                      "\"last_status_change\":\"YYYY-MM-DD HH:MM:SS\","
+                      "\"state\":\"\","
+                      "\"last_healthy_status\":\"\",\"registered_at\":\"\","
+                      "\"acked_id\":,\"lag\":,\"fails\":,\"epoch\":\"\","
+                      "\"last_error\":\"\"},")
+               + 6 * NGX_HTTP_REPLOG_ID_LEN + NGX_SOCKADDR_STRLEN
+               + 2 * NGX_HTTP_REPLOG_TIME_LEN + 16 + 5 + 3 * NGX_INT64_LEN
+               + 6 * NGX_HTTP_REPLOG_ERR_LEN + 16);
+
+    start = ngx_pnalloc(pool, len);
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(start, "{\"data\":[", sizeof("{\"data\":[") - 1);
+    first = 1;
+
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        s = &st->secondaries[i];
+
+        if (s->status == 0) {
+            continue;
+        }
+
+        if (!first) {
+            *p++ = ',';
+        }
+
+        first = 0;
+
+        p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
+        p = ngx_http_replog_json_escape(p, s->id, s->id_len);
+        p = ngx_sprintf(p, "\",\"host\":\"%*s\",\"port\":%d,\"status\":\"",
+                        s->host_len, s->host, (int) s->port);
+
+        if (original) {
+            ngx_gmtime(s->status_changed, &tm);
+
+            p = ngx_sprintf(p, "%s\",\"last_status_change\":"
+                            "\"%4d-%02d-%02d %02d:%02d:%02d\",\"state\":\"",
+                            ngx_http_replog_up(s->status)
+                            ? "HEALTHY" : "UNHEALTHY",
+                            tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
+                            tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
+        }
+
+        p = ngx_sprintf(p, "%s\",\"last_healthy_status\":\"",
+                        ngx_http_replog_status_name(s->status));
+        p = ngx_http_replog_format_time(p, (int64_t) s->last_healthy * 1000000);
+        p = ngx_cpymem(p, "\",\"registered_at\":\"",
+                       sizeof("\",\"registered_at\":\"") - 1);
+        p = ngx_http_replog_format_time(p,
+                                        (int64_t) s->registered_at * 1000000);
+        p = ngx_sprintf(p, "\",\"acked_id\":%uL,\"lag\":%uL,\"fails\":%ui,"
+                        "\"epoch\":\"", s->acked_id,
+                        st->last_id > s->acked_id
+                        ? st->last_id - s->acked_id : 0,
+                        s->fails);
+        p = ngx_http_replog_format_epoch(p, s->epoch);
+        p = ngx_cpymem(p, "\",\"last_error\":",
+                       sizeof("\",\"last_error\":") - 1);
+
+        if (s->last_error_len) {
+            *p++ = '"';
+            p = ngx_http_replog_json_escape(p, s->last_error,
+                                            s->last_error_len);
+            *p++ = '"';
+
+        } else {
+            p = ngx_cpymem(p, "null", 4);
+        }
+
+        *p++ = '}';
+    }
+
+    p = ngx_cpymem(p, "]}\n", 3);
+
+    json->data = start;
+    json->len = p - start;
+
+    return NGX_OK;
 }

@@ -173,14 +173,8 @@ ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
         }
 
         fields.data = buf;
-        fields.len = ngx_sprintf(buf, "\"reason\":\"the master restarted "
-                                 "with an empty log and restores it from "
-                                 "its secondaries before it accepts "
-                                 "writes\",\"registered\":%ui,"
-                                 "\"needed\":%ui,\"state\":\"%s\"",
-                                 view.registered,
-                                 ngx_http_replog_recovery_needed(n),
-                                 ngx_http_replog_state_name(view.state))
+        fields.len = ngx_http_replog_json_recovering(buf, view.registered,
+                         ngx_http_replog_recovery_needed(n), view.state)
                      - buf;
 
         return ngx_http_replog_send_error_fields(r,
@@ -195,9 +189,8 @@ ngx_http_replog_post(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
         }
 
         fields.data = buf;
-        fields.len = ngx_sprintf(buf, "\"up\":%ui,\"needed\":%ui,"
-                                 "\"cluster_size\":%ui",
-                                 view.up, n / 2 + 1, n) - buf;
+        fields.len = ngx_http_replog_json_quorum(buf, view.up, n / 2 + 1, n)
+                     - buf;
 
         return ngx_http_replog_send_error_fields(r,
                    NGX_HTTP_SERVICE_UNAVAILABLE, &fields,
@@ -309,69 +302,37 @@ static ngx_int_t
 ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status,
     ngx_http_replog_peers_t *peers)
 {
-    u_char                  *p;
-    size_t                   len;
-    ngx_str_t                json, holders, fields;
-    ngx_uint_t               held;
-    ngx_http_replog_ctx_t   *ctx;
+    ngx_int_t               timedout;
+    ngx_str_t               json;
+    ngx_http_replog_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
 
-    held = ngx_http_replog_holders(peers, ctx->appended.id);
+    timedout = (status == NGX_HTTP_GATEWAY_TIME_OUT);
 
-    if (ngx_http_replog_json_holders(r->pool, &ctx->node->id, peers,
-                                     ctx->appended.id, &holders)
+    if (ngx_http_replog_json_written(r->pool, &ctx->msg, &ctx->appended,
+                                     &ctx->node->id, peers,
+                                     timedout ? ctx->wc : 0,
+                                     ngx_http_replog_holders(peers,
+                                                          ctx->appended.id),
+                                     &json)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = sizeof("{\"write_concern\":,\"acks\":,\"message\":,\"meta\":"
-                 "{\"message_id\":,\"registered_at\":\"\","
-                 "\"registered_to\":}}\n")
-          + 2 * NGX_INT_T_LEN + ctx->msg.len + NGX_INT64_LEN
-          + NGX_HTTP_REPLOG_TIME_LEN + holders.len;
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    json.data = p;
-
-    if (status == NGX_HTTP_GATEWAY_TIME_OUT) {
-        p = ngx_sprintf(p, "\"write_concern\":%i,\"acks\":%ui,",
-                        ctx->wc, held);
-
+    if (timedout) {
         ngx_http_replog_store_count(ctx->node->shm_zone->data,
                                     NGX_HTTP_REPLOG_WC_TIMEOUTS, 1);
 
-    } else {
-        *p++ = '{';
-
-        if (status == NGX_HTTP_CREATED && r->method == NGX_HTTP_PUT) {
-            status = NGX_HTTP_OK;
-        }
-    }
-
-    p = ngx_sprintf(p, "\"message\":%V,\"meta\":{\"message_id\":%uL,"
-                    "\"registered_at\":\"", &ctx->msg, ctx->appended.id);
-    p = ngx_http_replog_format_time(p, ctx->appended.usec);
-    p = ngx_sprintf(p, "\",\"registered_to\":%V}", &holders);
-
-    if (status == NGX_HTTP_GATEWAY_TIME_OUT) {
         /* the error framing of every error, with the message in it */
-        fields.data = json.data;
-        fields.len = p - json.data;
-
-        return ngx_http_replog_send_error_fields(r, status, &fields,
+        return ngx_http_replog_send_error_fields(r, status, &json,
                                                  NGX_HTTP_REPLOG_WC_TIMEOUT);
     }
 
-    *p++ = '}';
-    *p++ = '\n';
-
-    json.len = p - json.data;
+    if (status == NGX_HTTP_CREATED && r->method == NGX_HTTP_PUT) {
+        status = NGX_HTTP_OK;
+    }
 
     return ngx_http_replog_send_json(r, status, &json);
 }
@@ -416,7 +377,8 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
         ngx_memzero(&peers, sizeof(ngx_http_replog_peers_t));
     }
 
-    len += sizeof("{\"data\":[]}\n") - 1;
+    len += sizeof(NGX_HTTP_REPLOG_JSON_LIST_HEAD) - 1
+           + sizeof(NGX_HTTP_REPLOG_JSON_LIST_TAIL) - 1;
 
     if (ngx_http_replog_list_runs(r, ctx, &peers, &len) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -489,9 +451,7 @@ static ngx_int_t
 ngx_http_replog_list_runs(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
     ngx_http_replog_peers_t *peers, off_t *len)
 {
-    u_char                    *p;
     uint64_t                   v, lo, hi;
-    ngx_str_t                  holders;
     ngx_uint_t                 i, j, k;
     ngx_http_replog_run_t     *run, *runs;
     ngx_http_replog_cursor_t  *cur;
@@ -534,29 +494,12 @@ ngx_http_replog_list_runs(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
 
         /* the holders of run->hi: the same rule as every answer's */
 
-        if (ngx_http_replog_json_holders(r->pool, &ctx->node->id, peers,
-                                         j < k ? run->hi : (uint64_t) -1,
-                                         &holders)
+        if (ngx_http_replog_json_run(r->pool, &ctx->node->id, peers,
+                                     j < k ? run->hi : (uint64_t) -1, run)
             != NGX_OK)
         {
             return NGX_ERROR;
         }
-
-        run->suffix.len = sizeof(",\"registered_to\":}}") - 1 + holders.len;
-        run->padded = ngx_align(run->suffix.len, 8);
-
-        p = ngx_pcalloc(r->pool, run->padded);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        run->suffix.data = p;
-
-        p = ngx_cpymem(p, ",\"registered_to\":",
-                       sizeof(",\"registered_to\":") - 1);
-        p = ngx_cpymem(p, holders.data, holders.len);
-        *p++ = '}';
-        *p = '}';
 
         /* the ids of the list in this run */
 
@@ -635,8 +578,8 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
         ctx->out.buf = b;
 
         if (!ctx->opened) {
-            b->last = ngx_cpymem(b->last, "{\"data\":[",
-                                 sizeof("{\"data\":[") - 1);
+            b->last = ngx_cpymem(b->last, NGX_HTTP_REPLOG_JSON_LIST_HEAD,
+                                 sizeof(NGX_HTTP_REPLOG_JSON_LIST_HEAD) - 1);
             ctx->opened = 1;
         }
 
@@ -689,9 +632,11 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 
         if (cur->next > cur->last
             && b == ctx->buf
-            && (size_t) (b->end - b->last) >= sizeof("]}\n") - 1)
+            && (size_t) (b->end - b->last)
+               >= sizeof(NGX_HTTP_REPLOG_JSON_LIST_TAIL) - 1)
         {
-            b->last = ngx_cpymem(b->last, "]}\n", sizeof("]}\n") - 1);
+            b->last = ngx_cpymem(b->last, NGX_HTTP_REPLOG_JSON_LIST_TAIL,
+                                 sizeof(NGX_HTTP_REPLOG_JSON_LIST_TAIL) - 1);
             b->last_buf = (r == r->main) ? 1 : 0;
             b->last_in_chain = 1;
             b->flush = 0;

@@ -31,8 +31,6 @@ ngx_http_replog_register(ngx_http_request_t *r, ngx_str_t *path)
 static ngx_int_t
 ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
 {
-    u_char                      *p;
-    size_t                       len;
     uint64_t                     epoch, acked_id, master_epoch, last_id;
     ngx_int_t                    rc, slot;
     ngx_str_t                    id, err, json;
@@ -106,29 +104,12 @@ ngx_http_replog_register_body(ngx_http_request_t *r, ngx_str_t *body)
                    NGX_HTTP_REPLOG_MAX_SECONDARIES);
     }
 
-    len = sizeof("{\"id\":\"\",\"master_id\":\"\",\"epoch\":\"\","
-                 "\"last_id\":}\n")
-          + ngx_http_replog_json_escape_len(id.data, id.len)
-          + ngx_http_replog_json_escape_len(ctx->node->id.data,
-                                            ctx->node->id.len)
-          + 16 + NGX_INT64_LEN;
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
+    if (ngx_http_replog_json_registered(r->pool, &id, &ctx->node->id,
+                                        master_epoch, last_id, &json)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    json.data = p;
-
-    p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
-    p = ngx_http_replog_json_escape(p, id.data, id.len);
-    p = ngx_cpymem(p, "\",\"master_id\":\"", sizeof("\",\"master_id\":\"") - 1);
-    p = ngx_http_replog_json_escape(p, ctx->node->id.data, ctx->node->id.len);
-    p = ngx_cpymem(p, "\",\"epoch\":\"", sizeof("\",\"epoch\":\"") - 1);
-    p = ngx_http_replog_format_epoch(p, master_epoch);
-    p = ngx_sprintf(p, "\",\"last_id\":%uL}\n", last_id);
-
-    json.len = p - json.data;
 
     return ngx_http_replog_send_json(r, NGX_HTTP_OK, &json);
 }

@@ -7,6 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include "ngx_http_replog_store.h"
+#include "ngx_http_replog_json.h"
 
 
 /*
@@ -25,23 +26,6 @@ static void ngx_http_replog_registry_judge_locked(
     ngx_http_replog_zone_t *zone, ngx_log_t *log);
 static void ngx_http_replog_registry_recount_locked(
     ngx_http_replog_sh_t *sh);
-
-
-static const char  *ngx_http_replog_status_names[] = {
-    "FREE", "HEALTHY", "SUSPECTED", "UNHEALTHY", "CONFLICT"
-};
-
-
-static const char  *ngx_http_replog_state_names[] = {
-    "open", "recovering", "pulling"
-};
-
-
-const char *
-ngx_http_replog_state_name(ngx_uint_t state)
-{
-    return ngx_http_replog_state_names[state];
-}
 
 
 /*
@@ -125,13 +109,6 @@ ngx_http_replog_registry_recount_locked(ngx_http_replog_sh_t *sh)
 
     sh->nsecondaries = n;
     sh->up = up;
-}
-
-
-const char *
-ngx_http_replog_status_name(ngx_uint_t status)
-{
-    return ngx_http_replog_status_names[status];
 }
 
 
@@ -752,8 +729,8 @@ ngx_http_replog_registry_set_status(ngx_http_replog_secondary_t *s,
     ngx_log_error(level, log, 0,
                   "replog: secondary \"%*s\" at %*s:%d %s -> %s: %s",
                   s->id_len, s->id, s->host_len, s->host, (int) s->port,
-                  ngx_http_replog_status_names[s->status],
-                  ngx_http_replog_status_names[status], why);
+                  ngx_http_replog_status_name(s->status),
+                  ngx_http_replog_status_name(status), why);
 
     /* the original's status: SUSPECTED still counts as HEALTHY */
     if (ngx_http_replog_up(s->status) != ngx_http_replog_up(status)) {

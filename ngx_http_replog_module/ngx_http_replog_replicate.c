@@ -223,26 +223,19 @@ static ngx_int_t
 ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
     const char *err, ngx_http_replog_applied_t *a)
 {
-    u_char                  *p;
-    size_t                   len;
-    ngx_str_t                json, *id;
-    ngx_table_elt_t         *h;
-    ngx_http_replog_ctx_t   *ctx;
+    u_char                 *p;
+    ngx_str_t               json;
+    ngx_table_elt_t        *h;
+    ngx_http_replog_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
-    id = &ctx->node->id;
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = 16 + sizeof("{\"error\":\"\",\"acked_id\":,\"id\":\"\","
-                      "\"epoch\":\"\"}\n")
-          + NGX_INT64_LEN + (err ? ngx_strlen(err) : 0)
-          + ngx_http_replog_json_escape_len(id->data, id->len) + 16;
-
-    p = ngx_pnalloc(r->pool, len);
+    p = ngx_pnalloc(r->pool, 16);
     if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -250,25 +243,14 @@ ngx_http_replog_acked(ngx_http_request_t *r, ngx_uint_t status,
     h->hash = 1;
     ngx_str_set(&h->key, "X-Replog-Log");
     h->value.data = p;
-    h->value.len = ngx_sprintf(p, "%016xL", a->incarnation) - p;
-    p += 16;
+    h->value.len = ngx_http_replog_format_epoch(p, a->incarnation) - p;
 
-    json.data = p;
-
-    if (err) {
-        p = ngx_sprintf(p, "{\"error\":\"%s\",", err);
-
-    } else {
-        *p++ = '{';
+    if (ngx_http_replog_json_ack(r->pool, err, a->acked_id, &ctx->node->id,
+                                 a->epoch, &json)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    p = ngx_sprintf(p, "\"acked_id\":%uL,\"id\":\"", a->acked_id);
-    p = ngx_http_replog_json_escape(p, id->data, id->len);
-    p = ngx_cpymem(p, "\",\"epoch\":\"", sizeof("\",\"epoch\":\"") - 1);
-    p = ngx_http_replog_format_epoch(p, a->epoch);
-    p = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
-
-    json.len = p - json.data;
 
     return ngx_http_replog_send_json(r, status, &json);
 }
@@ -304,7 +286,7 @@ ngx_http_replog_reset(ngx_http_request_t *r, ngx_str_t *path)
                   "replog: the log of \"%V\" is reset on request",
                   &ctx->node->id);
 
-    ngx_str_set(&json, "{\"reset\":true,\"acked_id\":0}\n");
+    ngx_str_set(&json, NGX_HTTP_REPLOG_JSON_RESET);
 
     return ngx_http_replog_send_json(r, NGX_HTTP_OK, &json);
 }

@@ -27,8 +27,6 @@ static u_char *ngx_http_replog_metric_label(u_char *p, u_char *s,
     size_t len);
 static ngx_http_replog_status_t *ngx_http_replog_status_get(
     ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx);
-static u_char *ngx_http_replog_health_secondaries(u_char *p,
-    ngx_http_replog_status_t *st, ngx_uint_t needed);
 
 
 static u_char *
@@ -264,22 +262,19 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
 /*
  * GET /health: the role, the log and the quorum; on a master its
  * secondaries' states and, while it recovers, the registrations it waits
- * for: {"needed":2,"awaited":1,"registered":["s1"]}
+ * for
  */
 
 ngx_int_t
 ngx_http_replog_health(ngx_http_request_t *r, ngx_str_t *path)
 {
-    u_char                    *p;
-    size_t                     len;
-    ngx_str_t                  json, *id;
-    ngx_uint_t                 n, up, master;
+    ngx_str_t                  json;
+    ngx_uint_t                 n, up, master, read_only;
     ngx_http_replog_ctx_t     *ctx;
     ngx_http_replog_view_t     view;
     ngx_http_replog_status_t  *st;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
-    id = &ctx->node->id;
 
     st = ngx_http_replog_status_get(r, ctx);
     if (st == NULL) {
@@ -292,236 +287,51 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_str_t *path)
     n = view.cluster_size;
     up = master ? view.up : 1;
 
-    len = sizeof("{\"role\":\"secondary\",\"id\":\"\",\"epoch\":\"\","
-                 "\"state\":\"recovering\",\"waiters\":,"
-                 "\"read_only\":false,\"last_id\":,\"bytes\":,"
-                 "\"pending\":,\"cluster_size\":,"
-                 "\"quorum\":{\"up\":,\"needed\":}}\n")
-          + 16 + 2 * NGX_INT64_LEN + 5 * NGX_INT_T_LEN
-          + ngx_http_replog_json_escape_len(id->data, id->len);
+    read_only = !(master && st->state == NGX_HTTP_REPLOG_OPEN
+                  && (!ctx->node->quorum || up >= n / 2 + 1));
 
-    if (master) {
-        len += sizeof(",\"secondaries\":[]")
-               + sizeof(",\"recovery\":{\"needed\":,\"awaited\":,"
-                        "\"registered\":[]}")
-               + 2 * NGX_INT_T_LEN
-               + NGX_HTTP_REPLOG_MAX_SECONDARIES
-                 * (sizeof("{\"id\":\"\",\"status\":\"SUSPECTED\","
-                           "\"acked_id\":},") + 3
-                    + 2 * 6 * NGX_HTTP_REPLOG_ID_LEN + NGX_INT64_LEN);
-    }
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
+    if (ngx_http_replog_json_health(r->pool, st, &ctx->node->id, master,
+                                    read_only, n, up,
+                                    ngx_http_replog_recovery_needed(
+                                        ctx->node->cluster_size),
+                                    &json)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    json.data = p;
-
-    p = ngx_sprintf(p, "{\"role\":\"%s\",\"id\":\"",
-                    master ? "master" : "secondary");
-    p = ngx_http_replog_json_escape(p, id->data, id->len);
-    p = ngx_cpymem(p, "\",\"epoch\":\"", sizeof("\",\"epoch\":\"") - 1);
-    p = ngx_http_replog_format_epoch(p, st->epoch);
-    p = ngx_sprintf(p, "\",\"state\":\"%s\",\"waiters\":%ui",
-                    ngx_http_replog_state_name(st->state),
-                    st->counters[NGX_HTTP_REPLOG_WAITERS]);
-    p = ngx_sprintf(p, ",\"read_only\":%s,\"last_id\":%uL,\"bytes\":%uL,"
-                    "\"pending\":%ui,\"cluster_size\":%ui,"
-                    "\"quorum\":{\"up\":%ui,\"needed\":%ui}",
-                    (master && st->state == NGX_HTTP_REPLOG_OPEN
-                     && (!ctx->node->quorum || up >= n / 2 + 1))
-                    ? "false" : "true",
-                    st->last_id, st->bytes, st->pending,
-                    n, up, n / 2 + 1);
-
-    if (master) {
-        p = ngx_http_replog_health_secondaries(p, st,
-                ngx_http_replog_recovery_needed(ctx->node->cluster_size));
-    }
-
-    *p++ = '}';
-    *p++ = '\n';
-
-    json.len = p - json.data;
 
     return ngx_http_replog_send_json(r, NGX_HTTP_OK, &json);
 }
 
 
-static u_char *
-ngx_http_replog_health_secondaries(u_char *p, ngx_http_replog_status_t *st,
-    ngx_uint_t needed)
-{
-    ngx_uint_t                    i, n;
-    ngx_http_replog_secondary_t  *s;
-
-    /* a recovering master: the registrations it still waits for */
-
-    if (st->state != NGX_HTTP_REPLOG_OPEN) {
-        n = st->nsecondaries;
-
-        p = ngx_sprintf(p, ",\"recovery\":{\"needed\":%ui,\"awaited\":%ui,"
-                        "\"registered\":[", needed,
-                        n < needed ? needed - n : 0);
-
-        for (i = 0, n = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
-            s = &st->secondaries[i];
-
-            if (s->status == 0) {
-                continue;
-            }
-
-            if (n++) {
-                *p++ = ',';
-            }
-
-            *p++ = '"';
-            p = ngx_http_replog_json_escape(p, s->id, s->id_len);
-            *p++ = '"';
-        }
-
-        *p++ = ']';
-        *p++ = '}';
-    }
-
-    /* [{"id":"s1","status":"HEALTHY","acked_id":7}, ...] */
-
-    p = ngx_cpymem(p, ",\"secondaries\":[", sizeof(",\"secondaries\":[") - 1);
-
-    for (i = 0, n = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
-        s = &st->secondaries[i];
-
-        if (s->status == 0) {
-            continue;
-        }
-
-        if (n++) {
-            *p++ = ',';
-        }
-
-        p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
-        p = ngx_http_replog_json_escape(p, s->id, s->id_len);
-        p = ngx_sprintf(p, "\",\"status\":\"%s\",\"acked_id\":%uL}",
-                        ngx_http_replog_status_name(s->status), s->acked_id);
-    }
-
-    *p++ = ']';
-
-    return p;
-}
-
-
 /*
- * GET /secondaries, or GET /secondary/list: there status as
- * the original has it (HEALTHY or UNHEALTHY), with last_status_change,
- * and replog's own status in "state"
+ * GET /secondaries, or GET /secondary/list: there status as the original
+ * has it (HEALTHY or UNHEALTHY), with last_status_change, and replog's own
+ * status in "state"
  */
 
 ngx_int_t
 ngx_http_replog_secondaries(ngx_http_request_t *r, ngx_str_t *path)
 {
-    u_char                       *p, *start;
-    size_t                        len;
-    ngx_tm_t                      tm;
-    ngx_str_t                     json;
-    ngx_uint_t                    i, first, original;
-    ngx_http_replog_ctx_t        *ctx;
-    ngx_http_replog_status_t     *st;
-    ngx_http_replog_secondary_t  *s;
+    ngx_str_t                  json;
+    ngx_http_replog_ctx_t     *ctx;
+    ngx_http_replog_status_t  *st;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
-
-    /* the original's path gets the original's status values */
-    original = (path->len == sizeof("/secondary/list") - 1);
 
     st = ngx_http_replog_status_get(r, ctx);
     if (st == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = sizeof("{\"data\":[]}\n")
-          + NGX_HTTP_REPLOG_MAX_SECONDARIES
-            * (sizeof("{\"id\":\"\",\"host\":\"\",\"port\":,\"status\":\"\","
-                      "\"last_status_change\":\"YYYY-MM-DD HH:MM:SS\","
-                      "\"state\":\"\","
-                      "\"last_healthy_status\":\"\",\"registered_at\":\"\","
-                      "\"acked_id\":,\"lag\":,\"fails\":,\"epoch\":\"\","
-                      "\"last_error\":\"\"},")
-               + 6 * NGX_HTTP_REPLOG_ID_LEN + NGX_SOCKADDR_STRLEN
-               + 2 * NGX_HTTP_REPLOG_TIME_LEN + 16 + 5 + 3 * NGX_INT64_LEN
-               + 6 * NGX_HTTP_REPLOG_ERR_LEN + 16);
-
-    start = ngx_pnalloc(r->pool, len);
-    if (start == NULL) {
+    if (ngx_http_replog_json_secondaries(r->pool, st,
+                                         path->len
+                                         == sizeof("/secondary/list") - 1,
+                                         &json)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    p = ngx_cpymem(start, "{\"data\":[", sizeof("{\"data\":[") - 1);
-    first = 1;
-
-    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
-        s = &st->secondaries[i];
-
-        if (s->status == 0) {
-            continue;
-        }
-
-        if (!first) {
-            *p++ = ',';
-        }
-
-        first = 0;
-
-        p = ngx_cpymem(p, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
-        p = ngx_http_replog_json_escape(p, s->id, s->id_len);
-        p = ngx_sprintf(p, "\",\"host\":\"%*s\",\"port\":%d,\"status\":\"",
-                        s->host_len, s->host, (int) s->port);
-
-        if (original) {
-            ngx_gmtime(s->status_changed, &tm);
-
-            p = ngx_sprintf(p, "%s\",\"last_status_change\":"
-                            "\"%4d-%02d-%02d %02d:%02d:%02d\",\"state\":\"",
-                            ngx_http_replog_up(s->status)
-                            ? "HEALTHY" : "UNHEALTHY",
-                            tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                            tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
-        }
-
-        p = ngx_sprintf(p, "%s\",\"last_healthy_status\":\"",
-                        ngx_http_replog_status_name(s->status));
-        p = ngx_http_replog_format_time(p, (int64_t) s->last_healthy * 1000000);
-        p = ngx_cpymem(p, "\",\"registered_at\":\"",
-                       sizeof("\",\"registered_at\":\"") - 1);
-        p = ngx_http_replog_format_time(p,
-                                        (int64_t) s->registered_at * 1000000);
-        p = ngx_sprintf(p, "\",\"acked_id\":%uL,\"lag\":%uL,\"fails\":%ui,"
-                        "\"epoch\":\"", s->acked_id,
-                        st->last_id > s->acked_id
-                        ? st->last_id - s->acked_id : 0,
-                        s->fails);
-        p = ngx_http_replog_format_epoch(p, s->epoch);
-        p = ngx_cpymem(p, "\",\"last_error\":",
-                       sizeof("\",\"last_error\":") - 1);
-
-        if (s->last_error_len) {
-            *p++ = '"';
-            p = ngx_http_replog_json_escape(p, s->last_error,
-                                            s->last_error_len);
-            *p++ = '"';
-
-        } else {
-            p = ngx_cpymem(p, "null", 4);
-        }
-
-        *p++ = '}';
-    }
-
-    p = ngx_cpymem(p, "]}\n", 3);
-
-    json.data = start;
-    json.len = p - start;
 
     return ngx_http_replog_send_json(r, NGX_HTTP_OK, &json);
 }

@@ -7,16 +7,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include "ngx_http_replog_store.h"
-
-
-/*
- * ',{"message":' MSG ',"meta":{"message_id":' ID ',"registered_at":"' TIME
- * '"', left open for the reader's ',"registered_to":[...]}}'
- */
-#define NGX_HTTP_REPLOG_ENTRY_FIXED                                          \
-    (sizeof(",{\"message\":,\"meta\":{\"message_id\":,"                      \
-            "\"registered_at\":\"\"") - 1                                    \
-     + NGX_HTTP_REPLOG_TIME_LEN)
+#include "ngx_http_replog_json.h"
 
 
 /*
@@ -472,7 +463,7 @@ ngx_http_replog_store_entry_locked(ngx_http_replog_zone_t *zone, uint64_t id,
     size_t                    n;
     ngx_http_replog_entry_t  *e;
 
-    n = NGX_HTTP_REPLOG_ENTRY_FIXED + NGX_INT64_LEN + len;
+    n = NGX_HTTP_REPLOG_JSON_ENTRY_LEN(len);
 
     e = ngx_slab_alloc_locked(zone->shpool,
                               offsetof(ngx_http_replog_entry_t, data) + n);
@@ -482,17 +473,10 @@ ngx_http_replog_store_entry_locked(ngx_http_replog_zone_t *zone, uint64_t id,
 
     e->id = id;
     e->cum = 0;
-
-    p = ngx_cpymem(e->data, ",{\"message\":", sizeof(",{\"message\":") - 1);
-
-    e->msg = p - e->data;
+    e->msg = NGX_HTTP_REPLOG_JSON_ENTRY_MSG;
     e->msg_len = len;
 
-    p = ngx_cpymem(p, msg, len);
-    p = ngx_sprintf(p, ",\"meta\":{\"message_id\":%uL,\"registered_at\":\"",
-                    id);
-    p = ngx_cpymem(p, time, NGX_HTTP_REPLOG_TIME_LEN);
-    *p++ = '"';
+    p = ngx_http_replog_json_entry(e->data, msg, len, id, time);
 
     e->len = p - e->data;
 
@@ -1036,25 +1020,4 @@ ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone)
     ngx_http_replog_store_unlock(zone);
 
     return NGX_OK;
-}
-
-
-u_char *
-ngx_http_replog_format_time(u_char *p, int64_t usec)
-{
-    ngx_tm_t  tm;
-
-    ngx_gmtime((time_t) (usec / 1000000), &tm);
-
-    return ngx_sprintf(p, "%4d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-                       tm.ngx_tm_year, tm.ngx_tm_mon, tm.ngx_tm_mday,
-                       tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec,
-                       (int) (usec % 1000000));
-}
-
-
-u_char *
-ngx_http_replog_format_epoch(u_char *p, uint64_t epoch)
-{
-    return ngx_sprintf(p, "%016xL", epoch);
 }

@@ -303,8 +303,6 @@ void ngx_http_replog_store_count(ngx_http_replog_zone_t *zone, ngx_uint_t k,
 ngx_uint_t ngx_http_replog_store_changed(ngx_http_replog_zone_t *zone,
     ngx_atomic_uint_t seen);
 uint64_t ngx_http_replog_new_epoch(void);
-u_char *ngx_http_replog_format_time(u_char *p, int64_t usec);
-u_char *ngx_http_replog_format_epoch(u_char *p, uint64_t epoch);
 
 /* registry: secondaries and their health, in the master's zone */
 ngx_int_t ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone,
@@ -344,8 +342,6 @@ ngx_int_t ngx_http_replog_registry_adopt(ngx_http_replog_zone_t *zone,
     ngx_uint_t slot, uint64_t generation, ngx_log_t *log);
 ngx_int_t ngx_http_replog_registry_source(ngx_http_replog_zone_t *zone,
     ngx_uint_t slot, uint64_t generation, ngx_str_t *id);
-const char *ngx_http_replog_status_name(ngx_uint_t status);
-const char *ngx_http_replog_state_name(ngx_uint_t state);
 
 
 #endif /* _NGX_HTTP_REPLOG_STORE_H_INCLUDED_ */
