@@ -26,13 +26,39 @@ static void ngx_http_replog_client_finish(ngx_http_replog_client_t *cl,
     ngx_int_t rc, const char *err);
 
 
+/*
+ * A client of replies up to in_max body bytes, each request given up after
+ * timeout, capturing one response header (capture, or NULL), calling done
+ * back with data in it; its connection logs to a copy of log.
+ */
+
 void
-ngx_http_replog_client_init(ngx_http_replog_client_t *cl, size_t in_max)
+ngx_http_replog_client_init(ngx_http_replog_client_t *cl, size_t in_max,
+    ngx_msec_t timeout, char *capture, ngx_http_replog_client_done_pt done,
+    void *data, ngx_log_t *log)
 {
     ngx_memzero(cl, sizeof(ngx_http_replog_client_t));
 
-    cl->log = *ngx_cycle->log;
+    cl->log = *log;
     cl->in_max = in_max;
+    cl->timeout = timeout;
+    cl->done = done;
+    cl->data = data;
+
+    if (capture) {
+        cl->capture.data = (u_char *) capture;
+        cl->capture.len = ngx_strlen(capture);
+    }
+}
+
+
+/* a request in flight is given up: its reply will never be handed back */
+
+void
+ngx_http_replog_client_abort(ngx_http_replog_client_t *cl)
+{
+    ngx_http_replog_client_close(cl);
+    cl->busy = 0;
 }
 
 

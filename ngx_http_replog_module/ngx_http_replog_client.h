@@ -90,7 +90,9 @@ struct ngx_http_replog_client_s {
 
 
 void ngx_http_replog_client_init(ngx_http_replog_client_t *cl,
-    size_t in_max);
+    size_t in_max, ngx_msec_t timeout, char *capture,
+    ngx_http_replog_client_done_pt done, void *data, ngx_log_t *log);
+void ngx_http_replog_client_abort(ngx_http_replog_client_t *cl);
 void ngx_http_replog_client_set_addr(ngx_http_replog_client_t *cl,
     struct sockaddr *sa, socklen_t socklen);
 ngx_int_t ngx_http_replog_client_get(ngx_http_replog_client_t *cl,

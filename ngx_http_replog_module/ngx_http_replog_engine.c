@@ -400,11 +400,12 @@ ngx_http_replog_link_sync(ngx_http_replog_link_t *link,
     ngx_http_replog_link_reset(link);
 
     if (!link->ready) {
-        ngx_http_replog_client_init(&link->client, 1024 * 1024);
-        link->client.log = link->engine->log;
-        link->client.done = ngx_http_replog_link_done;
-        link->client.data = link;
-        ngx_str_set(&link->client.capture, "X-Replog-Log");
+        ngx_http_replog_client_init(&link->client, 1024 * 1024,
+                                    (link->kind
+                                     == NGX_HTTP_REPLOG_LINK_HEARTBEAT)
+                                    ? node->hc_timeout : node->batch_timeout,
+                                    "X-Replog-Log", ngx_http_replog_link_done,
+                                    link, &link->engine->log);
 
         link->retry.handler = ngx_http_replog_link_retry;
         link->retry.data = link;
@@ -413,9 +414,6 @@ ngx_http_replog_link_sync(ngx_http_replog_link_t *link,
 
         link->ready = 1;
     }
-
-    link->client.timeout = (link->kind == NGX_HTTP_REPLOG_LINK_HEARTBEAT)
-                           ? node->hc_timeout : node->batch_timeout;
 
     (void) ngx_http_replog_registry_addr(link->engine->zone, link->slot,
                                          &generation, &sockaddr, &socklen,
@@ -438,13 +436,9 @@ ngx_http_replog_link_reset(ngx_http_replog_link_t *link)
         ngx_del_timer(&link->retry);
     }
 
-    if (link->inflight) {
-        /* its answer is of no use now */
-        link->inflight = 0;
-        link->client.busy = 0;
-    }
-
-    ngx_http_replog_client_close(&link->client);
+    /* an answer in flight is of no use now */
+    link->inflight = 0;
+    ngx_http_replog_client_abort(&link->client);
 
     link->qlen = 0;
     link->qhead = 0;

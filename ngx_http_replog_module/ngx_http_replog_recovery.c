@@ -79,12 +79,9 @@ ngx_http_replog_recovery_create(ngx_http_replog_srv_conf_t *node,
     rec->limit = NGX_HTTP_REPLOG_PULL_PAGE;
     rec->registered = (ngx_uint_t) -1;
 
-    ngx_http_replog_client_init(&rec->client, NGX_HTTP_REPLOG_PULL_MAX);
-    rec->client.log = rec->log;
-    rec->client.timeout = node->batch_timeout;
-    rec->client.done = ngx_http_replog_recovery_done;
-    rec->client.data = rec;
-    ngx_str_set(&rec->client.capture, "X-Replog-Source");
+    ngx_http_replog_client_init(&rec->client, NGX_HTTP_REPLOG_PULL_MAX,
+                                node->batch_timeout, "X-Replog-Source",
+                                ngx_http_replog_recovery_done, rec, log);
 
     return rec;
 }
@@ -136,8 +133,7 @@ ngx_http_replog_recovery_step(void *data)
                           "choosing again", &rec->client.name);
         }
 
-        ngx_http_replog_client_close(&rec->client);
-        rec->client.busy = 0;
+        ngx_http_replog_client_abort(&rec->client);
         rec->failing = 0;
         rec->next_try = 0;
 
