@@ -10,6 +10,10 @@
 #include "ngx_http_replog_json.h"
 
 
+/* ids a resizing reload copies per round trip of the old zone's lock */
+#define NGX_HTTP_REPLOG_COPY_CHUNK    4096
+
+
 /*
  * A resize in progress: the old zone is marked moved when it is copied, and
  * unmarked if the new cycle fails after all.  Shared by a cleanup of each
@@ -32,6 +36,10 @@ static ngx_int_t ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
     ngx_http_replog_zone_t *ozone, ngx_shm_zone_t *shm_zone);
 static ngx_int_t ngx_http_replog_store_slot_locked(ngx_http_replog_zone_t *zone,
     uint64_t id, ngx_http_replog_entry_t ***slot);
+static ngx_int_t ngx_http_replog_store_copy_locked(
+    ngx_http_replog_zone_t *zone, ngx_http_replog_sh_t *osh, uint64_t from,
+    uint64_t to, uint64_t *stale);
+static void ngx_http_replog_store_free_locked(ngx_http_replog_zone_t *zone);
 static ngx_http_replog_entry_t *ngx_http_replog_store_get_locked(
     ngx_http_replog_sh_t *sh, uint64_t id);
 static uint64_t ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh,
@@ -162,13 +170,12 @@ static ngx_int_t
 ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
     ngx_http_replog_zone_t *ozone, ngx_shm_zone_t *shm_zone)
 {
-    size_t                     size;
-    uint64_t                   id;
+    uint64_t                   id, from, stale, incarnation;
     ngx_int_t                  rc;
     ngx_pool_cleanup_t        *cln, *ocln;
     ngx_http_replog_sh_t      *sh, *osh;
     ngx_http_replog_move_t    *mv;
-    ngx_http_replog_entry_t   *e, *ne, **slot;
+    ngx_http_replog_entry_t   *e, *ne;
 
     sh = zone->sh;
     osh = ozone->sh;
@@ -203,26 +210,54 @@ ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
     ocln->handler = ngx_http_replog_move_old_done;
     ocln->data = mv;
 
+    /*
+     * a chunk of ids per round trip of the old zone's lock, so its
+     * workers keep appending meanwhile; the last round trip copies what
+     * came since (or all again if the log was reset) and the rest
+     */
+
     ngx_http_replog_store_lock(ozone);
+    incarnation = osh->incarnation;
+    ngx_http_replog_store_unlock(ozone);
 
-    for (id = 1; id <= osh->max_id; id++) {
-        e = ngx_http_replog_store_get_locked(osh, id);
+    stale = (uint64_t) -1;
 
-        if (e == NULL) {
-            continue;
-        }
+    for (from = 1; /* void */; from += NGX_HTTP_REPLOG_COPY_CHUNK) {
+        ngx_http_replog_store_lock(ozone);
 
-        size = offsetof(ngx_http_replog_entry_t, data) + e->len;
-
-        if (ngx_http_replog_store_slot_locked(zone, id, &slot) != NGX_OK
-            || (ne = ngx_slab_alloc_locked(zone->shpool, size)) == NULL)
-        {
-            rc = NGX_ERROR;
+        if (osh->incarnation != incarnation || from > osh->max_id) {
             break;
         }
 
-        ngx_memcpy(ne, e, size);
-        *slot = ne;
+        rc = ngx_http_replog_store_copy_locked(zone, osh, from,
+                 ngx_min(from + NGX_HTTP_REPLOG_COPY_CHUNK - 1, osh->max_id),
+                 &stale);
+
+        ngx_http_replog_store_unlock(ozone);
+
+        if (rc != NGX_OK) {
+            goto failed;
+        }
+    }
+
+    /* the old zone's lock is held from here to the end of the copy */
+
+    if (osh->incarnation != incarnation) {
+        ngx_http_replog_store_free_locked(zone);
+        stale = (uint64_t) -1;
+    }
+
+    /* ids held past a gap may have come below the chunks meanwhile */
+    rc = ngx_http_replog_store_copy_locked(zone, osh, 1, osh->max_id, &stale);
+
+    /* entries copied while past the prefix: their list bytes since */
+    for (id = stale; rc == NGX_OK && id <= osh->last_id; id++) {
+        e = ngx_http_replog_store_get_locked(osh, id);
+        ne = ngx_http_replog_store_get_locked(sh, id);
+
+        if (e && ne) {
+            ne->cum = e->cum;
+        }
     }
 
     if (rc == NGX_OK) {
@@ -261,11 +296,7 @@ ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
     ngx_http_replog_store_unlock(ozone);
 
     if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
-                      "replog_zone \"%V\" is too small for the %uL messages "
-                      "it holds: the reload is refused, the log is kept",
-                      &shm_zone->shm.name, osh->max_id);
-        return NGX_ERROR;
+        goto failed;
     }
 
     ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
@@ -273,6 +304,89 @@ ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
                   "the new zone", &shm_zone->shm.name, sh->last_id);
 
     return NGX_OK;
+
+failed:
+
+    ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
+                  "replog_zone \"%V\" is too small for the %uL messages "
+                  "it holds: the reload is refused, the log is kept",
+                  &shm_zone->shm.name, osh->max_id);
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * Copies the entries of ids from..to that the new zone does not hold yet;
+ * stale is lowered to the least id copied while past the old prefix.  The
+ * new zone is nobody else's yet: its slab is used without its lock.
+ */
+
+static ngx_int_t
+ngx_http_replog_store_copy_locked(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_sh_t *osh, uint64_t from, uint64_t to, uint64_t *stale)
+{
+    size_t                     size;
+    uint64_t                   id;
+    ngx_http_replog_entry_t   *e, *ne, **slot;
+
+    for (id = from; id <= to; id++) {
+        e = ngx_http_replog_store_get_locked(osh, id);
+
+        if (e == NULL || ngx_http_replog_store_get_locked(zone->sh, id)) {
+            continue;
+        }
+
+        size = offsetof(ngx_http_replog_entry_t, data) + e->len;
+
+        if (ngx_http_replog_store_slot_locked(zone, id, &slot) != NGX_OK
+            || (ne = ngx_slab_alloc_locked(zone->shpool, size)) == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ne, e, size);
+        *slot = ne;
+
+        if (id > osh->last_id && id < *stale) {
+            *stale = id;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* frees every entry and the index, leaving an empty log */
+
+static void
+ngx_http_replog_store_free_locked(ngx_http_replog_zone_t *zone)
+{
+    ngx_uint_t             c, k;
+    ngx_http_replog_sh_t  *sh;
+
+    sh = zone->sh;
+
+    for (c = 0; c < sh->dir_cap; c++) {
+        if (sh->dir[c] == NULL) {
+            continue;
+        }
+
+        for (k = 0; k < NGX_HTTP_REPLOG_CHUNK; k++) {
+            if (sh->dir[c][k]) {
+                ngx_slab_free_locked(zone->shpool, sh->dir[c][k]);
+            }
+        }
+
+        ngx_slab_free_locked(zone->shpool, sh->dir[c]);
+    }
+
+    if (sh->dir) {
+        ngx_slab_free_locked(zone->shpool, sh->dir);
+    }
+
+    sh->dir = NULL;
+    sh->dir_cap = 0;
 }
 
 
@@ -975,10 +1089,7 @@ ngx_http_replog_store_count(ngx_http_replog_zone_t *zone, ngx_uint_t k,
 ngx_int_t
 ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone)
 {
-    uint64_t                  id;
-    ngx_uint_t                c;
-    ngx_http_replog_sh_t     *sh;
-    ngx_http_replog_entry_t  *e;
+    ngx_http_replog_sh_t  *sh;
 
     sh = zone->sh;
 
@@ -990,26 +1101,8 @@ ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone)
         return NGX_HTTP_REPLOG_MOVED;
     }
 
-    for (id = 1; id <= sh->max_id; id++) {
-        e = ngx_http_replog_store_get_locked(sh, id);
+    ngx_http_replog_store_free_locked(zone);
 
-        if (e) {
-            ngx_slab_free_locked(zone->shpool, e);
-        }
-    }
-
-    for (c = 0; c < sh->dir_cap; c++) {
-        if (sh->dir[c]) {
-            ngx_slab_free_locked(zone->shpool, sh->dir[c]);
-        }
-    }
-
-    if (sh->dir) {
-        ngx_slab_free_locked(zone->shpool, sh->dir);
-    }
-
-    sh->dir = NULL;
-    sh->dir_cap = 0;
     sh->epoch = 0;
     sh->incarnation = ngx_http_replog_new_epoch();
     sh->last_id = 0;
