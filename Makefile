@@ -35,11 +35,13 @@ $(MODULE): $(SRCS)
 
 helper: $(HELPER)
 
-$(HELPER): helper/replog-register.c \
+HELPER_SRCS = $(wildcard helper/*.c)
+
+$(HELPER): $(HELPER_SRCS) $(wildcard helper/*.h) \
           ngx_http_replog_module/ngx_http_replog_common.h
 	@mkdir -p $(BUILD)
 	$(CC) -O2 -g -Wall -Wextra -Werror -I ngx_http_replog_module \
-	    -o $@.tmp $< -lcurl -lcrypto
+	    -o $@.tmp $(HELPER_SRCS) -lcurl -ljansson -lcrypto
 	mv -f $@.tmp $@
 
 asan: $(ASAN_MODULE)
