@@ -1,4 +1,4 @@
-# replog-register (helper/replog-register.c): registration of a secondary
+# replog-register (helper/): registration of a secondary
 # with its master, refusals, giving up, the environment form, --watch.
 #
 # One nginx runs a master "m" (key "secret"), a master "m2" (key "other")
@@ -13,6 +13,7 @@ use lib 't/lib';
 use Test::Nginx::Util qw(:util);
 use Cwd ();
 use File::Temp ();
+use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 
@@ -20,8 +21,7 @@ my $Helper = Cwd::abs_path('.') . '/build/replog-register';
 
 plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set'
     unless $ENV{TEST_NGINX_LOAD_MODULES};
-plan skip_all => "$Helper is missing: cc -O2 -Wall -Wextra -Werror "
-    . '-o build/replog-register helper/replog-register.c -lcurl'
+plan skip_all => "$Helper is missing: make helper"
     unless -x $Helper;
 
 my ($PM, $PS, $PDEAD, $PM2) = map { rand_port($_) } 1 .. 4;
@@ -243,6 +243,45 @@ start_nginx_conf(conf(), full_conf => 1);
         like $err, $IdErr, "an id $c->[1]: the usage error";
         unlike $err, qr/^\[emerg\]/m, "an id $c->[1]: not echoed";
     }
+}
+
+{
+    # the master's id limit, 63 bytes, kept by the helper itself: a 64-byte
+    # id reaches no node; a listener in place of both nodes shows it, and
+    # that it would have seen the helper had the id been valid
+    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 8, ReuseAddr => 1)
+        or die "listen: $!";
+    my $p = $l->sockport;
+    my @at = ('--master', "127.0.0.1:$p", '--local', "http://127.0.0.1:$p",
+              '--token', 'secret', '--max-delay', '0.5', '--timeout', '0.3');
+    $l->blocking(0);
+
+    my ($code, $err) = run_helper([ @at, '--id', 'x' x 64 ]);
+
+    is $code, 64, 'a 64-byte id: exit 64';
+    like $err, qr/^replog-register: invalid --id: expected 1 to 63 /m,
+        'a 64-byte id: the id rule named';
+    ok !$l->accept, 'a 64-byte id: no connection to any node';
+
+    ($code, $err) = run_helper([ @at ], HOSTNAME => 'h' x 64);
+
+    is $code, 64, 'a 64-byte HOSTNAME: exit 64';
+    like $err, qr/^replog-register: invalid HOSTNAME: expected 1 to 63 /m,
+        'a 64-byte HOSTNAME: named as the variable';
+    ok !$l->accept, 'a 64-byte HOSTNAME: no connection to any node';
+
+    ($code, $err) = run_helper([ @at, '--id', 'x' x 63 ]);
+
+    is $code, 1, 'a 63-byte id towards the silent listener: gave up (exit 1)';
+    ok $l->accept, 'a 63-byte id: the helper did connect';
+
+    my $id = join '', map { chr(0x21 + $_ % 90) =~ tr/"'\\/-/r } 0 .. 62;
+    ($code, $err) = run_helper([ @base, '--id', $id ]);
+
+    is length $id, 63, 'an id of 63 printable bytes';
+    is $code, 0, 'a 63-byte id: registered, exit 0' or diag $err;
+    ok wait_for(sub { listed($id) }, 5), 'a 63-byte id: the master lists it';
 }
 
 {
