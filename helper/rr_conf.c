@@ -54,6 +54,10 @@ typedef struct {
 } rr_setting_t;
 
 
+static int rr_from_env(rr_conf_t *conf);
+static int rr_from_options(rr_conf_t *conf, int argc, char **argv);
+static int rr_option_value(size_t i);
+static int rr_keys(rr_conf_t *conf);
 static int rr_usage_error(const char *fmt, ...);
 static void rr_usage(void);
 static int rr_set(rr_conf_t *conf, const rr_setting_t *s, const char *from,
@@ -63,6 +67,8 @@ static int rr_parse_seconds(const char *name, const char *value,
 static int rr_parse_port(const char *name, const char *value,
     unsigned *out);
 static int rr_url_parse(rr_url_t *url, rr_str_t *s, const char *port);
+static char *rr_url_bracket(const char *value);
+static CURLUcode rr_url_path(CURLU *url, int root);
 static int rr_url_error(rr_str_t *s, CURLUcode rc);
 static int rr_check_key(rr_str_t *key);
 static int rr_derive_key(const char *token, char *out);
@@ -110,14 +116,10 @@ static const rr_setting_t  rr_settings[] = {
 int
 rr_configure(rr_conf_t *conf, int argc, char **argv)
 {
-    int                  c, n;
-    char                 port[sizeof("65535")], letters[RR_NSETTINGS + 2];
-    size_t               i, k;
-    unsigned             mp;
-    rr_str_t             local, *master;
-    const char          *v;
-    struct option        options[RR_NSETTINGS + 1];
-    const rr_setting_t  *s;
+    char         port[sizeof("65535")];
+    unsigned     mp;
+    rr_str_t    *master;
+    const char  *v;
 
     memset(conf, 0, sizeof(rr_conf_t));
 
@@ -127,98 +129,10 @@ rr_configure(rr_conf_t *conf, int argc, char **argv)
     conf->timeout = 2;
     conf->local_wait = RR_LOCAL_WAIT;
 
-    /* the environment first; an empty variable counts as unset */
-
-    for (i = 0; i < RR_NSETTINGS; i++) {
-        s = &rr_settings[i];
-
-        if (s->env == NULL) {
-            continue;
-        }
-
-        v = getenv(s->env);
-
-        if (v && *v && rr_set(conf, s, s->env, v) != RR_OK) {
-            return RR_EXIT_USAGE;
-        }
-    }
-
-    if (conf->api_key.value) {
-        if (conf->token.value
-            && strcmp(conf->token.value, conf->api_key.value) != 0)
-        {
-            return rr_usage_error("API_TOKEN and API_KEY are both set and "
-                                  "differ; set one of them (API_KEY is an "
-                                  "alias of API_TOKEN)");
-        }
-
-        conf->token = conf->api_key;
-    }
-
-    /* then the options, from the same table */
-
-    memset(options, 0, sizeof(options));
-
-    k = 0;
-    n = 0;
-    letters[n++] = ':';
-
-    for (i = 0; i < RR_NSETTINGS; i++) {
-        s = &rr_settings[i];
-
-        if (s->option == NULL) {
-            continue;
-        }
-
-        options[k].name = s->option + 2;
-        options[k].has_arg = (s->kind == RR_FLAG || s->kind == RR_HELP)
-                             ? no_argument : required_argument;
-        options[k].val = s->letter ? s->letter : (int) (RR_LONG_BASE + i);
-        k++;
-
-        if (s->letter) {
-            letters[n++] = (char) s->letter;
-        }
-    }
-
-    letters[n] = '\0';
-
-    opterr = 0;
-
-    while ((c = getopt_long(argc, argv, letters, options, NULL)) != -1) {
-
-        if (c == ':') {
-            return rr_usage_error("option %s needs a value",
-                                  argv[optind - 1]);
-        }
-
-        s = NULL;
-
-        for (i = 0; i < RR_NSETTINGS; i++) {
-            if (rr_settings[i].option
-                && c == (rr_settings[i].letter ? rr_settings[i].letter
-                                               : (int) (RR_LONG_BASE + i)))
-            {
-                s = &rr_settings[i];
-                break;
-            }
-        }
-
-        if (s == NULL) {
-            if (optopt) {
-                return rr_usage_error("unknown option -%c", optopt);
-            }
-
-            return rr_usage_error("unknown option %s", argv[optind - 1]);
-        }
-
-        if (rr_set(conf, s, s->option, optarg) != RR_OK) {
-            return RR_EXIT_USAGE;
-        }
-    }
-
-    if (optind < argc) {
-        return rr_usage_error("unexpected argument \"%s\"", argv[optind]);
+    if (rr_from_env(conf) != RR_OK
+        || rr_from_options(conf, argc, argv) != RR_OK)
+    {
+        return RR_EXIT_USAGE;
     }
 
     /* --master as it is, or MASTER_HOST with MASTER_PORT unless it has one */
@@ -259,9 +173,8 @@ rr_configure(rr_conf_t *conf, int argc, char **argv)
     v = NULL;
 
     if (conf->local_opt.value == NULL) {
-        local.value = "127.0.0.1";
-        local.from = "--port";
-        conf->local_opt = local;
+        conf->local_opt.value = "127.0.0.1";
+        conf->local_opt.from = "--port";
 
         snprintf(port, sizeof(port), "%u", conf->port);
         v = port;
@@ -288,6 +201,139 @@ rr_configure(rr_conf_t *conf, int argc, char **argv)
                               "backslashes", conf->id.from, RR_ID_MAX);
     }
 
+    return rr_keys(conf);
+}
+
+
+/* the environment first; an empty variable counts as unset */
+
+static int
+rr_from_env(rr_conf_t *conf)
+{
+    size_t               i;
+    const char          *v;
+    const rr_setting_t  *s;
+
+    for (i = 0; i < RR_NSETTINGS; i++) {
+        s = &rr_settings[i];
+
+        if (s->env == NULL) {
+            continue;
+        }
+
+        v = getenv(s->env);
+
+        if (v && *v && rr_set(conf, s, s->env, v) != RR_OK) {
+            return RR_EXIT_USAGE;
+        }
+    }
+
+    if (conf->api_key.value) {
+        if (conf->token.value
+            && strcmp(conf->token.value, conf->api_key.value) != 0)
+        {
+            return rr_usage_error("API_TOKEN and API_KEY are both set and "
+                                  "differ; set one of them (API_KEY is an "
+                                  "alias of API_TOKEN)");
+        }
+
+        conf->token = conf->api_key;
+    }
+
+    return RR_OK;
+}
+
+
+/* then the options over it, from the same table */
+
+static int
+rr_from_options(rr_conf_t *conf, int argc, char **argv)
+{
+    int                  c, n;
+    char                 letters[RR_NSETTINGS + 2];
+    size_t               i, k;
+    struct option        options[RR_NSETTINGS + 1];
+    const rr_setting_t  *s;
+
+    memset(options, 0, sizeof(options));
+
+    k = 0;
+    n = 0;
+    letters[n++] = ':';
+
+    for (i = 0; i < RR_NSETTINGS; i++) {
+        s = &rr_settings[i];
+
+        if (s->option == NULL) {
+            continue;
+        }
+
+        options[k].name = s->option + 2;
+        options[k].has_arg = (s->kind == RR_FLAG || s->kind == RR_HELP)
+                             ? no_argument : required_argument;
+        options[k].val = rr_option_value(i);
+        k++;
+
+        if (s->letter) {
+            letters[n++] = (char) s->letter;
+        }
+    }
+
+    letters[n] = '\0';
+
+    opterr = 0;
+
+    while ((c = getopt_long(argc, argv, letters, options, NULL)) != -1) {
+
+        if (c == ':') {
+            return rr_usage_error("option %s needs a value",
+                                  argv[optind - 1]);
+        }
+
+        for (i = 0; i < RR_NSETTINGS; i++) {
+            if (rr_settings[i].option && c == rr_option_value(i)) {
+                break;
+            }
+        }
+
+        if (i == RR_NSETTINGS) {
+            if (optopt) {
+                return rr_usage_error("unknown option -%c", optopt);
+            }
+
+            return rr_usage_error("unknown option %s", argv[optind - 1]);
+        }
+
+        s = &rr_settings[i];
+
+        if (rr_set(conf, s, s->option, optarg) != RR_OK) {
+            return RR_EXIT_USAGE;
+        }
+    }
+
+    if (optind < argc) {
+        return rr_usage_error("unexpected argument \"%s\"", argv[optind]);
+    }
+
+    return RR_OK;
+}
+
+
+/* getopt_long()'s answer for the option of row i */
+
+static int
+rr_option_value(size_t i)
+{
+    return rr_settings[i].letter ? rr_settings[i].letter
+                                 : (int) (RR_LONG_BASE + i);
+}
+
+
+/* the api key, and the service key given or derived from it */
+
+static int
+rr_keys(rr_conf_t *conf)
+{
     if (conf->token.value == NULL) {
         conf->token.value = "";
         conf->token.from = "--token";
@@ -303,21 +349,20 @@ rr_configure(rr_conf_t *conf, int argc, char **argv)
                                   conf->service_key.from);
         }
 
-        if (rr_check_key(&conf->service_key) != RR_OK) {
-            return RR_EXIT_USAGE;
-        }
-
-    } else if (conf->token.value[0]) {
-        if (rr_derive_key(conf->token.value, conf->derived) != RR_OK) {
-            rr_log("cannot derive the service key: SHA-256 failed");
-            return RR_EXIT_USAGE;
-        }
-
-        conf->service_key.value = conf->derived;
-
-    } else {
-        conf->service_key.value = "";
+        return rr_check_key(&conf->service_key);
     }
+
+    if (conf->token.value[0] == '\0') {
+        conf->service_key.value = "";
+        return RR_OK;
+    }
+
+    if (rr_derive_key(conf->token.value, conf->derived) != RR_OK) {
+        rr_log("cannot derive the service key: SHA-256 failed");
+        return RR_EXIT_USAGE;
+    }
+
+    conf->service_key.value = conf->derived;
 
     return RR_OK;
 }
@@ -528,10 +573,10 @@ rr_parse_port(const char *name, const char *value, unsigned *out)
 static int
 rr_url_parse(rr_url_t *url, rr_str_t *s, const char *port)
 {
-    char         *text, *path;
-    size_t        n, colons, len;
-    CURLUcode     rc;
-    const char   *p, *rest, *scheme;
+    int          scheme;
+    char        *text;
+    CURLUcode    rc;
+    const char  *p;
 
     for (p = s->value; *p; p++) {
         if ((unsigned char) *p <= ' ' || *p == 0x7f) {
@@ -540,70 +585,38 @@ rr_url_parse(rr_url_t *url, rr_str_t *s, const char *port)
         }
     }
 
-    scheme = strstr(s->value, "://");
-    rest = scheme ? scheme + 3 : s->value;
-
-    /* a bare IPv6 address, two colons or more in the host: bracketed */
-
-    n = strcspn(rest, "/");
-
-    for (p = rest; p < rest + n; p++) {
-        if (*p == '@') {
-            n -= p + 1 - rest;
-            rest = p + 1;
-        }
-    }
-
-    for (colons = 0, p = rest; p < rest + n; p++) {
-        colons += (*p == ':');
-    }
-
-    len = strlen(s->value);
-
-    text = malloc(len + sizeof("[]"));
-    if (text == NULL) {
-        rr_log("out of memory");
-        return RR_EXIT_USAGE;
-    }
-
-    if (colons >= 2 && rest[0] != '[') {
-        snprintf(text, len + sizeof("[]"), "%.*s[%.*s]%s",
-                 (int) (rest - s->value), s->value, (int) n, rest, rest + n);
-
-    } else {
-        memcpy(text, s->value, len + 1);
-    }
-
+    text = rr_url_bracket(s->value);
     url->url = curl_url();
-    if (url->url == NULL) {
+
+    if (text == NULL || url->url == NULL) {
         free(text);
-        rr_log("out of memory");
-        return RR_EXIT_USAGE;
+        return rr_url_error(s, CURLUE_OUT_OF_MEMORY);
     }
 
     /* no scheme: curl guesses one from the host name; it is http here */
+
+    scheme = strstr(s->value, "://") != NULL;
 
     rc = curl_url_set(url->url, CURLUPART_URL, text,
                       scheme ? 0 : CURLU_GUESS_SCHEME);
     free(text);
 
-    if (rc == CURLUE_OK && scheme == NULL) {
+    if (rc == CURLUE_OK && !scheme) {
         rc = curl_url_set(url->url, CURLUPART_SCHEME, "http", 0);
     }
 
+    if (rc == CURLUE_OK) {
+        rc = curl_url_get(url->url, CURLUPART_SCHEME, &text, 0);
+    }
+
     if (rc != CURLUE_OK) {
         return rr_url_error(s, rc);
     }
 
-    rc = curl_url_get(url->url, CURLUPART_SCHEME, &text, 0);
-    if (rc != CURLUE_OK) {
-        return rr_url_error(s, rc);
-    }
-
-    n = strcmp(text, "http") == 0 || strcmp(text, "https") == 0;
+    scheme = strcmp(text, "http") == 0 || strcmp(text, "https") == 0;
     curl_free(text);
 
-    if (!n) {
+    if (!scheme) {
         return rr_usage_error("invalid %s \"%s\": expected http:// or "
                               "https:// or no scheme", s->from, s->value);
     }
@@ -617,51 +630,21 @@ rr_url_parse(rr_url_t *url, rr_str_t *s, const char *port)
         } else if (rc == CURLUE_OK) {
             curl_free(text);
         }
-
-        if (rc != CURLUE_OK) {
-            return rr_url_error(s, rc);
-        }
     }
 
-    /* "/", "/p" or "/p//" -> "/" or "/p/"; a query would be dropped */
+    /* a query or a fragment would be dropped by the endpoints' paths */
 
-    rc = curl_url_set(url->url, CURLUPART_QUERY, NULL, 0);
+    if (rc == CURLUE_OK) {
+        rc = curl_url_set(url->url, CURLUPART_QUERY, NULL, 0);
+    }
 
     if (rc == CURLUE_OK) {
         rc = curl_url_set(url->url, CURLUPART_FRAGMENT, NULL, 0);
     }
 
     if (rc == CURLUE_OK) {
-        rc = curl_url_get(url->url, CURLUPART_PATH, &text, 0);
+        rc = rr_url_path(url->url, port != NULL);
     }
-
-    if (rc != CURLUE_OK) {
-        return rr_url_error(s, rc);
-    }
-
-    if (port) {
-        text[0] = '/';
-        text[1] = '\0';
-    }
-
-    for (len = strlen(text); len && text[len - 1] == '/'; len--) {
-        /* void */
-    }
-
-    path = malloc(len + 2);
-    if (path == NULL) {
-        curl_free(text);
-        rr_log("out of memory");
-        return RR_EXIT_USAGE;
-    }
-
-    memcpy(path, text, len);
-    path[len] = '/';
-    path[len + 1] = '\0';
-    curl_free(text);
-
-    rc = curl_url_set(url->url, CURLUPART_PATH, path, 0);
-    free(path);
 
     if (rc == CURLUE_OK) {
         rc = curl_url_get(url->url, CURLUPART_URL, &url->text, 0);
@@ -671,13 +654,97 @@ rr_url_parse(rr_url_t *url, rr_str_t *s, const char *port)
         return rr_url_error(s, rc);
     }
 
-    len = strlen(url->text);
-
-    if (len && url->text[len - 1] == '/') {
-        url->text[len - 1] = '\0';
-    }
+    /* "http://h:1/" is said "http://h:1", "http://h:1/p/" "http://h:1/p" */
+    url->text[strlen(url->text) - 1] = '\0';
 
     return RR_OK;
+}
+
+
+/*
+ * A copy of value, a bare IPv6 address in its host bracketed as curl_url
+ * wants it: two colons or more after any "user@" and before any "/"
+ */
+
+static char *
+rr_url_bracket(const char *value)
+{
+    char        *text;
+    size_t       n, colons, len;
+    const char  *p, *host;
+
+    p = strstr(value, "://");
+    host = p ? p + 3 : value;
+    n = strcspn(host, "/");
+
+    for (p = host; p < host + n; p++) {
+        if (*p == '@') {
+            n -= p + 1 - host;
+            host = p + 1;
+        }
+    }
+
+    for (colons = 0, p = host; p < host + n; p++) {
+        colons += (*p == ':');
+    }
+
+    len = strlen(value) + sizeof("[]");
+
+    text = malloc(len);
+    if (text == NULL) {
+        return NULL;
+    }
+
+    if (colons >= 2 && host[0] != '[') {
+        snprintf(text, len, "%.*s[%.*s]%s", (int) (host - value), value,
+                 (int) n, host, host + n);
+
+    } else {
+        snprintf(text, len, "%s", value);
+    }
+
+    return text;
+}
+
+
+/* "/", "/p" or "/p//" -> "/" or "/p/"; a host's ("root") -> "/" */
+
+static CURLUcode
+rr_url_path(CURLU *url, int root)
+{
+    char       *text, *path;
+    size_t      len;
+    CURLUcode   rc;
+
+    if (root) {
+        return curl_url_set(url, CURLUPART_PATH, "/", 0);
+    }
+
+    rc = curl_url_get(url, CURLUPART_PATH, &text, 0);
+    if (rc != CURLUE_OK) {
+        return rc;
+    }
+
+    for (len = strlen(text); len && text[len - 1] == '/'; len--) {
+        /* void */
+    }
+
+    path = malloc(len + 2);
+
+    if (path == NULL) {
+        curl_free(text);
+        return CURLUE_OUT_OF_MEMORY;
+    }
+
+    memcpy(path, text, len);
+    path[len] = '/';
+    path[len + 1] = '\0';
+    curl_free(text);
+
+    rc = curl_url_set(url, CURLUPART_PATH, path, 0);
+    free(path);
+
+    return rc;
 }
 
 
