@@ -11,13 +11,13 @@ use warnings;
 use Test::More;
 use lib 't/lib';
 use Test::Nginx::Util qw(:util);
-use Cwd ();
-use File::Temp ();
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
+use Replog::Helper qw(helper_path spawn_helper wait_exit run_helper
+                      slurp_file running_helpers);
 
-my $Helper = Cwd::abs_path('.') . '/build/replog-register';
+my $Helper = helper_path();
 
 plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set'
     unless $ENV{TEST_NGINX_LOAD_MODULES};
@@ -25,15 +25,6 @@ plan skip_all => "$Helper is missing: make helper"
     unless -x $Helper;
 
 my ($PM, $PS, $PDEAD, $PM2) = map { rand_port($_) } 1 .. 4;
-
-# the environment the helper reads: none of it leaks in from outside
-my @EnvNames = qw(MASTER_HOST MASTER_PORT HOSTNAME SECONDARY_PORT API_KEY
-    API_TOKEN CONNECTION_TO_MASTER_RETRY_INTERVAL CONNECTION_TO_MASTER_RETRY_MECHANISM
-    MAX_CONNECTION_TO_MASTER_DELAY REPLOG_WATCH);
-
-my $Tmp = File::Temp->newdir('replog-helper-XXXXXX', TMPDIR => 1);
-my %Running;    # helper pid => 1, killed at the end if still there
-my $Runs = 0;
 
 sub conf {
     my $root = servroot();
@@ -88,65 +79,6 @@ $temp
     }
 }
 EOF
-}
-
-# Starts the helper with @args and %env (on top of a clean environment);
-# returns its pid and the file that collects its stderr.
-sub spawn_helper {
-    my ($args, %env) = @_;
-    my $log = "$Tmp/helper-" . ++$Runs . '.log';
-
-    my $pid = fork // die "fork: $!";
-
-    if (!$pid) {
-        delete @ENV{@EnvNames};
-        @ENV{keys %env} = values %env;
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', $log or POSIX::_exit(126);
-        open STDERR, '>&', \*STDOUT or POSIX::_exit(126);
-        exec { $Helper } $Helper, @$args or POSIX::_exit(127);
-    }
-
-    $Running{$pid} = 1;
-
-    return ($pid, $log);
-}
-
-# Exit code of $pid within $limit seconds; undef (and killed) if it ran on.
-sub wait_exit {
-    my ($pid, $limit) = @_;
-    my $until = time + $limit;
-
-    while (time < $until) {
-        if (waitpid($pid, WNOHANG) == $pid) {
-            delete $Running{$pid};
-            return $? & 127 ? -($? & 127) : $? >> 8;
-        }
-        sleep 0.02;
-    }
-
-    kill KILL => $pid;
-    waitpid($pid, 0);
-    delete $Running{$pid};
-
-    return undef;
-}
-
-# Runs the helper to its end: (exit code, stderr text, seconds taken).
-sub run_helper {
-    my ($args, %env) = @_;
-    my $t0 = time;
-    my ($pid, $log) = spawn_helper($args, %env);
-    my $code = wait_exit($pid, 20);
-
-    return ($code, slurp_file($log), time - $t0);
-}
-
-sub slurp_file {
-    my ($file) = @_;
-    open my $fh, '<', $file or return '';
-    local $/;
-    return <$fh> // '';
 }
 
 sub master_get {
@@ -476,13 +408,6 @@ for my $args ([ '--port', 'abc' ], [ '--bogus' ], [ '--retry-interval', '0' ],
 
 stop_nginx();
 
-is_deeply [ keys %Running ], [], 'no helper left running';
-
-END {
-    for my $pid (keys %Running) {
-        kill KILL => $pid;
-        waitpid($pid, 0);
-    }
-}
+is_deeply [ running_helpers() ], [], 'no helper left running';
 
 done_testing;

@@ -11,25 +11,21 @@ use strict;
 use warnings;
 
 use Test::More;
-use Cwd ();
 use File::Temp ();
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
+use lib 't/lib';
+use Replog::Helper qw(helper_path spawn_helper wait_exit run_helper
+                      slurp_file);
 
-my $Helper = Cwd::abs_path('.') . '/build/replog-register';
+my $Helper = helper_path();
 
 plan skip_all => "$Helper is missing: make helper" unless -x $Helper;
 
 my $Tmp = File::Temp->newdir('replog-hostile-XXXXXX', TMPDIR => 1);
 my $Epoch = '0123456789abcdef';
-my (%Servers, $Runs);
-
-# the environment the helper reads: none of it leaks in from outside
-my @EnvNames = qw(MASTER_HOST MASTER_PORT HOSTNAME SECONDARY_PORT API_KEY
-    API_TOKEN SERVICE_KEY CONNECTION_TO_MASTER_RETRY_INTERVAL
-    CONNECTION_TO_MASTER_RETRY_MECHANISM MAX_CONNECTION_TO_MASTER_DELAY
-    REPLOG_WATCH);
+my %Servers;
 
 sub answer {
     my ($status, $body, $type) = @_;
@@ -91,50 +87,6 @@ sub stop_servers {
     }
 }
 
-sub slurp {
-    my ($file) = @_;
-    open my $fh, '<', $file or return '';
-    local $/;
-    return <$fh> // '';
-}
-
-# Runs the helper (under @wrap, if any) to its end, killed after $limit
-# seconds: (exit code or undef, stderr text, seconds taken).
-sub run_helper {
-    my ($wrap, $limit, $args, %env) = @_;
-    my $out = "$Tmp/helper-" . ++$Runs . '.log';
-    my $t0 = time;
-
-    my $pid = fork // die "fork: $!";
-
-    if (!$pid) {
-        delete @ENV{@EnvNames};
-        @ENV{keys %env} = values %env;
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', $out or POSIX::_exit(126);
-        open STDERR, '>&', \*STDOUT or POSIX::_exit(126);
-        exec @$wrap, $Helper, @$args or POSIX::_exit(127);
-    }
-
-    my $code;
-    my $until = $t0 + $limit;
-
-    while (time < $until) {
-        if (waitpid($pid, WNOHANG) == $pid) {
-            $code = $? & 127 ? -($? & 127) : $? >> 8;
-            last;
-        }
-        sleep 0.02;
-    }
-
-    unless (defined $code) {
-        kill KILL => $pid;
-        waitpid $pid, 0;
-    }
-
-    return ($code, slurp($out), time - $t0);
-}
-
 my %Local = (
     '/healthcheck' => answer(200, 'HEALTHY', 'text/plain'),
     '/health'      => answer(200, qq({"epoch":"$Epoch","last_id":0})),
@@ -181,7 +133,7 @@ my @Base = ('--local', "http://127.0.0.1:$LPort", '--id', 's1',
 for my $w (@Why) {
     my ($case, $why, $busy) = @$w;
     my ($mport, $mlog) = serve('/register' => $Bad{$case});
-    my ($code, $err, $took) = run_helper([], 10,
+    my ($code, $err, $took) = run_helper({ limit => 10 },
         [ @Base, '--master', "127.0.0.1:$mport", '--max-delay', '1' ]);
 
     is $code, 1, "$case: gave up, exit 1";
@@ -193,7 +145,7 @@ for my $w (@Why) {
     # a busy stand-in serves one connection at a time: not counted
     next if $busy;
 
-    my $tries = () = slurp($mlog) =~ /^POST \/register$/mg;
+    my $tries = () = slurp_file($mlog) =~ /^POST \/register$/mg;
     cmp_ok $tries, '>=', 2, "$case: tried again ($tries)";
     cmp_ok $tries, '<=', 7, "$case: at the retry interval, not in a loop";
 }
@@ -202,7 +154,7 @@ for my $w (@Why) {
     # a forged log line and terminal escapes in the error text
     my ($mport) = serve('/register' => answer(403,
         '{"error":"no\n[emerg] forged line \u001b[31mred","detail":"x"}'));
-    my ($code, $err) = run_helper([], 10,
+    my ($code, $err) = run_helper({ limit => 10 },
         [ @Base, '--master', "127.0.0.1:$mport" ]);
 
     is $code, 2, 'a forged line in a refusal: exit 2';
@@ -214,7 +166,7 @@ for my $w (@Why) {
 {
     my ($mport) = serve('/register' => answer(404,
         '<html>' . ('<p>not here</p>' x 20000) . '</html>', 'text/html'));
-    my ($code, $err) = run_helper([], 10,
+    my ($code, $err) = run_helper({ limit => 10 },
         [ @Base, '--master', "127.0.0.1:$mport" ]);
 
     is $code, 2, 'a 300 KB HTML refusal: exit 2';
@@ -226,7 +178,7 @@ for my $w (@Why) {
     my ($mport) = serve('/register' => answer(200,
         qq({"epoch":"$Epoch","last_id":5,"master_id":") . ('m' x 1000)
         . '"}'));
-    my ($code, $err) = run_helper([], 10,
+    my ($code, $err) = run_helper({ limit => 10 },
         [ @Base, '--master', "127.0.0.1:$mport" ]);
 
     is $code, 0, 'a master_id of 1000 bytes: registered anyway, exit 0';
@@ -240,14 +192,14 @@ for my $w (@Why) {
     my ($lport) = serve('/healthcheck' => $Local{'/healthcheck'},
                         '/health' => answer(200, '{"epoch":"zz","last_id":1}'));
     my ($mport, $mlog) = serve();
-    my ($code, $err) = run_helper([], 10,
+    my ($code, $err) = run_helper({ limit => 10 },
         [ @Base, '--local', "http://127.0.0.1:$lport",
           '--master', "127.0.0.1:$mport" ]);
 
     is $code, 1, 'a local epoch that is not 16 hex digits: exit 1';
     like $err, qr/local node http:\/\/127\.0\.0\.1:$lport \/health: no epoch and last_id in its \/health answer/,
         'a local epoch that is not 16 hex digits: saying so';
-    is slurp($mlog), '', 'a local epoch that is not 16 hex digits: '
+    is slurp_file($mlog), '', 'a local epoch that is not 16 hex digits: '
                          . 'the master is not asked';
 }
 
@@ -259,29 +211,20 @@ for my $w (@Why) {
             qq({"epoch":"$Epoch","last_id":0,"master_id":"m"})),
         '/health' => answer(200, '{"epoch":'),
         '/secondaries' => answer(200, '{"data":"no list"}'));
-    my $out = "$Tmp/watch.log";
-    my $pid = fork // die;
-
-    if (!$pid) {
-        delete @ENV{@EnvNames};
-        open STDOUT, '>', $out;
-        open STDERR, '>&', \*STDOUT;
-        exec $Helper, @Base, '--master', "127.0.0.1:$mport", '--watch', '0.1'
-            or POSIX::_exit(127);
-    }
+    my ($pid, $out) = spawn_helper([ @Base, '--master', "127.0.0.1:$mport",
+                                     '--watch', '0.1' ]);
 
     sleep 1.5;
     is waitpid($pid, WNOHANG), 0, 'watch, a garbage /health: still running';
     kill TERM => $pid;
     my $t0 = time;
-    waitpid $pid, 0;
-    is $? >> 8, 0, 'watch, a garbage /health: SIGTERM, exit 0';
+    is wait_exit($pid, 5), 0, 'watch, a garbage /health: SIGTERM, exit 0';
     cmp_ok time - $t0, '<', 1, 'watch, a garbage /health: promptly';
 
-    my $err = slurp($out);
+    my $err = slurp_file($out);
     is scalar(() = $err =~ /no epoch in its \/health answer/g), 1,
         'watch, a garbage /health: said once';
-    is scalar(() = slurp($mlog) =~ /^POST \/register$/mg), 1,
+    is scalar(() = slurp_file($mlog) =~ /^POST \/register$/mg), 1,
         'watch, a garbage /health: no registering again on garbage';
 }
 
@@ -297,7 +240,7 @@ SKIP: {
     for my $w (@Why) {
         my ($case) = @$w;
         my ($mport) = serve('/register' => $Bad{$case});
-        my ($code, $err) = run_helper(\@vg, 30,
+        my ($code, $err) = run_helper({ wrap => \@vg, limit => 30 },
             [ @Base, '--master', "127.0.0.1:$mport", '--max-delay', '1',
               '--timeout', '1' ]);
 
@@ -307,19 +250,20 @@ SKIP: {
 
     my ($mport) = serve('/register' => answer(200,
         qq({"epoch":"$Epoch","last_id":3,"master_id":"m"})));
-    my ($code, $err) = run_helper(\@vg, 30,
+    my ($code, $err) = run_helper({ wrap => \@vg, limit => 30 },
         [ @Base, '--master', "127.0.0.1:$mport", '--timeout', '1' ]);
 
     is $code, 0, 'valgrind, a registration: exit 0, no memory error or leak'
         or diag $err;
 
-    ($code, $err) = run_helper(\@vg, 30, [ '--id', 'x' x 64 ]);
+    ($code, $err) = run_helper({ wrap => \@vg, limit => 30 },
+                                [ '--id', 'x' x 64 ]);
     is $code, 64, 'valgrind, a 64-byte id: exit 64, no memory error or leak'
         or diag $err;
 }
 
 stop_servers();
 
-END { stop_servers() }
+END { local $?; stop_servers() }
 
 done_testing;
