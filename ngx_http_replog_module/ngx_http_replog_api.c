@@ -624,7 +624,8 @@ ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
 
     ngx_http_replog_engine_appended(ctx->node, a.id);
 
-    if (ctx->wc > 1
+    /* durable log hook: even wc=1 waits for the master's own fsync */
+    if ((ctx->wc > 1 || !ngx_http_replog_log_holds(zone, a.id))
         && ngx_http_replog_registry_holders(zone, a.id, NULL, NULL, NULL)
            < (ngx_uint_t) ctx->wc)
     {

@@ -1189,7 +1189,10 @@ ngx_http_replog_wake_acked(ngx_http_replog_engine_t *engine, ngx_uint_t all,
         next = ngx_queue_next(q);
         w = ngx_queue_data(q, ngx_http_replog_waiter_t, queue);
 
-        for (i = 0, held = 1; i < n; i++) {
+        /* durable log hook: the master's own copy once it is durable */
+        held = ngx_http_replog_log_holds(engine->zone, w->id);
+
+        for (i = 0; i < n; i++) {
             held += (acked[i] >= w->id);
         }
 

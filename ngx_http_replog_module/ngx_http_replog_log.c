@@ -929,6 +929,15 @@ ngx_http_replog_log_held(ngx_http_replog_zone_t *zone, uint64_t last_id)
 }
 
 
+/* whether this node counts as holding id: 1 or 0 */
+
+ngx_uint_t
+ngx_http_replog_log_holds(ngx_http_replog_zone_t *zone, uint64_t id)
+{
+    return ngx_http_replog_log_held(zone, id) >= id;
+}
+
+
 /* while the disk refuses, writes are refused too (503, or 507 if full) */
 
 ngx_int_t
@@ -1524,9 +1533,29 @@ ngx_http_replog_log_done(ngx_event_t *ev)
 {
     ngx_http_replog_log_t *lg = ev->data;
 
+    uint64_t                   durable;
+    uint64_t                   acked[NGX_HTTP_REPLOG_MAX_SECONDARIES];
+    ngx_http_replog_zone_t    *zone;
+
+    zone = lg->zone;
     lg->posted = 0;
 
-    ngx_http_replog_log_kick(lg->zone);
+    /*
+     * the durable mark moved: clients parked on it are answered, here and
+     * in the other workers, as an ack would
+     */
+    durable = zone->sh->log->durable_id;
+
+    if (lg->fsync == NGX_HTTP_REPLOG_FSYNC_ALWAYS && durable > lg->woke) {
+        lg->woke = durable;
+
+        if (zone->role == NGX_HTTP_REPLOG_MASTER) {
+            ngx_http_replog_engine_woken((ngx_cycle_t *) ngx_cycle);
+            (void) ngx_http_replog_wake_others(zone, durable, acked);
+        }
+    }
+
+    ngx_http_replog_log_kick(zone);
 }
 
 

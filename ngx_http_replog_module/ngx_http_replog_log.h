@@ -74,6 +74,7 @@ typedef struct {
     void                           *tp;          /* ngx_thread_pool_t */
     void                           *task;        /* ngx_thread_task_t */
     ngx_event_t                     timer;
+    uint64_t                        woke;        /* durable mark seen */
     unsigned                        posted:1;
 } ngx_http_replog_log_t;
 
@@ -87,6 +88,8 @@ ngx_int_t ngx_http_replog_log_refusing(ngx_http_replog_zone_t *zone,
     ngx_err_t *err);
 uint64_t ngx_http_replog_log_held(ngx_http_replog_zone_t *zone,
     uint64_t last_id);
+ngx_uint_t ngx_http_replog_log_holds(ngx_http_replog_zone_t *zone,
+    uint64_t id);
 ngx_int_t ngx_http_replog_log_init_process(ngx_cycle_t *cycle,
     ngx_http_replog_zone_t *zone);
 void ngx_http_replog_log_exit_process(ngx_http_replog_zone_t *zone);

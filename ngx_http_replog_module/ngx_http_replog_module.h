@@ -302,6 +302,7 @@ typedef struct {
     ngx_http_replog_batch_entry_t *entries;
     ngx_uint_t                     nentries;
     ngx_event_t                    delay;
+    uint64_t                       applied;  /* durable log hook */
 } ngx_http_replog_ctx_t;
 
 

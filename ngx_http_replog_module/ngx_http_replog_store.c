@@ -763,9 +763,8 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
 
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
-    /* durable log hook: the writer takes it, the ack is what it holds */
+    /* durable log hook: the writer takes it */
     ngx_http_replog_log_kick(zone);
-    *acked_id = ngx_http_replog_log_held(zone, *acked_id);
 
     return rc;
 }
