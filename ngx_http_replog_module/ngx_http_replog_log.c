@@ -57,6 +57,7 @@ static void ngx_http_replog_log_name(ngx_http_replog_log_t *lg, u_char *buf,
 static ngx_int_t ngx_http_replog_log_sync_dir(ngx_http_replog_log_t *lg);
 static ngx_int_t ngx_http_replog_log_write_meta(ngx_http_replog_log_t *lg,
     uint64_t epoch, uint64_t incarnation);
+static ngx_msec_t ngx_http_replog_log_now(void);
 #if (NGX_THREADS)
 static void ngx_http_replog_log_thread(void *data, ngx_log_t *log);
 static void ngx_http_replog_log_done(ngx_event_t *ev);
@@ -196,6 +197,7 @@ ngx_http_replog_log_open(ngx_http_replog_zone_t *zone)
     u_char                    *p, name[NGX_MAX_PATH];
     size_t                     size;
     uint64_t                   epoch, incarnation, next, first, end;
+    ngx_msec_t                 started;
     ngx_fd_t                   fd;
     ngx_int_t                  rc;
     ngx_uint_t                 i, cut, damaged, test;
@@ -283,6 +285,7 @@ ngx_http_replog_log_open(ngx_http_replog_zone_t *zone)
 
     ngx_memzero(&rp, sizeof(ngx_http_replog_replay_t));
     rp.zone = zone;
+    started = ngx_http_replog_log_now();
 
     for (i = 0; i < segs.nelts; i++) {
         ngx_http_replog_log_name(lg, name, seg[i]);
@@ -488,8 +491,9 @@ ngx_http_replog_log_open(ngx_http_replog_zone_t *zone)
 
     if (sh->last_id) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
-                      "replog_zone \"%V\": %uL messages replayed from \"%V\"",
-                      zname, sh->last_id, &lg->path);
+                      "replog_zone \"%V\": %uL messages replayed from \"%V\" "
+                      "in %M ms", zname, sh->last_id, &lg->path,
+                      ngx_http_replog_log_now() - started);
     }
 
     return NGX_OK;
@@ -929,6 +933,17 @@ ngx_http_replog_log_held(ngx_http_replog_zone_t *zone, uint64_t last_id)
 }
 
 
+static ngx_msec_t
+ngx_http_replog_log_now(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (ngx_msec_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
 /* whether this node counts as holding id: 1 or 0 */
 
 ngx_uint_t
@@ -1117,17 +1132,6 @@ ngx_http_replog_log_kick(ngx_http_replog_zone_t *zone)
     }
 
     lg->posted = 1;
-}
-
-
-static ngx_msec_t
-ngx_http_replog_log_now(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-
-    return (ngx_msec_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 
