@@ -38,15 +38,6 @@ typedef struct {
 
 
 static int
-cmp_u64(const void *a, const void *b)
-{
-    uint64_t  x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-
-    return (x > y) - (x < y);
-}
-
-
-static int
 dump_record(void *data, rplog_record_t *rec)
 {
     dump_ctx_t  *ctx = data;
@@ -65,7 +56,6 @@ static int
 list_segments(const char *dir, uint64_t *segs, size_t *n)
 {
     DIR            *d;
-    size_t          k, len;
     uint64_t        id;
     struct dirent  *de;
 
@@ -78,23 +68,9 @@ list_segments(const char *dir, uint64_t *segs, size_t *n)
     *n = 0;
 
     while ((de = readdir(d)) != NULL) {
-        len = strlen(de->d_name);
+        id = rplog_segment_id(de->d_name);
 
-        if (len != RPLOG_SEG_NAME_LEN
-            || strcmp(de->d_name + 20, RPLOG_SEG_SUFFIX) != 0)
-        {
-            continue;
-        }
-
-        id = 0;
-
-        for (k = 0; k < 20 && de->d_name[k] >= '0' && de->d_name[k] <= '9';
-             k++)
-        {
-            id = id * 10 + (uint64_t) (de->d_name[k] - '0');
-        }
-
-        if (k < 20 || id == 0 || *n == RPLOG_MAX_SEGMENTS) {
+        if (id == 0 || *n == RPLOG_MAX_SEGMENTS) {
             continue;
         }
 
@@ -103,7 +79,7 @@ list_segments(const char *dir, uint64_t *segs, size_t *n)
 
     closedir(d);
 
-    qsort(segs, *n, sizeof(uint64_t), cmp_u64);
+    qsort(segs, *n, sizeof(uint64_t), rplog_cmp_id);
 
     return 0;
 }

@@ -46,7 +46,6 @@ static ngx_int_t ngx_http_replog_log_lock(ngx_http_replog_log_t *lg,
     ngx_str_t *name);
 static ngx_int_t ngx_http_replog_log_segments(ngx_http_replog_log_t *lg,
     ngx_array_t *segs);
-static int ngx_http_replog_log_cmp(const void *a, const void *b);
 static int ngx_http_replog_log_replay_record(void *data,
     rplog_record_t *rec);
 static uint64_t ngx_http_replog_log_overhead(uint64_t n);
@@ -726,9 +725,7 @@ ngx_http_replog_log_lock(ngx_http_replog_log_t *lg, ngx_str_t *name)
 static ngx_int_t
 ngx_http_replog_log_segments(ngx_http_replog_log_t *lg, ngx_array_t *segs)
 {
-    size_t          len;
     uint64_t        id, *p;
-    ngx_uint_t      k;
     DIR            *dir;
     struct dirent  *de;
 
@@ -740,25 +737,9 @@ ngx_http_replog_log_segments(ngx_http_replog_log_t *lg, ngx_array_t *segs)
     }
 
     while ((de = readdir(dir)) != NULL) {
-        len = ngx_strlen(de->d_name);
+        id = rplog_segment_id(de->d_name);
 
-        if (len != RPLOG_SEG_NAME_LEN
-            || ngx_strcmp(de->d_name + 20, RPLOG_SEG_SUFFIX) != 0)
-        {
-            continue;
-        }
-
-        id = 0;
-
-        for (k = 0; k < 20; k++) {
-            if (de->d_name[k] < '0' || de->d_name[k] > '9') {
-                break;
-            }
-
-            id = id * 10 + (de->d_name[k] - '0');
-        }
-
-        if (k < 20 || id == 0) {
+        if (id == 0) {
             continue;
         }
 
@@ -773,19 +754,9 @@ ngx_http_replog_log_segments(ngx_http_replog_log_t *lg, ngx_array_t *segs)
 
     closedir(dir);
 
-    ngx_qsort(segs->elts, segs->nelts, sizeof(uint64_t),
-              ngx_http_replog_log_cmp);
+    ngx_qsort(segs->elts, segs->nelts, sizeof(uint64_t), rplog_cmp_id);
 
     return NGX_OK;
-}
-
-
-static int
-ngx_http_replog_log_cmp(const void *a, const void *b)
-{
-    uint64_t  x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-
-    return (x > y) - (x < y);
 }
 
 

@@ -235,6 +235,43 @@ rplog_header_read(const uint8_t *p, size_t len, const char *magic,
 }
 
 
+/* the first id a segment's file name gives, 0 if it is no segment */
+
+static inline uint64_t
+rplog_segment_id(const char *name)
+{
+    size_t    k;
+    uint64_t  id;
+
+    if (strlen(name) != RPLOG_SEG_NAME_LEN
+        || strcmp(name + 20, RPLOG_SEG_SUFFIX) != 0)
+    {
+        return 0;
+    }
+
+    for (k = 0, id = 0; k < 20; k++) {
+        if (name[k] < '0' || name[k] > '9') {
+            return 0;
+        }
+
+        id = id * 10 + (uint64_t) (name[k] - '0');
+    }
+
+    return id;
+}
+
+
+/* qsort() of segments' first ids */
+
+static inline int
+rplog_cmp_id(const void *a, const void *b)
+{
+    uint64_t  x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+    return (x > y) - (x < y);
+}
+
+
 /* frames one record into p, which has RPLOG_REC_HEADER + len bytes */
 
 static inline uint8_t *

@@ -18,6 +18,8 @@ static ngx_int_t ngx_http_replog_replicate_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_replog_apply(ngx_http_request_t *r);
 static void ngx_http_replog_delayed(ngx_event_t *ev);
 static void ngx_http_replog_delay_cleanup(void *data);
+static ngx_int_t ngx_http_replog_park(ngx_http_request_t *r,
+    ngx_event_handler_pt handler, ngx_msec_t delay);
 static ngx_int_t ngx_http_replog_durable_park(ngx_http_request_t *r,
     uint64_t acked_id);
 static void ngx_http_replog_durable(ngx_event_t *ev);
@@ -46,7 +48,6 @@ ngx_http_replog_replicate_body(ngx_http_request_t *r, ngx_str_t *body)
     ngx_int_t                    rc;
     ngx_str_t                    err;
     ngx_msec_t                   delay;
-    ngx_pool_cleanup_t          *cln;
     ngx_http_replog_ctx_t       *ctx;
     ngx_http_replog_srv_conf_t  *node;
 
@@ -76,17 +77,35 @@ ngx_http_replog_replicate_body(ngx_http_request_t *r, ngx_str_t *body)
             + (ngx_msec_t) ngx_random() % (node->delay_high
                                            - node->delay_low + 1);
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return ngx_http_replog_park(r, ngx_http_replog_delayed, delay);
+}
+
+
+/* the request waits on ctx->delay, its client's abort still detected */
+
+static ngx_int_t
+ngx_http_replog_park(ngx_http_request_t *r, ngx_event_handler_pt handler,
+    ngx_msec_t delay)
+{
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_replog_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    if (ctx->delay.data == NULL) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln->handler = ngx_http_replog_delay_cleanup;
+        cln->data = &ctx->delay;
+
+        ctx->delay.data = r;
+        ctx->delay.log = r->connection->log;
     }
 
-    cln->handler = ngx_http_replog_delay_cleanup;
-    cln->data = &ctx->delay;
-
-    ctx->delay.handler = ngx_http_replog_delayed;
-    ctx->delay.data = r;
-    ctx->delay.log = r->connection->log;
+    ctx->delay.handler = handler;
 
     ngx_add_timer(&ctx->delay, delay);
 
@@ -203,32 +222,13 @@ ngx_http_replog_apply(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_replog_durable_park(ngx_http_request_t *r, uint64_t acked_id)
 {
-    ngx_pool_cleanup_t     *cln;
     ngx_http_replog_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
     ctx->applied = acked_id;
 
-    if (ctx->delay.handler != ngx_http_replog_durable) {
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        cln->handler = ngx_http_replog_delay_cleanup;
-        cln->data = &ctx->delay;
-
-        ctx->delay.handler = ngx_http_replog_durable;
-        ctx->delay.data = r;
-        ctx->delay.log = r->connection->log;
-    }
-
-    ngx_add_timer(&ctx->delay, NGX_HTTP_REPLOG_DURABLE_POLL);
-
-    r->read_event_handler = ngx_http_test_reading;
-    r->write_event_handler = ngx_http_request_empty_handler;
-
-    return NGX_DONE;
+    return ngx_http_replog_park(r, ngx_http_replog_durable,
+                                NGX_HTTP_REPLOG_DURABLE_POLL);
 }
 
 

@@ -103,7 +103,7 @@ qr{replog_zone "log": path="\S+-017-closed" cannot be written by the worker user
 --- response_body_like eval
 [qr/"message_id":1,/, qr/"message":"one"/]
 --- error_log eval
-qr{replog_zone "log": created "\S+/servroot/log"}
+qr{replog_zone "log": created "\S+/log"}
 
 
 
