@@ -660,9 +660,12 @@ ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status)
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
     zone = ctx->node->shm_zone->data;
 
+    /* durable log hook: 0 holders is an answer too (not on disk yet) */
+    ngx_str_null(&holders);
+
     held = ngx_http_replog_registry_holders(zone, ctx->appended.id, r->pool,
                                             &ctx->node->id, &holders);
-    if (held == 0) {
+    if (holders.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -1270,6 +1270,8 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
             break;
         }
 
+        rplog_records_seal(lg->buf, p);
+
         if (n == 0 && seg_first && need > (size_t) (last - lg->buf)) {
             /* an entry larger than the buffer: a larger one */
             ngx_free(lg->buf);

@@ -272,7 +272,11 @@ rplog_cmp_id(const void *a, const void *b)
 }
 
 
-/* frames one record into p, which has RPLOG_REC_HEADER + len bytes */
+/*
+ * Frames one record into p, which has RPLOG_REC_HEADER + len bytes, its
+ * checksum left to rplog_records_seal() (so that a writer copying under a
+ * lock computes it after)
+ */
 
 static inline uint8_t *
 rplog_record_write(uint8_t *p, uint64_t id, uint32_t msg, uint32_t msg_len,
@@ -283,9 +287,23 @@ rplog_record_write(uint8_t *p, uint64_t id, uint32_t msg, uint32_t msg_len,
     rplog_put32(p + 16, msg);
     rplog_put32(p + 20, msg_len);
     memcpy(p + RPLOG_REC_HEADER, data, len);
-    rplog_put32(p + 4, rplog_crc32c(0, p + 8, RPLOG_REC_HEADER - 8 + len));
 
     return p + RPLOG_REC_HEADER + len;
+}
+
+
+/* the checksums of the records framed from p to last */
+
+static inline void
+rplog_records_seal(uint8_t *p, uint8_t *last)
+{
+    uint32_t  len;
+
+    while (p < last) {
+        len = rplog_get32(p);
+        rplog_put32(p + 4, rplog_crc32c(0, p + 8, RPLOG_REC_HEADER - 8 + len));
+        p += RPLOG_REC_HEADER + len;
+    }
 }
 
 
