@@ -21,7 +21,9 @@
 #      log), BENCH_SKIP_GET (1: skip 3), BENCH_SKIP_REDIS (1: no Redis),
 #      BENCH_CATCHUP_N (1000000, even),
 #      BENCH_SKIP_CATCHUP (1: skip 5 and 6), NGINX_BIN,
-#      REPLOG_MODULE (the .so to test, default build/ngx_http_replog_module.so).
+#      REPLOG_MODULE (the .so to test, default build/ngx_http_replog_module.so),
+#      BENCH_FSYNC (always, off or a time: the nodes of 4-6 keep a durable
+#      log in NAME/data with that fsync=; unset: in memory only).
 # Output: raw wrk runs and summary.txt under build/bench/.
 set -euo pipefail
 
@@ -179,7 +181,8 @@ start_node() {
         REPLOG_LISTEN=127.0.0.1 REPLOG_WORKERS=1 REPLOG_ZONE_SIZE=1024m \
         REPLOG_ERROR_LOG="$dir/error.log" REPLOG_ACCESS_LOG=off \
         MASTER_PORT="$port" SECONDARY_PORT="$port" API_KEY= DELAY= FAIL_RATE= \
-        REPLOG_CLUSTER_SIZE= REPLOG_RECOVERY=off "$@" \
+        REPLOG_CLUSTER_SIZE= REPLOG_RECOVERY=off \
+        ${BENCH_FSYNC:+DATA_DIR="$dir/data" FSYNC="$BENCH_FSYNC"} "$@" \
         "$RENDER" "$role" >"$dir/nginx.conf" || die "render-conf.sh $role failed"
     ERRLOG[$name]=$dir/error.log
     START_T[$name]=$(now_s)
