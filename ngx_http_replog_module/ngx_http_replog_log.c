@@ -1246,10 +1246,15 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
                 e = slots[i];
                 need = RPLOG_REC_HEADER + e->len;
 
+                /*
+                 * a segment takes what fits its size, and always one
+                 * record: one larger than a segment extends it
+                 */
                 if ((size_t) (last - p) < need
                     || (seg_first
                         && seg_off + (p - lg->buf) + need
-                           > RPLOG_SEGMENT_SIZE))
+                           > RPLOG_SEGMENT_SIZE
+                        && !(seg_off == RPLOG_SEG_HEADER && p == lg->buf)))
                 {
                     goto copied;
                 }
