@@ -434,12 +434,13 @@ ngx_http_replog_log_open(ngx_http_replog_zone_t *zone)
     }
 
     if (rp.full) {
+        rp.need += ngx_http_replog_log_overhead(rp.records);
+
         ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
                       "replog_zone \"%V\" is too small for its log in \"%V\": "
                       "%uL messages need about %uLM, make the zone at least "
                       "that large", zname, &lg->path, rp.records,
-                      (rp.need + ngx_http_replog_log_overhead(rp.records)) / 1048576
-                      + 1);
+                      rp.need / 1048576 + 1);
         return NGX_ERROR;
     }
 
