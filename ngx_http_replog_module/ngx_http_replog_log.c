@@ -411,7 +411,7 @@ ngx_http_replog_log_open(ngx_http_replog_zone_t *zone)
     }
 
     if (damaged) {
-        if (zone->role == NGX_HTTP_REPLOG_MASTER || test) {
+        if (zone->role == NGX_HTTP_REPLOG_MASTER) {
             ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
                           "replog_zone \"%V\": the master's log in \"%V\" is "
                           "damaged in the middle: restore the directory from "
@@ -419,6 +419,15 @@ ngx_http_replog_log_open(ngx_http_replog_zone_t *zone)
                           "empty (with replog_recovery on it then recovers "
                           "from its secondaries)", zname, &lg->path);
             return NGX_ERROR;
+        }
+
+        if (test) {
+            /* nginx -t only reads: the start does the discarding */
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "replog_zone \"%V\": the secondary's log in \"%V\" "
+                          "is damaged: the next start discards it",
+                          zname, &lg->path);
+            return NGX_OK;
         }
 
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
