@@ -23,6 +23,16 @@ sub slurp { local (@ARGV, $/) = @_; <> // '' }
 sub tool { my $out = `$Tool @_ 2>&1`; return ($? >> 8, $out) }
 sub first_seg { (glob "$_[0]/*.seg")[0] }
 
+# nginx -t of the master's config, with the sanitizer runtime when the
+# module under test needs it
+sub nginx_t {
+    my $dir = "$c->{dir}/master";
+    local $ENV{LD_PRELOAD} = $ENV{TEST_NGINX_LD_PRELOAD}
+        if $ENV{TEST_NGINX_LD_PRELOAD};
+    my $out = `$c->{nginx} -t -p $dir -c $dir/nginx.conf -e $dir/t.log 2>&1`;
+    return ($? >> 8, $out);
+}
+
 sub patch {
     my ($file, $off, $bytes) = @_;
     open my $fh, '+<:raw', $file or die "$file: $!";
@@ -106,9 +116,8 @@ like $out, qr/torn tail at offset $end: 25 bytes would be dropped/,
     '... naming the offset and the bytes';
 
 # nginx -t only reads: the tail is still there after it
-my $conf = "$c->{dir}/master/nginx.conf";
-my $t = `/usr/sbin/nginx -t -p $c->{dir}/master -c $conf -e $c->{dir}/master/t.log 2>&1`;
-is $?, 0, 'nginx -t accepts a log with a torn tail';
+my ($trc, $t) = nginx_t();
+is $trc, 0, 'nginx -t accepts a log with a torn tail';
 is peek($seg, $end, 4), "\x05\x00\x00\x00", '... and leaves the file as it was';
 
 $c->start_master(DATA_DIR => $mdata, FSYNC => 'always');
@@ -134,8 +143,8 @@ is $rc, 2, 'verify: damage in the middle exits 2';
 like $out, qr/damaged at offset $o7: a bad checksum after id 6/,
     '... naming the offset and what is wrong';
 
-$t = `/usr/sbin/nginx -t -p $c->{dir}/master -c $conf -e $c->{dir}/master/t.log 2>&1`;
-isnt $?, 0, 'nginx -t fails on it';
+($trc, $t) = nginx_t();
+isnt $trc, 0, 'nginx -t fails on it';
 like $t, qr/"\Q$seg\E" is damaged at offset $o7: a bad checksum after id 6/,
     '... naming the file and the offset';
 
