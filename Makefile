@@ -13,6 +13,7 @@ ASAN_FLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined -g -O1
 
 HELPER      = $(BUILD)/replog-register
+LOG_TOOL    = $(BUILD)/replog-log
 
 FUZZ        = $(BUILD)/fuzz
 FUZZ_SRCS   = $(wildcard fuzz/*.c) fuzz/build.sh \
@@ -33,7 +34,15 @@ module: $(MODULE)
 $(MODULE): $(SRCS)
 	scripts/build-module.sh $(NGINX_SRC) $(BUILD)
 
-helper: $(HELPER)
+helper: $(HELPER) $(LOG_TOOL)
+
+# the durable log's offline reader, on the module's own format header
+$(LOG_TOOL): helper/replog-log.c \
+          ngx_http_replog_module/ngx_http_replog_log_format.h
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -g -Wall -Wextra -Werror -I ngx_http_replog_module \
+	    -o $@.tmp $<
+	mv -f $@.tmp $@
 
 HELPER_SRCS = $(wildcard helper/*.c)
 

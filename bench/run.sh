@@ -21,7 +21,10 @@
 #      log), BENCH_SKIP_GET (1: skip 3), BENCH_SKIP_REDIS (1: no Redis),
 #      BENCH_CATCHUP_N (1000000, even),
 #      BENCH_SKIP_CATCHUP (1: skip 5 and 6), NGINX_BIN,
-#      REPLOG_MODULE (the .so to test, default build/ngx_http_replog_module.so).
+#      REPLOG_MODULE (the .so to test, default build/ngx_http_replog_module.so),
+#      BENCH_FSYNC (always, off or a time: the nodes of 4-6 keep a durable
+#      log in NAME/data with that fsync=; unset: in memory only),
+#      BENCH_SKIP_REPLAY (1: skip 7, the replay of a durable log).
 # Output: raw wrk runs and summary.txt under build/bench/.
 set -euo pipefail
 
@@ -179,7 +182,8 @@ start_node() {
         REPLOG_LISTEN=127.0.0.1 REPLOG_WORKERS=1 REPLOG_ZONE_SIZE=1024m \
         REPLOG_ERROR_LOG="$dir/error.log" REPLOG_ACCESS_LOG=off \
         MASTER_PORT="$port" SECONDARY_PORT="$port" API_KEY= DELAY= FAIL_RATE= \
-        REPLOG_CLUSTER_SIZE= REPLOG_RECOVERY=off "$@" \
+        REPLOG_CLUSTER_SIZE= REPLOG_RECOVERY=off \
+        ${BENCH_FSYNC:+DATA_DIR="$dir/data" FSYNC="$BENCH_FSYNC"} "$@" \
         "$RENDER" "$role" >"$dir/nginx.conf" || die "render-conf.sh $role failed"
     ERRLOG[$name]=$dir/error.log
     START_T[$name]=$(now_s)
@@ -676,6 +680,14 @@ ratio() { awk -v a="$(reqs "$1")" -v b="$base" 'BEGIN {printf "%.2fx", a / b}'; 
     echo "catch-up and recovery nodes use scripts/render-conf.sh configs; the"
     echo "baseline and the single-master rows use configs of their own."
 } | tee "$OUT/summary.txt"
+
+# 7. Replay of a durable log of BENCH_REPLAY_N messages (bench/replay.sh)
+if [ "${BENCH_SKIP_REPLAY:-0}" != 1 ]; then
+    echo
+    REPLOG_MODULE="$MODULE" BENCH_PORT_BASE="$PORT" NGINX_BIN="$NGINX" \
+        "$ROOT/bench/replay.sh" | tee -a "$OUT/summary.txt" ||
+        FAILS+=("replay: bench/replay.sh failed")
+fi
 
 if [ ${#FAILS[@]} -gt 0 ]; then
     printf 'bench: FAILED: %s\n' "${FAILS[@]}" | tee -a "$OUT/summary.txt" >&2

@@ -553,6 +553,7 @@ ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
 {
     ngx_int_t                    rc;
     ngx_str_t                    msg, err;
+    ngx_err_t                    err_no;
     ngx_http_replog_ctx_t       *ctx;
     ngx_http_replog_zone_t      *zone;
     ngx_http_replog_appended_t   a;
@@ -576,6 +577,21 @@ ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
     }
 
     zone = ctx->node->shm_zone->data;
+
+    /* durable log hook: nothing is taken while the disk refuses it */
+    if (ngx_http_replog_log_refusing(zone, &err_no)) {
+        if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_replog_send_error(r, err_no == NGX_ENOSPC
+                                             ? NGX_HTTP_INSUFFICIENT_STORAGE
+                                             : NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "the durable log of replog_zone \\\"%V\\\" cannot be "
+                   "written (%s): nothing was stored, retry",
+                   &zone->json_name, err_no == NGX_ENOSPC ? "disk full"
+                                                          : "write error");
+    }
 
     rc = ngx_http_replog_store_append(zone, msg.data, msg.len, &a);
 
@@ -608,7 +624,8 @@ ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
 
     ngx_http_replog_engine_appended(ctx->node, a.id);
 
-    if (ctx->wc > 1
+    /* durable log hook: even wc=1 waits for the master's own fsync */
+    if ((ctx->wc > 1 || !ngx_http_replog_log_holds(zone, a.id))
         && ngx_http_replog_registry_holders(zone, a.id, NULL, NULL, NULL)
            < (ngx_uint_t) ctx->wc)
     {
@@ -643,9 +660,12 @@ ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status)
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
     zone = ctx->node->shm_zone->data;
 
+    /* durable log hook: 0 holders is an answer too (not on disk yet) */
+    ngx_str_null(&holders);
+
     held = ngx_http_replog_registry_holders(zone, ctx->appended.id, r->pool,
                                             &ctx->node->id, &holders);
-    if (held == 0) {
+    if (holders.data == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -72,6 +72,8 @@ struct ngx_http_replog_engine_s {
                                                   the last wake */
     ngx_event_t                    recheck;
     ngx_event_t                    tick;
+    ngx_event_t                    durable;    /* durable log hook: links
+                                                  held for the writer */
     ngx_msec_t                     next_heartbeat;
     void                          *recovery;
     unsigned                       owner:1;    /* worker 0 */
@@ -123,6 +125,10 @@ static void ngx_http_replog_wake(ngx_http_replog_engine_t *engine,
 static void ngx_http_replog_wake_acked(ngx_http_replog_engine_t *engine,
     ngx_uint_t all, ngx_uint_t by, uint64_t *acked, ngx_uint_t n);
 static void ngx_http_replog_recheck(ngx_event_t *ev);
+static void ngx_http_replog_durable_next(ngx_event_t *ev);
+
+/* durable log hook: how often held links look at the writer's mark */
+#define NGX_HTTP_REPLOG_DURABLE_POLL  1
 static void ngx_http_replog_waiters_mark(ngx_http_replog_engine_t *engine);
 static void ngx_http_replog_waiter_answer(ngx_http_replog_waiter_t *w,
     ngx_uint_t status);
@@ -198,6 +204,11 @@ ngx_http_replog_engine_init_process(ngx_cycle_t *cycle)
         engine->recheck.handler = ngx_http_replog_recheck;
         engine->recheck.data = engine;
         engine->recheck.log = &engine->log;
+
+        engine->durable.handler = ngx_http_replog_durable_next;
+        engine->durable.data = engine;
+        engine->durable.log = &engine->log;
+        engine->durable.cancelable = 1;
 
         ngx_add_timer(&engine->tick, NGX_HTTP_REPLOG_IDLE_TICK);
 
@@ -290,6 +301,10 @@ ngx_http_replog_engine_exit_process(ngx_cycle_t *cycle)
 
         if (engine->recheck.posted) {
             ngx_delete_posted_event(&engine->recheck);
+        }
+
+        if (engine->durable.timer_set) {
+            ngx_del_timer(&engine->durable);
         }
 
         nodes[i]->engine = NULL;
@@ -497,6 +512,26 @@ ngx_http_replog_live_next(ngx_http_replog_link_t *link)
 
     if (ngx_http_replog_link_batch(link, 0, 0) == NGX_OK) {
         ngx_http_replog_link_send(link);
+        return;
+    }
+
+    /* durable log hook: only what the master holds on disk goes out */
+    if (link->qlen && !link->engine->durable.timer_set) {
+        ngx_add_timer(&link->engine->durable, NGX_HTTP_REPLOG_DURABLE_POLL);
+    }
+}
+
+
+static void
+ngx_http_replog_durable_next(ngx_event_t *ev)
+{
+    ngx_uint_t                 i;
+    ngx_http_replog_engine_t  *engine;
+
+    engine = ev->data;
+
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        ngx_http_replog_live_next(&engine->live[i]);
     }
 }
 
@@ -542,6 +577,12 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
     if (from == 0) {
         for (n = 0; n < link->qlen && n < max; n++) {
             id = link->queue[(link->qhead + n) % NGX_HTTP_REPLOG_QUEUE];
+
+            /* durable log hook: no secondary holds what the master lost */
+            if (!ngx_http_replog_log_holds(engine->zone, id)) {
+                break;
+            }
+
             e = ngx_http_replog_store_get_locked(sh, id);
 
             if (n && len + e->len + 2 > node->batch_bytes) {
@@ -914,6 +955,9 @@ ngx_http_replog_tick(ngx_event_t *ev)
 
         last_id = ngx_http_replog_snapshot(engine, peers);
 
+        /* durable log hook: catch-up sends what the master holds */
+        last_id = ngx_http_replog_log_held(engine->zone, last_id);
+
         for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
             peer = &peers[i];
 
@@ -1189,7 +1233,10 @@ ngx_http_replog_wake_acked(ngx_http_replog_engine_t *engine, ngx_uint_t all,
         next = ngx_queue_next(q);
         w = ngx_queue_data(q, ngx_http_replog_waiter_t, queue);
 
-        for (i = 0, held = 1; i < n; i++) {
+        /* durable log hook: the master's own copy once it is durable */
+        held = ngx_http_replog_log_holds(engine->zone, w->id);
+
+        for (i = 0; i < n; i++) {
             held += (acked[i] >= w->id);
         }
 

@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 #include "ngx_http_replog_common.h"
 #include "ngx_http_replog_wake.h"
+#include "ngx_http_replog_log.h"          /* durable log hook */
 
 
 #define NGX_HTTP_REPLOG_MASTER        1
@@ -149,10 +150,13 @@ typedef struct {
     /* master: workers to wake when an ack covers their parked clients */
     ngx_http_replog_wake_sh_t      *wake;
     ngx_atomic_t                    woken[NGX_HTTP_REPLOG_WOKEN_N];
+
+    /* durable log hook: the writer's marks, NULL without path= */
+    ngx_http_replog_log_sh_t       *log;
 } ngx_http_replog_sh_t;
 
 
-typedef struct {
+struct ngx_http_replog_zone_s {
     ngx_http_replog_sh_t           *sh;
     ngx_slab_pool_t                *shpool;
     ngx_str_t                       name;
@@ -162,7 +166,8 @@ typedef struct {
     ngx_uint_t                      recovery;
     ngx_pool_t                     *pool;     /* of the cycle it is of */
     ngx_http_replog_wake_slot_t    *wake;     /* this worker's entry */
-} ngx_http_replog_zone_t;
+    ngx_http_replog_log_t          *log;      /* durable log hook */
+};
 
 
 typedef struct {
@@ -297,6 +302,7 @@ typedef struct {
     ngx_http_replog_batch_entry_t *entries;
     ngx_uint_t                     nentries;
     ngx_event_t                    delay;
+    uint64_t                       applied;  /* durable log hook */
 } ngx_http_replog_ctx_t;
 
 
@@ -310,6 +316,11 @@ ngx_int_t ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone,
 ngx_int_t ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone);
 ngx_http_replog_entry_t *ngx_http_replog_store_get_locked(
     ngx_http_replog_sh_t *sh, uint64_t id);
+ngx_int_t ngx_http_replog_store_restore_locked(ngx_http_replog_zone_t *zone,
+    uint64_t id, const u_char *data, size_t len, uint32_t msg,
+    uint32_t msg_len);
+void ngx_http_replog_store_log_moved(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_zone_t *ozone);
 uint64_t ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh,
     uint64_t id);
 ngx_http_replog_entry_t **ngx_http_replog_store_slots_locked(

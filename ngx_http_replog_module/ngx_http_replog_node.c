@@ -18,6 +18,15 @@ static ngx_int_t ngx_http_replog_replicate_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_replog_apply(ngx_http_request_t *r);
 static void ngx_http_replog_delayed(ngx_event_t *ev);
 static void ngx_http_replog_delay_cleanup(void *data);
+static ngx_int_t ngx_http_replog_park(ngx_http_request_t *r,
+    ngx_event_handler_pt handler, ngx_msec_t delay);
+static ngx_int_t ngx_http_replog_durable_park(ngx_http_request_t *r,
+    uint64_t acked_id);
+static void ngx_http_replog_durable(ngx_event_t *ev);
+
+
+/* durable log hook: how often a parked ack looks at the writer's mark */
+#define NGX_HTTP_REPLOG_DURABLE_POLL  2
 static ngx_int_t ngx_http_replog_register_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static void ngx_http_replog_master_from(ngx_http_request_t *r,
@@ -39,7 +48,6 @@ ngx_http_replog_replicate_body(ngx_http_request_t *r, ngx_str_t *body)
     ngx_int_t                    rc;
     ngx_str_t                    err;
     ngx_msec_t                   delay;
-    ngx_pool_cleanup_t          *cln;
     ngx_http_replog_ctx_t       *ctx;
     ngx_http_replog_srv_conf_t  *node;
 
@@ -69,17 +77,35 @@ ngx_http_replog_replicate_body(ngx_http_request_t *r, ngx_str_t *body)
             + (ngx_msec_t) ngx_random() % (node->delay_high
                                            - node->delay_low + 1);
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return ngx_http_replog_park(r, ngx_http_replog_delayed, delay);
+}
+
+
+/* the request waits on ctx->delay, its client's abort still detected */
+
+static ngx_int_t
+ngx_http_replog_park(ngx_http_request_t *r, ngx_event_handler_pt handler,
+    ngx_msec_t delay)
+{
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_replog_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    if (ctx->delay.data == NULL) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln->handler = ngx_http_replog_delay_cleanup;
+        cln->data = &ctx->delay;
+
+        ctx->delay.data = r;
+        ctx->delay.log = r->connection->log;
     }
 
-    cln->handler = ngx_http_replog_delay_cleanup;
-    cln->data = &ctx->delay;
-
-    ctx->delay.handler = ngx_http_replog_delayed;
-    ctx->delay.data = r;
-    ctx->delay.log = r->connection->log;
+    ctx->delay.handler = handler;
 
     ngx_add_timer(&ctx->delay, delay);
 
@@ -93,6 +119,7 @@ ngx_http_replog_replicate_body(ngx_http_request_t *r, ngx_str_t *body)
 static void
 ngx_http_replog_delayed(ngx_event_t *ev)
 {
+    ngx_int_t            rc;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
@@ -101,7 +128,14 @@ ngx_http_replog_delayed(ngx_event_t *ev)
 
     r->read_event_handler = ngx_http_block_reading;
 
-    ngx_http_finalize_request(r, ngx_http_replog_apply(r));
+    rc = ngx_http_replog_apply(r);
+
+    if (rc == NGX_DONE) {
+        /* durable log hook: parked again, for the writer */
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
     ngx_http_run_posted_requests(c);
 }
 
@@ -173,7 +207,55 @@ ngx_http_replog_apply(ngx_http_request_t *r)
                                      acked_id);
     }
 
+    /*
+     * durable log hook: with fsync=always the ack is the durable prefix,
+     * so the answer waits (on a timer, never blocking) for the writer
+     */
+    if (ngx_http_replog_log_held(node->shm_zone->data, acked_id) < acked_id) {
+        return ngx_http_replog_durable_park(r, acked_id);
+    }
+
     return ngx_http_replog_acked(r, NGX_HTTP_OK, NULL, acked_id);
+}
+
+
+static ngx_int_t
+ngx_http_replog_durable_park(ngx_http_request_t *r, uint64_t acked_id)
+{
+    ngx_http_replog_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+    ctx->applied = acked_id;
+
+    return ngx_http_replog_park(r, ngx_http_replog_durable,
+                                NGX_HTTP_REPLOG_DURABLE_POLL);
+}
+
+
+static void
+ngx_http_replog_durable(ngx_event_t *ev)
+{
+    uint64_t                     held;
+    ngx_connection_t            *c;
+    ngx_http_request_t          *r;
+    ngx_http_replog_ctx_t       *ctx;
+
+    r = ev->data;
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    held = ngx_http_replog_log_held(ctx->node->shm_zone->data, ctx->applied);
+
+    if (held < ctx->applied) {
+        ngx_add_timer(ev, NGX_HTTP_REPLOG_DURABLE_POLL);
+        return;
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
+
+    ngx_http_finalize_request(r, ngx_http_replog_acked(r, NGX_HTTP_OK, NULL,
+                                                       held));
+    ngx_http_run_posted_requests(c);
 }
 
 

@@ -439,8 +439,10 @@ ngx_http_replog_registry_holders(ngx_http_replog_zone_t *zone, uint64_t id,
     ngx_http_replog_secondary_t  *s;
 
     sh = zone->sh;
-    n = 1;
     p = NULL;
+
+    /* durable log hook: with fsync=always the master once it is on disk */
+    n = ngx_http_replog_log_holds(zone, id);
 
     len = pool ? sizeof("[\"\"]")
                  + ngx_http_replog_json_escape_len(master_id->data,

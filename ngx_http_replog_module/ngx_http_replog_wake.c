@@ -346,8 +346,10 @@ ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone, uint64_t acked_id,
             looked = 1;
         }
 
-        /* the master holds every id */
-        for (k = 0, held = 1; k < n; k++) {
+        /* durable log hook: the master holds every id once durable */
+        held = ngx_http_replog_log_holds(zone, lowest);
+
+        for (k = 0; k < n; k++) {
             held += (acked[k] >= lowest);
         }
 
