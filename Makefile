@@ -44,7 +44,7 @@ $(LOG_TOOL): helper/replog-log.c \
 	    -o $@.tmp $<
 	mv -f $@.tmp $@
 
-HELPER_SRCS = $(wildcard helper/*.c)
+HELPER_SRCS = $(filter-out helper/replog-log.c,$(wildcard helper/*.c))
 
 $(HELPER): $(HELPER_SRCS) $(wildcard helper/*.h) \
           ngx_http_replog_module/ngx_http_replog_common.h
