@@ -7,6 +7,7 @@ repeat_each(1);
 workers(2);
 master_on();
 no_shuffle();
+no_root_location();
 log_level('info');
 
 run_tests();
@@ -157,7 +158,7 @@ Content-Length: ^\d+$
 --- error_code eval
 [200, 404, 200]
 --- response_body eval
-["A\n", undef, ""]
+["A\n", qr{<title>404 Not Found</title>}, ""]
 --- response_body_like eval
 [qr/^A$/m, qr{<title>404 Not Found</title>}, qr/^$/]
 

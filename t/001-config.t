@@ -496,8 +496,7 @@ the cluster size and its quorum, a write concern of 4 is refused.
 POST /messages
 {"message":"all of one"}
 --- error_code: 201
---- response_body_like
-"message_id":1,
+--- response_body_like: "message_id":1,
 
 
 

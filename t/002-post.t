@@ -264,6 +264,8 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
  "GET /messages"]
 --- error_code eval
 [(400) x 15, 200]
+--- more_headers eval
+[("") x 7, "Content-Length: 3", ("") x 8]
 --- response_body eval
 [("{\"error\":\"invalid JSON\",\"detail\":\"invalid JSON\"}\n") x 15, $::Empty]
 --- response_headers eval

@@ -192,7 +192,8 @@ Content-Length: 12
 --- error_code eval
 [200, (201) x 5, 200, 200, 200]
 --- response_body eval
-["", (undef) x 5, "", "", undef]
+["", (map { qr/^\{"message":"m$_","meta":\{"message_id":$_,"registered_at":"$::TS"/ } 1 .. 5),
+ "", "", main::list_re(@::Five)]
 --- response_headers eval
 ["Content-Length: 12\nContent-Type: application/json",
  (undef) x 5,

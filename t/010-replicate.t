@@ -168,6 +168,7 @@ repeat_each(1);
 workers(1);
 log_level('info');
 no_shuffle();
+no_root_location();    # the tests define "location /" themselves
 
 run_tests();
 
@@ -581,8 +582,7 @@ __DATA__
     replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
-    client_max_body_size 1k;
-    location / { replog_api; }
+    location / { client_max_body_size 1k; replog_api; }
 --- request eval
 [::rep($::EA, 1 => 'a'),
  "POST /replicate\n$::Huge",
@@ -610,8 +610,7 @@ __DATA__
     replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
-    client_max_body_size 1k;
-    location / { replog_api; }
+    location / { client_max_body_size 1k; replog_api; }
 --- raw_request eval
 "POST /replicate HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n" . ::chunked($::Huge, 300)
 --- error_code: 413

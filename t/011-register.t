@@ -69,6 +69,7 @@ repeat_each(1);
 workers(1);
 log_level('info');
 no_shuffle();
+no_root_location();    # the tests define "location /" themselves
 
 run_tests();
 
@@ -587,8 +588,7 @@ POST /register
     replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
-    client_max_body_size 100;
-    location / { replog_api; }
+    location / { client_max_body_size 100; replog_api; }
 --- request eval
 ["POST /register\n{\"id\":\"s1\",\"port\":1,\"pad\":\"" . ('x' x 200) . "\"}",
  "GET /secondaries"]

@@ -44,6 +44,7 @@ repeat_each(1);
 workers(1);
 log_level('info');
 no_shuffle();
+no_root_location();    # the tests define "location /" themselves
 
 run_tests();
 
@@ -409,12 +410,13 @@ __DATA__
 --- error_code eval
 [200, 200, 400, 400, 400, 200, 201]
 --- response_body eval
-[undef, undef,
+[qr/^\{"id":"s1","master_id":"m","epoch":"[0-9a-f]{16}"/,
+ qr/^\{"id":"s2","master_id":"m","epoch":"[0-9a-f]{16}"/,
  qq/{"error":"write concern 4 is above the cluster size 3","detail":"write concern 4 is above the cluster size 3"}\n/,
  qq/{"error":"write concern 4 is above the cluster size 3","detail":"write concern 4 is above the cluster size 3"}\n/,
  qq/{"error":"write concern 100 is above the cluster size 3","detail":"write concern 100 is above the cluster size 3"}\n/,
  qq/{"data":[]}\n/,
- undef]
+ qr/^\{"message":"ok","meta":\{"message_id":1,/]
 
 
 

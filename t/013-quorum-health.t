@@ -37,6 +37,7 @@ repeat_each(1);
 workers(1);
 log_level('info');
 no_shuffle();
+no_root_location();    # the tests define "location /" themselves
 
 run_tests();
 
@@ -755,8 +756,7 @@ invalid value "maybe" in "replog_quorum" directive, it must be "on" or "off"
     location / { replog_api; }
 --- request
 GET /health
---- response_body_like
-"cluster_size":255,"quorum":\{"up":1,"needed":128\}
+--- response_body_like: "cluster_size":255,"quorum":\{"up":1,"needed":128\}
 --- no_error_log
 [emerg]
 [alert]
@@ -851,8 +851,7 @@ GET /health
 POST /messages
 {"message":"x"}
 --- error_code: 503
---- response_body_like
-"error":"recovering","detail":"recovering"
+--- response_body_like: "error":"recovering","detail":"recovering"
 --- no_error_log
 [emerg]
 unsafe_open_after

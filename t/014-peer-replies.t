@@ -11,6 +11,7 @@ repeat_each(1);
 workers(1);
 log_level('info');
 no_shuffle();
+no_root_location();    # the tests define "location /" themselves
 
 # The answer of a secondary to the push it was sent, as s1 (or as told):
 # answer($push, id => ..., epoch => ..., acked => ..., head => extra header

@@ -45,6 +45,7 @@ repeat_each(1);
 workers(1);
 log_level('info');
 no_shuffle();
+no_root_location();    # the tests define "location /" themselves
 
 run_tests();
 

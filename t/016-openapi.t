@@ -91,8 +91,7 @@ POST /openapi.json
 --- response_headers
 Allow: GET, HEAD
 Content-Type: application/json
---- response_body_like
-"error":"method not allowed"
+--- response_body_like: "error":"method not allowed"
 
 
 

@@ -42,9 +42,24 @@ stopped after the block and the logs are checked for crashes and sanitizer
 reports (a failing C<no crash> test appears only when something is found,
 so plans written for CPAN Test::Nginx stay valid).
 
+Where the two differ, the real runner (openresty/test-nginx) is the
+reference: a block file valid here is valid there.  As there, a request
+body is sent without its leading and trailing white space, with a
+C<Content-Length> of what is sent (none for an empty body; more_headers
+giving C<Content-Length> or C<Transfer-Encoding: chunked> send it as is);
+a C<response_body> section checks every request (an C<undef> element
+expects no body, a qr// element is matched); a C<response_body_like> text
+keeps its last newline; every server block gets C<client_max_body_size
+30M> and ends with a C<location /> serving F<html/> unless
+C<no_root_location()> is called.
+
 Exports: C<run_tests repeat_each workers master_on master_off no_shuffle
 log_level no_long_string no_root_location env_to_nginx server_port port
-rand_port servroot html_dir> plus Test::Base's (C<plan blocks is ok like diag> ...).
+rand_port servroot html_dir add_block_preprocessor> plus Test::Base's
+(C<plan blocks is ok like diag> ...).  C<add_block_preprocessor(sub { my
+$block = shift; ... })> works as in the real runner: each sub runs on
+every block (the last added first) before it is run, and may give
+defaults with C<< $block->set_value(config => ...) >>.
 C<use Test::Nginx::Socket qw(:util)> also exports the plain-Perl API of
 L<Test::Nginx::Util> (C<start_nginx_conf stop_nginx reload_nginx nginx_pid
 http_request> ...).
@@ -56,10 +71,11 @@ C<user_files> (C<E<gt>E<gt>E<gt> path> lines, then content), C<log_level>,
 C<workers>.
 
 Requests: C<request> (C<METHOD URI [HTTP/x.y]>, then the body; the body's
-last newline is dropped unless the section is C<eval>), C<request eval>
-returning a string or an arrayref (one connection each),
+body trimmed as said above), C<request eval> returning a string or an
+arrayref (one connection each),
 C<pipelined_requests eval> (one keep-alive connection), C<raw_request>
-(bytes as-is; an arrayref is sent piece by piece), C<more_headers>,
+(bytes as-is; an arrayref is sent piece by piece), C<more_headers> (under
+C<eval> an arrayref: one element per request),
 C<timeout> (seconds, default 10), C<init> (Perl run after start), C<wait>
 (seconds to sleep before checking logs), C<must_die>.
 
@@ -112,7 +128,7 @@ our @ISA = ('Test::Base');
 our @EXPORT = qw(
     run_tests repeat_each workers master_on master_off no_shuffle
     log_level no_long_string no_root_location env_to_nginx server_port port
-    rand_port servroot html_dir
+    rand_port servroot html_dir add_block_preprocessor
 );
 
 my $RepeatEach   = 1;
@@ -120,8 +136,18 @@ my $NoLongString = 0;
 
 sub repeat_each      { $RepeatEach = $_[0] if @_; $RepeatEach }
 sub no_long_string   { $NoLongString = 1 }
+my $RootLocation = 1;
+my @Preprocessors;
+
 sub no_shuffle       { 1 }    # blocks always run in file order
-sub no_root_location { 1 }    # we never add a root location anyway
+
+# as in the real runner: a "location /" serving html/ ends every server
+# block unless a test file asks for none
+sub no_root_location { $RootLocation = 0 }
+
+# as in the real runner: the last one added runs first, once per block
+# before its repeats; it may set_value sections of the block
+sub add_block_preprocessor(&) { unshift @Preprocessors, shift }
 
 # "use Test::Nginx::Socket qw(:util)" additionally exports the plain-Perl
 # API; any other arguments ('no_plan', tests => N) go to Test::Base.
@@ -150,6 +176,7 @@ sub run_tests {
     # Test::Base insists on a plan; default to no_plan like "use ... 'no_plan'".
     Test::More::plan('no_plan') unless Test::Builder->new->has_plan;
     for my $block (Test::Base::blocks()) {
+        $_->($block) for @Preprocessors;
         for my $rep (1 .. $RepeatEach) {
             _run_block($block, $rep);
         }
@@ -185,32 +212,54 @@ sub _nth {
 
 sub _trim { my $s = shift; return $s unless defined $s; $s =~ s/^\s+|\s+$//g; $s }
 
-# "METHOD URI [VERSION]\nbody" -> (method, uri, version, body)
+# "METHOD [URI [VERSION]]\nbody" -> (method, uri, version, body), as the
+# real runner splits it: the body is everything after the first line.
 sub _parse_request {
-    my ($text, $chomp_body) = @_;
+    my ($text) = @_;
     die "request must be a string, got a " . ref($text) . "\n" if ref $text;
-    $text =~ s/\A\s+//;
-    my ($line, $body) = split /\n/, $text, 2;
+    my ($line, $body) = $text =~ /\A([^\n]*\n?)(.*)\z/s;
     my ($method, $uri, $version) = split ' ', $line // '';
-    die "bad request line: '" . ($line // '') . "'\n" unless defined $uri;
-    $body //= '';
-    $body =~ s/\n\z// if $chomp_body;
-    return ($method, $uri, $version, $body);
+    die "bad request line: '" . ($line // '') . "'\n" unless defined $method;
+    return ($method, $uri // '/', $version, $body // '');
+}
+
+# more_headers text -> "Name: value" lines (comment lines dropped)
+sub _header_lines {
+    my ($text) = @_;
+    return map { my ($k, $v) = split /:\s*/, $_, 2; "$k: " . ($v // '') }
+           grep { !/^\s*#/ } split /\n+/, $text // '';
+}
+
+# One request as the real runner sends it: a body gets a Content-Length
+# (unless more_headers give one or say chunked) and is then sent without
+# its leading and trailing white space; an empty body gets no header.
+sub _request_data {
+    my ($text, $hdr_text, $conn) = @_;
+    my ($m, $u, $v, $body) = _parse_request($text);
+    my @hdrs = _header_lines($hdr_text);
+    my $own = grep { /^Content-Length:/ } @hdrs;
+    my $chunked = grep { /^transfer-encoding: chunked$/i } @hdrs;
+    if ($body ne '' && !$own && !$chunked) {
+        $body =~ s/^\s+|\s+$//gs;
+        push @hdrs, 'Content-Length: ' . length $body;
+    }
+    unshift @hdrs, "Connection: $conn"
+        unless grep { /^Connection/i } @hdrs;
+    return { method => $m,
+             data => build_request($m, $u, $v, $body, \@hdrs,
+                                   keepalive => 1, no_length => 1) };
 }
 
 # Connections to open: a list of lists of { data, method }.
 sub _build_connections {
     my ($block) = @_;
-    my @more = grep { /\S/ } split /\n/,
-        _expand(_sec($block, 'more_headers')) // '';
-    s/^\s+|\s+$//g for @more;
-
-    my $req = sub {
-        my ($text, $chomp, $keepalive) = @_;
-        my ($m, $u, $v, $b) = _parse_request(_expand($text), $chomp);
-        return { method => $m,
-                 data => build_request($m, $u, $v, $b, \@more,
-                                       keepalive => $keepalive) };
+    my $more = _expand(_sec($block, 'more_headers'));
+    my $hdr_of = sub {
+        my ($i) = @_;
+        return $more unless ref $more eq 'ARRAY';
+        die "more_headers lacks data for request $i\n"
+            unless defined $more->[$i];
+        return $more->[$i];
     };
 
     if (exists $block->{raw_request}) {
@@ -223,12 +272,21 @@ sub _build_connections {
         my $list = _sec($block, 'pipelined_requests');
         die "pipelined_requests must be an arrayref (use eval)\n"
             unless ref $list eq 'ARRAY';
-        return [ [ map { $req->($list->[$_], 0, $_ < $#$list) } 0 .. $#$list ] ];
+        my @reqs = map {
+            _request_data(_expand($list->[$_]), $hdr_of->($_),
+                          $_ < $#$list ? 'keep-alive' : 'close')
+        } 0 .. $#$list;
+        return [ \@reqs ];
     }
     if (exists $block->{request}) {
         my $r = _sec($block, 'request');
-        my $chomp = !_has_filter($block, 'request', 'eval');
-        return [ map { [ $req->($_, $chomp, 0) ] } ref $r ? @$r : ($r) ];
+        if (!ref $r) {
+            # leading white space and comment lines are skipped
+            1 while $r =~ s/^\s*\#[^\n]+\s+|^\s+//gs;
+            return [ [ _request_data(_expand($r), $hdr_of->(0), 'close') ] ];
+        }
+        return [ map { [ _request_data(_expand($r->[$_]), $hdr_of->($_),
+                                       'close') ] } 0 .. $#$r ];
     }
     return [];
 }
@@ -292,6 +350,7 @@ sub _run_block_body {
         log_level => _trim(_sec($block, 'log_level')),
         workers   => _trim(_sec($block, 'workers')),
     );
+    @conf{qw(block root_location)} = (1, $RootLocation);
     $conf{server_name} = _trim($conf{server_name});
     defined $conf{$_} or delete $conf{$_} for keys %conf;
     write_servroot(%conf);
@@ -374,10 +433,20 @@ sub _check_responses {
         Test::More::is($res->{status}, $want_code,
                        "$name - status code ok$n");
 
-        if (defined(my $want = _nth($body, $i))) {
+        # as in the real runner: every request is checked once the
+        # section is there (an undef element expects no body at all), and
+        # a qr// element is matched
+        if (defined $body) {
+            my $want = _nth($body, $i);
             my $t = "$name - response_body - response is expected$n";
-            $NoLongString ? Test::More::is($res->{body}, $want, $t)
-                          : Test::LongString::is_string($res->{body}, $want, $t);
+            if (ref $want) {
+                Test::More::like($res->{body}, $want, $t);
+            }
+            else {
+                $NoLongString
+                    ? Test::More::is($res->{body}, $want, $t)
+                    : Test::LongString::is_string($res->{body}, $want, $t);
+            }
         }
         for ([ $like, 1 ], [ $unlike, 0 ]) {
             my ($pat, $pos) = @$_;
@@ -393,13 +462,13 @@ sub _check_responses {
     }
 }
 
-# A regex from a section value: qr// as is, text minus its last newline.
+# A regex from a section value: qr// as is, text as the real runner
+# takes it, its last newline included (use "--- response_body_like: re" or
+# the chomp filter for a pattern without one).
 sub _regex {
     my ($pat) = @_;
     return $pat if ref $pat;
-    $pat = expand_env($pat);
-    $pat =~ s/\n\z//;
-    return qr/$pat/s;
+    return qr/${\ expand_env($pat)}/s;
 }
 
 sub _check_headers {

@@ -274,8 +274,15 @@ sub _nginx_conf {
            . "\n"
            . "    server {\n"
            . "        listen 127.0.0.1:$Port;\n"
-           . "        server_name " . ($p{server_name} // 'localhost') . ";\n\n"
+           . "        server_name " . ($p{server_name} // 'localhost') . ";\n"
+           # a block's server, as the real runner writes it
+           . ($p{block} ? "        client_max_body_size 30M;\n" : '')
+           . "\n"
            . _section($p{config})
+           . ($p{root_location}
+              ? "        location / {\n            root " . html_dir()
+                . ";\n            index index.html index.htm;\n        }\n"
+              : '')
            . "    }\n}\n";
     return $conf;
 }
