@@ -1,5 +1,4 @@
 # Configuration: what nginx refuses to start with, and valid setups.
-use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 use Sys::Hostname ();
 

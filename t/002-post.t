@@ -1,6 +1,5 @@
 # POST /messages: the answer, write concerns, JSON round trips, and every
 # way a post can be refused -- a refused post must never reach the log.
-use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
 our $TS = qr/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z/;

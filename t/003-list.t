@@ -1,6 +1,5 @@
 # GET /messages (order, paging, HEAD, large messages, snapshots), the
 # secondaries list, /health, /healthcheck, and tokens on GET endpoints.
-use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
 our $TS = qr/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z/;

@@ -4,8 +4,17 @@
 # A push may go over two links at once (live and catch-up): the stand-in
 # answers one, the other fails, so the reason a push failed is looked for
 # in the debug line of the failing link, not in the one state change.
-use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
+use IO::Socket::INET ();
+
+# Ports for the stand-ins, in the environment: config sections read them
+# as $TEST_NGINX_PEER_PORT, requests (which the runners do not expand) as
+# $ENV{TEST_NGINX_PEER_PORT}.
+{
+    my @s = map { IO::Socket::INET->new(Listen => 1,
+                                        LocalAddr => '127.0.0.1') } 1 .. 1;
+    $ENV{"TEST_NGINX_$_"} //= shift(@s)->sockport for qw(PEER_PORT);
+}
 
 repeat_each(1);
 workers(1);
@@ -43,11 +52,11 @@ __DATA__
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=100ms timeout=1s suspect=1 fails=3;
     location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 "HTTP/1.1 200 \0OK\r\nContent-Length: 0\r\n\r\n"
 --- request eval
-::register('$TEST_NGINX_RAND_PORT_1')
+::register($ENV{TEST_NGINX_PEER_PORT})
 --- wait: 0.5
 --- error_log
 HEALTHY -> SUSPECTED: control byte in the reply header
@@ -63,11 +72,11 @@ HEALTHY -> SUSPECTED: control byte in the reply header
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=100ms timeout=1s suspect=1 fails=3;
     location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 "HTTP/1.1 200 OK\r\nX-Odd: a\x01b\r\nContent-Length: 0\r\n\r\n"
 --- request eval
-::register('$TEST_NGINX_RAND_PORT_1')
+::register($ENV{TEST_NGINX_PEER_PORT})
 --- wait: 0.5
 --- error_log
 HEALTHY -> SUSPECTED: control byte in the reply header
@@ -83,11 +92,11 @@ HEALTHY -> SUSPECTED: control byte in the reply header
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=100ms timeout=1s suspect=1 fails=3;
     location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n"
 --- request eval
-::register('$TEST_NGINX_RAND_PORT_1')
+::register($ENV{TEST_NGINX_PEER_PORT})
 --- wait: 0.5
 --- error_log
 HEALTHY -> SUSPECTED: bare LF in the reply header
@@ -103,11 +112,11 @@ HEALTHY -> SUSPECTED: bare LF in the reply header
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=100ms timeout=1s suspect=1 fails=3;
     location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
 --- request eval
-::register('$TEST_NGINX_RAND_PORT_1')
+::register($ENV{TEST_NGINX_PEER_PORT})
 --- wait: 0.5
 --- error_log
 HEALTHY -> SUSPECTED: Transfer-Encoding is not supported
@@ -123,12 +132,13 @@ HEALTHY -> SUSPECTED: Transfer-Encoding is not supported
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
     location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 sub { ::answer($_[0], id => 'intruder', acked => 1000000000000) }
 --- request eval
-[::register('$TEST_NGINX_RAND_PORT_1'),
+[::register($ENV{TEST_NGINX_PEER_PORT}),
  qq{POST /messages?wc=all&timeout=3000\n{"message":"one"}}]
+--- timeout: 10
 --- error_code eval
 [200, 504]
 --- response_body_like eval
@@ -148,12 +158,13 @@ failed: the answer names another secondary
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
     location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 sub { ::answer($_[0], epoch => '0123456789abcdef', acked => 1000000000000) }
 --- request eval
-[::register('$TEST_NGINX_RAND_PORT_1'),
+[::register($ENV{TEST_NGINX_PEER_PORT}),
  qq{POST /messages?wc=all&timeout=3000\n{"message":"one"}}]
+--- timeout: 10
 --- error_code eval
 [200, 504]
 --- response_body_like eval
@@ -173,11 +184,11 @@ failed: the answer is of another epoch
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
     location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 sub { ::answer($_[0]) }
 --- request eval
-[::register('$TEST_NGINX_RAND_PORT_1'),
+[::register($ENV{TEST_NGINX_PEER_PORT}),
  qq{POST /messages?wc=all&timeout=3000\n{"message":"one"}},
  "GET /secondaries"]
 --- error_code eval
@@ -197,11 +208,11 @@ sub { ::answer($_[0]) }
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
     location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 sub { ::answer($_[0], pad => 20000) }
 --- request eval
-[::register('$TEST_NGINX_RAND_PORT_1'),
+[::register($ENV{TEST_NGINX_PEER_PORT}),
  qq{POST /messages?wc=all&timeout=3000\n{"message":"one"}},
  "GET /secondaries"]
 --- error_code eval
@@ -221,13 +232,14 @@ sub { ::answer($_[0], pad => 20000) }
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
     location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 sub { ::answer($_[0], pad => 1024 * 1024,
                head => 'X-Padding: ' . ('p' x 7000) . "\r\n") }
 --- request eval
-[::register('$TEST_NGINX_RAND_PORT_1'),
+[::register($ENV{TEST_NGINX_PEER_PORT}),
  qq{POST /messages?wc=all&timeout=3000\n{"message":"one"}}]
+--- timeout: 10
 --- error_code eval
 [200, 201]
 --- response_body_like eval
@@ -244,11 +256,11 @@ sub { ::answer($_[0], pad => 1024 * 1024,
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
     location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 sub { ::answer($_[0], pad => 1024 * 1024 + 1) }
 --- request eval
-[::register('$TEST_NGINX_RAND_PORT_1'),
+[::register($ENV{TEST_NGINX_PEER_PORT}),
  qq{POST /messages?wc=all&timeout=1000\n{"message":"one"}}]
 --- error_code eval
 [200, 504]
@@ -267,11 +279,11 @@ failed: reply too large
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=100ms timeout=1s suspect=1 fails=3;
     location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 "HTTP/1.1 200 OK\r\nX-Padding: " . ('p' x 9000) . "\r\nContent-Length: 0\r\n\r\n"
 --- request eval
-::register('$TEST_NGINX_RAND_PORT_1')
+::register($ENV{TEST_NGINX_PEER_PORT})
 --- wait: 0.5
 --- error_log
 HEALTHY -> SUSPECTED: reply header too large

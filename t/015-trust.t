@@ -1,9 +1,17 @@
 # Who may do what: the client key and the service key, the keys of a
 # location, the registered address behind realip, and where the master's
 # URL shown to clients comes from.
-use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 use IO::Socket::INET ();
+
+# Ports for the stand-ins, in the environment: config sections read them
+# as $TEST_NGINX_S1_PORT, requests (which the runners do not expand) as
+# $ENV{TEST_NGINX_S1_PORT}.
+{
+    my @s = map { IO::Socket::INET->new(Listen => 1,
+                                        LocalAddr => '127.0.0.1') } 1 .. 1;
+    $ENV{"TEST_NGINX_$_"} //= shift(@s)->sockport for qw(S1_PORT);
+}
 
 our $T  = '2026-01-01T00:00:00.000000Z';
 our $EA = '0123456789abcdef';
@@ -366,18 +374,18 @@ the registration came with Host: phish.example.
     replog_zone m 1m;
     replog_zone s 1m;
     server {
-        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        listen 127.0.0.1:$TEST_NGINX_S1_PORT;
         replog_node zone=s role=secondary id=s1;
         location / { replog_api; }
     }
 --- config
     replog_node zone=m role=master id=m;
-    location /s/ { proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/; }
+    location /s/ { proxy_pass http://127.0.0.1:$TEST_NGINX_S1_PORT/; }
     location / { replog_api; }
 --- more_headers
 Host: phish.example
 --- request eval
-[::reg('/register', 's1', '$TEST_NGINX_RAND_PORT_1'),
+[::reg('/register', 's1', $ENV{TEST_NGINX_S1_PORT}),
  "POST /messages?wc=all&timeout=5000\n{\"message\":\"x\"}",
  "POST /s/messages\n{\"message\":\"y\"}"]
 --- error_code eval
@@ -395,19 +403,19 @@ Host: phish.example
     replog_zone m 1m;
     replog_zone s 1m;
     server {
-        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        listen 127.0.0.1:$TEST_NGINX_S1_PORT;
         replog_node zone=s role=secondary id=s1;
         location / { replog_api; }
     }
 --- config
     replog_node zone=m role=master id=m;
     replog_master_url https://writes.example:8443;
-    location /s/ { proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/; }
+    location /s/ { proxy_pass http://127.0.0.1:$TEST_NGINX_S1_PORT/; }
     location / { replog_api; }
 --- more_headers
 Host: phish.example
 --- request eval
-[::reg('/register', 's1', '$TEST_NGINX_RAND_PORT_1'),
+[::reg('/register', 's1', $ENV{TEST_NGINX_S1_PORT}),
  "POST /messages?wc=all&timeout=5000\n{\"message\":\"x\"}",
  "POST /s/messages\n{\"message\":\"y\"}"]
 --- error_code eval

@@ -1,6 +1,5 @@
 # GET /openapi.json and GET /docs: the document compiled into the module,
 # served on both roles without a token, GET and HEAD only.
-use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
 # the repository's document, byte for byte (prove runs from the top)

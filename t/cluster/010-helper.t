@@ -11,6 +11,7 @@ use warnings;
 use Test::More;
 use lib 't/lib';
 use Test::Nginx::Util qw(:util);
+use Replog::Test qw(wait_for slurp);
 use Cwd ();
 use File::Temp ();
 use POSIX qw(WNOHANG);
@@ -139,14 +140,7 @@ sub run_helper {
     my ($pid, $log) = spawn_helper($args, %env);
     my $code = wait_exit($pid, 20);
 
-    return ($code, slurp_file($log), time - $t0);
-}
-
-sub slurp_file {
-    my ($file) = @_;
-    open my $fh, '<', $file or return '';
-    local $/;
-    return <$fh> // '';
+    return ($code, slurp($log), time - $t0);
 }
 
 sub master_get {
@@ -166,18 +160,6 @@ sub listed {
 sub master_epoch {
     my $body = master_get('/health') // return '';
     return $body =~ /"epoch":"([0-9a-f]{16})"/ ? $1 : '';
-}
-
-sub wait_for {
-    my ($cond, $limit) = @_;
-    my $until = time + $limit;
-
-    while (time < $until) {
-        return 1 if $cond->();
-        sleep 0.05;
-    }
-
-    return $cond->();
 }
 
 my @base = ('--master', "http://127.0.0.1:$PM", '--port', $PS,
@@ -371,7 +353,7 @@ for my $args ([ '--port', 'abc' ], [ '--bogus' ], [ '--retry-interval', '0' ],
 
     my $epoch = master_epoch();
     sleep 0.5;
-    is scalar(() = slurp_file($log) =~ /registered/g), 1,
+    is scalar(() = slurp($log) =~ /registered/g), 1,
         'watch: no registering again while nothing changes';
 
     stop_nginx();
@@ -387,7 +369,7 @@ for my $args ([ '--port', 'abc' ], [ '--bogus' ], [ '--retry-interval', '0' ],
     is wait_exit($pid, 5), 0, 'watch: SIGTERM: exit 0';
     cmp_ok time - $t0, '<', 1, 'watch: SIGTERM: promptly';
 
-    my $err = slurp_file($log);
+    my $err = slurp($log);
     like $err, qr/^replog-register: registered "sw" with master "m" \(epoch [0-9a-f]{16}, master last_id \d+\) again: /m,
         'watch: says it registered again, and why';
     is scalar(() = $err =~ /\) again: /g), 1, 'watch: once';
@@ -409,7 +391,7 @@ for my $args ([ '--port', 'abc' ], [ '--bogus' ], [ '--retry-interval', '0' ],
     kill INT => $pid;
     is wait_exit($pid, 5), 0, 'watch: SIGINT: exit 0';
 
-    my $err = slurp_file($log);
+    my $err = slurp($log);
     is scalar(() = $err =~ /unreachable/g), 1,
         'watch: the outage logged once';
     like $err, qr/again: the master is reachable again$/m,
@@ -423,14 +405,14 @@ for my $args ([ '--port', 'abc' ], [ '--bogus' ], [ '--retry-interval', '0' ],
                                      '--local', "http://127.0.0.1:$PS",
                                      '--watch', '0.2' ]);
 
-    ok wait_for(sub { slurp_file($log) =~ /^.*\) again: .*$/m }, 10),
+    ok wait_for(sub { slurp($log) =~ /^.*\) again: .*$/m }, 10),
         'watch: registered again after the master removed the entry';
-    like slurp_file($log), qr/again: the master does not list it$/m,
+    like slurp($log), qr/again: the master does not list it$/m,
         'watch: because the master does not list it';
 
     kill TERM => $pid;
     is wait_exit($pid, 5), 0, 'watch: SIGTERM: exit 0';
-    note slurp_file($log);
+    note slurp($log);
     like read_error_log(), qr/secondary "sgone" removed/,
         'the master did remove it';
 }

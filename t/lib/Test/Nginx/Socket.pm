@@ -6,7 +6,7 @@ Test::Nginx::Socket - replog's own data-driven nginx test runner
 
 =head1 SYNOPSIS
 
-    use lib 't/lib';
+    # run by prove -I t/lib, or under the real runner with no -I t/lib
     use Test::Nginx::Socket 'no_plan';
     # or: use Test::Nginx::Socket; plan tests => repeat_each() * blocks() * 2;
 
@@ -60,9 +60,9 @@ rand_port servroot html_dir add_block_preprocessor> plus Test::Base's
 $block = shift; ... })> works as in the real runner: each sub runs on
 every block (the last added first) before it is run, and may give
 defaults with C<< $block->set_value(config => ...) >>.
-C<use Test::Nginx::Socket qw(:util)> also exports the plain-Perl API of
-L<Test::Nginx::Util> (C<start_nginx_conf stop_nginx reload_nginx nginx_pid
-http_request> ...).
+Block files use nothing else: a test that needs plain Perl (reloads with a
+new config, parallel clients, several nodes) lives under F<t/perl/> or
+F<t/cluster/>, on L<Test::Nginx::Util> and L<Replog::Test>.
 
 =head2 Sections
 
@@ -98,7 +98,12 @@ C<tcp_query_len> check what the server read.  Further connections are
 refused (the listening socket is closed after the one accept); a peer that
 answers many connections belongs in a plain-Perl test.
 
-C<$TEST_NGINX_*> variables are expanded in all sections.  C<ONLY>, C<SKIP>
+C<$TEST_NGINX_*> variables are expanded where the real runner expands
+them: in C<main_config>, C<http_config>, C<config>, C<user_files>,
+C<pipelined_requests>, C<response_body>, C<grep_error_log_out> and
+C<tcp_listen>; besides the environment's, only C<$TEST_NGINX_SERVER_PORT>,
+C<$TEST_NGINX_SERVER_ROOT> and C<$TEST_NGINX_RAND_PORT_1> .. C<_5> are
+known.  A C<response_headers_like> value matches the whole header value.  C<ONLY>, C<SKIP>
 and C<LAST> work as in Test::Base; an unknown section fails the block.
 
 =head2 Not supported
@@ -149,17 +154,6 @@ sub no_root_location { $RootLocation = 0 }
 # before its repeats; it may set_value sections of the block
 sub add_block_preprocessor(&) { unshift @Preprocessors, shift }
 
-# "use Test::Nginx::Socket qw(:util)" additionally exports the plain-Perl
-# API; any other arguments ('no_plan', tests => N) go to Test::Base.
-sub import {
-    my ($class, @args) = @_;
-    my @rest = grep { $_ ne ':util' } @args;
-    Exporter::export('Test::Nginx::Util', scalar(caller), ':util')
-        if @rest != @args;
-    @_ = ($class, @rest);
-    goto &Test::Base::import;
-}
-
 my %Known = map { $_ => 1 } qw(
     ONLY SKIP LAST skip_nginx skip_eval
     main_config http_config config server_name user_files log_level workers
@@ -201,7 +195,7 @@ sub _has_filter {
 sub _expand {
     my ($v) = @_;
     return [ map { _expand($_) } @$v ] if ref $v eq 'ARRAY';
-    return expand_env($v);
+    return expand_env($v, 'block');
 }
 
 # Expectation for request $i: arrayrefs are per request, scalars for all.
@@ -253,7 +247,7 @@ sub _request_data {
 # Connections to open: a list of lists of { data, method }.
 sub _build_connections {
     my ($block) = @_;
-    my $more = _expand(_sec($block, 'more_headers'));
+    my $more = _sec($block, 'more_headers');
     my $hdr_of = sub {
         my ($i) = @_;
         return $more unless ref $more eq 'ARRAY';
@@ -263,7 +257,7 @@ sub _build_connections {
     };
 
     if (exists $block->{raw_request}) {
-        my $raw = _expand(_sec($block, 'raw_request'));
+        my $raw = _sec($block, 'raw_request');
         my $first = ref $raw ? join('', @$raw) : $raw;
         my ($m) = $first =~ /^\s*(\S+)/;
         return [ [ { method => $m // 'GET', data => $raw } ] ];
@@ -283,9 +277,9 @@ sub _build_connections {
         if (!ref $r) {
             # leading white space and comment lines are skipped
             1 while $r =~ s/^\s*\#[^\n]+\s+|^\s+//gs;
-            return [ [ _request_data(_expand($r), $hdr_of->(0), 'close') ] ];
+            return [ [ _request_data($r, $hdr_of->(0), 'close') ] ];
         }
-        return [ map { [ _request_data(_expand($r->[$_]), $hdr_of->($_),
+        return [ map { [ _request_data($r->[$_], $hdr_of->($_),
                                        'close') ] } 0 .. $#$r ];
     }
     return [];
@@ -298,7 +292,7 @@ sub _log_patterns {
     return () unless defined $v;
     my @items = ref $v eq 'ARRAY' ? @$v : ($v);
     return map {
-        ref $_ ? $_ : grep { length } map { _trim($_) } split /\n/, expand_env($_)
+        ref $_ ? $_ : grep { length } map { _trim($_) } split /\n/, $_
     } @items;
 }
 
@@ -419,7 +413,7 @@ sub _check_responses {
     my $body  = _expand(_sec($block, 'response_body'));
     my $like  = _sec($block, 'response_body_like');
     my $unlike = _sec($block, 'response_body_unlike');
-    my $hdrs  = _expand(_sec($block, 'response_headers'));
+    my $hdrs  = _sec($block, 'response_headers');
     my $hlike = _sec($block, 'response_headers_like');
 
     for my $i (0 .. $#$responses) {
@@ -468,7 +462,7 @@ sub _check_responses {
 sub _regex {
     my ($pat) = @_;
     return $pat if ref $pat;
-    return qr/${\ expand_env($pat)}/s;
+    return qr/$pat/s;
 }
 
 sub _check_headers {
@@ -486,7 +480,7 @@ sub _check_headers {
             or die "bad response_headers line: $line\n";
         my $got = $got_h->{lc $k};
         if ($is_like) {
-            Test::More::like($got // '', _regex($v), "$name - header $k like ok$n");
+            Test::More::like($got // '', qr/^$v$/, "$name - header $k like ok$n");
         }
         elsif ($v eq '') {    # "Name:" means absent or empty
             Test::More::ok(!defined $got || $got eq '', "$name - header $k ok$n");
@@ -531,10 +525,10 @@ sub _check_logs {
             or Test::More::diag(join '', map { "    $_\n" } @hits[0 .. ($#hits > 9 ? 9 : $#hits)]);
     }
     if (defined $grep) {
-        my $pat = ref $grep ? $grep : qr/\Q${\ _trim(expand_env($grep))}\E/;
+        my $pat = ref $grep ? $grep : qr/\Q${\ _trim($grep)}\E/;
         my $got = '';
         $got .= "$&\n" while $log =~ /$pat/g;
-        Test::More::is($got, _sec($block, 'grep_error_log_out') // '',
+        Test::More::is($got, _expand(_sec($block, 'grep_error_log_out')) // '',
                        "$name - grep_error_log - log is expected");
     }
 }
@@ -547,7 +541,7 @@ sub _tcp_query_len {
     my ($block) = @_;
     my $len = _trim(_sec($block, 'tcp_query_len'));
     return $len if defined $len && length $len;
-    my $q = _expand(_sec($block, 'tcp_query'));
+    my $q = _sec($block, 'tcp_query');
     return defined $q ? length $q : undef;
 }
 
@@ -556,7 +550,6 @@ sub _start_tcp_server {
     my $target = _trim(_expand(_sec($block, 'tcp_listen')));
     die "tcp_listen needs a tcp_reply\n" unless exists $block->{tcp_reply};
     my $reply = _sec($block, 'tcp_reply');
-    $reply = _expand($reply) unless ref $reply eq 'CODE';
     my $delay   = _trim(_sec($block, 'tcp_reply_delay')) || 0;
     my $len     = _tcp_query_len($block);
     my $timeout = _trim(_sec($block, 'timeout')) || 10;
@@ -630,7 +623,7 @@ sub _start_tcp_server {
 # What the peer read, against tcp_query / tcp_query_len.
 sub _check_tcp_query {
     my ($block, $name) = @_;
-    my $want = _expand(_sec($block, 'tcp_query'));
+    my $want = _sec($block, 'tcp_query');
     my $len  = _trim(_sec($block, 'tcp_query_len'));
     return unless defined $want || (defined $len && length $len);
 
