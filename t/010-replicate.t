@@ -167,16 +167,23 @@ log_level('info');
 no_shuffle();
 no_root_location();    # the tests define "location /" themselves
 
+# The configuration most blocks share, given to those without their own.
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value(http_config => <<'EOF') unless defined $block->http_config;
+    replog_zone s 1m;
+EOF
+    $block->set_value(config => <<'EOF') unless defined $block->config;
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+EOF
+});
+
 run_tests();
 
 __DATA__
 
 === TEST 1: apply 1, 2: acked 2, both listed
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 1 => 'a', 2 => 'b'),
  "GET /messages"]
@@ -193,11 +200,6 @@ __DATA__
 
 
 === TEST 2: a gap: 1, 2, 4 lists 1, 2 and acks 2; then 3 closes it: 1..4
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 1 => 'a'),
  ::rep($::EA, 2 => 'b'),
@@ -223,11 +225,6 @@ __DATA__
 
 
 === TEST 3: gaps in one batch, out of order, and a batch that closes several
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 5 => 'e', 3 => 'c', 7 => 'g'),
  "GET /messages",
@@ -244,11 +241,6 @@ __DATA__
 
 
 === TEST 4: duplicates are ignored: the same batch twice lists byte for byte the same
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 1 => 'a', 2 => 'b', 3 => 'c'),
  "GET /messages",
@@ -271,11 +263,6 @@ __DATA__
 
 
 === TEST 5: a held entry is kept once: the same entry past a gap sent twice
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 3 => 'c'),
  ::rep($::EA, 3 => 'other'),
@@ -294,11 +281,6 @@ __DATA__
 
 
 === TEST 6: an empty secondary adopts the first batch's epoch; another epoch is refused whole
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 ["GET /health",
  ::rep($::EA, 1 => 'a', 2 => 'b'),
@@ -329,11 +311,6 @@ __DATA__
 
 
 === TEST 7: an epoch taken from entries held past a gap is kept too
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 5 => 'e'),
  ::rep($::EB, 1 => 'x'),
@@ -352,11 +329,6 @@ __DATA__
 
 
 === TEST 8: every bad batch on a log holding 1: 400 JSON, nothing changes
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 1 => 'a'),
  (map { "POST /replicate\n$_->[0]" } @::Bad),
@@ -380,11 +352,6 @@ __DATA__
 
 
 === TEST 9: bad batches on an empty secondary adopt no epoch
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [(map { "POST /replicate\n$_->[0]" } @::Bad),
  "GET /messages",
@@ -403,11 +370,6 @@ __DATA__
 
 
 === TEST 10: message texts round-trip: escapes, Unicode, NUL
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [qq{POST /replicate\n{"epoch":"$::EA","entries":[{"message":"q\\"b\\\\s\\/n\\nt\\tu\\u0001 \\u00e9 \\u2603 \\ud83d\\ude00 nul\\u0000end","meta":{"message_id":1,"registered_at":"$::T"}}]}},
  "GET /messages"]
@@ -418,8 +380,6 @@ __DATA__
 
 
 === TEST 11: a batch over client_max_body_size: 413 JSON, nothing applied
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     location / { client_max_body_size 1k; replog_api; }
@@ -446,8 +406,6 @@ __DATA__
 
 
 === TEST 12: a chunked batch over client_max_body_size: 413 JSON
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     location / { client_max_body_size 1k; replog_api; }
@@ -465,11 +423,6 @@ Content-Type: application/json
 
 
 === TEST 13: a chunked batch within the limit is applied
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- raw_request eval
 "POST /replicate HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n" . ::chunked(::batch($::EA, 1 => 'a', 2 => 'b'), 7)
 --- response_body eval
@@ -496,11 +449,6 @@ buffered to a temporary file
 
 
 === TEST 15: POST and PUT /messages on a secondary: 405, before and after the master is known
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- more_headers
 x-replog-master: http://127.0.0.1:8000
 --- request eval
@@ -527,11 +475,6 @@ x-replog-master: http://127.0.0.1:8000
 
 
 === TEST 16: a secondary is not a master: /register, /secondary/register, /secondaries -> 404
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 ["POST /register\n{\"id\":\"s9\",\"port\":1}",
  "POST /secondary/register\n{\"id\":\"s9\",\"port\":1}",
@@ -548,11 +491,6 @@ x-replog-master: http://127.0.0.1:8000
 
 
 === TEST 17: GET /replicate -> 405 with Allow: POST
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request
 GET /replicate
 --- error_code: 405
@@ -580,8 +518,6 @@ Content-Type: application/json
 
 
 === TEST 19: replog_max_pending 2: an entry 5 past the prefix is dropped, 2 past is held
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     replog_max_pending 2;
@@ -608,8 +544,6 @@ Content-Type: application/json
 
 
 === TEST 20: replog_max_pending bounds entries past a gap, not a contiguous batch longer than it
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     replog_max_pending 2;
@@ -628,11 +562,6 @@ Content-Type: application/json
 
 
 === TEST 21: a huge id far past the prefix is dropped, not allocated
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 9223372036854775807 => 'far', 1 => 'a'),
  ::rep($::EA, 65537 => 'edge'),
@@ -650,11 +579,6 @@ Content-Type: application/json
 
 
 === TEST 22: an empty list of entries from the adopted epoch is a no-op
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 1 => 'a'),
  ::rep($::EA),
@@ -665,11 +589,6 @@ Content-Type: application/json
 
 
 === TEST 23: registered_at that is no real time: 400 JSON, nothing stored, pending right
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 1 => 'a', 3 => 'c'),
  (map { "POST /replicate\n"
@@ -693,11 +612,6 @@ Content-Type: application/json
 
 
 === TEST 24: registered_at at the edges of real times is taken: leap days, a leap second
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 ["POST /replicate\n" . qq/{"epoch":"$::EA","entries":[/
  . CORE::join(',', map { ::ent($_->[0], qq/"$_->[1]"/, qq/"t$_->[0]"/) }

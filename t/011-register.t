@@ -65,16 +65,23 @@ log_level('info');
 no_shuffle();
 no_root_location();    # the tests define "location /" themselves
 
+# The configuration most blocks share, given to those without their own.
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value(http_config => <<'EOF') unless defined $block->http_config;
+    replog_zone m 1m;
+EOF
+    $block->set_value(config => <<'EOF') unless defined $block->config;
+    replog_node zone=m role=master id=m;
+    location / { replog_api; }
+EOF
+});
+
 run_tests();
 
 __DATA__
 
 === TEST 1: every bad body -> 400 JSON, and nothing is registered
---- http_config
-    replog_zone m 1m;
---- config
-    replog_node zone=m role=master id=m;
-    location / { replog_api; }
 --- request eval
 [(map { "POST /register\n$_->[0]" } @::Bad),
  (map { "POST /secondary/register\n$_->[0]" } @::Bad[0, 6, 13, 20, 25]),
@@ -97,11 +104,6 @@ __DATA__
 
 
 === TEST 2: optional fields: epoch "" and null, acked_id 0; a huge acked_id without an epoch proves nothing (0)
---- http_config
-    replog_zone m 1m;
---- config
-    replog_node zone=m role=master id=m;
-    location / { replog_api; }
 --- request eval
 ["POST /register\n{\"id\":\"a\",\"port\":65535,\"epoch\":\"\"}",
  "POST /register\n{\"id\":\"b\",\"port\":1,\"epoch\":null,\"acked_id\":0}",
@@ -116,11 +118,6 @@ __DATA__
 
 
 === TEST 3: GET /register and /secondary/register -> 405 with Allow: POST
---- http_config
-    replog_zone m 1m;
---- config
-    replog_node zone=m role=master id=m;
-    location / { replog_api; }
 --- request eval
 ["GET /register", "GET /secondary/register", "PUT /register\n{}", "DELETE /register"]
 --- error_code eval
@@ -133,11 +130,6 @@ __DATA__
 
 
 === TEST 4: POST /secondaries -> 405
---- http_config
-    replog_zone m 1m;
---- config
-    replog_node zone=m role=master id=m;
-    location / { replog_api; }
 --- request eval
 ["POST /secondaries\n{}", "POST /secondary/list\n{}"]
 --- error_code eval
@@ -148,8 +140,6 @@ __DATA__
 
 
 === TEST 5: service key: /register without a token, with a wrong one, with the api key -> 403
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_api_key secret;
@@ -170,8 +160,6 @@ x-token: secret
 
 
 === TEST 6: service key: without a token -> 403
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_api_key secret;
@@ -187,8 +175,6 @@ x-token: secret
 
 
 === TEST 7: service key: the right token registers
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_api_key secret;
@@ -208,8 +194,6 @@ x-token: svc
 
 
 === TEST 8: api key only: the key derived from it serves /register, the api key does not
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_api_key secret;
@@ -226,8 +210,6 @@ x-token: a7aa795d89c5c07ddaee29a5e7e97fdd20754f5aef5d1c067aa295783e5aed8d
 
 
 === TEST 9: api key only: a wrong token -> 403
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_api_key secret;
@@ -244,8 +226,6 @@ POST /register
 
 
 === TEST 10: a body over client_max_body_size -> 413 JSON
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     location / { client_max_body_size 100; replog_api; }
@@ -260,11 +240,6 @@ POST /register
 
 
 === TEST 11: a registration with another epoch and a log is a CONFLICT; an empty one is not
---- http_config
-    replog_zone m 1m;
---- config
-    replog_node zone=m role=master id=m;
-    location / { replog_api; }
 --- request eval
 ["POST /register\n{\"id\":\"c\",\"port\":1,\"epoch\":\"0123456789abcdef\",\"acked_id\":5}",
  "POST /register\n{\"id\":\"e\",\"port\":2,\"epoch\":\"0123456789abcdef\",\"acked_id\":0}",
@@ -283,11 +258,6 @@ its log has another epoch
 
 
 === TEST 12: an id that would forge a log line -> 400, and no such line in the log
---- http_config
-    replog_zone m 1m;
---- config
-    replog_node zone=m role=master id=m;
-    location / { replog_api; }
 --- request eval
 ["POST /register\n{\"id\":\"a\\n[emerg] x\",\"port\":1}",
  "POST /register\n{\"id\":\"b\\u0000[emerg] y\",\"port\":1}",
@@ -304,8 +274,6 @@ its log has another epoch
 
 
 === TEST 13: the api key only in a location: /register is not open
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     location / { replog_api_key secret; replog_api; }

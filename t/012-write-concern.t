@@ -51,15 +51,21 @@ log_level('info');
 no_shuffle();
 no_root_location();    # the tests define "location /" themselves
 
+# The configuration most blocks share, given to those without their own.
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value(http_config => $::HttpConfig) unless defined $block->http_config;
+    $block->set_value(config => <<'EOF') unless defined $block->config;
+    replog_node zone=m role=master id=m;
+    location / { replog_api; }
+EOF
+});
+
 run_tests();
 
 __DATA__
 
 === TEST 1: wc=1, 2, 3, majority, all with two registered secondaries
---- http_config eval: $::HttpConfig
---- config
-    replog_node zone=m role=master id=m;
-    location / { replog_api; }
 --- request eval
 [::reg('s1', $ENV{TEST_NGINX_S1_PORT}),
  ::reg('s2', $ENV{TEST_NGINX_S2_PORT}),
@@ -93,10 +99,6 @@ __DATA__
 
 
 === TEST 2: wc=1 with the master alone answers at once, held by the master only
---- http_config eval: $::HttpConfig
---- config
-    replog_node zone=m role=master id=m;
-    location / { replog_api; }
 --- request eval
 [::reg('s1', $ENV{TEST_NGINX_S1_PORT}),
  "POST /messages?wc=1\n{\"message\":\"a\"}",
@@ -111,10 +113,6 @@ __DATA__
 
 
 === TEST 3: wc=4 with two registered and no replog_cluster_size -> 400, nothing stored
---- http_config eval: $::HttpConfig
---- config
-    replog_node zone=m role=master id=m;
-    location / { replog_api; }
 --- request eval
 [::reg('s1', $ENV{TEST_NGINX_S1_PORT}),
  ::reg('s2', $ENV{TEST_NGINX_S2_PORT}),
@@ -137,10 +135,6 @@ __DATA__
 
 
 === TEST 4: wc=2 with no secondary registered and no replog_cluster_size -> 400
---- http_config eval: $::HttpConfig
---- config
-    replog_node zone=m role=master id=m;
-    location / { replog_api; }
 --- request eval
 ["POST /messages?wc=2\n{\"message\":\"x\"}",
  "POST /messages?wc=all\n{\"message\":\"y\"}"]
@@ -153,7 +147,6 @@ __DATA__
 
 
 === TEST 5: replog_cluster_size 3: wc=4 -> 400, wc=3 is allowed before anyone joined
---- http_config eval: $::HttpConfig
 --- config
     replog_node zone=m role=master id=m;
     replog_cluster_size 3;
@@ -197,10 +190,6 @@ __DATA__
 
 
 === TEST 7: an invalid timeout -> 400 and nothing stored
---- http_config eval: $::HttpConfig
---- config
-    replog_node zone=m role=master id=m;
-    location / { replog_api; }
 --- request eval
 ["POST /messages?wc=1&timeout=abc\n{\"message\":\"x\"}",
  "POST /messages?wc=1&timeout=-1\n{\"message\":\"x\"}",

@@ -12,13 +12,19 @@ log_level('info');
 no_shuffle();
 no_root_location();    # the tests define "location /" themselves
 
+# The configuration most blocks share, given to those without their own.
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value(http_config => <<'EOF') unless defined $block->http_config;
+    replog_zone m 1m;
+EOF
+});
+
 run_tests();
 
 __DATA__
 
 === TEST 1: replog_healthcheck interval=abc
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=abc;
@@ -30,8 +36,6 @@ replog_healthcheck: invalid value "interval=abc"
 
 
 === TEST 2: replog_healthcheck foo=1
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_healthcheck foo=1;
@@ -43,8 +47,6 @@ replog_healthcheck: unknown parameter "foo=1"
 
 
 === TEST 3: replog_healthcheck suspect=3 fails=2
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_healthcheck suspect=3 fails=2;
@@ -56,8 +58,6 @@ replog_healthcheck: fails=2 is below suspect=3
 
 
 === TEST 4: replog_retry mechanism=linear
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_retry mechanism=linear;
@@ -95,8 +95,6 @@ replog_fail_rate: "1.5" is not a probability from 0 to 1
 
 
 === TEST 7: replog_batch max=0
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_batch max=0;
@@ -108,8 +106,6 @@ must be above zero
 
 
 === TEST 8: replog_healthcheck interval=0
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=0;
@@ -121,8 +117,6 @@ must be above zero
 
 
 === TEST 9: replog_healthcheck fails=0
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_healthcheck suspect=0 fails=0;
@@ -134,8 +128,6 @@ must be above zero
 
 
 === TEST 10: replog_retry interval=0
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_retry interval=0;
@@ -147,8 +139,6 @@ must be above zero
 
 
 === TEST 11: replog_batch timeout=0
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_batch timeout=0;
@@ -160,8 +150,6 @@ must be above zero
 
 
 === TEST 12: replog_batch bytes=lots
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_batch bytes=lots;
@@ -173,8 +161,6 @@ replog_batch: invalid value "bytes=lots"
 
 
 === TEST 13: replog_batch max=-1 and max= (empty)
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_batch max=-1;
@@ -186,8 +172,6 @@ replog_batch: invalid value "max=-1"
 
 
 === TEST 14: replog_healthcheck interval= (empty)
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=;
@@ -199,8 +183,6 @@ replog_healthcheck: invalid value "interval="
 
 
 === TEST 15: replog_healthcheck interval (no =)
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_healthcheck interval;
@@ -212,8 +194,6 @@ replog_healthcheck: unknown parameter "interval"
 
 
 === TEST 16: replog_retry max_delay=abc
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_retry max_delay=abc;
@@ -225,8 +205,6 @@ replog_retry: invalid value "max_delay=abc"
 
 
 === TEST 17: replog_retry mechanism=Exponential (case matters)
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_retry mechanism=Exponential;
@@ -304,8 +282,6 @@ replog_fail_rate: "half" is not a probability from 0 to 1
 
 
 === TEST 23: replog_cluster_size 0
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_cluster_size 0;
@@ -317,8 +293,6 @@ value must be between 1 and 255
 
 
 === TEST 24: replog_cluster_size 256
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_cluster_size 256;
@@ -330,8 +304,6 @@ value must be between 1 and 255
 
 
 === TEST 25: replog_cluster_size abc
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_cluster_size abc;
@@ -343,8 +315,6 @@ value must be between 1 and 255
 
 
 === TEST 26: replog_quorum maybe
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_quorum maybe;
@@ -437,8 +407,6 @@ GET /health
 
 
 === TEST 31: replog_recovery timeout=30s is refused, naming the opt-in
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_cluster_size 3;
@@ -451,8 +419,6 @@ replog_recovery: "timeout=30s" is gone: a master waits for enough secondaries to
 
 
 === TEST 32: replog_recovery unsafe_open_after=abc
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_recovery unsafe_open_after=abc;
@@ -464,8 +430,6 @@ replog_recovery: use "on", "off" or "unsafe_open_after=TIME", not "unsafe_open_a
 
 
 === TEST 33: replog_recovery unsafe_open_after=0
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_recovery unsafe_open_after=0;
@@ -477,8 +441,6 @@ replog_recovery: use "on", "off" or "unsafe_open_after=TIME", not "unsafe_open_a
 
 
 === TEST 34: replog_recovery on: a restarted master of 5 awaits 3 registrations
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_cluster_size 5;
@@ -495,8 +457,6 @@ GET /health
 
 
 === TEST 35: replog_recovery unsafe_open_after=10m is accepted and waits
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_cluster_size 3;

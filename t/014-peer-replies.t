@@ -41,13 +41,24 @@ sub answer {
 
 sub register { qq{POST /register\n{"id":"s1","port":$_[0]}} }
 
+# The configuration most blocks share, given to those without their own.
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value(http_config => <<'EOF') unless defined $block->http_config;
+    replog_zone m 1m;
+EOF
+    $block->set_value(config => <<'EOF') unless defined $block->config;
+    replog_node zone=m role=master id=m;
+    replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
+    location / { replog_api; }
+EOF
+});
+
 run_tests();
 
 __DATA__
 
 === TEST 1: a NUL in the status line of a heartbeat's answer: a failure, no crash
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=100ms timeout=1s suspect=1 fails=3;
@@ -66,8 +77,6 @@ HEALTHY -> SUSPECTED: control byte in the reply header
 
 
 === TEST 2: a control byte in a header value: a failure
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=100ms timeout=1s suspect=1 fails=3;
@@ -86,8 +95,6 @@ HEALTHY -> SUSPECTED: control byte in the reply header
 
 
 === TEST 3: a bare LF ends no header line: a failure
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=100ms timeout=1s suspect=1 fails=3;
@@ -106,8 +113,6 @@ HEALTHY -> SUSPECTED: bare LF in the reply header
 
 
 === TEST 4: a chunked reply is refused, never read until close
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=100ms timeout=1s suspect=1 fails=3;
@@ -126,12 +131,6 @@ HEALTHY -> SUSPECTED: Transfer-Encoding is not supported
 
 
 === TEST 5: an answer naming another secondary satisfies no wc=all, even with a huge acked_id
---- http_config
-    replog_zone m 1m;
---- config
-    replog_node zone=m role=master id=m;
-    replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
-    location / { replog_api; }
 --- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 sub { ::answer($_[0], id => 'intruder', acked => 1000000000000) }
@@ -152,12 +151,6 @@ failed: the answer names another secondary
 
 
 === TEST 6: an answer of another epoch satisfies no wc=all
---- http_config
-    replog_zone m 1m;
---- config
-    replog_node zone=m role=master id=m;
-    replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
-    location / { replog_api; }
 --- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 sub { ::answer($_[0], epoch => '0123456789abcdef', acked => 1000000000000) }
@@ -178,12 +171,6 @@ failed: the answer is of another epoch
 
 
 === TEST 7: the answer of the secondary itself meets wc=all (the stand-in is fair)
---- http_config
-    replog_zone m 1m;
---- config
-    replog_node zone=m role=master id=m;
-    replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
-    location / { replog_api; }
 --- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 sub { ::answer($_[0]) }
@@ -202,12 +189,6 @@ sub { ::answer($_[0]) }
 
 
 === TEST 8: a reply above 4 KiB (the buffer grows): X-Replog-Log is read from the new buffer
---- http_config
-    replog_zone m 1m;
---- config
-    replog_node zone=m role=master id=m;
-    replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
-    location / { replog_api; }
 --- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 sub { ::answer($_[0], pad => 20000) }
@@ -226,12 +207,6 @@ sub { ::answer($_[0], pad => 20000) }
 
 
 === TEST 9: a body exactly at the reply limit (1 MiB) after a big header is accepted
---- http_config
-    replog_zone m 1m;
---- config
-    replog_node zone=m role=master id=m;
-    replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
-    location / { replog_api; }
 --- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 sub { ::answer($_[0], pad => 1024 * 1024,
@@ -250,12 +225,6 @@ sub { ::answer($_[0], pad => 1024 * 1024,
 
 
 === TEST 10: a body one byte above the limit is refused
---- http_config
-    replog_zone m 1m;
---- config
-    replog_node zone=m role=master id=m;
-    replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
-    location / { replog_api; }
 --- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 sub { ::answer($_[0], pad => 1024 * 1024 + 1) }
@@ -273,8 +242,6 @@ failed: reply too large
 
 
 === TEST 11: a header above 8 KiB is refused
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=100ms timeout=1s suspect=1 fails=3;

@@ -55,13 +55,19 @@ log_level('info');
 no_shuffle();
 no_root_location();    # the tests define "location /" themselves
 
+# The configuration most blocks share, given to those without their own.
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value(http_config => <<'EOF') unless defined $block->http_config;
+    replog_zone s 1m;
+EOF
+});
+
 run_tests();
 
 __DATA__
 
 === TEST 1: replog_api_key only in a location: /replicate and /reset are not open
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     location / { replog_api_key secret; replog_api; }
@@ -96,8 +102,6 @@ __DATA__
 
 
 === TEST 3: the client key is refused on /replicate and /reset, the derived key is taken
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     replog_api_key secret;
@@ -118,8 +122,6 @@ x-token: secret
 
 
 === TEST 4: the derived key applies a batch, reads the list and resets; the client key reads
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     replog_api_key secret;
@@ -240,8 +242,6 @@ x-token: svc-key
 
 
 === TEST 10: "replog_service_key off" while the client API has a key: nginx -t refuses
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     replog_service_key off;
@@ -253,8 +253,6 @@ leaves /register, /replicate and /reset open: set "replog_service_key KEY;"
 
 
 === TEST 11: replog_service_key equal to an api key: nginx -t refuses
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     replog_service_key secret;
@@ -266,8 +264,6 @@ replog_service_key is the same as a replog_api_key
 
 
 === TEST 12: no key at all: node endpoints as open as the client API, and a warning
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     location / { replog_api; }
@@ -308,8 +304,6 @@ X-Forwarded-For: 127.0.0.2
 === TEST 14: a 409 batch with x-replog-master does not change the 405's URL
 The first batch, accepted, names the master; a batch of another epoch is
 refused and its header is not taken.
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     location / { replog_api; }
@@ -332,8 +326,6 @@ x-replog-master: http://phish.example
 
 
 === TEST 15: replog_master_url: the 405 shows it, whatever an accepted batch says
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     replog_master_url http://master.example:8000;
@@ -355,8 +347,6 @@ x-replog-master: http://phish.example
 
 
 === TEST 16: replog_master_url needs http:// or https:// and a clean host
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     replog_master_url master.example:8000;
