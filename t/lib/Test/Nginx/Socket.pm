@@ -67,8 +67,8 @@ F<t/cluster/>, on L<Test::Nginx::Util> and L<Replog::Test>.
 =head2 Sections
 
 Configuration: C<main_config>, C<http_config>, C<config>, C<server_name>,
-C<user_files> (C<E<gt>E<gt>E<gt> path> lines, then content), C<log_level>,
-C<workers>.
+C<user_files> (C<E<gt>E<gt>E<gt> path> lines, then content), C<log_level>
+(the number of workers is the file's C<workers(n)>, as in the real runner).
 
 Requests: C<request> (C<METHOD URI [HTTP/x.y]>, then the body; the body's
 body trimmed as said above), C<request eval> returning a string or an
@@ -156,7 +156,7 @@ sub add_block_preprocessor(&) { unshift @Preprocessors, shift }
 
 my %Known = map { $_ => 1 } qw(
     ONLY SKIP LAST skip_nginx skip_eval
-    main_config http_config config server_name user_files log_level workers
+    main_config http_config config server_name user_files log_level
     request raw_request pipelined_requests more_headers timeout init wait
     must_die raw_request_middle_delay
     tcp_listen tcp_reply tcp_reply_delay tcp_query tcp_query_len tcp_no_close
@@ -342,7 +342,6 @@ sub _run_block_body {
         map({ ($_ => _expand(_sec($block, $_))) }
             qw(main_config http_config config server_name user_files)),
         log_level => _trim(_sec($block, 'log_level')),
-        workers   => _trim(_sec($block, 'workers')),
     );
     @conf{qw(block root_location)} = (1, $RootLocation);
     $conf{server_name} = _trim($conf{server_name});
