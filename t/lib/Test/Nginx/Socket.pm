@@ -111,6 +111,11 @@ and C<LAST> work as in Test::Base; an unknown section fails the block.
 Blocks are never shuffled; nginx is always restarted per block; no HTTP/2,
 SSL client, C<curl>, C<stap>, C<abort>, C<response_body_json>, chunk
 timing in C<request eval> elements, or C<skip_nginx> evaluation (ignored).
+The error log is checked once, after the last request of a block, on all
+of it: the real runner checks it after every request, on the lines since
+the previous one (with C<TEST_NGINX_CHECK_ACCUM_ERR_LOG=1>, on all of
+them), so a block whose line is logged by a later request passes only
+here.  The default C<timeout> is 10 s (3 s in the real runner).
 
 =cut
 
