@@ -4,7 +4,7 @@
 use lib 't/lib';
 use Test::More;
 use Test::Nginx::Util qw(:util);
-use Replog::Test qw(wait_for jget);
+use Replog::Test qw(wait_for jget cluster_http);
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
 
@@ -32,30 +32,8 @@ sub post_msg {
     return $st;
 }
 
-# Polls $cond (a sub) every 20 ms for up to $secs seconds.
-
-our $ClusterConf = <<'EOF';
-    replog_zone m 1m;
-    replog_zone s1 1m;
-    replog_zone s2 1m;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
-        replog_node zone=s1 role=secondary id=s1;
-        location / { replog_api; }
-    }
-    server {
-        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
-        replog_node zone=s2 role=secondary id=s2;
-        location / { replog_api; }
-    }
-    # answers name the node that gives them: s3 needs a server of its own
-    replog_zone s3 1m;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_3;
-        replog_node zone=s3 role=secondary id=s3;
-        location / { replog_api; }
-    }
-EOF
+# answers name the node that gives them: each secondary has a server
+our $ClusterConf = cluster_http(n => 3);
 
 our $MasterConf = <<'EOF';
     replog_node zone=m role=master id=m;

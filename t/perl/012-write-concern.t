@@ -4,7 +4,7 @@
 use lib 't/lib';
 use Test::More;
 use Test::Nginx::Util qw(:util);
-use Replog::Test qw(wait_for jget no_bad_log);
+use Replog::Test qw(wait_for jget no_bad_log cluster_http);
 use JSON::PP ();
 use IO::Socket::INET ();
 use IO::Select ();
@@ -12,31 +12,7 @@ use Time::HiRes qw(time sleep);
 
 our $TS = qr/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z/;
 
-# The secondaries; $S1 and $S2 are extra directives for each.
-sub cluster_http {
-    my (%o) = @_;
-    my $s1 = $o{s1} // '';
-    my $s2 = $o{s2} // '';
-    return <<"EOF";
-    replog_zone m 4m;
-    replog_zone s1 4m;
-    replog_zone s2 4m;
-    server {
-        listen 127.0.0.1:\$TEST_NGINX_RAND_PORT_1;
-        replog_node zone=s1 role=secondary id=s1;
-        $s1
-        location / { replog_api; }
-    }
-    server {
-        listen 127.0.0.1:\$TEST_NGINX_RAND_PORT_2;
-        replog_node zone=s2 role=secondary id=s2;
-        $s2
-        location / { replog_api; }
-    }
-EOF
-}
-
-our $HttpConfig = cluster_http();
+our $HttpConfig = cluster_http(zone => '4m');
 
 workers(1);
 log_level('info');
@@ -280,7 +256,7 @@ for my $variant (
 ) {
     my ($what, $workers, $mech) = @$variant;
     my $n = 200;
-    start_nginx_conf(<<"EOF", workers => $workers, http_config => cluster_http(
+    start_nginx_conf(<<"EOF", workers => $workers, http_config => cluster_http(zone => '4m',
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=200ms timeout=500ms suspect=1 fails=3;
     replog_retry interval=100ms max_delay=1s $mech;

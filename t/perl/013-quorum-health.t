@@ -4,27 +4,13 @@
 use lib 't/lib';
 use Test::More;
 use Test::Nginx::Util qw(:util);
-use Replog::Test qw(wait_for jget no_bad_log);
+use Replog::Test qw(wait_for jget no_bad_log cluster_http);
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
 
 our $TS = qr/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z/;
 
-our $HttpConfig = <<'EOF';
-    replog_zone m 4m;
-    replog_zone s1 4m;
-    replog_zone s2 4m;
-    server {
-        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
-        replog_node zone=s1 role=secondary id=s1;
-        location / { replog_api; }
-    }
-    server {
-        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_2;
-        replog_node zone=s2 role=secondary id=s2;
-        location / { replog_api; }
-    }
-EOF
+our $HttpConfig = cluster_http(zone => '4m');
 
 sub noquorum {
     my ($up, $n) = @_;

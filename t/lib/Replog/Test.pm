@@ -33,7 +33,8 @@ use Time::HiRes qw(time sleep);
 use Test::Nginx::HTTP qw(http_request);
 use Test::Nginx::Util qw(read_error_log);
 
-our @EXPORT_OK = qw(wait_for jget no_bad_log slurp free_port free_ports);
+our @EXPORT_OK = qw(wait_for jget no_bad_log slurp free_port free_ports
+                    cluster_http);
 
 # Polls $cond every 20 ms for at most $secs seconds (a dying $cond counts
 # as false); true as soon as it holds.  With $what, a timeout is diag'ed.
@@ -65,6 +66,27 @@ sub no_bad_log {
     local $Test::Builder::Level = $Test::Builder::Level + 1;
     Test::More::ok(!@bad, "$what: nothing at [alert]/[crit] in the error log")
         or Test::More::diag(join "\n", @bad[0 .. ($#bad > 9 ? 9 : $#bad)]);
+}
+
+# The http{} text of a cluster inside one nginx, for a master in the main
+# server (zone m): secondaries s1 .. sN (n, default 2), each its own zone
+# (size zone, default 1m) and server on $TEST_NGINX_RAND_PORT_i, with the
+# directives given as si => '...'.
+sub cluster_http {
+    my (%o) = @_;
+    my $size = $o{zone} // '1m';
+    my @ids = map { "s$_" } 1 .. ($o{n} // 2);
+    my $text = join '', map { "    replog_zone $_ $size;\n" } 'm', @ids;
+    for my $i (1 .. @ids) {
+        my $id = $ids[$i - 1];
+        $text .= "    server {\n"
+               . "        listen 127.0.0.1:\$TEST_NGINX_RAND_PORT_$i;\n"
+               . "        replog_node zone=$id role=secondary id=$id;\n"
+               . ($o{$id} ? "        $o{$id}\n" : '')
+               . "        location / { replog_api; }\n"
+               . "    }\n";
+    }
+    return $text;
 }
 
 # A file's text, '' when it is absent
