@@ -101,7 +101,9 @@ test-fuzz: fuzz
 # the tests that drive the outbound client, nginx under valgrind memcheck:
 # any invalid read or write fails them
 VALGRIND_TESTS = t/014-peer-replies.t t/010-replicate.t t/011-register.t \
-                 t/012-write-concern.t t/cluster/095-hostile-peer.t
+                 t/012-write-concern.t t/perl/010-replicate.t \
+                 t/perl/011-register.t t/perl/012-write-concern.t \
+                 t/cluster/095-hostile-peer.t
 
 test-valgrind: module
 	TEST_NGINX_BINARY=$(NGINX_BIN) \

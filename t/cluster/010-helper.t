@@ -12,6 +12,7 @@ use Test::More;
 use lib 't/lib';
 use Test::Nginx::Util qw(:util);
 use IO::Socket::INET;
+use Replog::Test qw(wait_for);
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 use Replog::Helper qw(helper_path spawn_helper wait_exit run_helper
@@ -98,18 +99,6 @@ sub listed {
 sub master_epoch {
     my $body = master_get('/health') // return '';
     return $body =~ /"epoch":"([0-9a-f]{16})"/ ? $1 : '';
-}
-
-sub wait_for {
-    my ($cond, $limit) = @_;
-    my $until = time + $limit;
-
-    while (time < $until) {
-        return 1 if $cond->();
-        sleep 0.05;
-    }
-
-    return $cond->();
 }
 
 my @base = ('--master', "http://127.0.0.1:$PM", '--port', $PS,
