@@ -3,16 +3,15 @@
 use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 use File::Path qw(remove_tree make_path);
-use Test::Nginx::Util qw(servroot);
 
 # the log of TESTs 7-9 lives beside the server root, which each block
 # renews; it starts empty in every run
-our $Data = servroot() . '-017-log';
+our $Data = $ENV{TEST_NGINX_SERVER_ROOT} . '-017-log';
 remove_tree($Data);
 $ENV{TEST_NGINX_017_LOG} = $Data;
 
 # a directory only root may write to, for a worker running as nobody
-our $Closed = servroot() . '-017-closed';
+our $Closed = $ENV{TEST_NGINX_SERVER_ROOT} . '-017-closed';
 remove_tree($Closed);
 make_path($Closed);
 chmod 0755, $Closed;
@@ -54,7 +53,7 @@ replog_zone "log": fsync= needs path=DIR
 
 === TEST 3: fsync= that is neither always, off nor a time
 --- http_config
-    replog_zone log 1m path=$TEST_NGINX_SERVROOT/log fsync=sometimes;
+    replog_zone log 1m path=$TEST_NGINX_SERVER_ROOT/log fsync=sometimes;
 --- config
     replog_node zone=log role=master id=m1;
     location / { replog_api; }
@@ -66,7 +65,7 @@ replog_zone "log": fsync= takes "always", "off" or a time, not "sometimes"
 
 === TEST 4: path= is a file
 --- http_config
-    replog_zone log 1m path=$TEST_NGINX_SERVROOT/conf/nginx.conf;
+    replog_zone log 1m path=$TEST_NGINX_SERVER_ROOT/conf/nginx.conf;
 --- config
     replog_node zone=log role=master id=m1;
     location / { replog_api; }
@@ -92,7 +91,7 @@ qr{replog_zone "log": path="\S+-017-closed" cannot be written by the worker user
 
 === TEST 6: a directory that is missing is created, owned by the worker user
 --- http_config
-    replog_zone log 1m path=$TEST_NGINX_SERVROOT/log;
+    replog_zone log 1m path=$TEST_NGINX_SERVER_ROOT/log;
 --- config
     replog_node zone=log role=master id=m1;
     location / { replog_api; }

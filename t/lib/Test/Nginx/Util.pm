@@ -147,6 +147,8 @@ our %EXPORT_TAGS = (util => \@UTIL, all => \@EXPORT_OK);
 my $Port     = $ENV{TEST_NGINX_PORT} || 1984;
 my $ServRoot = File::Spec->rel2abs($ENV{TEST_NGINX_SERVROOT} || 't/servroot');
 $ServRoot =~ s{/+$}{};
+# as the real runner: blocks and their preamble code may read it
+$ENV{TEST_NGINX_SERVER_ROOT} = $ServRoot;
 my $Binary   = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
 my $Workers  = 1;
 my $LogLevel = 'info';
