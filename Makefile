@@ -13,6 +13,7 @@ ASAN_FLAGS  = -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=undefined -g -O1
 
 HELPER      = $(BUILD)/replog-register
+LOG_TOOL    = $(BUILD)/replog-log
 
 FUZZ        = $(BUILD)/fuzz
 FUZZ_SRCS   = $(wildcard fuzz/*.c) fuzz/build.sh \
@@ -33,13 +34,23 @@ module: $(MODULE)
 $(MODULE): $(SRCS)
 	scripts/build-module.sh $(NGINX_SRC) $(BUILD)
 
-helper: $(HELPER)
+helper: $(HELPER) $(LOG_TOOL)
 
-$(HELPER): helper/replog-register.c \
+# the durable log's offline reader, on the module's own format header
+$(LOG_TOOL): helper/replog-log.c \
+          ngx_http_replog_module/ngx_http_replog_log_format.h
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -g -Wall -Wextra -Werror -I ngx_http_replog_module \
+	    -o $@.tmp $<
+	mv -f $@.tmp $@
+
+HELPER_SRCS = $(filter-out helper/replog-log.c,$(wildcard helper/*.c))
+
+$(HELPER): $(HELPER_SRCS) $(wildcard helper/*.h) \
           ngx_http_replog_module/ngx_http_replog_common.h
 	@mkdir -p $(BUILD)
 	$(CC) -O2 -g -Wall -Wextra -Werror -I ngx_http_replog_module \
-	    -o $@.tmp $< -lcurl -lcrypto
+	    -o $@.tmp $(HELPER_SRCS) -lcurl -ljansson -lcrypto
 	mv -f $@.tmp $@
 
 asan: $(ASAN_MODULE)
@@ -90,7 +101,9 @@ test-fuzz: fuzz
 # the tests that drive the outbound client, nginx under valgrind memcheck:
 # any invalid read or write fails them
 VALGRIND_TESTS = t/014-peer-replies.t t/010-replicate.t t/011-register.t \
-                 t/012-write-concern.t t/cluster/095-hostile-peer.t
+                 t/012-write-concern.t t/perl/010-replicate.t \
+                 t/perl/011-register.t t/perl/012-write-concern.t \
+                 t/cluster/095-hostile-peer.t
 
 test-valgrind: module
 	TEST_NGINX_BINARY=$(NGINX_BIN) \

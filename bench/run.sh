@@ -21,12 +21,18 @@
 #      log), BENCH_SKIP_GET (1: skip 3), BENCH_SKIP_REDIS (1: no Redis),
 #      BENCH_CATCHUP_N (1000000, even),
 #      BENCH_SKIP_CATCHUP (1: skip 5 and 6), NGINX_BIN,
-#      REPLOG_MODULE (the .so to test, default build/ngx_http_replog_module.so).
+#      REPLOG_MODULE (the .so to test, default build/ngx_http_replog_module.so),
+#      BENCH_FSYNC (always, off or a time: the nodes of 4-6 keep a durable
+#      log in NAME/data with that fsync=; unset: in memory only),
+#      BENCH_SKIP_REPLAY (1: skip 7, the replay of a durable log).
 # Output: raw wrk runs and summary.txt under build/bench/.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 NGINX=${NGINX_BIN:-/usr/sbin/nginx}
+NGINX_BIN=$NGINX
 MODULE=${REPLOG_MODULE:-$ROOT/build/ngx_http_replog_module.so}
 LUA=$ROOT/bench/post.lua
 OUT=$ROOT/build/bench
@@ -93,7 +99,7 @@ secs_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.2f", b - a}
 rate() { awk -v n="$1" -v s="$2" 'BEGIN {printf "%.0f", (s > 0) ? n / s : 0}'; }
 
 port_free() {
-    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null ||
+    ! port_in_use "$1" ||
         die "127.0.0.1:$1 is already in use (set BENCH_PORT_BASE)"
 }
 
@@ -158,14 +164,10 @@ EOF
 # wait_up NAME PORT LOGS...: up to 5 s for the port to answer /health
 # (polled every 20 ms, so that the recovery case can time from the start).
 wait_up() {
-    local name=$1 port=$2; shift 2
-    for _ in $(seq 250); do
-        kill -0 "${NGX_PID[$name]}" 2>/dev/null ||
-            die "nginx $name exited: $(tail -n 3 "$@")"
-        curl -s -o /dev/null -m 1 "http://127.0.0.1:$port/health" && return 0
-        sleep 0.02
-    done
-    die "nginx $name does not answer on 127.0.0.1:$port"
+    local name=$1 port=$2 rc=0; shift 2
+    wait_port "${NGX_PID[$name]}" "$port" 5 /health || rc=$?
+    [ "$rc" != 1 ] || die "nginx $name exited: $(tail -n 3 "$@")"
+    [ "$rc" = 0 ] || die "nginx $name does not answer on 127.0.0.1:$port"
 }
 
 # start_node ROLE NAME PORT [VAR=VALUE...]: a replog node (prefix $OUT/NAME)
@@ -174,19 +176,18 @@ wait_up() {
 start_node() {
     local role=$1 name=$2 port=$3 dir=$OUT/$2; shift 3
     port_free "$port"
-    mkdir -p "$dir/tmp"
-    env REPLOG_PREFIX="$dir" REPLOG_MODULE="$OUT/replog.so" REPLOG_ID="$name" \
+    mkdir -p "$dir"
+    ERRLOG[$name]=$dir/error.log
+    node_start "$role" "$dir" REPLOG_MODULE="$OUT/replog.so" REPLOG_ID="$name" \
         REPLOG_LISTEN=127.0.0.1 REPLOG_WORKERS=1 REPLOG_ZONE_SIZE=1024m \
         REPLOG_ERROR_LOG="$dir/error.log" REPLOG_ACCESS_LOG=off \
         MASTER_PORT="$port" SECONDARY_PORT="$port" API_KEY= DELAY= FAIL_RATE= \
-        REPLOG_CLUSTER_SIZE= REPLOG_RECOVERY=off "$@" \
-        "$RENDER" "$role" >"$dir/nginx.conf" || die "render-conf.sh $role failed"
-    ERRLOG[$name]=$dir/error.log
+        REPLOG_CLUSTER_SIZE= REPLOG_RECOVERY=off \
+        ${BENCH_FSYNC:+DATA_DIR="$dir/data" FSYNC="$BENCH_FSYNC"} "$@" \
+        >"$dir/stdout.log" 2>&1 || die "render-conf.sh $role failed"
     START_T[$name]=$(now_s)
-    "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" \
-        -g 'daemon off;' >"$dir/stdout.log" 2>&1 &
-    NGX_PID[$name]=$!
-    track "$!"
+    NGX_PID[$name]=$NODE_PID
+    track "$NODE_PID"
     wait_up "$name" "$port" "$dir/error.log" "$dir/stdout.log"
 }
 
@@ -676,6 +677,14 @@ ratio() { awk -v a="$(reqs "$1")" -v b="$base" 'BEGIN {printf "%.2fx", a / b}'; 
     echo "catch-up and recovery nodes use scripts/render-conf.sh configs; the"
     echo "baseline and the single-master rows use configs of their own."
 } | tee "$OUT/summary.txt"
+
+# 7. Replay of a durable log of BENCH_REPLAY_N messages (bench/replay.sh)
+if [ "${BENCH_SKIP_REPLAY:-0}" != 1 ]; then
+    echo
+    REPLOG_MODULE="$MODULE" BENCH_PORT_BASE="$PORT" NGINX_BIN="$NGINX" \
+        "$ROOT/bench/replay.sh" | tee -a "$OUT/summary.txt" ||
+        FAILS+=("replay: bench/replay.sh failed")
+fi
 
 if [ ${#FAILS[@]} -gt 0 ]; then
     printf 'bench: FAILED: %s\n' "${FAILS[@]}" | tee -a "$OUT/summary.txt" >&2

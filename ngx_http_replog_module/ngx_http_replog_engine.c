@@ -22,6 +22,9 @@
 #define NGX_HTTP_REPLOG_POLL         1000
 #define NGX_HTTP_REPLOG_IDLE_TICK    100
 
+/* durable log hook: how often held links look at the writer's mark */
+#define NGX_HTTP_REPLOG_DURABLE_POLL 1
+
 /* a secondary whose acked_id stands still this long is caught up */
 #define NGX_HTTP_REPLOG_GRACE        500
 
@@ -71,6 +74,8 @@ struct ngx_http_replog_engine_s {
     ngx_uint_t                     minwc;      /* least wc parked, as of
                                                   the last wake */
     ngx_event_t                    tick;
+    ngx_event_t                    durable;    /* durable log hook: links
+                                                  held for the writer */
     ngx_msec_t                     next_heartbeat;
     void                          *recovery;
     uint64_t                       last_id;    /* as of the last look */
@@ -109,6 +114,7 @@ static void ngx_http_replog_link_failed(ngx_http_replog_link_t *link,
     const char *err);
 static void ngx_http_replog_link_retry(ngx_event_t *ev);
 static void ngx_http_replog_live_next(ngx_http_replog_link_t *link);
+static void ngx_http_replog_durable_next(ngx_event_t *ev);
 static void ngx_http_replog_catchup_next(ngx_http_replog_link_t *link,
     ngx_http_replog_peer_t *peer, uint64_t last_id);
 static void ngx_http_replog_heartbeat(ngx_http_replog_link_t *link);
@@ -191,6 +197,11 @@ ngx_http_replog_engine_init_process(ngx_cycle_t *cycle)
         engine->tick.log = &engine->log;
         engine->tick.cancelable = 1;
 
+        engine->durable.handler = ngx_http_replog_durable_next;
+        engine->durable.data = engine;
+        engine->durable.log = &engine->log;
+        engine->durable.cancelable = 1;
+
         ngx_add_timer(&engine->tick, NGX_HTTP_REPLOG_IDLE_TICK);
 
         nodes[i]->engine = engine;
@@ -265,6 +276,10 @@ ngx_http_replog_engine_exit_process(ngx_cycle_t *cycle)
 
         if (engine->recovery) {
             ngx_http_replog_recovery_free(engine->recovery);
+        }
+
+        if (engine->durable.timer_set) {
+            ngx_del_timer(&engine->durable);
         }
 
         nodes[i]->engine = NULL;
@@ -456,6 +471,26 @@ ngx_http_replog_live_next(ngx_http_replog_link_t *link)
 
     if (ngx_http_replog_link_batch(link, 0, 0) == NGX_OK) {
         ngx_http_replog_link_send(link);
+        return;
+    }
+
+    /* durable log hook: only what the master holds on disk goes out */
+    if (link->qlen && !link->engine->durable.timer_set) {
+        ngx_add_timer(&link->engine->durable, NGX_HTTP_REPLOG_DURABLE_POLL);
+    }
+}
+
+
+static void
+ngx_http_replog_durable_next(ngx_event_t *ev)
+{
+    ngx_uint_t                 i;
+    ngx_http_replog_engine_t  *engine;
+
+    engine = ev->data;
+
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+        ngx_http_replog_live_next(&engine->live[i]);
     }
 }
 
@@ -473,7 +508,9 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
 {
     u_char                      *p, *body;
     size_t                       room, need;
+    uint64_t                     id;
     ngx_int_t                    rc;
+    ngx_uint_t                   n;
     ngx_http_replog_run_t        run;
     ngx_http_replog_cursor_t     cur;
     ngx_http_replog_engine_t    *engine;
@@ -489,11 +526,26 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
     ngx_memzero(&cur, sizeof(ngx_http_replog_cursor_t));
     cur.run = &run;
 
+    n = 0;
+
     if (from == 0) {
+        /* durable log hook: no secondary holds what the master lost */
+        for ( /* void */ ; n < link->qlen; n++) {
+            id = link->queue[(link->qhead + n) % NGX_HTTP_REPLOG_QUEUE];
+
+            if (!ngx_http_replog_log_holds(engine->zone, id)) {
+                break;
+            }
+        }
+
+        if (n == 0) {
+            return NGX_DECLINED;
+        }
+
         cur.ring = link->queue;
         cur.ring_size = NGX_HTTP_REPLOG_QUEUE;
         cur.head = link->qhead;
-        cur.n = link->qlen;
+        cur.n = n;
 
     } else {
         cur.next = from;
@@ -542,9 +594,9 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
     ngx_http_replog_client_post_end(&link->client, p);
 
     if (from == 0) {
-        link->batch_n = link->qlen - cur.n;
+        link->batch_n = n - cur.n;
         link->qhead = cur.head;
-        link->qlen = cur.n;
+        link->qlen -= link->batch_n;
 
     } else {
         link->batch_n = cur.next - from;
@@ -576,7 +628,7 @@ static void
 ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 {
     u_char                     buf[64];
-    uint64_t                   acked_id, incarnation;
+    uint64_t                   acked_id, incarnation, last_id;
     ngx_int_t                  arc;
     ngx_uint_t                 ok;
     const char                *err;
@@ -674,13 +726,16 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 
     peer = &peers.peer[link->slot];
 
+    /* durable log hook: catch-up sends what the master holds */
+    last_id = ngx_min(peers.last_id, peers.held);
+
     /* it streams while more than a batch behind; live pushes do the rest */
     if (peer->status
         && peer->generation == link->generation
-        && peers.last_id > peer->acked_id
-        && peers.last_id - peer->acked_id > engine->node->batch_max)
+        && last_id > peer->acked_id
+        && last_id - peer->acked_id > engine->node->batch_max)
     {
-        ngx_http_replog_catchup_next(link, peer, peers.last_id);
+        ngx_http_replog_catchup_next(link, peer, last_id);
     }
 }
 
@@ -810,6 +865,7 @@ ngx_http_replog_heartbeat(ngx_http_replog_link_t *link)
 static void
 ngx_http_replog_tick_owner(ngx_http_replog_engine_t *engine)
 {
+    uint64_t                     last_id;
     ngx_uint_t                   i, due, idle;
     ngx_http_replog_peer_t      *peer;
     ngx_http_replog_peers_t      peers;
@@ -837,6 +893,9 @@ ngx_http_replog_tick_owner(ngx_http_replog_engine_t *engine)
     engine->seen = peers.locks;
     engine->last_id = peers.last_id;
     idle = engine->open;
+
+    /* durable log hook: catch-up sends what the master holds */
+    last_id = ngx_min(peers.last_id, peers.held);
 
     for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
         peer = &peers.peer[i];
@@ -880,7 +939,7 @@ ngx_http_replog_tick_owner(ngx_http_replog_engine_t *engine)
             continue;
         }
 
-        if (peer->acked_id >= peers.last_id) {
+        if (peer->acked_id >= last_id) {
             continue;
         }
 
@@ -891,10 +950,10 @@ ngx_http_replog_tick_owner(ngx_http_replog_engine_t *engine)
          * lags further than live links go
          */
         if (ngx_current_msec - peer->acked_at >= NGX_HTTP_REPLOG_GRACE
-            || peers.last_id - peer->acked_id > node->max_pending / 2)
+            || last_id - peer->acked_id > node->max_pending / 2)
         {
             ngx_http_replog_catchup_next(&engine->catchup[i], peer,
-                                         peers.last_id);
+                                         last_id);
         }
     }
 

@@ -219,6 +219,7 @@ ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
 {
     ngx_int_t                    rc;
     ngx_str_t                    msg, err;
+    ngx_err_t                    err_no;
     ngx_http_replog_ctx_t       *ctx;
     ngx_http_replog_zone_t      *zone;
     ngx_http_replog_peers_t      peers;
@@ -240,7 +241,23 @@ ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
 
     zone = ctx->node->shm_zone->data;
 
-    if (ctx->wc > 1) {
+    /* durable log hook: nothing is taken while the disk refuses it */
+    if (ngx_http_replog_log_refusing(zone, &err_no)) {
+        if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_replog_send_error(r, err_no == NGX_ENOSPC
+                                             ? NGX_HTTP_INSUFFICIENT_STORAGE
+                                             : NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "the durable log of replog_zone \"%V\" cannot be "
+                   "written (%s): nothing was stored, retry",
+                   &zone->name, err_no == NGX_ENOSPC ? "disk full"
+                                                     : "write error");
+    }
+
+    /* durable log hook: with fsync=always even wc=1 waits for the disk */
+    if (ctx->wc > 1 || ngx_http_replog_log_waits(zone)) {
         /* before the id exists: see ngx_http_replog_engine_expect() */
         ngx_http_replog_engine_expect(ctx->node, ctx->wc);
     }
@@ -276,9 +293,8 @@ ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
 
     ngx_http_replog_engine_appended(ctx->node, a.id, &peers);
 
-    if (ctx->wc > 1
-        && ngx_http_replog_holders(&peers, a.id) < (ngx_uint_t) ctx->wc)
-    {
+    /* the master counts once its own copy is durable (log.c) */
+    if (ngx_http_replog_holders(&peers, a.id) < (ngx_uint_t) ctx->wc) {
         rc = ngx_http_replog_engine_wait(r, ctx->node, a.id, ctx->wc,
                                          ctx->timeout,
                                          ngx_http_replog_post_answer);

@@ -112,7 +112,7 @@ static ngx_conf_num_bounds_t  ngx_http_replog_cluster_size_bounds = {
 static ngx_command_t  ngx_http_replog_commands[] = {
 
     { ngx_string("replog_zone"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_replog_zone,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -463,6 +463,14 @@ ngx_http_replog_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "replog_zone \"%V\" is already defined",
                            &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* durable log hook: path= and fsync= */
+    if (ngx_http_replog_log_parse(cf, &value[1], &value[3],
+                                  cf->args->nelts - 3, &zone->log)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -1248,7 +1256,9 @@ ngx_http_replog_recovery(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_replog_init_process(ngx_cycle_t *cycle)
 {
-    ngx_http_replog_main_conf_t  *rmcf;
+    ngx_uint_t                     i;
+    ngx_shm_zone_t               **zones;
+    ngx_http_replog_main_conf_t   *rmcf;
 
     rmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_replog_module);
 
@@ -1260,6 +1270,17 @@ ngx_http_replog_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    /* durable log hook: this worker's writer of each zone */
+    zones = rmcf->zones.elts;
+
+    for (i = 0; i < rmcf->zones.nelts; i++) {
+        if (ngx_http_replog_log_init_process(cycle, zones[i]->data)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
     return ngx_http_replog_engine_init_process(cycle);
 }
 
@@ -1267,6 +1288,23 @@ ngx_http_replog_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_replog_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_uint_t                     i;
+    ngx_shm_zone_t               **zones;
+    ngx_http_replog_main_conf_t   *rmcf;
+
     ngx_http_replog_engine_exit_process(cycle);
     ngx_http_replog_wake_exit_process(cycle);
+
+    /* durable log hook */
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_replog_module);
+
+    if (rmcf == NULL) {
+        return;
+    }
+
+    zones = rmcf->zones.elts;
+
+    for (i = 0; i < rmcf->zones.nelts; i++) {
+        ngx_http_replog_log_exit_process(zones[i]->data);
+    }
 }

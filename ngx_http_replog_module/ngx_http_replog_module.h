@@ -121,6 +121,8 @@ typedef struct {
     ngx_http_replog_batch_entry_t *entries;
     ngx_uint_t                     nentries;
     ngx_event_t                    delay;
+    ngx_http_replog_applied_t      applied;  /* durable log hook: parked
+                                                until the writer holds it */
 } ngx_http_replog_ctx_t;
 
 

@@ -164,6 +164,9 @@ ngx_http_replog_registry_peers_locked(ngx_http_replog_zone_t *zone,
 
     peers->last_id = zone->sh->last_id;
     peers->locks = zone->sh->locks;
+
+    /* durable log hook: with fsync=always the master once it is on disk */
+    peers->held = ngx_http_replog_log_held(zone, (uint64_t) -1);
 }
 
 
@@ -184,7 +187,9 @@ ngx_http_replog_holders(ngx_http_replog_peers_t *peers, uint64_t id)
 {
     ngx_uint_t  i, n;
 
-    for (i = 0, n = 1; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
+    n = (peers->held >= id);
+
+    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
         n += ngx_http_replog_holds(&peers->peer[i], id);
     }
 
@@ -217,6 +222,13 @@ ngx_http_replog_registry_status(ngx_http_replog_zone_t *zone,
     st->nsecondaries = sh->nsecondaries;
     st->recovery_start = sh->recovery_start;
     ngx_memcpy(st->secondaries, sh->secondaries, sizeof(sh->secondaries));
+
+    /* durable log hook: the writer's counters */
+    st->logged = (sh->log != NULL);
+
+    if (sh->log) {
+        st->log = *sh->log;
+    }
 
     ngx_http_replog_store_unlock(zone);
 

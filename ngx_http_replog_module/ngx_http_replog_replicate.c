@@ -22,10 +22,17 @@ static ngx_int_t ngx_http_replog_replicate_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_replog_apply(ngx_http_request_t *r);
 static void ngx_http_replog_delayed(ngx_event_t *ev);
 static void ngx_http_replog_delay_cleanup(void *data);
+static ngx_int_t ngx_http_replog_park(ngx_http_request_t *r,
+    ngx_event_handler_pt handler, ngx_msec_t delay);
+static void ngx_http_replog_durable(ngx_event_t *ev);
 static ngx_str_t *ngx_http_replog_master_from(ngx_http_request_t *r,
     ngx_str_t *url);
 static ngx_int_t ngx_http_replog_acked(ngx_http_request_t *r,
     ngx_uint_t status, const char *err, ngx_http_replog_applied_t *a);
+
+
+/* durable log hook: how often a parked ack looks at the writer's mark */
+#define NGX_HTTP_REPLOG_DURABLE_POLL  2
 
 
 ngx_int_t
@@ -41,7 +48,6 @@ ngx_http_replog_replicate_body(ngx_http_request_t *r, ngx_str_t *body)
     ngx_int_t                    rc;
     ngx_str_t                    err;
     ngx_msec_t                   delay;
-    ngx_pool_cleanup_t          *cln;
     ngx_http_replog_ctx_t       *ctx;
     ngx_http_replog_srv_conf_t  *node;
 
@@ -71,17 +77,35 @@ ngx_http_replog_replicate_body(ngx_http_request_t *r, ngx_str_t *body)
             + (ngx_msec_t) ngx_random() % (node->delay_high
                                            - node->delay_low + 1);
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    return ngx_http_replog_park(r, ngx_http_replog_delayed, delay);
+}
+
+
+/* the request waits on ctx->delay, its client's abort still detected */
+
+static ngx_int_t
+ngx_http_replog_park(ngx_http_request_t *r, ngx_event_handler_pt handler,
+    ngx_msec_t delay)
+{
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_replog_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    if (ctx->delay.data == NULL) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln->handler = ngx_http_replog_delay_cleanup;
+        cln->data = &ctx->delay;
+
+        ctx->delay.data = r;
+        ctx->delay.log = r->connection->log;
     }
 
-    cln->handler = ngx_http_replog_delay_cleanup;
-    cln->data = &ctx->delay;
-
-    ctx->delay.handler = ngx_http_replog_delayed;
-    ctx->delay.data = r;
-    ctx->delay.log = r->connection->log;
+    ctx->delay.handler = handler;
 
     ngx_add_timer(&ctx->delay, delay);
 
@@ -95,6 +119,7 @@ ngx_http_replog_replicate_body(ngx_http_request_t *r, ngx_str_t *body)
 static void
 ngx_http_replog_delayed(ngx_event_t *ev)
 {
+    ngx_int_t            rc;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
@@ -103,7 +128,44 @@ ngx_http_replog_delayed(ngx_event_t *ev)
 
     r->read_event_handler = ngx_http_block_reading;
 
-    ngx_http_finalize_request(r, ngx_http_replog_apply(r));
+    rc = ngx_http_replog_apply(r);
+
+    if (rc == NGX_DONE) {
+        /* durable log hook: parked again, for the writer */
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* durable log hook: the parked ack, answered once the writer holds it */
+
+static void
+ngx_http_replog_durable(ngx_event_t *ev)
+{
+    uint64_t                held;
+    ngx_connection_t       *c;
+    ngx_http_request_t     *r;
+    ngx_http_replog_ctx_t  *ctx;
+
+    r = ev->data;
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    held = ngx_http_replog_log_held(ctx->node->shm_zone->data,
+                                    ctx->applied.acked_id);
+
+    if (held < ctx->applied.acked_id) {
+        ngx_add_timer(ev, NGX_HTTP_REPLOG_DURABLE_POLL);
+        return;
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
+
+    ngx_http_finalize_request(r, ngx_http_replog_acked(r, NGX_HTTP_OK, NULL,
+                                                       &ctx->applied));
     ngx_http_run_posted_requests(c);
 }
 
@@ -173,6 +235,19 @@ ngx_http_replog_apply(ngx_http_request_t *r)
         return ngx_http_replog_acked(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                      "failure simulated by replog_fail_rate",
                                      &a);
+    }
+
+    /*
+     * durable log hook: with fsync=always the ack is the durable prefix,
+     * so the answer waits (on a timer, never blocking) for the writer
+     */
+    if (ngx_http_replog_log_held(node->shm_zone->data, a.acked_id)
+        < a.acked_id)
+    {
+        ctx->applied = a;
+
+        return ngx_http_replog_park(r, ngx_http_replog_durable,
+                                    NGX_HTTP_REPLOG_DURABLE_POLL);
     }
 
     return ngx_http_replog_acked(r, NGX_HTTP_OK, NULL, &a);

@@ -109,7 +109,7 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
     n = view.cluster_size;
     up = (ctx->node->role == NGX_HTTP_REPLOG_MASTER) ? view.up : 1;
 
-    len = 48 * NGX_HTTP_REPLOG_METRIC_LINE
+    len = 64 * NGX_HTTP_REPLOG_METRIC_LINE
           + NGX_HTTP_REPLOG_MAX_SECONDARIES * 12 * NGX_HTTP_REPLOG_METRIC_LINE;
 
     start = ngx_pnalloc(r->pool, len);
@@ -135,6 +135,39 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
                                     "Last id of the contiguous log.");
     p = ngx_sprintf(p, "replog_last_id{node=\"%*s\"} %uL\n",
                     nlen, node, last_id);
+
+    /* durable log hook: the writer's counters */
+    if (st->logged) {
+        p = ngx_http_replog_metric_head(p, "log_durable_id", "gauge",
+                                        "Last id written to the durable log "
+                                        "and fsynced (fsync=off: written).");
+        p = ngx_sprintf(p, "replog_log_durable_id{node=\"%*s\"} %uL\n",
+                        nlen, node, st->log.durable_id);
+
+        p = ngx_http_replog_metric_head(p, "log_fsyncs_total", "counter",
+                                        "fdatasync() calls of the durable "
+                                        "log's writer.");
+        p = ngx_sprintf(p, "replog_log_fsyncs_total{node=\"%*s\"} %uL\n",
+                        nlen, node, st->log.fsyncs);
+
+        p = ngx_http_replog_metric_head(p, "log_synced_entries_total",
+                                        "counter", "Messages made durable by "
+                                        "those fsyncs (per fsync: divide).");
+        p = ngx_sprintf(p, "replog_log_synced_entries_total{node=\"%*s\"} "
+                        "%uL\n", nlen, node, st->log.synced_entries);
+
+        p = ngx_http_replog_metric_head(p, "log_written_bytes_total",
+                                        "counter", "Bytes written to the "
+                                        "durable log's segments.");
+        p = ngx_sprintf(p, "replog_log_written_bytes_total{node=\"%*s\"} "
+                        "%uL\n", nlen, node, st->log.bytes_written);
+
+        p = ngx_http_replog_metric_head(p, "log_write_errors_total",
+                                        "counter", "Writes or fsyncs of the "
+                                        "durable log that failed.");
+        p = ngx_sprintf(p, "replog_log_write_errors_total{node=\"%*s\"} "
+                        "%uL\n", nlen, node, st->log.write_errors);
+    }
 
     p = ngx_http_replog_metric_head(p, "pending_entries", "gauge",
                                     "Entries held past a gap.");

@@ -44,6 +44,8 @@ static ngx_http_replog_entry_t *ngx_http_replog_store_get_locked(
     ngx_http_replog_sh_t *sh, uint64_t id);
 static uint64_t ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh,
     uint64_t id);
+static void ngx_http_replog_store_log_moved(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_zone_t *ozone);
 static void ngx_http_replog_move_new_done(void *data);
 static void ngx_http_replog_move_old_done(void *data);
 
@@ -110,6 +112,11 @@ ngx_http_replog_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             zone->sh->state = NGX_HTTP_REPLOG_RECOVERING;
             zone->sh->recovery_start = ngx_current_msec;
         }
+    }
+
+    /* durable log hook: the zone's first fill, replayed from its files */
+    if (zone->log && ngx_http_replog_log_open(zone) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     return NGX_OK;
@@ -299,6 +306,9 @@ ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
         goto failed;
     }
 
+    /* durable log hook: the writer's marks move with the log */
+    ngx_http_replog_store_log_moved(zone, ozone);
+
     ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                   "replog_zone \"%V\" resized: its %uL messages moved into "
                   "the new zone", &shm_zone->shm.name, sh->last_id);
@@ -480,8 +490,14 @@ ngx_http_replog_now_usec(void)
 }
 
 
-static ngx_http_replog_entry_t *
-ngx_http_replog_store_get_locked(ngx_http_replog_sh_t *sh, uint64_t id)
+/*
+ * The index slots from id to the end of its chunk (*n of them), NULL when
+ * that chunk does not exist: the durable log's writer copies runs of them
+ */
+
+ngx_http_replog_entry_t **
+ngx_http_replog_store_slots_locked(ngx_http_replog_sh_t *sh, uint64_t id,
+    ngx_uint_t *n)
 {
     uint64_t  k;
 
@@ -497,7 +513,21 @@ ngx_http_replog_store_get_locked(ngx_http_replog_sh_t *sh, uint64_t id)
         return NULL;
     }
 
-    return sh->dir[k / NGX_HTTP_REPLOG_CHUNK][k % NGX_HTTP_REPLOG_CHUNK];
+    *n = NGX_HTTP_REPLOG_CHUNK - k % NGX_HTTP_REPLOG_CHUNK;
+
+    return &sh->dir[k / NGX_HTTP_REPLOG_CHUNK][k % NGX_HTTP_REPLOG_CHUNK];
+}
+
+
+static ngx_http_replog_entry_t *
+ngx_http_replog_store_get_locked(ngx_http_replog_sh_t *sh, uint64_t id)
+{
+    ngx_uint_t                 n;
+    ngx_http_replog_entry_t  **slot;
+
+    slot = ngx_http_replog_store_slots_locked(sh, id, &n);
+
+    return slot ? *slot : NULL;
 }
 
 
@@ -598,6 +628,69 @@ ngx_http_replog_store_entry_locked(ngx_http_replog_zone_t *zone, uint64_t id,
 }
 
 
+/*
+ * An entry replayed from the durable log, bytes as they were stored: the
+ * log is filled in id order, so the prefix moves with each.
+ */
+
+ngx_int_t
+ngx_http_replog_store_restore_locked(ngx_http_replog_zone_t *zone,
+    uint64_t id, const u_char *data, size_t len, uint32_t msg,
+    uint32_t msg_len)
+{
+    ngx_http_replog_sh_t      *sh;
+    ngx_http_replog_entry_t   *e, **slot;
+
+    sh = zone->sh;
+
+    if (ngx_http_replog_store_slot_locked(zone, id, &slot) != NGX_OK) {
+        return NGX_HTTP_REPLOG_FULL;
+    }
+
+    e = ngx_slab_alloc_locked(zone->shpool,
+                              offsetof(ngx_http_replog_entry_t, data) + len);
+    if (e == NULL) {
+        return NGX_HTTP_REPLOG_FULL;
+    }
+
+    e->id = id;
+    e->len = len;
+    e->msg = msg;
+    e->msg_len = msg_len;
+    ngx_memcpy(e->data, data, len);
+
+    *slot = e;
+    sh->max_id = id;
+    sh->appended++;
+    (void) ngx_http_replog_store_advance_locked(sh);
+
+    return NGX_OK;
+}
+
+
+/* the durable log's marks, copied into a resized zone */
+
+static void
+ngx_http_replog_store_log_moved(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_zone_t *ozone)
+{
+    ngx_http_replog_log_sh_t  *ls;
+
+    if (ozone->sh->log == NULL) {
+        return;
+    }
+
+    ls = ngx_slab_alloc(zone->shpool, sizeof(ngx_http_replog_log_sh_t));
+    if (ls == NULL) {
+        return;
+    }
+
+    ngx_memcpy(ls, ozone->sh->log, sizeof(ngx_http_replog_log_sh_t));
+    ls->claim = 0;
+    zone->sh->log = ls;
+}
+
+
 /* moves the contiguous prefix over the entries that follow it */
 
 static ngx_uint_t
@@ -686,6 +779,9 @@ ngx_http_replog_store_append(ngx_http_replog_zone_t *zone, u_char *msg,
 
     out->id = id;
     out->usec = usec;
+
+    /* durable log hook: the writer takes it */
+    ngx_http_replog_log_kick(zone);
 
     return NGX_OK;
 
@@ -787,6 +883,9 @@ done:
     out->incarnation = sh->incarnation;
 
     ngx_http_replog_store_unlock(zone);
+
+    /* durable log hook: the writer takes it */
+    ngx_http_replog_log_kick(zone);
 
     return rc;
 }
@@ -1111,6 +1210,9 @@ ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone)
     sh->pending = 0;
 
     ngx_http_replog_store_unlock(zone);
+
+    /* durable log hook: the segments go too, durably */
+    ngx_http_replog_log_reset(zone);
 
     return NGX_OK;
 }

@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include "ngx_http_replog_common.h"
 #include "ngx_http_replog_wake.h"
+#include "ngx_http_replog_log.h"
 
 
 /*
@@ -159,10 +160,14 @@ typedef struct {
 
     /* master: workers to wake when an ack covers their parked clients */
     ngx_http_replog_wake_sh_t      *wake;
+
+    /* the durable log writer's marks, NULL without path= */
+    ngx_http_replog_log_sh_t       *log;
 } ngx_http_replog_sh_t;
 
 
-typedef struct {
+/* typedef'd in ngx_http_replog_log.h, the log's files need it too */
+struct ngx_http_replog_zone_s {
     ngx_http_replog_sh_t           *sh;
     ngx_slab_pool_t                *shpool;
     ngx_str_t                       name;
@@ -171,7 +176,8 @@ typedef struct {
     ngx_uint_t                      recovery;
     ngx_pool_t                     *pool;     /* of the cycle it is of */
     ngx_http_replog_wake_slot_t    *wake;     /* this worker's entry */
-} ngx_http_replog_zone_t;
+    ngx_http_replog_log_t          *log;      /* path=, or NULL */
+};
 
 
 /* the result of an append, copied out of the zone */
@@ -205,6 +211,8 @@ typedef struct {
 /* the registry and the log's end, copied in one look */
 typedef struct {
     uint64_t                        last_id;
+    uint64_t                        held;     /* the master's own copy:
+                                                 durable ids, see log.c */
     ngx_atomic_uint_t               locks;    /* this look's included */
     ngx_http_replog_peer_t          peer[NGX_HTTP_REPLOG_MAX_SECONDARIES];
 } ngx_http_replog_peers_t;
@@ -226,6 +234,8 @@ typedef struct {
     ngx_uint_t                      counters[NGX_HTTP_REPLOG_COUNTERS];
     ngx_http_replog_secondary_t
                            secondaries[NGX_HTTP_REPLOG_MAX_SECONDARIES];
+    ngx_uint_t                      logged;   /* path= */
+    ngx_http_replog_log_sh_t        log;      /* its counters */
 } ngx_http_replog_status_t;
 
 
@@ -287,6 +297,11 @@ ngx_int_t ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone,
     ngx_uint_t max_pending, ngx_str_t *master,
     ngx_http_replog_applied_t *out);
 ngx_int_t ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone);
+ngx_int_t ngx_http_replog_store_restore_locked(ngx_http_replog_zone_t *zone,
+    uint64_t id, const u_char *data, size_t len, uint32_t msg,
+    uint32_t msg_len);
+ngx_http_replog_entry_t **ngx_http_replog_store_slots_locked(
+    ngx_http_replog_sh_t *sh, uint64_t id, ngx_uint_t *n);
 ngx_int_t ngx_http_replog_store_list(ngx_http_replog_zone_t *zone,
     uint64_t since, uint64_t limit, ngx_http_replog_cursor_t *cur,
     off_t *bytes, uint64_t *epoch, ngx_http_replog_peers_t *peers);

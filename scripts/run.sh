@@ -13,6 +13,9 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 env_file=${ENV_FILE:-$top/.env}
 
+# shellcheck source=scripts/lib.sh
+. "$top/scripts/lib.sh"
+
 # NAME=VALUE lines, as docker compose reads them; a variable the shell
 # already has wins, as with compose
 load_env() {
@@ -96,7 +99,7 @@ fi
 
 # a port someone answers on: the node would not get it
 for port in "$MASTER_PORT" $(seq "$first" $((first + nodes - 1))); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    if port_in_use "$port"; then
         echo "run: port $port on 127.0.0.1 is already in use; not starting" \
              "(free it, or set MASTER_PORT / SECONDARY_PORT)" >&2
         exit 1
@@ -120,38 +123,26 @@ trap stop INT TERM EXIT
 # waits until the node's nginx accepts connections; stops everything if it
 # exits first (a port taken meanwhile, a bad config)
 wait_node() {    # name port pid
-    local i
+    local rc=0
 
-    for i in $(seq 50); do
-        if ! kill -0 "$3" 2>/dev/null; then
-            echo "run: $1 did not start on port $2:" >&2
-            tail -3 "$RUN_DIR/$1/error.log" >&2 2>/dev/null || true
-            stop 1
-        fi
+    wait_port "$3" "$2" 5 || rc=$?
 
-        if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then
-            return 0
-        fi
-
-        sleep 0.1
-    done
-
-    echo "run: $1 does not answer on port $2 after 5 s" >&2
-    stop 1
+    if [ "$rc" = 1 ]; then
+        echo "run: $1 did not start on port $2:" >&2
+        tail -3 "$RUN_DIR/$1/error.log" >&2 2>/dev/null || true
+        stop 1
+    elif [ "$rc" != 0 ]; then
+        echo "run: $1 does not answer on port $2 after 5 s" >&2
+        stop 1
+    fi
 }
 
 start_node() {    # role name port [DELAY]
-    local role=$1 name=$2 port=$3 prefix=$RUN_DIR/$2
-
-    mkdir -p "$prefix/tmp"
-    : > "$prefix/error.log"
-    REPLOG_PREFIX=$prefix REPLOG_ID=$name SECONDARY_PORT=$port \
-        DELAY=${4:-} "$top/scripts/render-conf.sh" "$role" \
-        > "$prefix/nginx.conf"
-
-    "$NGINX_BIN" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" \
-        -g 'daemon off;' &
-    pids+=($!)
+    mkdir -p "$RUN_DIR/$2"
+    : > "$RUN_DIR/$2/error.log"
+    node_start "$1" "$RUN_DIR/$2" REPLOG_ID="$2" SECONDARY_PORT="$3" \
+        DELAY="${4:-}" || stop 1
+    pids+=("$NODE_PID")
 }
 
 start_secondary() {    # name port [DELAY]

@@ -1,5 +1,4 @@
 # Configuration: what nginx refuses to start with, and valid setups.
-use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 use Sys::Hostname ();
 
@@ -496,8 +495,7 @@ the cluster size and its quorum, a write concern of 4 is refused.
 POST /messages
 {"message":"all of one"}
 --- error_code: 201
---- response_body_like
-"message_id":1,
+--- response_body_like: "message_id":1,
 
 
 

@@ -1,6 +1,5 @@
 # POST /messages: the answer, write concerns, JSON round trips, and every
 # way a post can be refused -- a refused post must never reach the log.
-use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
 our $TS = qr/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z/;
@@ -40,16 +39,23 @@ log_level('info');
 no_shuffle();
 no_root_location();    # the tests define "location /" themselves
 
+# The configuration most blocks share, given to those without their own.
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value(http_config => <<'EOF') unless defined $block->http_config;
+    replog_zone log 1m;
+EOF
+    $block->set_value(config => <<'EOF') unless defined $block->config;
+    replog_node zone=log role=master id=m1;
+    location / { replog_api; }
+EOF
+});
+
 run_tests();
 
 __DATA__
 
 === TEST 1: POST /messages answers 201 with the message and its meta
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request
 POST /messages
 {"message":"hello"}
@@ -67,11 +73,6 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 
 
 === TEST 2: PUT /messages is a post too, answered 200 as the original does; ids go on
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["POST /messages\n{\"message\":\"first\"}",
  "PUT /messages\n{\"message\":\"second\"}",
@@ -88,11 +89,6 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 
 
 === TEST 3: write concerns a single node can meet: path and query forms
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["POST /messages/1\n{\"message\":\"p1\"}",
  "POST /messages/majority\n{\"message\":\"pmaj\"}",
@@ -121,11 +117,6 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 
 
 === TEST 4: invalid write concerns are refused and store nothing
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["POST /messages/0\n{\"message\":\"x\"}",
  "POST /messages/-1\n{\"message\":\"x\"}",
@@ -150,11 +141,6 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 
 
 === TEST 5: a write concern above the cluster size is refused and stores nothing
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["POST /messages/2\n{\"message\":\"x\"}",
  "POST /messages?wc=3\n{\"message\":\"x\"}",
@@ -171,11 +157,6 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 
 
 === TEST 6: an invalid timeout is refused and stores nothing
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["POST /messages?timeout=abc\n{\"message\":\"x\"}",
  "POST /messages?timeout=-5\n{\"message\":\"x\"}",
@@ -190,11 +171,6 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 
 
 === TEST 7: every JSON escape and Unicode round trip (POST answer and list)
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["POST /messages\n$::EscIn", "GET /messages"]
 --- error_code eval
@@ -206,11 +182,6 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 
 
 === TEST 8: escapes come back as a JSON decoder reads them
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["POST /messages\n{\"message\":\"\\u0000nul \\u00e9\\u2603 \\\\u00e9 tab\\ttab \\\"q\\\"\"}",
  "GET /messages"]
@@ -223,11 +194,6 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 
 
 === TEST 9: raw UTF-8 in, same bytes out; whitespace around the JSON is fine
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["POST /messages\n \r\n\t{ \"message\" : \"Grüße, 世界 — 🙂\" }\n\n",
  "GET /messages"]
@@ -240,11 +206,6 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 
 
 === TEST 10: invalid JSON in many shapes: 400, nothing stored
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["POST /messages\n{\"message\":\"x\"",
  "POST /messages\n{\"message\":\"x\"} trailing",
@@ -264,6 +225,8 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
  "GET /messages"]
 --- error_code eval
 [(400) x 15, 200]
+--- more_headers eval
+[("") x 7, "Content-Length: 3", ("") x 8]
 --- response_body eval
 [("{\"error\":\"invalid JSON\",\"detail\":\"invalid JSON\"}\n") x 15, $::Empty]
 --- response_headers eval
@@ -274,11 +237,6 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 
 
 === TEST 11: deeply nested JSON is refused without harm
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["POST /messages\n$::Deep", "GET /messages"]
 --- error_code eval
@@ -289,11 +247,6 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 
 
 === TEST 12: a JSON array is not an object: 400, nothing stored
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["POST /messages\n[]",
  "POST /messages\n[{\"message\":\"x\"}]",
@@ -308,11 +261,6 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 
 
 === TEST 13: JSON scalars are not objects: 400 "the body must be a JSON object"
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["POST /messages\n\"just a string\"",
  "POST /messages\n42",
@@ -327,11 +275,6 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 
 
 === TEST 14: no "message" key: 400, nothing stored
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["POST /messages\n{}",
  "POST /messages\n{\"Message\":\"x\"}",
@@ -346,11 +289,6 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 
 
 === TEST 15: "message" that is not a string: 400, nothing stored
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["POST /messages\n{\"message\":1}",
  "POST /messages\n{\"message\":null}",
@@ -367,11 +305,6 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 
 
 === TEST 16: an empty body: 400, nothing stored
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["POST /messages\n", "PUT /messages\n", "POST /messages/1\n", "GET /messages"]
 --- error_code eval
@@ -383,11 +316,6 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 
 
 === TEST 17: a POST without Content-Length nor body
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- raw_request eval
 "POST /messages HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 --- error_code: 400
@@ -397,11 +325,6 @@ qr/^\{"message":"hello","meta":\{"message_id":1,"registered_at":"$::TS","registe
 
 
 === TEST 18: an empty chunked body
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- more_headers
 Transfer-Encoding: chunked
 --- request eval
@@ -414,8 +337,6 @@ Transfer-Encoding: chunked
 
 
 === TEST 19: a body over client_max_body_size (Content-Length): JSON 413, nothing stored
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=master id=m1;
     location / { client_max_body_size 100; replog_api; }
@@ -437,8 +358,6 @@ Transfer-Encoding: chunked
 
 
 === TEST 20: a chunked body over client_max_body_size: JSON 413, nothing stored
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=master id=m1;
     location / { client_max_body_size 100; replog_api; }
@@ -464,8 +383,6 @@ Transfer-Encoding: chunked
 
 
 === TEST 20b: a chunked body over the limit that fills a small client_body_buffer_size: JSON 413, not 500
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=master id=m1;
     location / {
@@ -507,8 +424,6 @@ Transfer-Encoding: chunked
 
 
 === TEST 22: after a 413 the keep-alive connection still works
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=master id=m1;
     location / { client_max_body_size 100; replog_api; }
@@ -526,8 +441,6 @@ Transfer-Encoding: chunked
 
 
 === TEST 23: a 100KB body beyond client_body_buffer_size is stored whole, read in memory (no temp file)
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=master id=m1;
     client_body_buffer_size 8k;
@@ -545,8 +458,6 @@ buffered to a temporary file
 
 
 === TEST 24: a 100KB chunked body beyond client_body_buffer_size is stored whole, read in memory (no temp file)
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=master id=m1;
     client_body_buffer_size 8k;
@@ -566,8 +477,6 @@ buffered to a temporary file
 
 
 === TEST 25: missing or wrong x-token: 403, nothing stored
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=master id=m1;
     replog_api_key secret;
@@ -588,8 +497,6 @@ buffered to a temporary file
 
 
 === TEST 26: x-token that is wrong
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=master id=m1;
     replog_api_key secret;
@@ -608,8 +515,6 @@ x-token: Secret
 
 
 === TEST 27: x-token that is a prefix of the key
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=master id=m1;
     replog_api_key secret;
@@ -627,8 +532,6 @@ x-token: secre
 
 
 === TEST 28: x-token that extends the key
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=master id=m1;
     replog_api_key secret;
@@ -646,8 +549,6 @@ x-token: secretX
 
 
 === TEST 29: an empty x-token
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=master id=m1;
     replog_api_key secret;
@@ -665,8 +566,6 @@ x-token:
 
 
 === TEST 30: the right x-token posts
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=master id=m1;
     replog_api_key secret;
@@ -683,11 +582,6 @@ x-token: secret
 
 
 === TEST 31: unknown paths: JSON 404, nothing stored
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["POST /nope\n{\"message\":\"x\"}",
  "POST /messages/\n{\"message\":\"x\"}",
@@ -709,11 +603,6 @@ x-token: secret
 
 
 === TEST 32: wrong methods: 405 with Allow, nothing stored
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["DELETE /messages\n{\"message\":\"x\"}",
  "PATCH /messages\n{\"message\":\"x\"}",
@@ -738,8 +627,6 @@ x-token: secret
 
 
 === TEST 33: ids increase by one per accepted post, refused posts take none
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=master id=m1;
     location / { client_max_body_size 100; replog_api; }

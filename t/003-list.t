@@ -1,6 +1,5 @@
 # GET /messages (order, paging, HEAD, large messages, snapshots), the
 # secondaries list, /health, /healthcheck, and tokens on GET endpoints.
-use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
 our $TS = qr/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z/;
@@ -45,16 +44,23 @@ log_level('info');
 no_shuffle();
 no_root_location();    # the tests define "location /" themselves
 
+# The configuration most blocks share, given to those without their own.
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value(http_config => <<'EOF') unless defined $block->http_config;
+    replog_zone log 1m;
+EOF
+    $block->set_value(config => <<'EOF') unless defined $block->config;
+    replog_node zone=log role=master id=m1;
+    location / { replog_api; }
+EOF
+});
+
 run_tests();
 
 __DATA__
 
 === TEST 1: an empty log lists as {"data":[]}
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request
 GET /messages
 --- response_body eval
@@ -67,11 +73,6 @@ Content-Length: 12
 
 
 === TEST 2: messages are listed in id order with a Content-Length
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 [@::PostFive, "GET /messages"]
 --- error_code eval
@@ -85,11 +86,6 @@ Content-Length: 12
 
 
 === TEST 3: since and limit page through the log
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 [@::PostFive,
  "GET /messages?since=0",
@@ -137,11 +133,6 @@ Content-Length: 12
 
 
 === TEST 4: paging a longer log 7 at a time gives every message once
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 [(map { main::post("n$_") } 1 .. 30),
  (map { "GET /messages?since=" . (7 * $_) . "&limit=7" } 0 .. 4)]
@@ -154,11 +145,6 @@ Content-Length: 12
 
 
 === TEST 5: bad since or limit: 400 in JSON
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["GET /messages?since=-1",
  "GET /messages?since=abc",
@@ -182,17 +168,13 @@ Content-Length: 12
 
 
 === TEST 6: HEAD /messages: headers of the GET, no body
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["HEAD /messages", @::PostFive, "HEAD /messages", "HEAD /messages?since=3", "GET /messages"]
 --- error_code eval
 [200, (201) x 5, 200, 200, 200]
 --- response_body eval
-["", (undef) x 5, "", "", undef]
+["", (map { qr/^\{"message":"m$_","meta":\{"message_id":$_,"registered_at":"$::TS"/ } 1 .. 5),
+ "", "", main::list_re(@::Five)]
 --- response_headers eval
 ["Content-Length: 12\nContent-Type: application/json",
  (undef) x 5,
@@ -203,11 +185,6 @@ Content-Length: 12
 
 
 === TEST 7: a GET with a body is answered, the body ignored
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- pipelined_requests eval
 ["POST /messages\n{\"message\":\"one\"}",
  "GET /messages\n{\"message\":\"not posted\"}",
@@ -220,11 +197,6 @@ Content-Length: 12
 
 
 === TEST 8: a 200KB message round-trips through GET /messages
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 [main::post("before"), main::post($::Big), main::post("after"),
  "GET /messages", "GET /messages?since=1&limit=1", "GET /messages?since=2",
@@ -247,11 +219,6 @@ Content-Length: 12
 
 
 === TEST 9: a 200KB message first in the log, then many small ones
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 [main::post($::Big), (map { main::post("s$_") } 2 .. 40), "GET /messages"]
 --- error_code eval
@@ -265,9 +232,6 @@ Content-Length: 12
 === TEST 10: 1100 messages (past the first index chunk) list in order
 --- http_config
     replog_zone log 4m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 [(map { main::post("k$_") } 1 .. 1100),
  "GET /messages?since=1020&limit=10",
@@ -285,11 +249,6 @@ Content-Length: 12
 
 
 === TEST 11: /secondaries and /secondary/list are empty for now
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["GET /secondaries", "GET /secondary/list", "HEAD /secondaries"]
 --- error_code eval
@@ -302,11 +261,6 @@ Content-Length: 12
 
 
 === TEST 12: /health of a fresh master
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request
 GET /health
 --- response_headers
@@ -317,11 +271,6 @@ qr/^\{(?=.*"role":"master"[,}])(?=.*"id":"m1"[,}])(?=.*"epoch":"[0-9a-f]{16}"[,}
 
 
 === TEST 13: /health follows the log: last_id, bytes = size of the stored entries
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 [@::PostFive, "GET /health", "HEAD /health"]
 --- error_code eval
@@ -334,8 +283,6 @@ qr/^\{(?=.*"role":"master"[,}])(?=.*"id":"m1"[,}])(?=.*"epoch":"[0-9a-f]{16}"[,}
 
 
 === TEST 14: /health with replog_cluster_size 5
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=master id=m1;
     replog_cluster_size 5;
@@ -348,11 +295,6 @@ qr/^\{(?=.*"cluster_size":5[,}])(?=.*"quorum":\{"up":1,"needed":3\}).*\}\n\z/
 
 
 === TEST 15: /healthcheck
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    location / { replog_api; }
 --- request eval
 ["GET /healthcheck", "HEAD /healthcheck"]
 --- error_code eval
@@ -365,8 +307,6 @@ qr/^\{(?=.*"cluster_size":5[,}])(?=.*"quorum":\{"up":1,"needed":3\}).*\}\n\z/
 
 
 === TEST 16: with replog_api_key, GET endpoints want the token, /healthcheck does not
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=master id=m1;
     replog_api_key s3cr3t;
@@ -386,8 +326,6 @@ qr/^\{(?=.*"cluster_size":5[,}])(?=.*"quorum":\{"up":1,"needed":3\}).*\}\n\z/
 
 
 === TEST 17: with the right token every GET endpoint answers
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=master id=m1;
     replog_api_key s3cr3t;
@@ -407,8 +345,6 @@ x-token: s3cr3t
 
 
 === TEST 18: a wrong token on GET endpoints
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=master id=m1;
     replog_api_key s3cr3t;

@@ -1,12 +1,9 @@
 # A secondary's POST /replicate, driven directly (no master): prefix acks,
 # gaps and held entries, duplicates, epochs, every bad batch, body limits,
 # the service key, and what a secondary refuses to do.
-use lib 't/lib';
+# The plain-Perl checks (the service key, replog_delay) are in
+# t/perl/010-replicate.t.
 use Test::Nginx::Socket 'no_plan';
-use Test::Nginx::Util qw(:util);
-use IO::Socket::INET ();
-use IO::Select ();
-use Time::HiRes qw(time sleep);
 
 our $T  = '2026-01-01T00:00:00.000000Z';
 our $EA = '0123456789abcdef';
@@ -168,174 +165,25 @@ repeat_each(1);
 workers(1);
 log_level('info');
 no_shuffle();
+no_root_location();    # the tests define "location /" themselves
+
+# The configuration most blocks share, given to those without their own.
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value(http_config => <<'EOF') unless defined $block->http_config;
+    replog_zone s 1m;
+EOF
+    $block->set_value(config => <<'EOF') unless defined $block->config;
+    replog_node zone=s role=secondary id=s1;
+    location / { replog_api; }
+EOF
+});
 
 run_tests();
-
-# ------------------------------------------------------------ plain Perl
-
-# The service key: node-to-node endpoints take only it, client endpoints
-# take only the api key.
-{
-    start_nginx_conf(<<'EOF', http_config => 'replog_zone s 1m;');
-    replog_node zone=s role=secondary id=s1;
-    replog_api_key secret;
-    replog_service_key svc;
-    location / { replog_api; }
-EOF
-    my $b1 = batch($EA, 1 => 'one');
-    my @cases = (
-        [ undef,        403, 'no x-token' ],
-        [ 'wrong',      403, 'a wrong x-token' ],
-        [ 'secret',     403, 'the api key, while a service key is set' ],
-        [ 'sv',         403, 'a prefix of the service key' ],
-        [ 'svcc',       403, 'the service key and more' ],
-        [ 'SVC',        403, 'the service key in other case' ],
-    );
-    for my $c (@cases) {
-        my ($tok, $want, $what) = @$c;
-        my ($st, $h, $body) = http_request(port(), 'POST', '/replicate', $b1,
-            { 'Content-Type' => 'application/json',
-              defined $tok ? ('x-token' => $tok) : () });
-        is($st, $want, "service key: $what -> $want");
-        is($body, err('missing or invalid x-token'), "service key: $what: JSON body");
-    }
-
-    my ($st, $h, $body) = http_request(port(), 'GET', '/messages', undef,
-                                       { 'x-token' => 'secret' });
-    is($st, 200, 'service key: nothing was applied (api key reads)');
-    is($body, $Empty, 'service key: the log is still empty');
-
-    ($st, $h, $body) = http_request(port(), 'POST', '/replicate', $b1,
-                                    { 'x-token' => 'svc' });
-    is($st, 200, 'service key: the service key is taken');
-    is($body, acked(1), 'service key: applied');
-
-    # nodes read each other's logs (recovery) with the service key
-    ($st, $h, $body) = http_request(port(), 'GET', '/messages', undef,
-                                    { 'x-token' => 'svc' });
-    is($st, 200, 'service key: reads GET /messages (node to node)');
-    ($st, $h, $body) = http_request(port(), 'GET', '/messages');
-    is($st, 403, 'service key: GET /messages without a token');
-    ($st, $h, $body) = http_request(port(), 'GET', '/messages', undef,
-                                    { 'x-token' => 'secret' });
-    is($body, list(1 => 'one'), 'service key: the api key reads the entry');
-
-    # GET /replicate: the token is checked first, then the method
-    ($st, $h, $body) = http_request(port(), 'GET', '/replicate');
-    is($st, 403, 'service key: GET /replicate without a token -> 403');
-    ($st, $h, $body) = http_request(port(), 'GET', '/replicate', undef,
-                                    { 'x-token' => 'svc' });
-    is($st, 405, 'service key: GET /replicate with the token -> 405');
-    is($h->{allow}, 'POST', 'service key: Allow: POST');
-    stop_nginx();
-}
-
-# Without replog_service_key the key derived from the api key serves node
-# to node, never the api key itself.
-{
-    start_nginx_conf(<<'EOF', http_config => 'replog_zone s 1m;');
-    replog_node zone=s role=secondary id=s1;
-    replog_api_key secret;
-    location / { replog_api; }
-EOF
-    my $b1 = batch($EA, 1 => 'one');
-    my ($st, $h, $body) = http_request(port(), 'POST', '/replicate', $b1);
-    is($st, 403, 'api key only: no token -> 403');
-    ($st, $h, $body) = http_request(port(), 'POST', '/replicate', $b1,
-                                    { 'x-token' => 'other' });
-    is($st, 403, 'api key only: wrong token -> 403');
-    ($st, $h, $body) = http_request(port(), 'POST', '/replicate', $b1,
-                                    { 'x-token' => 'secret' });
-    is($st, 403, 'api key only: the api key -> 403');
-    ($st, $h, $body) = http_request(port(), 'POST', '/replicate', $b1,
-        { 'x-token' => 'a7aa795d89c5c07ddaee29a5e7e97fdd20754f5aef5d1c067aa295783e5aed8d' });
-    is($st, 200, 'api key only: the derived key is the service key');
-    is($body, acked(1), 'api key only: applied');
-    stop_nginx();
-}
-
-# A service key without an api key: the node endpoints need it, the client
-# API is open ("replog_service_key off" with an api key is refused, see
-# t/015-trust.t).
-{
-    start_nginx_conf(<<'EOF', http_config => 'replog_zone s 1m;');
-    replog_node zone=s role=secondary id=s1;
-    replog_service_key svc;
-    location / { replog_api; }
-EOF
-    my ($st, $h, $body) = http_request(port(), 'POST', '/replicate',
-                                       batch($EA, 1 => 'one'));
-    is($st, 403, 'service key only: /replicate without a token -> 403');
-    ($st, $h, $body) = http_request(port(), 'POST', '/replicate',
-                                    batch($EA, 1 => 'one'),
-                                    { 'x-token' => 'svc' });
-    is($st, 200, 'service key only: /replicate with it');
-    is($body, acked(1), 'service key only: applied');
-    ($st, $h, $body) = http_request(port(), 'GET', '/messages');
-    is($st, 200, 'service key only: GET /messages needs no token');
-    stop_nginx();
-}
-
-# replog_delay: a batch waits on a timer, the worker serves others meanwhile;
-# a client that goes away during the delay leaves nothing behind.
-{
-    start_nginx_conf(<<'EOF', http_config => 'replog_zone s 1m;');
-    replog_node zone=s role=secondary id=s1;
-    replog_delay 1500ms 1500ms;
-    location / { replog_api; }
-EOF
-    my $send = sub {
-        my ($body) = @_;
-        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => port(),
-                                      Proto => 'tcp', Timeout => 5) or die "connect: $@";
-        print {$s} "POST /replicate HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-                 . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
-        return $s;
-    };
-    my $t0 = time;
-    my $s = $send->(batch($EA, 1 => 'a'));
-    sleep 0.05;
-    my ($st, $h, $body) = http_request(port(), 'GET', '/messages');
-    is($st, 200, 'delay: the worker answers others during the delay');
-    is($body, $Empty, 'delay: not applied yet');
-    cmp_ok(time - $t0, '<', 1.2, 'delay: without waiting for it');
-
-    my $sel = IO::Select->new($s);
-    my $buf = '';
-    my $until = time + 5;
-    while (time < $until) {
-        next unless $sel->can_read(0.05);
-        last unless sysread($s, $buf, 65536, length $buf);
-    }
-    close $s;
-    like($buf, qr/^HTTP\/1\.1 200 .*\r\n\r\n\{"acked_id":1,"id":"s1","epoch":"[0-9a-f]{16}"\}\n\z/s, 'delay: then applied and acked');
-    cmp_ok(time - $t0, '>=', 1.49, 'delay: after the delay');
-
-    # gone during the delay
-    $s = $send->(batch($EA, 2 => 'b'));
-    sleep 0.05;
-    close $s;
-    sleep 1.6;
-    ($st, $h, $body) = http_request(port(), 'GET', '/health');
-    is($st, 200, 'delay: alive after a client left during the delay');
-
-    # a batch still delayed when nginx stops
-    $s = $send->(batch($EA, 3 => 'c'));
-    sleep 0.05;
-    stop_nginx();
-    close $s;
-    my @bad = grep { /\[(alert|crit)\]/ } split /\n/, read_error_log();
-    ok(!@bad, 'delay: nothing at [alert]/[crit]') or diag(join "\n", @bad);
-}
 
 __DATA__
 
 === TEST 1: apply 1, 2: acked 2, both listed
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 1 => 'a', 2 => 'b'),
  "GET /messages"]
@@ -352,11 +200,6 @@ __DATA__
 
 
 === TEST 2: a gap: 1, 2, 4 lists 1, 2 and acks 2; then 3 closes it: 1..4
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 1 => 'a'),
  ::rep($::EA, 2 => 'b'),
@@ -382,11 +225,6 @@ __DATA__
 
 
 === TEST 3: gaps in one batch, out of order, and a batch that closes several
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 5 => 'e', 3 => 'c', 7 => 'g'),
  "GET /messages",
@@ -403,11 +241,6 @@ __DATA__
 
 
 === TEST 4: duplicates are ignored: the same batch twice lists byte for byte the same
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 1 => 'a', 2 => 'b', 3 => 'c'),
  "GET /messages",
@@ -430,11 +263,6 @@ __DATA__
 
 
 === TEST 5: a held entry is kept once: the same entry past a gap sent twice
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 3 => 'c'),
  ::rep($::EA, 3 => 'other'),
@@ -453,11 +281,6 @@ __DATA__
 
 
 === TEST 6: an empty secondary adopts the first batch's epoch; another epoch is refused whole
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 ["GET /health",
  ::rep($::EA, 1 => 'a', 2 => 'b'),
@@ -488,11 +311,6 @@ __DATA__
 
 
 === TEST 7: an epoch taken from entries held past a gap is kept too
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 5 => 'e'),
  ::rep($::EB, 1 => 'x'),
@@ -511,11 +329,6 @@ __DATA__
 
 
 === TEST 8: every bad batch on a log holding 1: 400 JSON, nothing changes
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 1 => 'a'),
  (map { "POST /replicate\n$_->[0]" } @::Bad),
@@ -539,11 +352,6 @@ __DATA__
 
 
 === TEST 9: bad batches on an empty secondary adopt no epoch
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [(map { "POST /replicate\n$_->[0]" } @::Bad),
  "GET /messages",
@@ -562,11 +370,6 @@ __DATA__
 
 
 === TEST 10: message texts round-trip: escapes, Unicode, NUL
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [qq{POST /replicate\n{"epoch":"$::EA","entries":[{"message":"q\\"b\\\\s\\/n\\nt\\tu\\u0001 \\u00e9 \\u2603 \\ud83d\\ude00 nul\\u0000end","meta":{"message_id":1,"registered_at":"$::T"}}]}},
  "GET /messages"]
@@ -577,12 +380,9 @@ __DATA__
 
 
 === TEST 11: a batch over client_max_body_size: 413 JSON, nothing applied
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
-    client_max_body_size 1k;
-    location / { replog_api; }
+    location / { client_max_body_size 1k; replog_api; }
 --- request eval
 [::rep($::EA, 1 => 'a'),
  "POST /replicate\n$::Huge",
@@ -606,12 +406,9 @@ __DATA__
 
 
 === TEST 12: a chunked batch over client_max_body_size: 413 JSON
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
-    client_max_body_size 1k;
-    location / { replog_api; }
+    location / { client_max_body_size 1k; replog_api; }
 --- raw_request eval
 "POST /replicate HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n" . ::chunked($::Huge, 300)
 --- error_code: 413
@@ -626,11 +423,6 @@ Content-Type: application/json
 
 
 === TEST 13: a chunked batch within the limit is applied
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- raw_request eval
 "POST /replicate HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n" . ::chunked(::batch($::EA, 1 => 'a', 2 => 'b'), 7)
 --- response_body eval
@@ -657,11 +449,6 @@ buffered to a temporary file
 
 
 === TEST 15: POST and PUT /messages on a secondary: 405, before and after the master is known
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- more_headers
 x-replog-master: http://127.0.0.1:8000
 --- request eval
@@ -688,11 +475,6 @@ x-replog-master: http://127.0.0.1:8000
 
 
 === TEST 16: a secondary is not a master: /register, /secondary/register, /secondaries -> 404
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 ["POST /register\n{\"id\":\"s9\",\"port\":1}",
  "POST /secondary/register\n{\"id\":\"s9\",\"port\":1}",
@@ -709,11 +491,6 @@ x-replog-master: http://127.0.0.1:8000
 
 
 === TEST 17: GET /replicate -> 405 with Allow: POST
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request
 GET /replicate
 --- error_code: 405
@@ -741,8 +518,6 @@ Content-Type: application/json
 
 
 === TEST 19: replog_max_pending 2: an entry 5 past the prefix is dropped, 2 past is held
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     replog_max_pending 2;
@@ -769,8 +544,6 @@ Content-Type: application/json
 
 
 === TEST 20: replog_max_pending bounds entries past a gap, not a contiguous batch longer than it
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     replog_max_pending 2;
@@ -789,11 +562,6 @@ Content-Type: application/json
 
 
 === TEST 21: a huge id far past the prefix is dropped, not allocated
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 9223372036854775807 => 'far', 1 => 'a'),
  ::rep($::EA, 65537 => 'edge'),
@@ -811,11 +579,6 @@ Content-Type: application/json
 
 
 === TEST 22: an empty list of entries from the adopted epoch is a no-op
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 1 => 'a'),
  ::rep($::EA),
@@ -826,11 +589,6 @@ Content-Type: application/json
 
 
 === TEST 23: registered_at that is no real time: 400 JSON, nothing stored, pending right
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 [::rep($::EA, 1 => 'a', 3 => 'c'),
  (map { "POST /replicate\n"
@@ -854,11 +612,6 @@ Content-Type: application/json
 
 
 === TEST 24: registered_at at the edges of real times is taken: leap days, a leap second
---- http_config
-    replog_zone s 1m;
---- config
-    replog_node zone=s role=secondary id=s1;
-    location / { replog_api; }
 --- request eval
 ["POST /replicate\n" . qq/{"epoch":"$::EA","entries":[/
  . CORE::join(',', map { ::ent($_->[0], qq/"$_->[1]"/, qq/"t$_->[0]"/) }

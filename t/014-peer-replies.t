@@ -4,13 +4,23 @@
 # A push may go over two links at once (live and catch-up): the stand-in
 # answers one, the other fails, so the reason a push failed is looked for
 # in the debug line of the failing link, not in the one state change.
-use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
+use IO::Socket::INET ();
+
+# Ports for the stand-ins, in the environment: config sections read them
+# as $TEST_NGINX_PEER_PORT, requests (which the runners do not expand) as
+# $ENV{TEST_NGINX_PEER_PORT}.
+{
+    my @s = map { IO::Socket::INET->new(Listen => 1,
+                                        LocalAddr => '127.0.0.1') } 1 .. 1;
+    $ENV{"TEST_NGINX_$_"} //= shift(@s)->sockport for qw(PEER_PORT);
+}
 
 repeat_each(1);
 workers(1);
 log_level('info');
 no_shuffle();
+no_root_location();    # the tests define "location /" themselves
 
 # The answer of a secondary to the push it was sent, as s1 (or as told):
 # answer($push, id => ..., epoch => ..., acked => ..., head => extra header
@@ -31,22 +41,33 @@ sub answer {
 
 sub register { qq{POST /register\n{"id":"s1","port":$_[0]}} }
 
+# The configuration most blocks share, given to those without their own.
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value(http_config => <<'EOF') unless defined $block->http_config;
+    replog_zone m 1m;
+EOF
+    $block->set_value(config => <<'EOF') unless defined $block->config;
+    replog_node zone=m role=master id=m;
+    replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
+    location / { replog_api; }
+EOF
+});
+
 run_tests();
 
 __DATA__
 
 === TEST 1: a NUL in the status line of a heartbeat's answer: a failure, no crash
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=100ms timeout=1s suspect=1 fails=3;
     location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 "HTTP/1.1 200 \0OK\r\nContent-Length: 0\r\n\r\n"
 --- request eval
-::register('$TEST_NGINX_RAND_PORT_1')
+::register($ENV{TEST_NGINX_PEER_PORT})
 --- wait: 0.5
 --- error_log
 HEALTHY -> SUSPECTED: control byte in the reply header
@@ -56,17 +77,15 @@ HEALTHY -> SUSPECTED: control byte in the reply header
 
 
 === TEST 2: a control byte in a header value: a failure
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=100ms timeout=1s suspect=1 fails=3;
     location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 "HTTP/1.1 200 OK\r\nX-Odd: a\x01b\r\nContent-Length: 0\r\n\r\n"
 --- request eval
-::register('$TEST_NGINX_RAND_PORT_1')
+::register($ENV{TEST_NGINX_PEER_PORT})
 --- wait: 0.5
 --- error_log
 HEALTHY -> SUSPECTED: control byte in the reply header
@@ -76,17 +95,15 @@ HEALTHY -> SUSPECTED: control byte in the reply header
 
 
 === TEST 3: a bare LF ends no header line: a failure
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=100ms timeout=1s suspect=1 fails=3;
     location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 "HTTP/1.1 200 OK\nContent-Length: 0\r\n\r\n"
 --- request eval
-::register('$TEST_NGINX_RAND_PORT_1')
+::register($ENV{TEST_NGINX_PEER_PORT})
 --- wait: 0.5
 --- error_log
 HEALTHY -> SUSPECTED: bare LF in the reply header
@@ -96,17 +113,15 @@ HEALTHY -> SUSPECTED: bare LF in the reply header
 
 
 === TEST 4: a chunked reply is refused, never read until close
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=100ms timeout=1s suspect=1 fails=3;
     location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
 --- request eval
-::register('$TEST_NGINX_RAND_PORT_1')
+::register($ENV{TEST_NGINX_PEER_PORT})
 --- wait: 0.5
 --- error_log
 HEALTHY -> SUSPECTED: Transfer-Encoding is not supported
@@ -116,18 +131,13 @@ HEALTHY -> SUSPECTED: Transfer-Encoding is not supported
 
 
 === TEST 5: an answer naming another secondary satisfies no wc=all, even with a huge acked_id
---- http_config
-    replog_zone m 1m;
---- config
-    replog_node zone=m role=master id=m;
-    replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
-    location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 sub { ::answer($_[0], id => 'intruder', acked => 1000000000000) }
 --- request eval
-[::register('$TEST_NGINX_RAND_PORT_1'),
+[::register($ENV{TEST_NGINX_PEER_PORT}),
  qq{POST /messages?wc=all&timeout=3000\n{"message":"one"}}]
+--- timeout: 10
 --- error_code eval
 [200, 504]
 --- response_body_like eval
@@ -141,18 +151,13 @@ failed: the answer names another secondary
 
 
 === TEST 6: an answer of another epoch satisfies no wc=all
---- http_config
-    replog_zone m 1m;
---- config
-    replog_node zone=m role=master id=m;
-    replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
-    location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 sub { ::answer($_[0], epoch => '0123456789abcdef', acked => 1000000000000) }
 --- request eval
-[::register('$TEST_NGINX_RAND_PORT_1'),
+[::register($ENV{TEST_NGINX_PEER_PORT}),
  qq{POST /messages?wc=all&timeout=3000\n{"message":"one"}}]
+--- timeout: 10
 --- error_code eval
 [200, 504]
 --- response_body_like eval
@@ -166,17 +171,11 @@ failed: the answer is of another epoch
 
 
 === TEST 7: the answer of the secondary itself meets wc=all (the stand-in is fair)
---- http_config
-    replog_zone m 1m;
---- config
-    replog_node zone=m role=master id=m;
-    replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
-    location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 sub { ::answer($_[0]) }
 --- request eval
-[::register('$TEST_NGINX_RAND_PORT_1'),
+[::register($ENV{TEST_NGINX_PEER_PORT}),
  qq{POST /messages?wc=all&timeout=3000\n{"message":"one"}},
  "GET /secondaries"]
 --- error_code eval
@@ -190,17 +189,11 @@ sub { ::answer($_[0]) }
 
 
 === TEST 8: a reply above 4 KiB (the buffer grows): X-Replog-Log is read from the new buffer
---- http_config
-    replog_zone m 1m;
---- config
-    replog_node zone=m role=master id=m;
-    replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
-    location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 sub { ::answer($_[0], pad => 20000) }
 --- request eval
-[::register('$TEST_NGINX_RAND_PORT_1'),
+[::register($ENV{TEST_NGINX_PEER_PORT}),
  qq{POST /messages?wc=all&timeout=3000\n{"message":"one"}},
  "GET /secondaries"]
 --- error_code eval
@@ -214,19 +207,14 @@ sub { ::answer($_[0], pad => 20000) }
 
 
 === TEST 9: a body exactly at the reply limit (1 MiB) after a big header is accepted
---- http_config
-    replog_zone m 1m;
---- config
-    replog_node zone=m role=master id=m;
-    replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
-    location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 sub { ::answer($_[0], pad => 1024 * 1024,
                head => 'X-Padding: ' . ('p' x 7000) . "\r\n") }
 --- request eval
-[::register('$TEST_NGINX_RAND_PORT_1'),
+[::register($ENV{TEST_NGINX_PEER_PORT}),
  qq{POST /messages?wc=all&timeout=3000\n{"message":"one"}}]
+--- timeout: 10
 --- error_code eval
 [200, 201]
 --- response_body_like eval
@@ -237,17 +225,11 @@ sub { ::answer($_[0], pad => 1024 * 1024,
 
 
 === TEST 10: a body one byte above the limit is refused
---- http_config
-    replog_zone m 1m;
---- config
-    replog_node zone=m role=master id=m;
-    replog_healthcheck interval=60s timeout=1s suspect=1 fails=3;
-    location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 sub { ::answer($_[0], pad => 1024 * 1024 + 1) }
 --- request eval
-[::register('$TEST_NGINX_RAND_PORT_1'),
+[::register($ENV{TEST_NGINX_PEER_PORT}),
  qq{POST /messages?wc=all&timeout=1000\n{"message":"one"}}]
 --- error_code eval
 [200, 504]
@@ -260,17 +242,15 @@ failed: reply too large
 
 
 === TEST 11: a header above 8 KiB is refused
---- http_config
-    replog_zone m 1m;
 --- config
     replog_node zone=m role=master id=m;
     replog_healthcheck interval=100ms timeout=1s suspect=1 fails=3;
     location / { replog_api; }
---- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_listen: $TEST_NGINX_PEER_PORT
 --- tcp_reply eval
 "HTTP/1.1 200 OK\r\nX-Padding: " . ('p' x 9000) . "\r\nContent-Length: 0\r\n\r\n"
 --- request eval
-::register('$TEST_NGINX_RAND_PORT_1')
+::register($ENV{TEST_NGINX_PEER_PORT})
 --- wait: 0.5
 --- error_log
 HEALTHY -> SUSPECTED: reply header too large

@@ -1,9 +1,17 @@
 # Who may do what: the client key and the service key, the keys of a
 # location, the registered address behind realip, and where the master's
 # URL shown to clients comes from.
-use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 use IO::Socket::INET ();
+
+# Ports for the stand-ins, in the environment: config sections read them
+# as $TEST_NGINX_S1_PORT, requests (which the runners do not expand) as
+# $ENV{TEST_NGINX_S1_PORT}.
+{
+    my @s = map { IO::Socket::INET->new(Listen => 1,
+                                        LocalAddr => '127.0.0.1') } 1 .. 1;
+    $ENV{"TEST_NGINX_$_"} //= shift(@s)->sockport for qw(S1_PORT);
+}
 
 our $T  = '2026-01-01T00:00:00.000000Z';
 our $EA = '0123456789abcdef';
@@ -45,14 +53,21 @@ repeat_each(1);
 workers(1);
 log_level('info');
 no_shuffle();
+no_root_location();    # the tests define "location /" themselves
+
+# The configuration most blocks share, given to those without their own.
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value(http_config => <<'EOF') unless defined $block->http_config;
+    replog_zone s 1m;
+EOF
+});
 
 run_tests();
 
 __DATA__
 
 === TEST 1: replog_api_key only in a location: /replicate and /reset are not open
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     location / { replog_api_key secret; replog_api; }
@@ -87,8 +102,6 @@ __DATA__
 
 
 === TEST 3: the client key is refused on /replicate and /reset, the derived key is taken
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     replog_api_key secret;
@@ -109,8 +122,6 @@ x-token: secret
 
 
 === TEST 4: the derived key applies a batch, reads the list and resets; the client key reads
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     replog_api_key secret;
@@ -231,8 +242,6 @@ x-token: svc-key
 
 
 === TEST 10: "replog_service_key off" while the client API has a key: nginx -t refuses
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     replog_service_key off;
@@ -244,8 +253,6 @@ leaves /register, /replicate and /reset open: set "replog_service_key KEY;"
 
 
 === TEST 11: replog_service_key equal to an api key: nginx -t refuses
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     replog_service_key secret;
@@ -257,8 +264,6 @@ replog_service_key is the same as a replog_api_key
 
 
 === TEST 12: no key at all: node endpoints as open as the client API, and a warning
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     location / { replog_api; }
@@ -299,8 +304,6 @@ X-Forwarded-For: 127.0.0.2
 === TEST 14: a 409 batch with x-replog-master does not change the 405's URL
 The first batch, accepted, names the master; a batch of another epoch is
 refused and its header is not taken.
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     location / { replog_api; }
@@ -323,8 +326,6 @@ x-replog-master: http://phish.example
 
 
 === TEST 15: replog_master_url: the 405 shows it, whatever an accepted batch says
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     replog_master_url http://master.example:8000;
@@ -346,8 +347,6 @@ x-replog-master: http://phish.example
 
 
 === TEST 16: replog_master_url needs http:// or https:// and a clean host
---- http_config
-    replog_zone s 1m;
 --- config
     replog_node zone=s role=secondary id=s1;
     replog_master_url master.example:8000;
@@ -365,18 +364,18 @@ the registration came with Host: phish.example.
     replog_zone m 1m;
     replog_zone s 1m;
     server {
-        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        listen 127.0.0.1:$TEST_NGINX_S1_PORT;
         replog_node zone=s role=secondary id=s1;
         location / { replog_api; }
     }
 --- config
     replog_node zone=m role=master id=m;
-    location /s/ { proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/; }
+    location /s/ { proxy_pass http://127.0.0.1:$TEST_NGINX_S1_PORT/; }
     location / { replog_api; }
 --- more_headers
 Host: phish.example
 --- request eval
-[::reg('/register', 's1', '$TEST_NGINX_RAND_PORT_1'),
+[::reg('/register', 's1', $ENV{TEST_NGINX_S1_PORT}),
  "POST /messages?wc=all&timeout=5000\n{\"message\":\"x\"}",
  "POST /s/messages\n{\"message\":\"y\"}"]
 --- error_code eval
@@ -394,19 +393,19 @@ Host: phish.example
     replog_zone m 1m;
     replog_zone s 1m;
     server {
-        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        listen 127.0.0.1:$TEST_NGINX_S1_PORT;
         replog_node zone=s role=secondary id=s1;
         location / { replog_api; }
     }
 --- config
     replog_node zone=m role=master id=m;
     replog_master_url https://writes.example:8443;
-    location /s/ { proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1/; }
+    location /s/ { proxy_pass http://127.0.0.1:$TEST_NGINX_S1_PORT/; }
     location / { replog_api; }
 --- more_headers
 Host: phish.example
 --- request eval
-[::reg('/register', 's1', '$TEST_NGINX_RAND_PORT_1'),
+[::reg('/register', 's1', $ENV{TEST_NGINX_S1_PORT}),
  "POST /messages?wc=all&timeout=5000\n{\"message\":\"x\"}",
  "POST /s/messages\n{\"message\":\"y\"}"]
 --- error_code eval

@@ -1,6 +1,5 @@
 # GET /openapi.json and GET /docs: the document compiled into the module,
 # served on both roles without a token, GET and HEAD only.
-use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 
 # the repository's document, byte for byte (prove runs from the top)
@@ -16,17 +15,24 @@ log_level('info');
 no_shuffle();
 no_root_location();    # the tests define "location /" themselves
 
+# The configuration most blocks share, given to those without their own.
+add_block_preprocessor(sub {
+    my $block = shift;
+    $block->set_value(http_config => <<'EOF') unless defined $block->http_config;
+    replog_zone log 1m;
+EOF
+    $block->set_value(config => <<'EOF') unless defined $block->config;
+    replog_node zone=log role=master id=m1;
+    replog_api_key secret;
+    location / { replog_api; }
+EOF
+});
+
 run_tests();
 
 __DATA__
 
 === TEST 1: a master serves the repository's document without a token
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    replog_api_key secret;
-    location / { replog_api; }
 --- request
 GET /openapi.json
 --- error_code: 200
@@ -40,8 +46,6 @@ $::Doc
 
 
 === TEST 2: a secondary serves the same document without a token
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=secondary id=s1;
     replog_api_key secret;
@@ -59,12 +63,6 @@ $::Doc
 
 
 === TEST 3: /docs is an HTML page naming the document, without a token
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    replog_api_key secret;
-    location / { replog_api; }
 --- request
 GET /docs
 --- error_code: 200
@@ -78,12 +76,6 @@ Content-Type: text/html; charset=utf-8
 
 
 === TEST 4: a write to the document is 405 with Allow, in JSON
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    replog_api_key secret;
-    location / { replog_api; }
 --- request
 POST /openapi.json
 {"message":"x"}
@@ -91,14 +83,11 @@ POST /openapi.json
 --- response_headers
 Allow: GET, HEAD
 Content-Type: application/json
---- response_body_like
-"error":"method not allowed"
+--- response_body_like: "error":"method not allowed"
 
 
 
 === TEST 5: under a prefix location the document is at the prefix
---- http_config
-    replog_zone log 1m;
 --- config
     replog_node zone=log role=master id=m1;
     location /replog/ { replog_api; }
@@ -111,12 +100,6 @@ $::Doc
 
 
 === TEST 6: HEAD answers the document's length and no body
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    replog_api_key secret;
-    location / { replog_api; }
 --- request
 HEAD /openapi.json
 --- error_code: 200
@@ -128,12 +111,6 @@ HEAD /openapi.json
 
 
 === TEST 7: the other endpoints still need the token
---- http_config
-    replog_zone log 1m;
---- config
-    replog_node zone=log role=master id=m1;
-    replog_api_key secret;
-    location / { replog_api; }
 --- request
 GET /messages
 --- error_code: 403

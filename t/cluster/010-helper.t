@@ -1,4 +1,4 @@
-# replog-register (helper/replog-register.c): registration of a secondary
+# replog-register (helper/): registration of a secondary
 # with its master, refusals, giving up, the environment form, --watch.
 #
 # One nginx runs a master "m" (key "secret"), a master "m2" (key "other")
@@ -11,29 +11,21 @@ use warnings;
 use Test::More;
 use lib 't/lib';
 use Test::Nginx::Util qw(:util);
-use Cwd ();
-use File::Temp ();
+use IO::Socket::INET;
+use Replog::Test qw(wait_for);
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
+use Replog::Helper qw(helper_path spawn_helper wait_exit run_helper
+                      slurp_file running_helpers);
 
-my $Helper = Cwd::abs_path('.') . '/build/replog-register';
+my $Helper = helper_path();
 
 plan skip_all => 'TEST_NGINX_LOAD_MODULES is not set'
     unless $ENV{TEST_NGINX_LOAD_MODULES};
-plan skip_all => "$Helper is missing: cc -O2 -Wall -Wextra -Werror "
-    . '-o build/replog-register helper/replog-register.c -lcurl'
+plan skip_all => "$Helper is missing: make helper"
     unless -x $Helper;
 
 my ($PM, $PS, $PDEAD, $PM2) = map { rand_port($_) } 1 .. 4;
-
-# the environment the helper reads: none of it leaks in from outside
-my @EnvNames = qw(MASTER_HOST MASTER_PORT HOSTNAME SECONDARY_PORT API_KEY
-    API_TOKEN CONNECTION_TO_MASTER_RETRY_INTERVAL CONNECTION_TO_MASTER_RETRY_MECHANISM
-    MAX_CONNECTION_TO_MASTER_DELAY REPLOG_WATCH);
-
-my $Tmp = File::Temp->newdir('replog-helper-XXXXXX', TMPDIR => 1);
-my %Running;    # helper pid => 1, killed at the end if still there
-my $Runs = 0;
 
 sub conf {
     my $root = servroot();
@@ -90,65 +82,6 @@ $temp
 EOF
 }
 
-# Starts the helper with @args and %env (on top of a clean environment);
-# returns its pid and the file that collects its stderr.
-sub spawn_helper {
-    my ($args, %env) = @_;
-    my $log = "$Tmp/helper-" . ++$Runs . '.log';
-
-    my $pid = fork // die "fork: $!";
-
-    if (!$pid) {
-        delete @ENV{@EnvNames};
-        @ENV{keys %env} = values %env;
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', $log or POSIX::_exit(126);
-        open STDERR, '>&', \*STDOUT or POSIX::_exit(126);
-        exec { $Helper } $Helper, @$args or POSIX::_exit(127);
-    }
-
-    $Running{$pid} = 1;
-
-    return ($pid, $log);
-}
-
-# Exit code of $pid within $limit seconds; undef (and killed) if it ran on.
-sub wait_exit {
-    my ($pid, $limit) = @_;
-    my $until = time + $limit;
-
-    while (time < $until) {
-        if (waitpid($pid, WNOHANG) == $pid) {
-            delete $Running{$pid};
-            return $? & 127 ? -($? & 127) : $? >> 8;
-        }
-        sleep 0.02;
-    }
-
-    kill KILL => $pid;
-    waitpid($pid, 0);
-    delete $Running{$pid};
-
-    return undef;
-}
-
-# Runs the helper to its end: (exit code, stderr text, seconds taken).
-sub run_helper {
-    my ($args, %env) = @_;
-    my $t0 = time;
-    my ($pid, $log) = spawn_helper($args, %env);
-    my $code = wait_exit($pid, 20);
-
-    return ($code, slurp_file($log), time - $t0);
-}
-
-sub slurp_file {
-    my ($file) = @_;
-    open my $fh, '<', $file or return '';
-    local $/;
-    return <$fh> // '';
-}
-
 sub master_get {
     my ($uri) = @_;
     my ($st, undef, $body) = http_request($PM, 'GET', $uri, undef,
@@ -166,18 +99,6 @@ sub listed {
 sub master_epoch {
     my $body = master_get('/health') // return '';
     return $body =~ /"epoch":"([0-9a-f]{16})"/ ? $1 : '';
-}
-
-sub wait_for {
-    my ($cond, $limit) = @_;
-    my $until = time + $limit;
-
-    while (time < $until) {
-        return 1 if $cond->();
-        sleep 0.05;
-    }
-
-    return $cond->();
 }
 
 my @base = ('--master', "http://127.0.0.1:$PM", '--port', $PS,
@@ -243,6 +164,45 @@ start_nginx_conf(conf(), full_conf => 1);
         like $err, $IdErr, "an id $c->[1]: the usage error";
         unlike $err, qr/^\[emerg\]/m, "an id $c->[1]: not echoed";
     }
+}
+
+{
+    # the master's id limit, 63 bytes, kept by the helper itself: a 64-byte
+    # id reaches no node; a listener in place of both nodes shows it, and
+    # that it would have seen the helper had the id been valid
+    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  Listen => 8, ReuseAddr => 1)
+        or die "listen: $!";
+    my $p = $l->sockport;
+    my @at = ('--master', "127.0.0.1:$p", '--local', "http://127.0.0.1:$p",
+              '--token', 'secret', '--max-delay', '0.5', '--timeout', '0.3');
+    $l->blocking(0);
+
+    my ($code, $err) = run_helper([ @at, '--id', 'x' x 64 ]);
+
+    is $code, 64, 'a 64-byte id: exit 64';
+    like $err, qr/^replog-register: invalid --id: expected 1 to 63 /m,
+        'a 64-byte id: the id rule named';
+    ok !$l->accept, 'a 64-byte id: no connection to any node';
+
+    ($code, $err) = run_helper([ @at ], HOSTNAME => 'h' x 64);
+
+    is $code, 64, 'a 64-byte HOSTNAME: exit 64';
+    like $err, qr/^replog-register: invalid HOSTNAME: expected 1 to 63 /m,
+        'a 64-byte HOSTNAME: named as the variable';
+    ok !$l->accept, 'a 64-byte HOSTNAME: no connection to any node';
+
+    ($code, $err) = run_helper([ @at, '--id', 'x' x 63 ]);
+
+    is $code, 1, 'a 63-byte id towards the silent listener: gave up (exit 1)';
+    ok $l->accept, 'a 63-byte id: the helper did connect';
+
+    my $id = join '', map { chr(0x21 + $_ % 90) =~ tr/"'\\/-/r } 0 .. 62;
+    ($code, $err) = run_helper([ @base, '--id', $id ]);
+
+    is length $id, 63, 'an id of 63 printable bytes';
+    is $code, 0, 'a 63-byte id: registered, exit 0' or diag $err;
+    ok wait_for(sub { listed($id) }, 5), 'a 63-byte id: the master lists it';
 }
 
 {
@@ -437,13 +397,6 @@ for my $args ([ '--port', 'abc' ], [ '--bogus' ], [ '--retry-interval', '0' ],
 
 stop_nginx();
 
-is_deeply [ keys %Running ], [], 'no helper left running';
-
-END {
-    for my $pid (keys %Running) {
-        kill KILL => $pid;
-        waitpid($pid, 0);
-    }
-}
+is_deeply [ running_helpers() ], [], 'no helper left running';
 
 done_testing;

@@ -9,14 +9,13 @@ use lib 't/lib';
 use Test::More;
 use Digest::SHA qw(sha256_hex);
 use Replog::Cluster;
+use Replog::Test qw(slurp);
 
 plan skip_all => 'build/replog-register is missing'
     unless -x Replog::Cluster->top . '/build/replog-register';
 
 my $Batch = '{"epoch":"0123456789abcdef","entries":[{"message":"forged",'
           . '"meta":{"message_id":1,"registered_at":"2026-01-01T00:00:00.000000Z"}}]}';
-
-sub slurp { local (@ARGV, $/) = @_; <> }
 
 # the original service's .env token and the key derived from it
 {

@@ -14,7 +14,7 @@ use POSIX ();
 use Socket qw(IPPROTO_TCP TCP_NODELAY);
 use Time::HiRes qw(time sleep);
 use Test::Nginx::Util qw(:util);
-use Replog::TestUtil qw(wait_for jget);
+use Replog::Test qw(wait_for jget);
 
 log_level('debug');
 workers(1);
@@ -104,11 +104,11 @@ EOF
 
     my $len = length $head;
     my ($scanned, $reads);
-    wait_for(2, sub {
+    wait_for(sub {
         (undef, $scanned, $reads) = read_error_log()
             =~ /replog: reply 200 from "[^"]+": header of (\d+) bytes, (\d+) scanned, in (\d+) reads/;
         defined $reads;
-    });
+    }, 2);
     ok(defined $reads, 'trickle: the header was read');
     cmp_ok($reads // 0, '>', 30, 'trickle: it came in many reads');
     is($scanned, $len, "trickle: its $len bytes were scanned once each");

@@ -7,7 +7,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use Test::Nginx::Util qw(:util);
-use Replog::TestUtil qw(wait_for jget);
+use Replog::Test qw(wait_for jget);
 use Digest::MD5 qw(md5_hex);
 use Time::HiRes qw(time sleep);
 
@@ -56,7 +56,7 @@ my ($st) = http_request(port(), 'POST', '/register',
     qq/{"id":"s1","port":$p1,"epoch":"$EPOCH","acked_id":$N}/);
 is($st, 200, 's1 registered with its log');
 
-ok(wait_for(120, sub { jget(port(), '/health')->{state} eq 'open' }),
+ok(wait_for(sub { jget(port(), '/health')->{state} eq 'open' }, 120),
    'the master opens')
     or diag(join "\n", grep { /replog: recovering/ } split /\n/, read_error_log());
 my $h = jget(port(), '/health');

@@ -6,8 +6,8 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Test::More;
-use Test::Nginx::Util qw(:util slurp);
-use Replog::TestUtil qw(wait_for jget);
+use Test::Nginx::Util qw(:util);
+use Replog::Test qw(wait_for jget slurp);
 use Time::HiRes qw(time sleep);
 
 my $EPOCH = '0123456789abcdef';

@@ -18,8 +18,8 @@ use Time::HiRes qw(sleep time);
 use File::Path qw(make_path remove_tree);
 use Test::Nginx::HTTP qw(http_request);
 use Replog::Cluster;
-use Replog::OriginalEnv qw(ORIGINAL TOKEN NAMES free_ports nginx_bin module
-                          run_sh wait_for slurp);
+use Replog::Test qw(free_ports wait_for slurp);
+use Replog::OriginalEnv qw(ORIGINAL TOKEN NAMES nginx_bin module run_sh);
 
 my $Top = Replog::Cluster->top;
 

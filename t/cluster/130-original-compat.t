@@ -18,8 +18,8 @@ use Time::HiRes qw(time);
 use POSIX qw(strftime);
 use Test::Nginx::HTTP qw(http_request);
 use Replog::Cluster;
-use Replog::OriginalEnv qw(ORIGINAL TOKEN free_ports run_sh stop_run
-                          wait_for slurp);
+use Replog::Test qw(free_ports wait_for slurp);
+use Replog::OriginalEnv qw(ORIGINAL TOKEN run_sh stop_run);
 
 my $Top = Replog::Cluster->top;
 

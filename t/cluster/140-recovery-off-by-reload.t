@@ -8,7 +8,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use Test::Nginx::Util qw(:util);
-use Replog::TestUtil qw(wait_for jget);
+use Replog::Test qw(wait_for jget);
 use JSON::PP ();
 use Time::HiRes qw(sleep);
 
@@ -51,7 +51,7 @@ for my $case ([ 'replog_recovery off', conf(3, 'replog_recovery off;') ],
 
     ok(reload_nginx($new, http_config => $Http), "$what: reloaded");
 
-    ok(wait_for(5, sub { (jget(port(), '/health')->{state} // '') eq 'open' }),
+    ok(wait_for(sub { (jget(port(), '/health')->{state} // '') eq 'open' }, 5),
        "$what: the master is open after the reload");
 
     ($st, $b) = post('after');

@@ -9,7 +9,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use Test::Nginx::Util qw(:util);
-use Replog::TestUtil qw(wait_for jget);
+use Replog::Test qw(wait_for jget);
 use IO::Socket::INET ();
 use IO::Select ();
 use JSON::PP ();

@@ -9,7 +9,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use Test::Nginx::Util qw(:util);
-use Replog::TestUtil qw(wait_for jget);
+use Replog::Test qw(wait_for jget);
 use Time::HiRes qw(time sleep);
 
 my $EPOCH = '0123456789abcdef';
@@ -56,7 +56,7 @@ EOF
         qq/{"id":"standin","port":$p2,"epoch":"$EPOCH","acked_id":3}/);
     is($st, 200, "$what: a stand-in registered as the source of 3 messages");
 
-    ok(wait_for(5, sub { read_error_log() =~ /recovering: pulling from/ }),
+    ok(wait_for(sub { read_error_log() =~ /recovering: pulling from/ }, 5),
        "$what: it is pulled from");
     sleep 1;
 

@@ -10,7 +10,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use Test::Nginx::Util qw(:util);
-use Replog::TestUtil qw(wait_for jget);
+use Replog::Test qw(wait_for jget);
 use IO::Socket::INET ();
 use Time::HiRes qw(time sleep);
 
@@ -62,7 +62,7 @@ my ($st) = http_request(port(), 'POST', '/register',
     qq/{"id":"src","port":$p2,"epoch":"$EPOCH","acked_id":3}/);
 is($st, 200, 'the source registered with 3 messages');
 
-ok(wait_for(5, sub { read_error_log() =~ /recovering: pulling from/ }),
+ok(wait_for(sub { read_error_log() =~ /recovering: pulling from/ }, 5),
    'the pull started');
 
 # a client request half sent keeps the old worker alive after the reload
@@ -74,7 +74,7 @@ sleep 0.2;
 
 ok(reload_nginx($conf, http_config => $large), 'reloaded with a larger zone');
 
-ok(wait_for(15, sub { (jget(port(), '/health')->{state} // '') eq 'open' }),
+ok(wait_for(sub { (jget(port(), '/health')->{state} // '') eq 'open' }, 15),
    'the new worker recovers and opens');
 is(jget(port(), '/health')->{last_id}, 3, 'with the 3 messages of the source');
 

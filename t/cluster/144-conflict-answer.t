@@ -8,7 +8,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use Test::Nginx::Util qw(:util);
-use Replog::TestUtil qw(wait_for jget);
+use Replog::Test qw(wait_for jget);
 use Time::HiRes qw(sleep);
 
 workers(2);
@@ -44,10 +44,10 @@ EOF
     is($st, 201, "$acked: a write");
 
     my $s;
-    ok(wait_for(5, sub {
+    ok(wait_for(sub {
         ($s) = grep { $_->{id} eq 'other' } @{ jget(port(), '/secondaries')->{data} };
         ($s->{status} // '') eq 'CONFLICT';
-    }), "$acked: its 409 with acked_id $acked (the master holds 1) makes it a CONFLICT")
+    }, 5), "$acked: its 409 with acked_id $acked (the master holds 1) makes it a CONFLICT")
         or diag explain $s;
     is($s->{acked_id}, 0, "$acked: the acked_id of its other log is not stored");
     unlike(read_error_log(), qr/beyond the master's last id/,

@@ -10,7 +10,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use Test::Nginx::Util qw(:util);
-use Replog::TestUtil qw(wait_for jget);
+use Replog::Test qw(wait_for jget);
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
 use POSIX ();
@@ -121,8 +121,8 @@ for my $page (
 
 # a real secondary: caught up, it holds everything and the runs follow
 is(register(qq/{"id":"s1","port":${\ rand_port(1)}}/), 200, 's1 registers');
-ok(wait_for(5, sub { (grep { $_->{id} eq 's1' && $_->{acked_id} == 5 }
-                      @{ jget(port(), '/secondaries')->{data} }) }),
+ok(wait_for(sub { (grep { $_->{id} eq 's1' && $_->{acked_id} == 5 }
+                      @{ jget(port(), '/secondaries')->{data} }) }, 5),
    's1 caught up to 5');
 {
     my ($st, $h, $b) = get('/messages');
@@ -139,7 +139,7 @@ ok(wait_for(5, sub { (grep { $_->{id} eq 's1' && $_->{acked_id} == 5 }
 
 sub utc_now { POSIX::strftime('%Y-%m-%d %H:%M:%S', gmtime(time)) }
 
-ok(wait_for(5, sub { (mine()->{f1}{status} // '') eq 'SUSPECTED' }),
+ok(wait_for(sub { (mine()->{f1}{status} // '') eq 'SUSPECTED' }, 5),
    'f1 misses a heartbeat: SUSPECTED');
 my $o = orig();
 my $m = mine();
@@ -167,7 +167,7 @@ my $at = $o->{f1}{last_status_change};
 cmp_ok($at, 'le', utc_now(), 'last_status_change: not in the future (UTC)');
 
 # UNHEALTHY after 40 failures (>= 2 s): the original's status changes now
-ok(wait_for(20, sub { (mine()->{f1}{status} // '') eq 'UNHEALTHY' }),
+ok(wait_for(sub { (mine()->{f1}{status} // '') eq 'UNHEALTHY' }, 20),
    'f1 after 40 failures: UNHEALTHY');
 $o = orig();
 is($o->{f1}{status}, 'UNHEALTHY', '/secondary/list: UNHEALTHY');

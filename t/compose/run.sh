@@ -20,6 +20,9 @@ set -u
 
 cd "$(dirname "$0")/../.." || exit 1
 
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
 passed=0
 failed=0
 project=replog-e2e-$$
@@ -86,15 +89,7 @@ fi
 dc() { timeout 180 "${COMPOSE[@]}" -p "$project" "$@"; }
 
 # A port nobody listens on, for the master on the host; only on loopback.
-port=
-for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-        port=$p
-        break
-    fi
-done
-[ -n "$port" ] || die "no free port found"
+port=$(free_port) || die "no free port found"
 
 # the stack's settings come from .env: nothing of them from this shell but
 # short delays, so that the run is quick

@@ -38,6 +38,7 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 use Test::More;
 use Test::Nginx::HTTP qw(http_request);
+use Replog::Test qw(free_port slurp);
 
 # the salt of the original service's (and the module's) derived service key
 use constant SALT =>
@@ -72,15 +73,6 @@ sub new {
     make_path($self->{dir});
 
     return $self;
-}
-
-sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, ReuseAddr => 1)
-        or die "no free port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
 }
 
 sub node { $_[0]{nodes}{$_[1]} // die "no node $_[1]" }
@@ -286,7 +278,7 @@ sub stop_all {
 
     for my $name (sort keys %{ $self->{nodes} }) {
         my $prefix = $self->{nodes}{$name}{prefix};
-        my $logs = join '', map { -f $_ ? _slurp($_) : '' }
+        my $logs = join '', map { -f $_ ? slurp($_) : '' }
             "$prefix/error.log", "$prefix/stderr.log";
         my @bad = grep { /exited on signal|AddressSanitizer|runtime error:|LeakSanitizer|\[alert\]/ }
             split /\n/, $logs;
@@ -309,8 +301,6 @@ sub DESTROY {
         kill 'KILL', -$node->{pid} if $node->{pid};
     }
 }
-
-sub _slurp { local (@ARGV, $/) = @_; <> }
 
 sub service_key {
     my ($self) = @_;
@@ -385,18 +375,10 @@ sub wait_open {
         $seconds // 30, 'the master opens for writes');
 }
 
-# polls a condition every 50 ms; true when it held within the time
+# Replog::Test::wait_for, as a method for the cluster tests
 sub wait_for {
-    my ($self, $cond, $seconds, $what) = @_;
-    my $deadline = time + $seconds;
-
-    while (time < $deadline) {
-        return 1 if eval { $cond->() };
-        sleep 0.05;
-    }
-
-    diag "timed out after ${seconds}s waiting for: $what" if $what;
-    return 0;
+    my ($self, @args) = @_;
+    return Replog::Test::wait_for(@args);
 }
 
 1;

@@ -9,7 +9,8 @@ t/cluster/ that run replog as a drop-in for the original (120, 130)
 =head1 SYNOPSIS
 
     use lib 't/lib';
-    use Replog::OriginalEnv qw(free_ports run_sh stop_run slurp wait_for);
+    use Replog::Test qw(free_ports slurp wait_for);
+    use Replog::OriginalEnv qw(run_sh stop_run);
 
     my $p   = free_ports(3);
     my $pid = run_sh("$dir/run.log", MASTER_PORT => $p,
@@ -31,9 +32,9 @@ use IO::Socket::INET;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
 use Replog::Cluster;
+use Replog::Test qw(wait_for);
 
-our @EXPORT_OK = qw(ORIGINAL TOKEN NAMES free_ports nginx_bin module
-                    run_sh stop_run wait_for slurp);
+our @EXPORT_OK = qw(ORIGINAL TOKEN NAMES nginx_bin module run_sh stop_run);
 
 # the original's .env (ibeliuha/log-replication-service at 0f0081c), which
 # has no newline at its end
@@ -70,34 +71,6 @@ my @Names = qw(API_TOKEN API_KEY SERVICE_KEY SERVICE_TYPE SERVER_TYPE
     REPLOG_CLUSTER_SIZE REPLOG_WATCH ENV_FILE RUN_DIR);
 
 sub NAMES { @Names }
-
-sub slurp { local (@ARGV, $/) = @_; -f $_[0] ? <> : '' }
-
-sub wait_for {
-    my ($cond, $seconds) = @_;
-    my $deadline = time + $seconds;
-    while (time < $deadline) {
-        return 1 if eval { $cond->() };
-        sleep 0.05;
-    }
-    return 0;
-}
-
-# $n consecutive ports nobody listens on
-sub free_ports {
-    my ($n) = @_;
-    for (1 .. 50) {
-        my $p = 20000 + int rand 30000;
-        my @s = map {
-            IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => $p + $_, ReuseAddr => 1)
-        } 0 .. $n - 1;
-        next if grep { !defined } @s;
-        close $_ for @s;
-        return $p;
-    }
-    die "no $n free consecutive ports";
-}
 
 sub module {
     (split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '')[0]

@@ -33,7 +33,9 @@ given.  Options: C<timeout> (seconds, default 10), C<host> (default
 
 =item build_request($method, $uri, $version, $body, \@header_lines, %opts)
 
-Serialises a request.  C<keepalive =E<gt> 1> omits C<Connection: close>.
+Serialises a request.  C<keepalive =E<gt> 1> omits C<Connection: close>;
+C<no_length =E<gt> 1> adds no C<Content-Length> (the caller gives one in
+C<@header_lines>, or none, as the block runner does).
 
 =item exchange($port, \@requests, %opts)
 
@@ -72,7 +74,8 @@ sub build_request {
         unless $opt{keepalive} or $has{connection};
 
     my $has_body = defined $body && length $body;
-    if (!$has{'content-length'} && !$has{'transfer-encoding'}
+    if (!$opt{no_length} && !$has{'content-length'}
+        && !$has{'transfer-encoding'}
         && ($has_body || $method =~ /^(?:POST|PUT|PATCH)$/))
     {
         push @lines, 'Content-Length: ' . ($has_body ? length $body : 0);

@@ -6,7 +6,7 @@ Test::Nginx::Socket - replog's own data-driven nginx test runner
 
 =head1 SYNOPSIS
 
-    use lib 't/lib';
+    # run by prove -I t/lib, or under the real runner with no -I t/lib
     use Test::Nginx::Socket 'no_plan';
     # or: use Test::Nginx::Socket; plan tests => repeat_each() * blocks() * 2;
 
@@ -42,24 +42,40 @@ stopped after the block and the logs are checked for crashes and sanitizer
 reports (a failing C<no crash> test appears only when something is found,
 so plans written for CPAN Test::Nginx stay valid).
 
+Where the two differ, the real runner (openresty/test-nginx) is the
+reference: a block file valid here is valid there.  As there, a request
+body is sent without its leading and trailing white space, with a
+C<Content-Length> of what is sent (none for an empty body; more_headers
+giving C<Content-Length> or C<Transfer-Encoding: chunked> send it as is);
+a C<response_body> section checks every request (an C<undef> element
+expects no body, a qr// element is matched); a C<response_body_like> text
+keeps its last newline; every server block gets C<client_max_body_size
+30M> and ends with a C<location /> serving F<html/> unless
+C<no_root_location()> is called.
+
 Exports: C<run_tests repeat_each workers master_on master_off no_shuffle
 log_level no_long_string no_root_location env_to_nginx server_port port
-rand_port servroot html_dir> plus Test::Base's (C<plan blocks is ok like diag> ...).
-C<use Test::Nginx::Socket qw(:util)> also exports the plain-Perl API of
-L<Test::Nginx::Util> (C<start_nginx_conf stop_nginx reload_nginx nginx_pid
-http_request> ...).
+rand_port servroot html_dir add_block_preprocessor> plus Test::Base's
+(C<plan blocks is ok like diag> ...).  C<add_block_preprocessor(sub { my
+$block = shift; ... })> works as in the real runner: each sub runs on
+every block (the last added first) before it is run, and may give
+defaults with C<< $block->set_value(config => ...) >>.
+Block files use nothing else: a test that needs plain Perl (reloads with a
+new config, parallel clients, several nodes) lives under F<t/perl/> or
+F<t/cluster/>, on L<Test::Nginx::Util> and L<Replog::Test>.
 
 =head2 Sections
 
 Configuration: C<main_config>, C<http_config>, C<config>, C<server_name>,
-C<user_files> (C<E<gt>E<gt>E<gt> path> lines, then content), C<log_level>,
-C<workers>.
+C<user_files> (C<E<gt>E<gt>E<gt> path> lines, then content), C<log_level>
+(the number of workers is the file's C<workers(n)>, as in the real runner).
 
 Requests: C<request> (C<METHOD URI [HTTP/x.y]>, then the body; the body's
-last newline is dropped unless the section is C<eval>), C<request eval>
-returning a string or an arrayref (one connection each),
+body trimmed as said above), C<request eval> returning a string or an
+arrayref (one connection each),
 C<pipelined_requests eval> (one keep-alive connection), C<raw_request>
-(bytes as-is; an arrayref is sent piece by piece), C<more_headers>,
+(bytes as-is; an arrayref is sent piece by piece), C<more_headers> (under
+C<eval> an arrayref: one element per request),
 C<timeout> (seconds, default 10), C<init> (Perl run after start), C<wait>
 (seconds to sleep before checking logs), C<must_die>.
 
@@ -82,7 +98,12 @@ C<tcp_query_len> check what the server read.  Further connections are
 refused (the listening socket is closed after the one accept); a peer that
 answers many connections belongs in a plain-Perl test.
 
-C<$TEST_NGINX_*> variables are expanded in all sections.  C<ONLY>, C<SKIP>
+C<$TEST_NGINX_*> variables are expanded where the real runner expands
+them: in C<main_config>, C<http_config>, C<config>, C<user_files>,
+C<pipelined_requests>, C<response_body>, C<grep_error_log_out> and
+C<tcp_listen>; besides the environment's, only C<$TEST_NGINX_SERVER_PORT>,
+C<$TEST_NGINX_SERVER_ROOT> and C<$TEST_NGINX_RAND_PORT_1> .. C<_5> are
+known.  A C<response_headers_like> value matches the whole header value.  C<ONLY>, C<SKIP>
 and C<LAST> work as in Test::Base; an unknown section fails the block.
 
 =head2 Not supported
@@ -90,6 +111,11 @@ and C<LAST> work as in Test::Base; an unknown section fails the block.
 Blocks are never shuffled; nginx is always restarted per block; no HTTP/2,
 SSL client, C<curl>, C<stap>, C<abort>, C<response_body_json>, chunk
 timing in C<request eval> elements, or C<skip_nginx> evaluation (ignored).
+The error log is checked once, after the last request of a block, on all
+of it: the real runner checks it after every request, on the lines since
+the previous one (with C<TEST_NGINX_CHECK_ACCUM_ERR_LOG=1>, on all of
+them), so a block whose line is logged by a later request passes only
+here.  The default C<timeout> is 10 s (3 s in the real runner).
 
 =cut
 
@@ -112,7 +138,7 @@ our @ISA = ('Test::Base');
 our @EXPORT = qw(
     run_tests repeat_each workers master_on master_off no_shuffle
     log_level no_long_string no_root_location env_to_nginx server_port port
-    rand_port servroot html_dir
+    rand_port servroot html_dir add_block_preprocessor
 );
 
 my $RepeatEach   = 1;
@@ -120,23 +146,22 @@ my $NoLongString = 0;
 
 sub repeat_each      { $RepeatEach = $_[0] if @_; $RepeatEach }
 sub no_long_string   { $NoLongString = 1 }
-sub no_shuffle       { 1 }    # blocks always run in file order
-sub no_root_location { 1 }    # we never add a root location anyway
+my $RootLocation = 1;
+my @Preprocessors;
 
-# "use Test::Nginx::Socket qw(:util)" additionally exports the plain-Perl
-# API; any other arguments ('no_plan', tests => N) go to Test::Base.
-sub import {
-    my ($class, @args) = @_;
-    my @rest = grep { $_ ne ':util' } @args;
-    Exporter::export('Test::Nginx::Util', scalar(caller), ':util')
-        if @rest != @args;
-    @_ = ($class, @rest);
-    goto &Test::Base::import;
-}
+sub no_shuffle       { 1 }    # blocks always run in file order
+
+# as in the real runner: a "location /" serving html/ ends every server
+# block unless a test file asks for none
+sub no_root_location { $RootLocation = 0 }
+
+# as in the real runner: the last one added runs first, once per block
+# before its repeats; it may set_value sections of the block
+sub add_block_preprocessor(&) { unshift @Preprocessors, shift }
 
 my %Known = map { $_ => 1 } qw(
     ONLY SKIP LAST skip_nginx skip_eval
-    main_config http_config config server_name user_files log_level workers
+    main_config http_config config server_name user_files log_level
     request raw_request pipelined_requests more_headers timeout init wait
     must_die raw_request_middle_delay
     tcp_listen tcp_reply tcp_reply_delay tcp_query tcp_query_len tcp_no_close
@@ -150,6 +175,7 @@ sub run_tests {
     # Test::Base insists on a plan; default to no_plan like "use ... 'no_plan'".
     Test::More::plan('no_plan') unless Test::Builder->new->has_plan;
     for my $block (Test::Base::blocks()) {
+        $_->($block) for @Preprocessors;
         for my $rep (1 .. $RepeatEach) {
             _run_block($block, $rep);
         }
@@ -174,7 +200,7 @@ sub _has_filter {
 sub _expand {
     my ($v) = @_;
     return [ map { _expand($_) } @$v ] if ref $v eq 'ARRAY';
-    return expand_env($v);
+    return expand_env($v, 'block');
 }
 
 # Expectation for request $i: arrayrefs are per request, scalars for all.
@@ -185,36 +211,58 @@ sub _nth {
 
 sub _trim { my $s = shift; return $s unless defined $s; $s =~ s/^\s+|\s+$//g; $s }
 
-# "METHOD URI [VERSION]\nbody" -> (method, uri, version, body)
+# "METHOD [URI [VERSION]]\nbody" -> (method, uri, version, body), as the
+# real runner splits it: the body is everything after the first line.
 sub _parse_request {
-    my ($text, $chomp_body) = @_;
+    my ($text) = @_;
     die "request must be a string, got a " . ref($text) . "\n" if ref $text;
-    $text =~ s/\A\s+//;
-    my ($line, $body) = split /\n/, $text, 2;
+    my ($line, $body) = $text =~ /\A([^\n]*\n?)(.*)\z/s;
     my ($method, $uri, $version) = split ' ', $line // '';
-    die "bad request line: '" . ($line // '') . "'\n" unless defined $uri;
-    $body //= '';
-    $body =~ s/\n\z// if $chomp_body;
-    return ($method, $uri, $version, $body);
+    die "bad request line: '" . ($line // '') . "'\n" unless defined $method;
+    return ($method, $uri // '/', $version, $body // '');
+}
+
+# more_headers text -> "Name: value" lines (comment lines dropped)
+sub _header_lines {
+    my ($text) = @_;
+    return map { my ($k, $v) = split /:\s*/, $_, 2; "$k: " . ($v // '') }
+           grep { !/^\s*#/ } split /\n+/, $text // '';
+}
+
+# One request as the real runner sends it: a body gets a Content-Length
+# (unless more_headers give one or say chunked) and is then sent without
+# its leading and trailing white space; an empty body gets no header.
+sub _request_data {
+    my ($text, $hdr_text, $conn) = @_;
+    my ($m, $u, $v, $body) = _parse_request($text);
+    my @hdrs = _header_lines($hdr_text);
+    my $own = grep { /^Content-Length:/ } @hdrs;
+    my $chunked = grep { /^transfer-encoding: chunked$/i } @hdrs;
+    if ($body ne '' && !$own && !$chunked) {
+        $body =~ s/^\s+|\s+$//gs;
+        push @hdrs, 'Content-Length: ' . length $body;
+    }
+    unshift @hdrs, "Connection: $conn"
+        unless grep { /^Connection/i } @hdrs;
+    return { method => $m,
+             data => build_request($m, $u, $v, $body, \@hdrs,
+                                   keepalive => 1, no_length => 1) };
 }
 
 # Connections to open: a list of lists of { data, method }.
 sub _build_connections {
     my ($block) = @_;
-    my @more = grep { /\S/ } split /\n/,
-        _expand(_sec($block, 'more_headers')) // '';
-    s/^\s+|\s+$//g for @more;
-
-    my $req = sub {
-        my ($text, $chomp, $keepalive) = @_;
-        my ($m, $u, $v, $b) = _parse_request(_expand($text), $chomp);
-        return { method => $m,
-                 data => build_request($m, $u, $v, $b, \@more,
-                                       keepalive => $keepalive) };
+    my $more = _sec($block, 'more_headers');
+    my $hdr_of = sub {
+        my ($i) = @_;
+        return $more unless ref $more eq 'ARRAY';
+        die "more_headers lacks data for request $i\n"
+            unless defined $more->[$i];
+        return $more->[$i];
     };
 
     if (exists $block->{raw_request}) {
-        my $raw = _expand(_sec($block, 'raw_request'));
+        my $raw = _sec($block, 'raw_request');
         my $first = ref $raw ? join('', @$raw) : $raw;
         my ($m) = $first =~ /^\s*(\S+)/;
         return [ [ { method => $m // 'GET', data => $raw } ] ];
@@ -223,12 +271,21 @@ sub _build_connections {
         my $list = _sec($block, 'pipelined_requests');
         die "pipelined_requests must be an arrayref (use eval)\n"
             unless ref $list eq 'ARRAY';
-        return [ [ map { $req->($list->[$_], 0, $_ < $#$list) } 0 .. $#$list ] ];
+        my @reqs = map {
+            _request_data(_expand($list->[$_]), $hdr_of->($_),
+                          $_ < $#$list ? 'keep-alive' : 'close')
+        } 0 .. $#$list;
+        return [ \@reqs ];
     }
     if (exists $block->{request}) {
         my $r = _sec($block, 'request');
-        my $chomp = !_has_filter($block, 'request', 'eval');
-        return [ map { [ $req->($_, $chomp, 0) ] } ref $r ? @$r : ($r) ];
+        if (!ref $r) {
+            # leading white space and comment lines are skipped
+            1 while $r =~ s/^\s*\#[^\n]+\s+|^\s+//gs;
+            return [ [ _request_data($r, $hdr_of->(0), 'close') ] ];
+        }
+        return [ map { [ _request_data($r->[$_], $hdr_of->($_),
+                                       'close') ] } 0 .. $#$r ];
     }
     return [];
 }
@@ -240,7 +297,7 @@ sub _log_patterns {
     return () unless defined $v;
     my @items = ref $v eq 'ARRAY' ? @$v : ($v);
     return map {
-        ref $_ ? $_ : grep { length } map { _trim($_) } split /\n/, expand_env($_)
+        ref $_ ? $_ : grep { length } map { _trim($_) } split /\n/, $_
     } @items;
 }
 
@@ -290,8 +347,8 @@ sub _run_block_body {
         map({ ($_ => _expand(_sec($block, $_))) }
             qw(main_config http_config config server_name user_files)),
         log_level => _trim(_sec($block, 'log_level')),
-        workers   => _trim(_sec($block, 'workers')),
     );
+    @conf{qw(block root_location)} = (1, $RootLocation);
     $conf{server_name} = _trim($conf{server_name});
     defined $conf{$_} or delete $conf{$_} for keys %conf;
     write_servroot(%conf);
@@ -360,7 +417,7 @@ sub _check_responses {
     my $body  = _expand(_sec($block, 'response_body'));
     my $like  = _sec($block, 'response_body_like');
     my $unlike = _sec($block, 'response_body_unlike');
-    my $hdrs  = _expand(_sec($block, 'response_headers'));
+    my $hdrs  = _sec($block, 'response_headers');
     my $hlike = _sec($block, 'response_headers_like');
 
     for my $i (0 .. $#$responses) {
@@ -374,10 +431,20 @@ sub _check_responses {
         Test::More::is($res->{status}, $want_code,
                        "$name - status code ok$n");
 
-        if (defined(my $want = _nth($body, $i))) {
+        # as in the real runner: every request is checked once the
+        # section is there (an undef element expects no body at all), and
+        # a qr// element is matched
+        if (defined $body) {
+            my $want = _nth($body, $i);
             my $t = "$name - response_body - response is expected$n";
-            $NoLongString ? Test::More::is($res->{body}, $want, $t)
-                          : Test::LongString::is_string($res->{body}, $want, $t);
+            if (ref $want) {
+                Test::More::like($res->{body}, $want, $t);
+            }
+            else {
+                $NoLongString
+                    ? Test::More::is($res->{body}, $want, $t)
+                    : Test::LongString::is_string($res->{body}, $want, $t);
+            }
         }
         for ([ $like, 1 ], [ $unlike, 0 ]) {
             my ($pat, $pos) = @$_;
@@ -393,12 +460,12 @@ sub _check_responses {
     }
 }
 
-# A regex from a section value: qr// as is, text minus its last newline.
+# A regex from a section value: qr// as is, text as the real runner
+# takes it, its last newline included (use "--- response_body_like: re" or
+# the chomp filter for a pattern without one).
 sub _regex {
     my ($pat) = @_;
     return $pat if ref $pat;
-    $pat = expand_env($pat);
-    $pat =~ s/\n\z//;
     return qr/$pat/s;
 }
 
@@ -417,7 +484,7 @@ sub _check_headers {
             or die "bad response_headers line: $line\n";
         my $got = $got_h->{lc $k};
         if ($is_like) {
-            Test::More::like($got // '', _regex($v), "$name - header $k like ok$n");
+            Test::More::like($got // '', qr/^$v$/, "$name - header $k like ok$n");
         }
         elsif ($v eq '') {    # "Name:" means absent or empty
             Test::More::ok(!defined $got || $got eq '', "$name - header $k ok$n");
@@ -462,10 +529,10 @@ sub _check_logs {
             or Test::More::diag(join '', map { "    $_\n" } @hits[0 .. ($#hits > 9 ? 9 : $#hits)]);
     }
     if (defined $grep) {
-        my $pat = ref $grep ? $grep : qr/\Q${\ _trim(expand_env($grep))}\E/;
+        my $pat = ref $grep ? $grep : qr/\Q${\ _trim($grep)}\E/;
         my $got = '';
         $got .= "$&\n" while $log =~ /$pat/g;
-        Test::More::is($got, _sec($block, 'grep_error_log_out') // '',
+        Test::More::is($got, _expand(_sec($block, 'grep_error_log_out')) // '',
                        "$name - grep_error_log - log is expected");
     }
 }
@@ -478,7 +545,7 @@ sub _tcp_query_len {
     my ($block) = @_;
     my $len = _trim(_sec($block, 'tcp_query_len'));
     return $len if defined $len && length $len;
-    my $q = _expand(_sec($block, 'tcp_query'));
+    my $q = _sec($block, 'tcp_query');
     return defined $q ? length $q : undef;
 }
 
@@ -487,7 +554,6 @@ sub _start_tcp_server {
     my $target = _trim(_expand(_sec($block, 'tcp_listen')));
     die "tcp_listen needs a tcp_reply\n" unless exists $block->{tcp_reply};
     my $reply = _sec($block, 'tcp_reply');
-    $reply = _expand($reply) unless ref $reply eq 'CODE';
     my $delay   = _trim(_sec($block, 'tcp_reply_delay')) || 0;
     my $len     = _tcp_query_len($block);
     my $timeout = _trim(_sec($block, 'timeout')) || 10;
@@ -561,7 +627,7 @@ sub _start_tcp_server {
 # What the peer read, against tcp_query / tcp_query_len.
 sub _check_tcp_query {
     my ($block, $name) = @_;
-    my $want = _expand(_sec($block, 'tcp_query'));
+    my $want = _sec($block, 'tcp_query');
     my $len  = _trim(_sec($block, 'tcp_query_len'));
     return unless defined $want || (defined $len && length $len);
 

@@ -42,8 +42,10 @@ Environment variables:
 Every C<$TEST_NGINX_NAME> in configuration text is replaced by the
 environment variable of that name, except these built-ins:
 C<$TEST_NGINX_PORT>, C<$TEST_NGINX_SERVER_PORT> (the main port),
-C<$TEST_NGINX_SERVROOT>, C<$TEST_NGINX_HTML_DIR> and
-C<$TEST_NGINX_RAND_PORT_1> .. C<_5> (free ports picked at load time).
+C<$TEST_NGINX_SERVROOT>, C<$TEST_NGINX_SERVER_ROOT>,
+C<$TEST_NGINX_HTML_DIR> and C<$TEST_NGINX_RAND_PORT_1> .. C<_5> (free
+ports picked at load time).  Block files get only those the real runner
+knows (C<_SERVER_PORT>, C<_SERVER_ROOT>, C<_RAND_PORT_n>).
 
 =head1 FUNCTIONS (export tag C<:util>)
 
@@ -145,6 +147,8 @@ our %EXPORT_TAGS = (util => \@UTIL, all => \@EXPORT_OK);
 my $Port     = $ENV{TEST_NGINX_PORT} || 1984;
 my $ServRoot = File::Spec->rel2abs($ENV{TEST_NGINX_SERVROOT} || 't/servroot');
 $ServRoot =~ s{/+$}{};
+# as the real runner: blocks and their preamble code may read it
+$ENV{TEST_NGINX_SERVER_ROOT} = $ServRoot;
 my $Binary   = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
 my $Workers  = 1;
 my $LogLevel = 'info';
@@ -192,15 +196,17 @@ sub _free_ports {
 }
 
 # Replace $TEST_NGINX_* variables; dies on an unknown one.
+# With 'block', only the names the real Test::Nginx::Socket knows.
 sub expand_env {
-    my ($text) = @_;
+    my ($text, $block) = @_;
     return $text if !defined $text || ref $text;
     my %builtin = (
-        TEST_NGINX_PORT        => $Port,
         TEST_NGINX_SERVER_PORT => $Port,
-        TEST_NGINX_SERVROOT    => $ServRoot,
-        TEST_NGINX_HTML_DIR    => html_dir(),
-        map { ("TEST_NGINX_RAND_PORT_$_" => $RandPorts[$_ - 1]) } 1 .. 5,
+        TEST_NGINX_SERVER_ROOT => $ServRoot,
+        (map { ("TEST_NGINX_RAND_PORT_$_" => $RandPorts[$_ - 1]) } 1 .. 5),
+        $block ? () : (TEST_NGINX_PORT     => $Port,
+                       TEST_NGINX_SERVROOT => $ServRoot,
+                       TEST_NGINX_HTML_DIR => html_dir()),
     );
     $text =~ s{\$(TEST_NGINX_[A-Z_0-9]+)}{
         $builtin{$1} // $ENV{$1}
@@ -274,8 +280,15 @@ sub _nginx_conf {
            . "\n"
            . "    server {\n"
            . "        listen 127.0.0.1:$Port;\n"
-           . "        server_name " . ($p{server_name} // 'localhost') . ";\n\n"
+           . "        server_name " . ($p{server_name} // 'localhost') . ";\n"
+           # a block's server, as the real runner writes it
+           . ($p{block} ? "        client_max_body_size 30M;\n" : '')
+           . "\n"
            . _section($p{config})
+           . ($p{root_location}
+              ? "        location / {\n            root " . html_dir()
+                . ";\n            index index.html index.htm;\n        }\n"
+              : '')
            . "    }\n}\n";
     return $conf;
 }

@@ -1,0 +1,99 @@
+
+/*
+ * Copyright (C) replog authors
+ */
+
+
+#ifndef _NGX_HTTP_REPLOG_LOG_H_INCLUDED_
+#define _NGX_HTTP_REPLOG_LOG_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+
+/*
+ * The durable log (replog_zone ... path=DIR): the zone's contiguous
+ * prefix written to segment files by one writer at a time on nginx's
+ * thread pool, replayed into the zone at start.  The file format is in
+ * ngx_http_replog_log_format.h.
+ */
+
+
+#define NGX_HTTP_REPLOG_FSYNC_ALWAYS   0
+#define NGX_HTTP_REPLOG_FSYNC_OFF      1
+#define NGX_HTTP_REPLOG_FSYNC_TIME     2
+
+
+typedef struct ngx_http_replog_zone_s  ngx_http_replog_zone_t;
+
+
+/* the writer's state, in the zone: any worker may be the next writer */
+typedef struct {
+    ngx_atomic_t                    claim;       /* the writer's pid */
+    ngx_msec_t                      claimed_at;
+
+    uint64_t                        written_id;  /* in the files */
+    uint64_t                        durable_id;  /* and fsynced */
+    uint64_t                        seg_first;   /* current segment */
+    uint64_t                        seg_off;     /* its next record */
+    uint64_t                        meta_epoch;  /* as in DIR/meta */
+    uint64_t                        meta_incarnation;
+    uint64_t                        reset_gen;   /* /reset requests */
+    uint64_t                        done_gen;    /* ... carried out */
+    uint64_t                        rolls;       /* segments created */
+
+    uint64_t                        fsyncs;
+    uint64_t                        synced_entries;
+    uint64_t                        write_errors;
+    uint64_t                        bytes_written;
+    uint64_t                        replayed;
+
+    ngx_err_t                       failed;      /* last write error */
+    ngx_uint_t                      abandon;     /* roll before writing */
+    ngx_uint_t                      known;       /* DIR/meta was there */
+} ngx_http_replog_log_sh_t;
+
+
+/* a zone's durable log as configured, and this worker's writer */
+typedef struct {
+    ngx_str_t                       path;        /* NUL-terminated */
+    ngx_uint_t                      fsync;
+    ngx_msec_t                      interval;
+    ngx_cycle_t                    *cycle;
+    ngx_http_replog_zone_t         *zone;
+
+    ngx_fd_t                        fd;
+    uint64_t                        fd_seg;      /* first id of fd's */
+    uint64_t                        fd_rolls;    /* rolls when opened */
+    uint64_t                        synced;      /* thread: id fsynced */
+    ngx_msec_t                      last_sync;   /* thread: when */
+    u_char                         *buf;
+    size_t                          buf_size;
+    void                           *tp;          /* ngx_thread_pool_t */
+    void                           *task;        /* ngx_thread_task_t */
+    ngx_event_t                     timer;
+    uint64_t                        woke;        /* durable mark seen */
+    unsigned                        posted:1;
+} ngx_http_replog_log_t;
+
+
+char *ngx_http_replog_log_parse(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *args, ngx_uint_t n, ngx_http_replog_log_t **out);
+ngx_int_t ngx_http_replog_log_open(ngx_http_replog_zone_t *zone);
+void ngx_http_replog_log_kick(ngx_http_replog_zone_t *zone);
+void ngx_http_replog_log_reset(ngx_http_replog_zone_t *zone);
+ngx_int_t ngx_http_replog_log_refusing(ngx_http_replog_zone_t *zone,
+    ngx_err_t *err);
+uint64_t ngx_http_replog_log_held(ngx_http_replog_zone_t *zone,
+    uint64_t last_id);
+ngx_uint_t ngx_http_replog_log_holds(ngx_http_replog_zone_t *zone,
+    uint64_t id);
+ngx_uint_t ngx_http_replog_log_waits(ngx_http_replog_zone_t *zone);
+ngx_int_t ngx_http_replog_log_init_process(ngx_cycle_t *cycle,
+    ngx_http_replog_zone_t *zone);
+void ngx_http_replog_log_exit_process(ngx_http_replog_zone_t *zone);
+
+
+#endif /* _NGX_HTTP_REPLOG_LOG_H_INCLUDED_ */
