@@ -144,6 +144,8 @@ ngx_http_replog_registry_peers_locked(ngx_http_replog_zone_t *zone,
     ngx_http_replog_peer_t       *p;
     ngx_http_replog_secondary_t  *s;
 
+    peers->ncounted = 0;
+
     for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
         s = &zone->sh->secondaries[i];
         p = &peers->peer[i];
@@ -152,6 +154,10 @@ ngx_http_replog_registry_peers_locked(ngx_http_replog_zone_t *zone,
 
         if (s->status == 0) {
             continue;
+        }
+
+        if (s->status != NGX_HTTP_REPLOG_CONFLICT) {
+            peers->counted[peers->ncounted++] = s->acked_id;
         }
 
         p->generation = s->generation;
@@ -180,7 +186,11 @@ ngx_http_replog_registry_peers(ngx_http_replog_zone_t *zone,
 }
 
 
-/* the nodes of a snapshot that hold message id, the master included */
+/*
+ * The nodes of a snapshot that hold message id, the master included: the
+ * rule of ngx_http_replog_holds(), on the acked_ids of the peers it may
+ * count (a waiter's look per ack walks these only)
+ */
 
 ngx_uint_t
 ngx_http_replog_holders(ngx_http_replog_peers_t *peers, uint64_t id)
@@ -189,8 +199,8 @@ ngx_http_replog_holders(ngx_http_replog_peers_t *peers, uint64_t id)
 
     n = (peers->held >= id);
 
-    for (i = 0; i < NGX_HTTP_REPLOG_MAX_SECONDARIES; i++) {
-        n += ngx_http_replog_holds(&peers->peer[i], id);
+    for (i = 0; i < peers->ncounted; i++) {
+        n += (peers->counted[i] >= id);
     }
 
     return n;

@@ -215,6 +215,10 @@ typedef struct {
                                                  durable ids, see log.c */
     ngx_atomic_uint_t               locks;    /* this look's included */
     ngx_http_replog_peer_t          peer[NGX_HTTP_REPLOG_MAX_SECONDARIES];
+
+    /* the acked_ids of the peers that count as holders, for counting */
+    ngx_uint_t                      ncounted;
+    uint64_t                        counted[NGX_HTTP_REPLOG_MAX_SECONDARIES];
 } ngx_http_replog_peers_t;
 
 
