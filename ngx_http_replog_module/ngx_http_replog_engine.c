@@ -1090,7 +1090,10 @@ ngx_http_replog_engine_wait(ngx_http_request_t *r,
 }
 
 
-/* another worker read an ack that may cover clients parked here */
+/*
+ * another worker read an ack that may cover clients parked here, or the
+ * durable log's writer made more of the log durable
+ */
 
 void
 ngx_http_replog_engine_woken(ngx_cycle_t *cycle)
@@ -1111,8 +1114,19 @@ ngx_http_replog_engine_woken(ngx_cycle_t *cycle)
     for (i = 0; i < rmcf->nodes.nelts; i++) {
         engine = nodes[i]->engine;
 
-        if (engine) {
-            ngx_http_replog_wake(engine, 0, NGX_HTTP_REPLOG_WOKEN_WORKER);
+        if (engine == NULL) {
+            continue;
+        }
+
+        ngx_http_replog_wake(engine, 0, NGX_HTTP_REPLOG_WOKEN_WORKER);
+
+        /*
+         * durable log hook: links held for the writer go now rather than
+         * at their poll, when the writer's worker (or a woken one) is here
+         */
+        if (engine->durable.timer_set) {
+            ngx_del_timer(&engine->durable);
+            ngx_http_replog_durable_next(&engine->durable);
         }
     }
 }

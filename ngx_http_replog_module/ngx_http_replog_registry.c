@@ -187,9 +187,10 @@ ngx_http_replog_registry_peers(ngx_http_replog_zone_t *zone,
 
 
 /*
- * The nodes of a snapshot that hold message id, the master included: the
- * rule of ngx_http_replog_holds(), on the acked_ids of the peers it may
- * count (a waiter's look per ack walks these only)
+ * The nodes of a snapshot that hold message id: the master (with
+ * fsync=always once durable, peers->held), then the rule of
+ * ngx_http_replog_holds() on the acked_ids of the peers it may count (a
+ * waiter's look per ack walks these only)
  */
 
 ngx_uint_t

@@ -9,7 +9,7 @@ use warnings;
 use lib 't/lib';
 use Test::More;
 use Test::Nginx::Util qw(:util);
-use Replog::TestUtil qw(jget);
+use Replog::Test qw(jget);
 use Test::Nginx::HTTP qw(http_request);
 
 workers(2);

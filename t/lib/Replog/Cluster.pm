@@ -150,7 +150,7 @@ sub _start_nginx {
     $self->wait_for(sub { $self->_answers($node) }, 15,
                     "$node->{name} answers /healthcheck")
         or die "$node->{name} did not start: "
-               . `tail -5 $node->{prefix}/error.log $node->{prefix}/stderr.log`;
+               . `tail -n 5 $node->{prefix}/error.log $node->{prefix}/stderr.log`;
 }
 
 sub _answers {
