@@ -934,6 +934,18 @@ ngx_http_replog_log_holds(ngx_http_replog_zone_t *zone, uint64_t id)
 }
 
 
+/* who answers what waits for the durable mark in this worker */
+
+void
+ngx_http_replog_log_on_durable(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_log_durable_pt handler)
+{
+    if (zone->log) {
+        zone->log->durable = handler;
+    }
+}
+
+
 /* whether a write waits for this node's own fsync: fsync=always */
 
 ngx_uint_t
@@ -1555,6 +1567,10 @@ ngx_http_replog_log_done(ngx_event_t *ev)
             ngx_http_replog_registry_peers(zone, &peers);
             ngx_http_replog_wake_others(zone, durable, &peers);
             ngx_http_replog_engine_woken((ngx_cycle_t *) ngx_cycle);
+
+        } else if (lg->durable) {
+            /* a secondary's acks parked in this worker; others poll */
+            lg->durable(zone);
         }
     }
 

@@ -28,6 +28,9 @@
 
 typedef struct ngx_http_replog_zone_s  ngx_http_replog_zone_t;
 
+/* called in the writer's worker when its fsync made more ids durable */
+typedef void (*ngx_http_replog_log_durable_pt)(ngx_http_replog_zone_t *zone);
+
 
 /* the writer's state, in the zone: any worker may be the next writer */
 typedef struct {
@@ -75,6 +78,7 @@ typedef struct {
     void                           *task;        /* ngx_thread_task_t */
     ngx_event_t                     timer;
     uint64_t                        woke;        /* durable mark seen */
+    ngx_http_replog_log_durable_pt  durable;     /* a secondary's acks */
     unsigned                        posted:1;
 } ngx_http_replog_log_t;
 
@@ -91,6 +95,8 @@ uint64_t ngx_http_replog_log_held(ngx_http_replog_zone_t *zone,
 ngx_uint_t ngx_http_replog_log_holds(ngx_http_replog_zone_t *zone,
     uint64_t id);
 ngx_uint_t ngx_http_replog_log_waits(ngx_http_replog_zone_t *zone);
+void ngx_http_replog_log_on_durable(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_log_durable_pt handler);
 ngx_int_t ngx_http_replog_log_init_process(ngx_cycle_t *cycle,
     ngx_http_replog_zone_t *zone);
 void ngx_http_replog_log_exit_process(ngx_http_replog_zone_t *zone);

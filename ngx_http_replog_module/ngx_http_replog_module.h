@@ -123,6 +123,7 @@ typedef struct {
     ngx_event_t                    delay;
     ngx_http_replog_applied_t      applied;  /* durable log hook: parked
                                                 until the writer holds it */
+    ngx_queue_t                    parked;   /* ... in this worker's list */
 } ngx_http_replog_ctx_t;
 
 

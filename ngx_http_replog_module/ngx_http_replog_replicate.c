@@ -25,6 +25,8 @@ static void ngx_http_replog_delay_cleanup(void *data);
 static ngx_int_t ngx_http_replog_park(ngx_http_request_t *r,
     ngx_event_handler_pt handler, ngx_msec_t delay);
 static void ngx_http_replog_durable(ngx_event_t *ev);
+static ngx_int_t ngx_http_replog_durable_answer(ngx_http_request_t *r);
+static void ngx_http_replog_durable_woken(ngx_http_replog_zone_t *zone);
 static ngx_str_t *ngx_http_replog_master_from(ngx_http_request_t *r,
     ngx_str_t *url);
 static ngx_int_t ngx_http_replog_acked(ngx_http_request_t *r,
@@ -33,6 +35,10 @@ static ngx_int_t ngx_http_replog_acked(ngx_http_request_t *r,
 
 /* durable log hook: how often a parked ack looks at the writer's mark */
 #define NGX_HTTP_REPLOG_DURABLE_POLL  2
+
+
+/* durable log hook: this worker's acks parked for the writer */
+static ngx_queue_t  ngx_http_replog_parked;
 
 
 ngx_int_t
@@ -99,7 +105,7 @@ ngx_http_replog_park(ngx_http_request_t *r, ngx_event_handler_pt handler,
         }
 
         cln->handler = ngx_http_replog_delay_cleanup;
-        cln->data = &ctx->delay;
+        cln->data = ctx;
 
         ctx->delay.data = r;
         ctx->delay.log = r->connection->log;
@@ -140,43 +146,117 @@ ngx_http_replog_delayed(ngx_event_t *ev)
 }
 
 
-/* durable log hook: the parked ack, answered once the writer holds it */
+/*
+ * durable log hook: a parked ack looks at the durable mark on its timer,
+ * and is answered at once when the writer's completion runs in this worker
+ */
 
 static void
 ngx_http_replog_durable(ngx_event_t *ev)
 {
-    uint64_t                held;
-    ngx_connection_t       *c;
-    ngx_http_request_t     *r;
-    ngx_http_replog_ctx_t  *ctx;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
 
     r = ev->data;
     c = r->connection;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
 
-    held = ngx_http_replog_log_held(ctx->node->shm_zone->data,
-                                    ctx->applied.acked_id);
-
-    if (held < ctx->applied.acked_id) {
+    if (ngx_http_replog_durable_answer(r) != NGX_OK) {
         ngx_add_timer(ev, NGX_HTTP_REPLOG_DURABLE_POLL);
         return;
     }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_replog_durable_answer(ngx_http_request_t *r)
+{
+    ngx_http_replog_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    if (ngx_http_replog_log_held(ctx->node->shm_zone->data,
+                                 ctx->applied.acked_id)
+        < ctx->applied.acked_id)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->delay.timer_set) {
+        ngx_del_timer(&ctx->delay);
+    }
+
+    ngx_queue_remove(&ctx->parked);
+    ctx->parked.prev = NULL;
 
     r->read_event_handler = ngx_http_block_reading;
 
     ngx_http_finalize_request(r, ngx_http_replog_acked(r, NGX_HTTP_OK, NULL,
                                                        &ctx->applied));
-    ngx_http_run_posted_requests(c);
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_replog_durable_woken(ngx_http_replog_zone_t *zone)
+{
+    ngx_queue_t             ready, *q;
+    ngx_connection_t       *c;
+    ngx_http_request_t     *r;
+    ngx_http_replog_ctx_t  *ctx;
+
+    /*
+     * those now durable move to a list of their own first: answering one
+     * may free another (its cleanup takes it off whichever list it is on)
+     */
+    ngx_queue_init(&ready);
+
+    q = ngx_queue_head(&ngx_http_replog_parked);
+
+    while (q != ngx_queue_sentinel(&ngx_http_replog_parked)) {
+        ctx = ngx_queue_data(q, ngx_http_replog_ctx_t, parked);
+        q = ngx_queue_next(q);
+
+        if (ctx->node->shm_zone->data == zone
+            && ngx_http_replog_log_held(zone, ctx->applied.acked_id)
+               >= ctx->applied.acked_id)
+        {
+            ngx_queue_remove(&ctx->parked);
+            ngx_queue_insert_tail(&ready, &ctx->parked);
+        }
+    }
+
+    while (!ngx_queue_empty(&ready)) {
+        ctx = ngx_queue_data(ngx_queue_head(&ready), ngx_http_replog_ctx_t,
+                             parked);
+        r = ctx->delay.data;
+        c = r->connection;
+
+        if (ngx_http_replog_durable_answer(r) != NGX_OK) {
+            /* a reset took the mark back meanwhile: its timer goes on */
+            ngx_queue_remove(&ctx->parked);
+            ngx_queue_insert_tail(&ngx_http_replog_parked, &ctx->parked);
+            continue;
+        }
+
+        ngx_http_run_posted_requests(c);
+    }
 }
 
 
 static void
 ngx_http_replog_delay_cleanup(void *data)
 {
-    ngx_event_t  *ev = data;
+    ngx_http_replog_ctx_t  *ctx = data;
 
-    if (ev->timer_set) {
-        ngx_del_timer(ev);
+    if (ctx->delay.timer_set) {
+        ngx_del_timer(&ctx->delay);
+    }
+
+    if (ctx->parked.prev) {
+        ngx_queue_remove(&ctx->parked);
+        ctx->parked.prev = NULL;
     }
 }
 
@@ -246,8 +326,20 @@ ngx_http_replog_apply(ngx_http_request_t *r)
     {
         ctx->applied = a;
 
-        return ngx_http_replog_park(r, ngx_http_replog_durable,
-                                    NGX_HTTP_REPLOG_DURABLE_POLL);
+        if (ngx_http_replog_parked.next == NULL) {
+            ngx_queue_init(&ngx_http_replog_parked);
+        }
+
+        rc = ngx_http_replog_park(r, ngx_http_replog_durable,
+                                  NGX_HTTP_REPLOG_DURABLE_POLL);
+
+        if (rc == NGX_DONE) {
+            ngx_queue_insert_tail(&ngx_http_replog_parked, &ctx->parked);
+            ngx_http_replog_log_on_durable(node->shm_zone->data,
+                                           ngx_http_replog_durable_woken);
+        }
+
+        return rc;
     }
 
     return ngx_http_replog_acked(r, NGX_HTTP_OK, NULL, &a);
