@@ -53,9 +53,10 @@ sub read_replies {
 }
 
 sub connect_port {
-    return IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                 PeerPort => port(), Timeout => 2)
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => port(), Timeout => 2)
         or die "connect: $!";
+    return $s;
 }
 
 sub request {
