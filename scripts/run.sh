@@ -220,7 +220,7 @@ fi
 
 if [ -n "$DATA_DIR" ]; then
     if [ "$kept" -gt 0 ]; then
-        data="kept: $kept of $((nodes + 1)) nodes replayed the last run's log"
+        data="kept: $kept of $((nodes + 1)) nodes have a log from an earlier run, replayed"
     else
         data="new: no node had a log yet"
     fi
