@@ -67,8 +67,9 @@ finish() {
 
     [ "$rc" -eq 0 ] || [ "$failed" -gt 0 ] || fail "aborted (status $rc)"
     echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit
+    # a bare exit in a trap would return the status from before the trap
+    [ "$failed" -eq 0 ] && exit 0
+    exit 1
 }
 trap finish EXIT
 trap 'exit 130' INT TERM
