@@ -51,6 +51,14 @@ else
     export REPLOG_ID=${REPLOG_ID:-${HOSTNAME:-$(hostname)}}
 fi
 
+# the durable log: DATA_DIR relative to the prefix (the image's default is
+# data: /var/lib/replog/data, kept with the container or on a volume
+# mounted at /var/lib/replog); empty: memory only
+case "${DATA_DIR:-}" in
+    ''|/*) ;;
+    *) export DATA_DIR=$REPLOG_PREFIX/$DATA_DIR ;;
+esac
+
 conf=$REPLOG_PREFIX/nginx.conf
 mkdir -p "$REPLOG_PREFIX/tmp"
 /etc/replog/render-conf.sh "$role" /etc/replog/templates > "$conf" || exit 1

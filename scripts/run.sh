@@ -3,7 +3,8 @@
 # DELAYED_SECONDARIES slow ones, none by default), each its own nginx
 # process with a config rendered from conf/templates/, each secondary
 # registered by replog-register in watch mode.  Foreground; Ctrl-C or
-# SIGTERM stops everything it started.
+# SIGTERM stops everything it started.  Each node keeps its log in its own
+# DATA_DIR (default data, under RUN_DIR/NODE), so the next run has it.
 #
 # Settings: ENV_FILE (default .env: the original service's file, then
 # replog's own variables), overridden by the shell's environment.
@@ -63,9 +64,12 @@ export MASTER_HOST=127.0.0.1
 : "${REPLOG_WORKERS:=2}"
 : "${REPLOG_ZONE_SIZE:=256m}"
 : "${REPLOG_MODULE:=$top/build/ngx_http_replog_module.so}"
+# set but empty: memory only
+: "${DATA_DIR=data}"
+: "${FSYNC:=always}"
 delay=${DELAY:-10,40}
 unset DELAY
-export MASTER_PORT REPLOG_WORKERS REPLOG_ZONE_SIZE REPLOG_MODULE
+export MASTER_PORT REPLOG_WORKERS REPLOG_ZONE_SIZE REPLOG_MODULE FSYNC
 export REPLOG_LISTEN=127.0.0.1
 export REPLOG_CLUSTER_SIZE=${cluster_size:-$((SECONDARIES
                                                + DELAYED_SECONDARIES + 1))}
@@ -106,7 +110,21 @@ for port in "$MASTER_PORT" $(seq "$first" $((first + nodes - 1))); do
     fi
 done
 
+mkdir -p "$RUN_DIR"
+RUN_DIR=$(cd "$RUN_DIR" && pwd)
+
+# a node's log directory: DATA_DIR under the node's own directory, or
+# DATA_DIR/NODE when DATA_DIR is absolute; nodes never share one
+data_dir() {    # name
+    case "$DATA_DIR" in
+        '') ;;
+        /*) echo "${DATA_DIR%/}/$1" ;;
+        *)  echo "$RUN_DIR/$1/$DATA_DIR" ;;
+    esac
+}
+
 pids=()
+kept=0
 
 stop() {
     trap - INT TERM EXIT
@@ -138,10 +156,17 @@ wait_node() {    # name port pid
 }
 
 start_node() {    # role name port [DELAY]
+    local data
+
+    data=$(data_dir "$2")
+    if [ -n "$data" ]; then
+        [ ! -e "$data/meta" ] || kept=$((kept + 1))
+    fi
+
     mkdir -p "$RUN_DIR/$2"
     : > "$RUN_DIR/$2/error.log"
     node_start "$1" "$RUN_DIR/$2" REPLOG_ID="$2" SECONDARY_PORT="$3" \
-        DELAY="${4:-}" || stop 1
+        DELAY="${4:-}" DATA_DIR="$data" || stop 1
     pids+=("$NODE_PID")
 }
 
@@ -193,9 +218,23 @@ if [ "$DELAYED_SECONDARIES" -gt 0 ]; then
     delayed=", the last $DELAYED_SECONDARIES delayed by $delay s"
 fi
 
+if [ -n "$DATA_DIR" ]; then
+    if [ "$kept" -gt 0 ]; then
+        data="kept: $kept of $((nodes + 1)) nodes have a log from an earlier run, replayed"
+    else
+        data="new: no node had a log yet"
+    fi
+    data="run: data         $(data_dir '<node>')  ($data, FSYNC=$FSYNC)
+run: start empty  stop, then rm -rf $(data_dir '*')
+run:              (or DATA_DIR= make run: memory only)"
+else
+    data="run: data         in memory only (DATA_DIR is empty): lost when it stops"
+fi
+
 cat >&2 <<INFO
 run: master       http://127.0.0.1:$MASTER_PORT  ($RUN_DIR/master)
 run: secondaries  $nodes on ports $first..$((first + nodes - 1))$delayed  ($RUN_DIR/*secondary-N)
+$data
 run: try  curl -s -XPOST '127.0.0.1:$MASTER_PORT/messages?wc=$((SECONDARIES + 1))'$auth -d '{"message":"hi"}'
 run: Ctrl-C stops everything
 INFO

@@ -9,9 +9,11 @@
 #
 #   t/compose/run.sh          (make test-compose)
 #
-# REPLOG_E2E_RECOVERY=0 skips what needs the master to recover its log from
-# the secondaries after a restart (its log as before, the secondaries level
-# again, the ids going on); the re-registration is checked still.
+# REPLOG_E2E_RECOVERY=0 skips the checks after the master's restart (its log
+# as before, the secondaries level again, the ids going on); the
+# re-registration is checked still.  Then `down` (without -v) and `up`, and
+# a `restart` of every container, keep the log (.env's DATA_DIR: the
+# master's on its named volume, a secondary's in its container).
 # REPLOG_E2E_KEEP_IMAGE=1 uses the image as it is, without rebuilding;
 # REPLOG_IMAGE names it (default replog:latest).
 # Needs docker (compose v2 or docker-compose v1), curl and jq on the host.
@@ -65,8 +67,9 @@ finish() {
 
     [ "$rc" -eq 0 ] || [ "$failed" -gt 0 ] || fail "aborted (status $rc)"
     echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit
+    # a bare exit in a trap would return the status from before the trap
+    [ "$failed" -eq 0 ] && exit 0
+    exit 1
 }
 trap finish EXIT
 trap 'exit 130' INT TERM
@@ -98,7 +101,7 @@ unset API_TOKEN API_KEY SERVICE_KEY SERVICE_TYPE SERVER_TYPE MASTER_HOST \
     MAX_CONNECTION_TO_MASTER_DELAY CONNECTION_TO_MASTER_RETRY_INTERVAL \
     CONNECTION_TO_MASTER_RETRY_MECHANISM MAX_MESSAGE_POST_RETRY_DELAY \
     MESSAGE_POST_RETRY_INTERVAL MESSAGE_POST_RETRIES_MECHANISM \
-    REPLOG_CLUSTER_SIZE REPLOG_RECOVERY
+    REPLOG_CLUSTER_SIZE REPLOG_RECOVERY DATA_DIR FSYNC
 export REPLOG_HOST_PORT=127.0.0.1:$port
 export REPLOG_IMAGE=${REPLOG_IMAGE:-replog:latest}
 export HEALTHCHECK_DELAY=1
@@ -341,5 +344,75 @@ else
         fail "Msg$next wc=all after the restart: $status $answer"
     fi
 fi
+
+# --- down and up, restart of the stack: the log is kept -------------------
+
+# the master's log is on its named volume: a down without -v keeps it, and
+# the new secondaries (their logs went with their containers) are caught up
+before=$(messages)
+count=$(jq 'length' <<<"$before")
+
+dc down >"$logdir/down1.log" 2>&1 \
+    && pass "compose down (without -v)" \
+    || fail "compose down: $(tail -5 "$logdir/down1.log")"
+
+vols=$(docker volume ls -q --filter "label=com.docker.compose.project=$project")
+[ -n "$vols" ] \
+    && pass "the master's volume is left by down: $vols" \
+    || fail "down left no volume of $project"
+
+dc up -d --no-build >"$logdir/up2.log" 2>&1 || {
+    sed 's/^/#   /' "$logdir/up2.log"
+    die "compose up after down"
+}
+pass "compose up after down"
+
+wait_for 30 eval '[ "$(curl -s -m 2 "$master/healthcheck")" = HEALTHY ]' \
+    || die "the master does not answer /healthcheck after down and up"
+
+wait_for 30 eval '[ "$(messages)" = "$before" ]' \
+    && pass "after down and up the master's GET /messages is the one before ($count messages)" \
+    || { http GET /messages
+         fail "after down and up the master's log: $status $(body), before: $before"; }
+
+# the original's CONNECTION_TO_MASTER_RETRY_INTERVAL=30, as at the first up
+wait_for 75 all_level 2 \
+    && pass "the 2 new secondaries registered and are level" \
+    || fail "after down and up: $(secondaries)"
+
+[ "$(node_messages secondary)" = "$before" ] \
+    && pass "the new secondary's GET /messages equals the master's" \
+    || fail "the new secondary's log: $(node_messages secondary)"
+
+next=$((count + 1))
+if post "Msg$next after down and up" all \
+    && [ "$(jq '.meta.message_id' <<<"$answer")" = "$next" ]; then
+    pass "Msg$next wc=all after down and up: 201, the ids go on"
+else
+    fail "Msg$next wc=all after down and up: $status $answer"
+fi
+
+# restart of every container: each node replays its own log
+before=$(messages)
+count=$(jq 'length' <<<"$before")
+
+dc restart >"$logdir/restart2.log" 2>&1 \
+    && pass "compose restart (every container)" \
+    || fail "compose restart: $(tail -5 "$logdir/restart2.log")"
+
+wait_for 30 eval '[ "$(messages)" = "$before" ]' \
+    && pass "after compose restart the master's GET /messages is the one before ($count messages)" \
+    || fail "after compose restart the master's log: $(messages), before: $before"
+
+for svc in secondary delayed-secondary; do
+    docker logs "$(dc ps -q "$svc")" 2>&1 |
+        grep -q "replog_zone \"log\": $count messages replayed" \
+        && pass "$svc replayed its own $count messages at its restart" \
+        || fail "$svc did not replay its $count messages: $(docker logs --tail 5 "$(dc ps -q "$svc")" 2>&1)"
+done
+
+wait_for 75 all_level 2 \
+    && pass "both secondaries registered again and are level" \
+    || fail "after compose restart: $(secondaries)"
 
 exit 0
