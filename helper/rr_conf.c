@@ -836,9 +836,7 @@ rr_valid_id(const char *id)
     }
 
     for (p = id; *p; p++) {
-        if ((unsigned char) *p <= ' ' || (unsigned char) *p >= 0x7f
-            || *p == '"' || *p == '\'' || *p == '\\')
-        {
+        if (!ngx_http_replog_id_char(*p)) {
             return RR_REFUSED;
         }
     }

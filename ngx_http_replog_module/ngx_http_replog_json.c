@@ -512,9 +512,7 @@ ngx_http_replog_printable(u_char *p, size_t len)
     size_t  i;
 
     for (i = 0; i < len; i++) {
-        if (p[i] <= ' ' || p[i] >= 0x7f
-            || p[i] == '"' || p[i] == '\'' || p[i] == '\\')
-        {
+        if (!ngx_http_replog_id_char(p[i])) {
             return NGX_DECLINED;
         }
     }
