@@ -69,6 +69,9 @@ struct ngx_http_replog_engine_s {
     ngx_http_replog_link_t         catchup[NGX_HTTP_REPLOG_MAX_SECONDARIES];
     ngx_http_replog_link_t         heartbeat[NGX_HTTP_REPLOG_MAX_SECONDARIES];
 
+    /* path=: catch-up of ids evicted from the zone reads the files */
+    ngx_http_replog_reader_t      *reader[NGX_HTTP_REPLOG_MAX_SECONDARIES];
+
     ngx_queue_t                    waiters;
     ngx_msec_t                     polled;     /* waiters last looked */
     ngx_uint_t                     minwc;      /* least wc parked, as of
@@ -117,6 +120,7 @@ static void ngx_http_replog_live_next(ngx_http_replog_link_t *link);
 static void ngx_http_replog_durable_next(ngx_event_t *ev);
 static void ngx_http_replog_catchup_next(ngx_http_replog_link_t *link,
     ngx_http_replog_peer_t *peer, uint64_t last_id);
+static void ngx_http_replog_catchup_read_done(ngx_http_replog_reader_t *rd);
 static void ngx_http_replog_heartbeat(ngx_http_replog_link_t *link);
 static void ngx_http_replog_engine_open(ngx_http_replog_engine_t *engine);
 static void ngx_http_replog_tick(ngx_event_t *ev);
@@ -513,6 +517,7 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
     ngx_uint_t                   n;
     ngx_http_replog_run_t        run;
     ngx_http_replog_cursor_t     cur;
+    ngx_http_replog_reader_t    *rd;
     ngx_http_replog_engine_t    *engine;
     ngx_http_replog_srv_conf_t  *node;
 
@@ -520,6 +525,29 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
 
     engine = link->engine;
     node = engine->node;
+    rd = NULL;
+
+    /* path=: a catch-up's ids may have left the zone, the files have them */
+
+    if (from && engine->zone->log) {
+        rd = engine->reader[link->slot];
+
+        if (rd == NULL) {
+            rd = ngx_http_replog_reader_create(ngx_cycle->pool, engine->zone,
+                                               &engine->log);
+            if (rd == NULL) {
+                return NGX_DECLINED;
+            }
+
+            rd->handler = ngx_http_replog_catchup_read_done;
+            rd->data = link;
+            engine->reader[link->slot] = rd;
+        }
+
+        if (rd->posted) {
+            return NGX_AGAIN;
+        }
+    }
 
     ngx_http_replog_json_batch_run(&run);
 
@@ -568,9 +596,20 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
 
         p = body + NGX_HTTP_REPLOG_JSON_BATCH_HEAD;
 
-        rc = ngx_http_replog_store_read(engine->zone, &cur, &p, p + room,
-                                        node->batch_max, &need,
-                                        &link->batch_epoch);
+        rc = ngx_http_replog_read(engine->zone, rd, &cur, &p, p + room,
+                                  node->batch_max, &need,
+                                  &link->batch_epoch);
+
+        if (rc == NGX_AGAIN) {
+            /* read_done builds it again */
+            return NGX_AGAIN;
+        }
+
+        if (rc == NGX_HTTP_REPLOG_FILES) {
+            /* queued ids evicted meanwhile: catch-up sends them instead */
+            link->qlen = 0;
+            return NGX_DECLINED;
+        }
 
         if (rc != NGX_OK) {
             return NGX_DECLINED;
@@ -836,6 +875,40 @@ ngx_http_replog_catchup_next(ngx_http_replog_link_t *link,
     {
         ngx_http_replog_link_send(link);
     }
+}
+
+
+/* a catch-up's read of the files is back: the batch is built again */
+
+static void
+ngx_http_replog_catchup_read_done(ngx_http_replog_reader_t *rd)
+{
+    ngx_http_replog_link_t    *link;
+    ngx_http_replog_peer_t    *peer;
+    ngx_http_replog_peers_t    peers;
+    ngx_http_replog_engine_t  *engine;
+
+    link = rd->data;
+    engine = link->engine;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_http_replog_registry_peers(engine->zone, &peers);
+
+    peer = &peers.peer[link->slot];
+
+    if (peer->status == 0 || peer->status == NGX_HTTP_REPLOG_CONFLICT
+        || peer->generation != link->generation)
+    {
+        ngx_http_replog_reader_close(rd);
+        return;
+    }
+
+    /* durable log hook: catch-up sends what the master holds */
+    ngx_http_replog_catchup_next(link, peer,
+                                 ngx_min(peers.last_id, peers.held));
 }
 
 

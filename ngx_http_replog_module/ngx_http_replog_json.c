@@ -1029,7 +1029,9 @@ ngx_http_replog_json_ack(ngx_pool_t *pool, const char *err,
 /*
  * GET /health: {"role":..,"id":..,"epoch":..,"state":..,"waiters":..,
  * "read_only":..,"last_id":..,"bytes":..,"pending":..,"cluster_size":n,
- * "quorum":{"up":..,"needed":..}}, on a master with its "secondaries" and,
+ * "quorum":{"up":..,"needed":..}}, with path= the zone's
+ * "zone":{"first_id":..,"evicted":..,"file_reads":..,"file_read_bytes":..},
+ * on a master with its "secondaries" and,
  * while it recovers, the registrations it waits for:
  * "recovery":{"needed":2,"awaited":1,"registered":["s1"]}
  */
@@ -1048,6 +1050,9 @@ ngx_http_replog_json_health(ngx_pool_t *pool, ngx_http_replog_status_t *st,
                  "\"pending\":,\"cluster_size\":,"
                  "\"quorum\":{\"up\":,\"needed\":}}\n")
           + 16 + 2 * NGX_INT64_LEN + 5 * NGX_INT_T_LEN
+          + sizeof(",\"zone\":{\"first_id\":,\"evicted\":,"
+                   "\"file_reads\":,\"file_read_bytes\":}")
+          + 4 * NGX_INT64_LEN
           + ngx_http_replog_json_escape_len(id->data, id->len);
 
     if (master) {
@@ -1082,6 +1087,14 @@ ngx_http_replog_json_health(ngx_pool_t *pool, ngx_http_replog_status_t *st,
                     read_only ? "true" : "false",
                     st->last_id, st->bytes, st->pending,
                     n, up, n / 2 + 1);
+
+    /* path=: the zone as the log's tail, and what the files gave */
+    if (st->logged) {
+        p = ngx_sprintf(p, ",\"zone\":{\"first_id\":%uL,\"evicted\":%uL,"
+                        "\"file_reads\":%uL,\"file_read_bytes\":%uL}",
+                        st->first_id, st->evicted, st->file_reads,
+                        st->file_bytes);
+    }
 
     if (master) {
         p = ngx_http_replog_json_health_secondaries(p, st, needed);

@@ -36,7 +36,9 @@ typedef struct {
     ngx_http_replog_zone_t   *zone;
     ngx_uint_t                full;      /* stopped storing */
     uint64_t                  records;
-    uint64_t                  need;      /* zone bytes for all records */
+    uint64_t                  need;      /* zone bytes the index takes */
+    const u_char             *base;      /* the segment mapped */
+    uint64_t                  seg;       /* its first id */
 } ngx_http_replog_replay_t;
 
 
@@ -329,6 +331,9 @@ ngx_http_replog_log_open(ngx_http_replog_zone_t *zone)
 
             (void) madvise(p, size, MADV_SEQUENTIAL);
 
+            rp.base = p;
+            rp.seg = seg[i];
+
             rplog_scan(p, size, next, ngx_http_replog_log_replay_record, &rp,
                        &sc);
 
@@ -443,13 +448,14 @@ ngx_http_replog_log_open(ngx_http_replog_zone_t *zone)
     }
 
     if (rp.full) {
-        rp.need += ngx_http_replog_log_overhead(rp.records);
+        /* not even the sparse index and one chunk of the newest fit */
+        rp.need = ngx_http_replog_log_overhead(rp.records);
 
         ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
-                      "replog_zone \"%V\" is too small for its log in \"%V\": "
-                      "%uL messages need about %uLM, make the zone at least "
-                      "that large", zname, &lg->path, rp.records,
-                      rp.need / 1048576 + 1);
+                      "replog_zone \"%V\" is too small for the index of its "
+                      "log in \"%V\": %uL messages need at least about %uLM, "
+                      "make the zone that large", zname, &lg->path,
+                      rp.records, rp.need / 1048576 + 1);
         return NGX_ERROR;
     }
 
@@ -509,14 +515,17 @@ ngx_http_replog_log_open(ngx_http_replog_zone_t *zone)
 }
 
 
-/* what the zone spends on the index of n entries, besides the entries */
+/*
+ * What the zone needs at least for a log of n entries: the directory and
+ * the sparse index (doubled as they grow), a chunk of entry pointers
+ */
 
 static uint64_t
 ngx_http_replog_log_overhead(uint64_t n)
 {
-    return (n / NGX_HTTP_REPLOG_CHUNK + 1)
-           * (NGX_HTTP_REPLOG_CHUNK * sizeof(void *) + 2 * sizeof(void *))
-           + 64 * ngx_pagesize;
+    return (n / NGX_HTTP_REPLOG_CHUNK + 1) * 4
+           * (sizeof(void *) + sizeof(ngx_http_replog_idx_t))
+           + 2 * NGX_HTTP_REPLOG_CHUNK * sizeof(void *) + 64 * ngx_pagesize;
 }
 
 
@@ -525,19 +534,7 @@ ngx_http_replog_log_replay_record(void *data, rplog_record_t *rec)
 {
     ngx_http_replog_replay_t *rp = data;
 
-    size_t  size, slab;
-
     rp->records++;
-
-    size = offsetof(ngx_http_replog_entry_t, data) + rec->len;
-
-    /* the slab's size classes: powers of two up to a page */
-    for (slab = 8; slab < size && slab < ngx_pagesize; slab <<= 1) {
-        /* void */
-    }
-
-    rp->need += (size <= ngx_pagesize) ? slab
-                : ngx_align(size, ngx_pagesize);
 
     if (rp->full) {
         return 0;
@@ -549,7 +546,13 @@ ngx_http_replog_log_replay_record(void *data, rplog_record_t *rec)
         != NGX_OK)
     {
         rp->full = 1;
+        return 0;
     }
+
+    /* the zone as the tail: where its chunks start, for the evicted */
+    ngx_http_replog_store_note_locked(rp->zone->sh, rec->id, rp->seg,
+                                      rec->data - RPLOG_REC_HEADER
+                                      - rp->base);
 
     return 0;
 }
@@ -1290,6 +1293,12 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
                 {
                     goto copied;
                 }
+
+                /* the zone as the tail: where its chunks start */
+                ngx_http_replog_store_note_locked(sh, id,
+                    seg_first ? seg_first : written + 1,
+                    (seg_first ? seg_off : RPLOG_SEG_HEADER)
+                    + (p - lg->buf));
 
                 p = rplog_record_write(p, id, e->msg, e->msg_len, e->data,
                                        e->len);

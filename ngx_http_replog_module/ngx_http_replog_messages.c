@@ -35,6 +35,12 @@ static ngx_int_t ngx_http_replog_list(ngx_http_request_t *r,
     ngx_http_replog_ctx_t *ctx);
 static ngx_int_t ngx_http_replog_list_runs(ngx_http_request_t *r,
     ngx_http_replog_ctx_t *ctx, ngx_http_replog_peers_t *peers, off_t *len);
+static ngx_int_t ngx_http_replog_list_measure(ngx_http_request_t *r,
+    ngx_http_replog_ctx_t *ctx);
+static void ngx_http_replog_list_measured(ngx_http_request_t *r);
+static ngx_int_t ngx_http_replog_list_answer(ngx_http_request_t *r,
+    ngx_http_replog_ctx_t *ctx);
+static void ngx_http_replog_list_read_done(ngx_http_replog_reader_t *rd);
 static ngx_int_t ngx_http_replog_list_wait(ngx_http_request_t *r);
 static ngx_int_t ngx_http_replog_list_send(ngx_http_request_t *r,
     ngx_http_replog_ctx_t *ctx);
@@ -357,11 +363,9 @@ ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status,
 static ngx_int_t
 ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 {
-    u_char                        *p;
     off_t                          len;
     uint64_t                       since, limit, epoch;
     ngx_int_t                      rc;
-    ngx_table_elt_t               *h;
     ngx_http_replog_zone_t        *zone;
     ngx_http_replog_peers_t        peers;
 
@@ -385,7 +389,7 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     /* a snapshot: what is appended while streaming is not included */
 
     (void) ngx_http_replog_store_list(zone, since, limit, &ctx->cursor,
-                                      &len, &epoch, &peers);
+                                      &len, &epoch, &peers, ctx->measure);
 
     /* the holders, in the same look as the log: what the list says */
 
@@ -399,6 +403,151 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     if (ngx_http_replog_list_runs(r, ctx, &peers, &len) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ctx->len = len;
+    ctx->list_epoch = epoch;
+
+    /* path=: entries evicted from the zone are read from the files */
+
+    if (zone->log) {
+        ctx->reader = ngx_http_replog_reader_create(r->pool, zone,
+                                                    r->connection->log);
+        if (ctx->reader == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->reader->handler = ngx_http_replog_list_read_done;
+        ctx->reader->data = r;
+    }
+
+    if (ctx->measure[0] || ctx->measure[1]) {
+        rc = ngx_http_replog_list_measure(r, ctx);
+
+        if (rc == NGX_AGAIN) {
+            r->main->count++;
+            return NGX_DONE;
+        }
+
+        return rc;
+    }
+
+    return ngx_http_replog_list_answer(r, ctx);
+}
+
+
+/*
+ * A list that starts or ends at an evicted id inside its chunk: its exact
+ * length needs the bytes of the chunk up to that id, measured in the
+ * files before the header is sent (at most two reads of a chunk).
+ */
+
+static ngx_int_t
+ngx_http_replog_list_measure(ngx_http_request_t *r,
+    ngx_http_replog_ctx_t *ctx)
+{
+    ngx_uint_t  k;
+
+    k = ctx->measure[0] ? 0 : 1;
+
+    if (ctx->reader == NULL
+        || ngx_http_replog_reader_measure(ctx->reader, ctx->measure[k])
+           != NGX_AGAIN)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->main->blocked++;
+    ctx->blocked = 1;
+    r->write_event_handler = ngx_http_replog_list_measured;
+
+    return NGX_AGAIN;
+}
+
+
+static void
+ngx_http_replog_list_measured(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_uint_t                 k;
+    ngx_http_replog_ctx_t     *ctx;
+    ngx_http_replog_reader_t  *rd;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+    rd = ctx->reader;
+
+    if (rd->posted) {
+        return;
+    }
+
+    if (rd->what) {
+        (void) ngx_http_replog_reader_failed(rd);
+        ngx_http_finalize_request(r,
+            ngx_http_replog_send_error(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                       "the log's files are damaged"));
+        return;
+    }
+
+    /* the list starts after measure[0]: its bytes are not the list's */
+
+    k = ctx->measure[0] ? 0 : 1;
+
+    ctx->len += (k == 0) ? -(off_t) rd->skipped : (off_t) rd->skipped;
+    ctx->measure[k] = 0;
+
+    if (ctx->measure[1]) {
+        rc = ngx_http_replog_list_measure(r, ctx);
+
+        if (rc != NGX_AGAIN) {
+            ngx_http_finalize_request(r, rc);
+        }
+
+        return;
+    }
+
+    ngx_http_replog_reader_close(rd);
+
+    ngx_http_finalize_request(r, ngx_http_replog_list_answer(r, ctx));
+}
+
+
+/* back from a read of the files: the stream (or its measure) goes on */
+
+static void
+ngx_http_replog_list_read_done(ngx_http_replog_reader_t *rd)
+{
+    ngx_connection_t       *c;
+    ngx_http_request_t     *r;
+    ngx_http_replog_ctx_t  *ctx;
+
+    r = rd->data;
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (ctx->blocked) {
+        ctx->blocked = 0;
+        r->main->blocked--;
+    }
+
+    r->write_event_handler(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the header, then the stream */
+
+static ngx_int_t
+ngx_http_replog_list_answer(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
+{
+    u_char           *p;
+    off_t             len;
+    uint64_t          epoch;
+    ngx_int_t         rc;
+    ngx_table_elt_t  *h;
+
+    len = ctx->len;
+    epoch = ctx->list_epoch;
 
     /* whose log this is: a recovering master takes pages of its source only */
 
@@ -436,15 +585,19 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     ctx->out.buf = ctx->buf;
     ctx->out.next = NULL;
 
+    r->write_event_handler = ngx_http_replog_list_writer;
+
     rc = ngx_http_replog_list_send(r, ctx);
 
     if (rc == NGX_AGAIN && !ctx->done) {
-        if (ngx_http_replog_list_wait(r) != NGX_OK) {
+        /* a read of the files posted comes back through read_done */
+        if ((!ctx->blocked || r->connection->buffered)
+            && ngx_http_replog_list_wait(r) != NGX_OK)
+        {
             return NGX_ERROR;
         }
 
         r->main->count++;
-        r->write_event_handler = ngx_http_replog_list_writer;
 
         return NGX_DONE;
     }
@@ -601,8 +754,27 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 
         p = b->last;
 
-        rc = ngx_http_replog_store_read(zone, cur, &p, b->end, 0, &need,
-                                        NULL);
+        rc = ngx_http_replog_read(zone, ctx->reader, cur, &p, b->end, 0,
+                                  &need, NULL);
+
+        if (ctx->reader && ctx->reader->posted && !ctx->blocked) {
+            /* the request stays until the read of the files is back */
+            r->main->blocked++;
+            ctx->blocked = 1;
+        }
+
+        if (rc == NGX_AGAIN) {
+            /* what is in the buffer goes meanwhile */
+            b->last = p;
+
+            if (b->last > b->pos
+                && ngx_http_output_filter(r, &ctx->out) == NGX_ERROR)
+            {
+                return NGX_ERROR;
+            }
+
+            return NGX_AGAIN;
+        }
 
         if (rc == NGX_OK && need && p == b->start) {
             /*
@@ -616,8 +788,17 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 
             p = b->start;
 
-            rc = ngx_http_replog_store_read(zone, cur, &p, b->end, 1, &need,
-                                            NULL);
+            rc = ngx_http_replog_read(zone, ctx->reader, cur, &p, b->end, 1,
+                                      &need, NULL);
+
+            if (ctx->reader && ctx->reader->posted && !ctx->blocked) {
+                r->main->blocked++;
+                ctx->blocked = 1;
+            }
+
+            if (rc == NGX_AGAIN) {
+                return NGX_AGAIN;
+            }
 
             b->last_buf = 0;
             b->flush = 1;
@@ -634,6 +815,11 @@ ngx_http_replog_list_send(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
                           "replog: list stream closed at id %uL of %uL: "
                           "log %016xL replaced", cur->next, cur->last,
                           cur->incarnation);
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_ABORT) {
+            /* damage in the files, logged where it was found */
             return NGX_ERROR;
         }
 
@@ -763,7 +949,10 @@ ngx_http_replog_list_writer(ngx_http_request_t *r)
     rc = ngx_http_replog_list_send(r, ctx);
 
     if (rc == NGX_AGAIN && !ctx->done) {
-        if (ngx_http_replog_list_wait(r) != NGX_OK) {
+        /* a read of the files posted comes back through read_done */
+        if ((!ctx->blocked || c->buffered)
+            && ngx_http_replog_list_wait(r) != NGX_OK)
+        {
             ngx_http_finalize_request(r, NGX_ERROR);
         }
 

@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include "ngx_http_replog_store.h"
+#include "ngx_http_replog_log_read.h"
 
 
 #define NGX_HTTP_REPLOG_WC_MAJORITY   -2
@@ -113,8 +114,13 @@ typedef struct {
     ngx_buf_t                     *buf;
     ngx_buf_t                     *big;
     ngx_chain_t                    out;
+    ngx_http_replog_reader_t      *reader;   /* path=: evicted ids */
+    off_t                          len;
+    uint64_t                       list_epoch;
+    uint64_t                       measure[2];
     unsigned                       opened:1;
     unsigned                       done:1;
+    unsigned                       blocked:1;
 
     /* POST /replicate */
     uint64_t                       epoch;

@@ -239,6 +239,11 @@ ngx_http_replog_registry_status(ngx_http_replog_zone_t *zone,
 
     if (sh->log) {
         st->log = *sh->log;
+        st->first_id = (sh->first_id > 1) ? sh->first_id
+                       : (sh->last_id ? 1 : 0);
+        st->evicted = sh->evicted;
+        st->file_reads = sh->file_reads;
+        st->file_bytes = sh->file_bytes;
     }
 
     ngx_http_replog_store_unlock(zone);

@@ -167,6 +167,31 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
                                         "durable log that failed.");
         p = ngx_sprintf(p, "replog_log_write_errors_total{node=\"%*s\"} "
                         "%uL\n", nlen, node, st->log.write_errors);
+
+        /* the zone as the log's tail */
+        p = ngx_http_replog_metric_head(p, "zone_first_id", "gauge",
+                                        "First id held in the zone; those "
+                                        "below are read from the files.");
+        p = ngx_sprintf(p, "replog_zone_first_id{node=\"%*s\"} %uL\n",
+                        nlen, node, st->first_id);
+
+        p = ngx_http_replog_metric_head(p, "evicted_total", "counter",
+                                        "Entries evicted from the zone once "
+                                        "written to their segment.");
+        p = ngx_sprintf(p, "replog_evicted_total{node=\"%*s\"} %uL\n",
+                        nlen, node, st->evicted);
+
+        p = ngx_http_replog_metric_head(p, "file_reads_total", "counter",
+                                        "Reads of evicted entries from the "
+                                        "segment files (thread pool).");
+        p = ngx_sprintf(p, "replog_file_reads_total{node=\"%*s\"} %uL\n",
+                        nlen, node, st->file_reads);
+
+        p = ngx_http_replog_metric_head(p, "file_read_bytes_total", "counter",
+                                        "Bytes those reads took from the "
+                                        "segment files.");
+        p = ngx_sprintf(p, "replog_file_read_bytes_total{node=\"%*s\"} "
+                        "%uL\n", nlen, node, st->file_bytes);
     }
 
     p = ngx_http_replog_metric_head(p, "pending_entries", "gauge",

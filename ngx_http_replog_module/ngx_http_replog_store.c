@@ -39,11 +39,13 @@ static ngx_int_t ngx_http_replog_store_slot_locked(ngx_http_replog_zone_t *zone,
 static ngx_int_t ngx_http_replog_store_copy_locked(
     ngx_http_replog_zone_t *zone, ngx_http_replog_sh_t *osh, uint64_t from,
     uint64_t to, uint64_t *stale);
+static ngx_int_t ngx_http_replog_store_copy_index_locked(
+    ngx_http_replog_zone_t *zone, ngx_http_replog_sh_t *osh);
 static void ngx_http_replog_store_free_locked(ngx_http_replog_zone_t *zone);
 static ngx_http_replog_entry_t *ngx_http_replog_store_get_locked(
     ngx_http_replog_sh_t *sh, uint64_t id);
-static uint64_t ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh,
-    uint64_t id);
+static ngx_int_t ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh,
+    uint64_t id, uint64_t *cum);
 static void ngx_http_replog_store_log_moved(ngx_http_replog_zone_t *zone,
     ngx_http_replog_zone_t *ozone);
 static void ngx_http_replog_move_new_done(void *data);
@@ -225,7 +227,12 @@ ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
 
     ngx_http_replog_store_lock(ozone);
     incarnation = osh->incarnation;
+    rc = ngx_http_replog_store_copy_index_locked(zone, osh);
     ngx_http_replog_store_unlock(ozone);
+
+    if (rc != NGX_OK) {
+        goto failed;
+    }
 
     stale = (uint64_t) -1;
 
@@ -276,6 +283,18 @@ ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
         sh->last_id = osh->last_id;
         sh->max_id = osh->max_id;
         sh->bytes = osh->bytes;
+        sh->evicted += osh->evicted;
+
+        /* what the old zone evicted before it was copied: files only */
+        (void) ngx_http_replog_store_copy_index_locked(zone, osh);
+
+        while (sh->first_id < osh->first_id
+               && ngx_http_replog_store_evict_locked(zone,
+                                                     osh->log->written_id))
+        {
+            /* void */
+        }
+
         sh->pending = osh->pending;
         sh->appended = osh->appended;
         sh->rejected_full = osh->rejected_full;
@@ -349,10 +368,24 @@ ngx_http_replog_store_copy_locked(ngx_http_replog_zone_t *zone,
 
         size = offsetof(ngx_http_replog_entry_t, data) + e->len;
 
-        if (ngx_http_replog_store_slot_locked(zone, id, &slot) != NGX_OK
-            || (ne = ngx_slab_alloc_locked(zone->shpool, size)) == NULL)
-        {
-            return NGX_ERROR;
+        /* a smaller zone of a durable log: the oldest written ones go */
+
+        for ( ;; ) {
+            if (ngx_http_replog_store_slot_locked(zone, id, &slot) == NGX_OK
+                && (ne = ngx_slab_alloc_locked(zone->shpool, size)) != NULL)
+            {
+                break;
+            }
+
+            if (osh->log == NULL
+                || ngx_http_replog_store_copy_index_locked(zone, osh)
+                   != NGX_OK
+                || !ngx_http_replog_store_evict_locked(zone,
+                                                 ngx_min(osh->log->written_id,
+                                                         osh->last_id)))
+            {
+                return NGX_ERROR;
+            }
         }
 
         ngx_memcpy(ne, e, size);
@@ -362,6 +395,56 @@ ngx_http_replog_store_copy_locked(ngx_http_replog_zone_t *zone,
             *stale = id;
         }
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A durable log's sparse index, copied into a resized zone (the directory
+ * made as large, the new zone's own marks as the old one's, so that it
+ * evicts what the old one wrote); copied again as the writer notes more.
+ * The old zone's lock is held.
+ */
+
+static ngx_int_t
+ngx_http_replog_store_copy_index_locked(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_sh_t *osh)
+{
+    ngx_uint_t             n;
+    ngx_http_replog_sh_t  *sh;
+
+    sh = zone->sh;
+
+    if (osh->log == NULL) {
+        return NGX_OK;
+    }
+
+    if (sh->log == NULL) {
+        sh->log = ngx_slab_calloc_locked(zone->shpool,
+                                         sizeof(ngx_http_replog_log_sh_t));
+        if (sh->log == NULL) {
+            return NGX_ERROR;
+        }
+
+        sh->first_id = osh->first_id;
+    }
+
+    if (osh->dir_cap
+        && ngx_http_replog_store_slot_locked(zone,
+                         (uint64_t) osh->dir_cap * NGX_HTTP_REPLOG_CHUNK, NULL)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    n = ngx_min(sh->dir_cap, osh->dir_cap);
+
+    if (n && osh->idx) {
+        ngx_memcpy(sh->idx, osh->idx, n * sizeof(ngx_http_replog_idx_t));
+    }
+
+    sh->log->written_id = osh->log->written_id;
 
     return NGX_OK;
 }
@@ -395,8 +478,14 @@ ngx_http_replog_store_free_locked(ngx_http_replog_zone_t *zone)
         ngx_slab_free_locked(zone->shpool, sh->dir);
     }
 
+    if (sh->idx) {
+        ngx_slab_free_locked(zone->shpool, sh->idx);
+    }
+
     sh->dir = NULL;
+    sh->idx = NULL;
     sh->dir_cap = 0;
+    sh->first_id = 0;
 }
 
 
@@ -531,14 +620,53 @@ ngx_http_replog_store_get_locked(ngx_http_replog_sh_t *sh, uint64_t id)
 }
 
 
-static uint64_t
-ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh, uint64_t id)
+/*
+ * The list bytes of ids 1..id.  NGX_DECLINED: id was evicted and is inside
+ * its chunk: *cum is the chunk's base, the files tell the rest.
+ */
+
+static ngx_int_t
+ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh, uint64_t id,
+    uint64_t *cum)
 {
+    uint64_t                  c;
     ngx_http_replog_entry_t  *e;
 
-    e = ngx_http_replog_store_get_locked(sh, id);
+    *cum = 0;
 
-    return e ? e->cum : 0;
+    if (id == 0) {
+        return NGX_OK;
+    }
+
+    if (id == sh->last_id) {
+        *cum = sh->bytes;
+        return NGX_OK;
+    }
+
+    if (id >= sh->first_id) {
+        e = ngx_http_replog_store_get_locked(sh, id);
+        *cum = e ? e->cum : 0;
+        return NGX_OK;
+    }
+
+    c = (id - 1) / NGX_HTTP_REPLOG_CHUNK;
+
+    if (id % NGX_HTTP_REPLOG_CHUNK) {
+        *cum = sh->idx[c].cum;
+        return NGX_DECLINED;
+    }
+
+    /* the end of an evicted chunk: the base of the one after it */
+
+    if (id + 1 < sh->first_id) {
+        *cum = sh->idx[c + 1].cum;
+        return NGX_OK;
+    }
+
+    e = ngx_http_replog_store_get_locked(sh, id + 1);
+    *cum = e ? e->cum - e->len : 0;
+
+    return NGX_OK;
 }
 
 
@@ -554,6 +682,7 @@ ngx_http_replog_store_slot_locked(ngx_http_replog_zone_t *zone, uint64_t id,
     uint64_t                    k, c;
     ngx_uint_t                  cap;
     ngx_http_replog_sh_t       *sh;
+    ngx_http_replog_idx_t      *idx;
     ngx_http_replog_entry_t  ***dir, **chunk;
 
     sh = zone->sh;
@@ -572,6 +701,24 @@ ngx_http_replog_store_slot_locked(ngx_http_replog_zone_t *zone, uint64_t id,
             return NGX_HTTP_REPLOG_FULL;
         }
 
+        /* path=: the sparse index, one entry per chunk, grows alongside */
+        if (sh->log) {
+            idx = ngx_slab_calloc_locked(zone->shpool,
+                                         cap * sizeof(ngx_http_replog_idx_t));
+            if (idx == NULL) {
+                ngx_slab_free_locked(zone->shpool, dir);
+                return NGX_HTTP_REPLOG_FULL;
+            }
+
+            if (sh->idx) {
+                ngx_memcpy(idx, sh->idx,
+                           sh->dir_cap * sizeof(ngx_http_replog_idx_t));
+                ngx_slab_free_locked(zone->shpool, sh->idx);
+            }
+
+            sh->idx = idx;
+        }
+
         if (sh->dir) {
             ngx_memcpy(dir, sh->dir, sh->dir_cap * sizeof(void *));
             ngx_slab_free_locked(zone->shpool, sh->dir);
@@ -579,6 +726,10 @@ ngx_http_replog_store_slot_locked(ngx_http_replog_zone_t *zone, uint64_t id,
 
         sh->dir = dir;
         sh->dir_cap = cap;
+    }
+
+    if (slot == NULL) {
+        return NGX_OK;
     }
 
     chunk = sh->dir[c];
@@ -643,14 +794,21 @@ ngx_http_replog_store_restore_locked(ngx_http_replog_zone_t *zone,
 
     sh = zone->sh;
 
-    if (ngx_http_replog_store_slot_locked(zone, id, &slot) != NGX_OK) {
-        return NGX_HTTP_REPLOG_FULL;
-    }
+    /* what was replayed before is in the files: it makes room */
 
-    e = ngx_slab_alloc_locked(zone->shpool,
-                              offsetof(ngx_http_replog_entry_t, data) + len);
-    if (e == NULL) {
-        return NGX_HTTP_REPLOG_FULL;
+    for ( ;; ) {
+        if (ngx_http_replog_store_slot_locked(zone, id, &slot) == NGX_OK) {
+            e = ngx_slab_alloc_locked(zone->shpool,
+                                   offsetof(ngx_http_replog_entry_t, data)
+                                   + len);
+            if (e) {
+                break;
+            }
+        }
+
+        if (!ngx_http_replog_store_evict_locked(zone, sh->last_id)) {
+            return NGX_HTTP_REPLOG_FULL;
+        }
     }
 
     e->id = id;
@@ -680,9 +838,13 @@ ngx_http_replog_store_log_moved(ngx_http_replog_zone_t *zone,
         return;
     }
 
-    ls = ngx_slab_alloc(zone->shpool, sizeof(ngx_http_replog_log_sh_t));
+    ls = zone->sh->log;
+
     if (ls == NULL) {
-        return;
+        ls = ngx_slab_alloc(zone->shpool, sizeof(ngx_http_replog_log_sh_t));
+        if (ls == NULL) {
+            return;
+        }
     }
 
     ngx_memcpy(ls, ozone->sh->log, sizeof(ngx_http_replog_log_sh_t));
@@ -741,23 +903,33 @@ ngx_http_replog_store_append(ngx_http_replog_zone_t *zone, u_char *msg,
 
     id = sh->last_id + 1;
 
-    rc = ngx_http_replog_store_slot_locked(zone, id, &slot);
-    if (rc != NGX_OK) {
-        goto full;
-    }
-
-    /*
-     * the slot is free: the prefix is always moved over what follows it,
-     * so nothing is ever held at last_id + 1
-     */
-
     /* taken under the lock: registered_at never goes back as ids grow */
     usec = ngx_http_replog_now_usec();
     ngx_http_replog_format_time(time, usec);
 
-    e = ngx_http_replog_store_entry_locked(zone, id, time, msg, len);
-    if (e == NULL) {
-        goto full;
+    /*
+     * the slot is free: the prefix is always moved over what follows it,
+     * so nothing is ever held at last_id + 1.  A full zone of a durable
+     * log evicts its oldest written entries and tries again: only a
+     * writer behind (or no path=) makes it a 507.
+     */
+
+    for ( ;; ) {
+        rc = ngx_http_replog_store_slot_locked(zone, id, &slot);
+
+        if (rc == NGX_OK) {
+            e = ngx_http_replog_store_entry_locked(zone, id, time, msg, len);
+            if (e) {
+                break;
+            }
+        }
+
+        if (sh->log == NULL
+            || !ngx_http_replog_store_evict_locked(zone,
+                                                   sh->log->written_id))
+        {
+            goto full;
+        }
     }
 
     *slot = e;
@@ -840,22 +1012,42 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
             continue;
         }
 
-        rc = ngx_http_replog_store_slot_locked(zone, entries[i].id, &slot);
+        for ( ;; ) {
+            rc = ngx_http_replog_store_slot_locked(zone, entries[i].id,
+                                                   &slot);
+            e = NULL;
+
+            if (rc == NGX_OK) {
+                if (*slot) {
+                    break;
+                }
+
+                e = ngx_http_replog_store_entry_locked(zone, entries[i].id,
+                                                       entries[i].time,
+                                                       entries[i].msg.data,
+                                                       entries[i].msg.len);
+                if (e) {
+                    break;
+                }
+            }
+
+            /* durable log: written entries leave the zone for room */
+            if (sh->log == NULL
+                || !ngx_http_replog_store_evict_locked(zone,
+                                                       sh->log->written_id))
+            {
+                rc = NGX_HTTP_REPLOG_FULL;
+                break;
+            }
+        }
+
         if (rc != NGX_OK) {
             break;
         }
 
-        if (*slot) {
-            continue;
-        }
-
-        e = ngx_http_replog_store_entry_locked(zone, entries[i].id,
-                                               entries[i].time,
-                                               entries[i].msg.data,
-                                               entries[i].msg.len);
         if (e == NULL) {
-            rc = NGX_HTTP_REPLOG_FULL;
-            break;
+            /* held already */
+            continue;
         }
 
         *slot = e;
@@ -918,8 +1110,9 @@ ngx_http_replog_store_master(ngx_http_replog_zone_t *zone, u_char *buf)
 ngx_int_t
 ngx_http_replog_store_list(ngx_http_replog_zone_t *zone, uint64_t since,
     uint64_t limit, ngx_http_replog_cursor_t *cur, off_t *bytes,
-    uint64_t *epoch, ngx_http_replog_peers_t *peers)
+    uint64_t *epoch, ngx_http_replog_peers_t *peers, uint64_t *measure)
 {
+    uint64_t               lo, hi;
     ngx_http_replog_sh_t  *sh;
 
     sh = zone->sh;
@@ -938,11 +1131,28 @@ ngx_http_replog_store_list(ngx_http_replog_zone_t *zone, uint64_t since,
     }
 
     *bytes = 0;
+    measure[0] = 0;
+    measure[1] = 0;
+
+    /*
+     * the ends of the list evicted inside their chunks: the caller adds
+     * what the files measure (ngx_http_replog_reader_measure)
+     */
 
     if (cur->next <= cur->last) {
-        *bytes = ngx_http_replog_store_cum_locked(sh, cur->last)
-                 - ngx_http_replog_store_cum_locked(sh, cur->next - 1)
-                 - (cur->next > 1 ? 1 : 0);
+        if (ngx_http_replog_store_cum_locked(sh, cur->next - 1, &lo)
+            == NGX_DECLINED)
+        {
+            measure[0] = cur->next - 1;
+        }
+
+        if (ngx_http_replog_store_cum_locked(sh, cur->last, &hi)
+            == NGX_DECLINED)
+        {
+            measure[1] = cur->last;
+        }
+
+        *bytes = hi - lo - (cur->next > 1 ? 1 : 0);
     }
 
     if (peers) {
@@ -971,12 +1181,10 @@ ngx_http_replog_store_read(ngx_http_replog_zone_t *zone,
     size_t *need, uint64_t *epoch)
 {
     u_char                    *p;
-    size_t                     skip, len, w;
     uint64_t                   id, k;
     ngx_int_t                  rc;
     ngx_uint_t                 n, avail;
     ngx_http_replog_sh_t      *sh;
-    ngx_http_replog_run_t     *run;
     ngx_http_replog_entry_t   *e, **slot;
 
     sh = zone->sh;
@@ -998,8 +1206,6 @@ ngx_http_replog_store_read(ngx_http_replog_zone_t *zone,
         *epoch = sh->epoch;
     }
 
-    run = cur->run;
-
     for ( ;; ) {
 
         if (max && n == max) {
@@ -1014,10 +1220,24 @@ ngx_http_replog_store_read(ngx_http_replog_zone_t *zone,
             id = cur->ring[cur->head];
             e = ngx_http_replog_store_get_locked(sh, id);
 
+            if (e == NULL && id < sh->first_id) {
+                rc = NGX_HTTP_REPLOG_FILES;
+                break;
+            }
+
         } else {
             id = cur->next;
 
             if (id > cur->last) {
+                break;
+            }
+
+            /* evicted: read from the files (log_read.c) */
+            if (id < sh->first_id) {
+                if (n == 0) {
+                    rc = NGX_HTTP_REPLOG_FILES;
+                }
+
                 break;
             }
 
@@ -1047,32 +1267,12 @@ ngx_http_replog_store_read(ngx_http_replog_zone_t *zone,
             break;
         }
 
-        while (id > run->hi) {
-            run++;
-        }
-
-        /* the first entry of a list goes without its comma */
-        skip = cur->tail ? 0 : 1;
-        len = e->len - skip;
-
-        if ((size_t) (end - p) < len + run->padded) {
-            if (n == 0) {
-                *need = len + run->padded;
-            }
-
+        if (!ngx_http_replog_store_put(cur, e->data, e->len, &p, end,
+                                       n == 0 ? need : NULL))
+        {
             break;
         }
 
-        p = ngx_cpymem(p, e->data + skip, len);
-
-        /* whole words, the padding overwritten by what comes next */
-        for (w = 0; w < run->padded; w += 8) {
-            ngx_memcpy(p + w, run->suffix.data + w, 8);
-        }
-
-        p += run->suffix.len;
-
-        cur->tail = 1;
         n++;
 
         if (cur->ring) {
@@ -1088,10 +1288,139 @@ ngx_http_replog_store_read(ngx_http_replog_zone_t *zone,
 
     ngx_http_replog_store_unlock(zone);
 
-    cur->run = run;
     *pos = p;
 
     return rc;
+}
+
+
+/*
+ * Copies one entry of id cur's next (ring or range) in list form to *pos,
+ * followed by the suffix of its run, when it fits before end: 1.  When it
+ * does not, 0, with *need (if given) the room it takes.  The cursor's
+ * place is moved by its caller.
+ */
+
+ngx_uint_t
+ngx_http_replog_store_put(ngx_http_replog_cursor_t *cur, const u_char *data,
+    size_t len, u_char **pos, u_char *end, size_t *need)
+{
+    u_char                 *p;
+    size_t                  skip, w;
+    uint64_t                id;
+    ngx_http_replog_run_t  *run;
+
+    id = cur->ring ? cur->ring[cur->head] : cur->next;
+
+    for (run = cur->run; id > run->hi; run++) { /* void */ }
+
+    cur->run = run;
+
+    /* the first entry of a list goes without its comma */
+    skip = cur->tail ? 0 : 1;
+    len -= skip;
+    p = *pos;
+
+    if ((size_t) (end - p) < len + run->padded) {
+        if (need) {
+            *need = len + run->padded;
+        }
+
+        return 0;
+    }
+
+    p = ngx_cpymem(p, data + skip, len);
+
+    /* whole words, the padding overwritten by what comes next */
+    for (w = 0; w < run->padded; w += 8) {
+        ngx_memcpy(p + w, run->suffix.data + w, 8);
+    }
+
+    *pos = p + run->suffix.len;
+    cur->tail = 1;
+
+    return 1;
+}
+
+
+/*
+ * Evicts the oldest chunk of entries of a durable log when all its ids are
+ * written (to written) and of the prefix: their slabs and the chunk's
+ * array are freed, the sparse index keeps where they are.  0: nothing
+ * could go.
+ */
+
+ngx_uint_t
+ngx_http_replog_store_evict_locked(ngx_http_replog_zone_t *zone,
+    uint64_t written)
+{
+    uint64_t                   c, hi;
+    ngx_uint_t                 k, n;
+    ngx_http_replog_sh_t      *sh;
+    ngx_http_replog_entry_t  **chunk;
+
+    sh = zone->sh;
+
+    c = sh->first_id ? (sh->first_id - 1) / NGX_HTTP_REPLOG_CHUNK : 0;
+    hi = (c + 1) * NGX_HTTP_REPLOG_CHUNK;
+
+    if (sh->log == NULL || sh->idx == NULL || c >= sh->dir_cap
+        || hi > written || hi > sh->last_id || sh->idx[c].seg == 0)
+    {
+        return 0;
+    }
+
+    chunk = sh->dir[c];
+    n = 0;
+
+    if (chunk) {
+        for (k = 0; k < NGX_HTTP_REPLOG_CHUNK; k++) {
+            if (chunk[k]) {
+                ngx_slab_free_locked(zone->shpool, chunk[k]);
+                n++;
+            }
+        }
+
+        ngx_slab_free_locked(zone->shpool, chunk);
+        sh->dir[c] = NULL;
+    }
+
+    sh->first_id = hi + 1;
+    sh->evicted += n;
+
+    return 1;
+}
+
+
+/*
+ * The writer (or the replay) frames the record of id at off in segment
+ * seg: the first of a chunk is noted in the sparse index, with the list
+ * bytes before it.
+ */
+
+void
+ngx_http_replog_store_note_locked(ngx_http_replog_sh_t *sh, uint64_t id,
+    uint64_t seg, uint64_t off)
+{
+    uint64_t                  c;
+    ngx_http_replog_idx_t    *x;
+    ngx_http_replog_entry_t  *e;
+
+    if ((id - 1) % NGX_HTTP_REPLOG_CHUNK != 0 || sh->idx == NULL) {
+        return;
+    }
+
+    c = (id - 1) / NGX_HTTP_REPLOG_CHUNK;
+    e = ngx_http_replog_store_get_locked(sh, id);
+
+    if (c >= sh->dir_cap || e == NULL) {
+        return;
+    }
+
+    x = &sh->idx[c];
+    x->seg = seg;
+    x->off = off;
+    x->cum = e->cum - (id == 1 ? e->len - 1 : e->len);
 }
 
 

@@ -70,6 +70,7 @@
 #define NGX_HTTP_REPLOG_FULL          1
 #define NGX_HTTP_REPLOG_EPOCH         3
 #define NGX_HTTP_REPLOG_MOVED         4   /* copied into a resized zone */
+#define NGX_HTTP_REPLOG_FILES         5   /* the next id: in the files only */
 
 
 /*
@@ -87,6 +88,18 @@ typedef struct {
     uint32_t                        msg_len;
     u_char                          data[1];
 } ngx_http_replog_entry_t;
+
+
+/*
+ * path=: where the chunk of ids c*CHUNK+1.. starts in the files, noted by
+ * the writer as it frames the chunk's first record (or by the replay), so
+ * that entries evicted from the zone are found and measured there
+ */
+typedef struct {
+    uint64_t                        seg;      /* its segment, 0: none yet */
+    uint64_t                        off;      /* the record's offset */
+    uint64_t                        cum;      /* list bytes before it */
+} ngx_http_replog_idx_t;
 
 
 typedef struct {
@@ -122,6 +135,17 @@ typedef struct {
     /* the log: a directory of chunks of entry pointers, dense by id */
     ngx_http_replog_entry_t      ***dir;
     ngx_uint_t                      dir_cap;
+
+    /*
+     * path=: the sparse index (dir_cap of them) and the zone as the
+     * log's tail: ids below first_id were evicted, whole chunks at a
+     * time, once written, and are read from the files
+     */
+    ngx_http_replog_idx_t          *idx;
+    uint64_t                        first_id;
+    uint64_t                        evicted;
+    ngx_atomic_t                    file_reads;
+    ngx_atomic_t                    file_bytes;
 
     uint64_t                        epoch;
     uint64_t                        incarnation;  /* new with every log */
@@ -239,6 +263,10 @@ typedef struct {
     ngx_http_replog_secondary_t
                            secondaries[NGX_HTTP_REPLOG_MAX_SECONDARIES];
     ngx_uint_t                      logged;   /* path= */
+    uint64_t                        first_id; /* held in the zone */
+    uint64_t                        evicted;
+    uint64_t                        file_reads;
+    uint64_t                        file_bytes;
     ngx_http_replog_log_sh_t        log;      /* its counters */
 } ngx_http_replog_status_t;
 
@@ -308,7 +336,15 @@ ngx_http_replog_entry_t **ngx_http_replog_store_slots_locked(
     ngx_http_replog_sh_t *sh, uint64_t id, ngx_uint_t *n);
 ngx_int_t ngx_http_replog_store_list(ngx_http_replog_zone_t *zone,
     uint64_t since, uint64_t limit, ngx_http_replog_cursor_t *cur,
-    off_t *bytes, uint64_t *epoch, ngx_http_replog_peers_t *peers);
+    off_t *bytes, uint64_t *epoch, ngx_http_replog_peers_t *peers,
+    uint64_t *measure);
+ngx_uint_t ngx_http_replog_store_put(ngx_http_replog_cursor_t *cur,
+    const u_char *data, size_t len, u_char **pos, u_char *end,
+    size_t *need);
+ngx_uint_t ngx_http_replog_store_evict_locked(ngx_http_replog_zone_t *zone,
+    uint64_t written);
+void ngx_http_replog_store_note_locked(ngx_http_replog_sh_t *sh,
+    uint64_t id, uint64_t seg, uint64_t off);
 ngx_int_t ngx_http_replog_store_read(ngx_http_replog_zone_t *zone,
     ngx_http_replog_cursor_t *cur, u_char **pos, u_char *end,
     ngx_uint_t max, size_t *need, uint64_t *epoch);
