@@ -36,7 +36,9 @@ typedef struct {
     ngx_http_replog_zone_t   *zone;
     ngx_uint_t                full;      /* stopped storing */
     uint64_t                  records;
-    uint64_t                  need;      /* zone bytes the index takes */
+    uint64_t                  need;      /* zone bytes of the chunk that
+                                            did not fit */
+    uint64_t                  full_id;   /* its id that did not */
     const u_char             *base;      /* the segment mapped */
     uint64_t                  seg;       /* its first id */
 } ngx_http_replog_replay_t;
@@ -448,14 +450,18 @@ ngx_http_replog_log_open(ngx_http_replog_zone_t *zone)
     }
 
     if (rp.full) {
-        /* not even the sparse index and one chunk of the newest fit */
-        rp.need = ngx_http_replog_log_overhead(rp.records);
+        /*
+         * the zone as the tail holds the sparse index and at least the
+         * newest chunk of ids whole; not even that fits
+         */
+        rp.need += ngx_http_replog_log_overhead(rp.records);
 
         ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
-                      "replog_zone \"%V\" is too small for the index of its "
-                      "log in \"%V\": %uL messages need at least about %uLM, "
-                      "make the zone that large", zname, &lg->path,
-                      rp.records, rp.need / 1048576 + 1);
+                      "replog_zone \"%V\" is too small for its log in \"%V\": "
+                      "the index of its %uL messages and the chunk of id "
+                      "%uL need about %uLM, make the zone at least that large",
+                      zname, &lg->path, rp.records, rp.full_id,
+                      rp.need / 1048576 + 1);
         return NGX_ERROR;
     }
 
@@ -540,12 +546,21 @@ ngx_http_replog_log_replay_record(void *data, rplog_record_t *rec)
         return 0;
     }
 
+    /* the zone must hold the newest chunk whole: what it takes so far */
+    if ((rec->id - 1) % NGX_HTTP_REPLOG_CHUNK == 0) {
+        rp->need = 0;
+    }
+
+    rp->need += ngx_align(offsetof(ngx_http_replog_entry_t, data)
+                          + rec->len, 16);
+
     if (ngx_http_replog_store_restore_locked(rp->zone, rec->id, rec->data,
                                              rec->len, rec->msg,
                                              rec->msg_len)
         != NGX_OK)
     {
         rp->full = 1;
+        rp->full_id = rec->id;
         return 0;
     }
 

@@ -362,7 +362,10 @@ ngx_http_replog_store_copy_locked(ngx_http_replog_zone_t *zone,
     for (id = from; id <= to; id++) {
         e = ngx_http_replog_store_get_locked(osh, id);
 
-        if (e == NULL || ngx_http_replog_store_get_locked(zone->sh, id)) {
+        /* below the new zone's first id: evicted there, in the files */
+        if (e == NULL || id < zone->sh->first_id
+            || ngx_http_replog_store_get_locked(zone->sh, id))
+        {
             continue;
         }
 
@@ -1345,9 +1348,9 @@ ngx_http_replog_store_put(ngx_http_replog_cursor_t *cur, const u_char *data,
 
 /*
  * Evicts the oldest chunk of entries of a durable log when all its ids are
- * written (to written) and of the prefix: their slabs and the chunk's
- * array are freed, the sparse index keeps where they are.  0: nothing
- * could go.
+ * written (up to written, which the writer keeps within the prefix):
+ * their slabs and the chunk's array are freed, the sparse index keeps
+ * where they are.  0: nothing could go.
  */
 
 ngx_uint_t
@@ -1365,7 +1368,7 @@ ngx_http_replog_store_evict_locked(ngx_http_replog_zone_t *zone,
     hi = (c + 1) * NGX_HTTP_REPLOG_CHUNK;
 
     if (sh->log == NULL || sh->idx == NULL || c >= sh->dir_cap
-        || hi > written || hi > sh->last_id || sh->idx[c].seg == 0)
+        || hi > written || sh->idx[c].seg == 0)
     {
         return 0;
     }

@@ -149,7 +149,11 @@ replog_zone "log": 4 messages replayed from
 
 
 
-=== TEST 9: a zone too small for the log stops the start, naming the size
+=== TEST 9: a zone that cannot hold its log's index and newest chunk stops the start
+A log larger than the zone replays its newest entries into it and leaves
+the rest to the files (t/cluster/190); a zone must still hold the sparse
+index and the newest chunk of 1024 ids whole: here a 100 kB message in a
+64k zone.
 --- http_config
     replog_zone log 64k path=$TEST_NGINX_017_LOG fsync=off;
 --- config
@@ -157,4 +161,4 @@ replog_zone "log": 4 messages replayed from
     location / { replog_api; }
 --- must_die
 --- error_log eval
-qr{replog_zone "log" is too small for its log in "\S+-017-log": 5 messages need about \d+M, make the zone at least that large}
+qr{replog_zone "log" is too small for its log in "\S+-017-log": the index of its 5 messages and the chunk of id 4 need about 1M, make the zone at least that large}

@@ -178,11 +178,15 @@ ok $par_ok, '... and the reads meanwhile exact and in order';
 $N += 5000;
 
 # a secondary registered late is caught up from the files
-$c->start_secondary('s1', REPLOG_ZONE_SIZE => '64m');
+# with its own durable log in a zone as small: it evicts too
+$c->start_secondary('s1', REPLOG_ZONE_SIZE => '2m', FSYNC => 'off',
+                    DATA_DIR => "$c->{dir}/s1-data");
 ok $c->wait_for(sub { $c->acked('s1') == $N }, 120,
                 's1 catches up'), "a late secondary is caught up to $N";
 is $c->stored('s1'), $c->stored('master'),
     '... and holds the same bytes as the master';
+ok $c->health('s1')->{zone}{first_id} > 1,
+    '... evicting from its own small zone as it applies';
 
 # a restart replays with the tail and serves all
 $c->stop('s1');
@@ -196,6 +200,26 @@ ok $h->{zone}{first_id} > 1, '... keeping the newest in the zone';
 ($ids) = ids_of($raw);
 ok $s == 200 && $cl == length $raw && "@$ids" eq join(' ', 1 .. $N),
     '... and serves every id again';
+
+# a reload to a smaller zone copies the tail into it, evicting what the
+# new zone cannot hold: every id is still served, appends go on
+my $node = $c->node('master');
+$node->{env}{REPLOG_ZONE_SIZE} = '1536k';
+$c->_render($node);
+$c->signal_master_only('HUP');
+ok $c->wait_for(sub { slurp("$c->{dir}/master/error.log")
+                          =~ /resized: its $N messages moved/ }, 30,
+                'the resize'), 'a reload to a smaller zone moves the log';
+ok $c->wait_for(sub { ($c->health('master')->{zone}{first_id} // 0)
+                          > $h->{zone}{first_id} }, 30, 'new workers'),
+    '... which holds fewer of the newest';
+($s, $raw, $cl) = get_raw('master', '/messages');
+($ids) = ids_of($raw);
+ok $s == 200 && $cl == length $raw && "@$ids" eq join(' ', 1 .. $N),
+    '... and serves every id';
+@st = post_many($N + 1, $N + 2000);
+is scalar(grep { $_ == 201 } @st), 2000, '... appends go on after it';
+$N += 2000;
 
 # a damaged record in an evicted range, made while the master runs (a
 # start refuses a master log damaged in the middle): the stream is cut
