@@ -1204,6 +1204,14 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
         /* never written again after a failure: from the durable mark on */
         seg_first = 0;
         written = synced;
+
+        /*
+         * or from the zone's first id, when what follows the mark left
+         * the zone once written: it stays in the abandoned segment
+         */
+        if (sh->first_id > written + 1) {
+            written = sh->first_id - 1;
+        }
     }
 
     ngx_http_replog_store_unlock(zone);

@@ -55,15 +55,9 @@ ngx_http_replog_reader_create(ngx_pool_t *pool, ngx_http_replog_zone_t *zone,
         return NULL;
     }
 
-    rd->buf = ngx_alloc(NGX_HTTP_REPLOG_READ_WINDOW, log);
-    if (rd->buf == NULL) {
-        return NULL;
-    }
-
     /* this file's table of the checksum (a static of the format header) */
     rplog_crc32c_init();
 
-    rd->size = NGX_HTTP_REPLOG_READ_WINDOW;
     rd->fd = NGX_INVALID_FILE;
     rd->zone = zone;
     rd->log = log;
@@ -295,6 +289,16 @@ static ngx_int_t
 ngx_http_replog_reader_start(ngx_http_replog_reader_t *rd)
 {
 #if (NGX_THREADS)
+    /* the window, at the first read: most lists never need one */
+    if (rd->buf == NULL) {
+        rd->buf = ngx_alloc(NGX_HTTP_REPLOG_READ_WINDOW, rd->log);
+        if (rd->buf == NULL) {
+            return NGX_ERROR;
+        }
+
+        rd->size = NGX_HTTP_REPLOG_READ_WINDOW;
+    }
+
     rd->pos = NULL;
     rd->end = NULL;
     rd->what = NULL;
