@@ -121,8 +121,9 @@ ngx_http_replog_reader_cleanup(void *data)
 /*
  * The one read of a stream: from the zone, or, for ids it evicted, from
  * the window of the files this reader holds.  NGX_AGAIN: a read of the
- * files is posted, rd->handler is called when it is done.  NGX_ERROR on
- * damage, logged with the file and offset.  Else as store_read.
+ * files is posted, rd->handler is called when it is done.  NGX_ABORT on
+ * damage, logged with the file and offset.  Else as store_read (the
+ * files' window is used only for the ids the zone no longer holds).
  */
 
 ngx_int_t
