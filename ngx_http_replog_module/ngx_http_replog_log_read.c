@@ -330,7 +330,16 @@ ngx_http_replog_reader_start(ngx_http_replog_reader_t *rd)
 ngx_int_t
 ngx_http_replog_reader_failed(ngx_http_replog_reader_t *rd)
 {
-    ngx_log_error(NGX_LOG_ERR, rd->log, rd->err,
+    ngx_uint_t  level;
+
+    /* a catch-up tried again finds the same damage: logged once */
+    level = (rd->bad_seg == rd->logged_seg && rd->bad_off == rd->logged_off)
+            ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+    rd->logged_seg = rd->bad_seg;
+    rd->logged_off = rd->bad_off;
+
+    ngx_log_error(level, rd->log, rd->err,
                   "replog_zone \"%V\": \"%V/%020uL" RPLOG_SEG_SUFFIX "\" at "
                   "offset %uL: %s at id %uL, the read is cut",
                   &rd->zone->name, &rd->zone->log->path, rd->bad_seg,
