@@ -15,6 +15,7 @@
 #include <ngx_http.h>
 #include "ngx_http_replog_api.h"
 #include "ngx_http_replog_json.h"
+#include "ngx_http_replog_tail.h"
 
 
 static ngx_int_t ngx_http_replog_replicate_body(ngx_http_request_t *r,
@@ -306,6 +307,9 @@ ngx_http_replog_apply(ngx_http_request_t *r)
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    /* tailers of this node's log, in any worker */
+    ngx_http_replog_tail_appended(node->shm_zone->data, a.acked_id);
 
     /* replog_fail_rate: stored, yet answered as failed (for testing) */
 

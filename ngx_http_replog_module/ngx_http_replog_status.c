@@ -95,6 +95,10 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
         "ack", "worker", "poll"
     };
 
+    static const char  *tailed[NGX_HTTP_REPLOG_TAIL_N] = {
+        "append", "worker", "poll", "timeout", "exit"
+    };
+
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
 
     st = ngx_http_replog_status_get(r, ctx);
@@ -209,6 +213,25 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
     for (k = 0; k < NGX_HTTP_REPLOG_WOKEN_N; k++) {
         p = ngx_sprintf(p, "replog_wakeups_total{node=\"%*s\",by=\"%s\"} "
                         "%ui\n", nlen, node, wakers[k], st->counters[k]);
+    }
+
+    p = ngx_http_replog_metric_head(p, "tailers", "gauge",
+                                    "Readers parked by GET /messages?wait= "
+                                    "until an entry past their since.");
+    p = ngx_sprintf(p, "replog_tailers{node=\"%*s\"} %ui\n",
+                    nlen, node, st->counters[NGX_HTTP_REPLOG_TAILERS]);
+
+    p = ngx_http_replog_metric_head(p, "tail_wakeups_total", "counter",
+                                    "Parked readers answered, by what woke "
+                                    "them: an append of their own worker, "
+                                    "a wake-up sent by another worker, the "
+                                    "safety-net poll, the end of their wait "
+                                    "(empty list), their worker's exit.");
+
+    for (k = 0; k < NGX_HTTP_REPLOG_TAIL_N; k++) {
+        p = ngx_sprintf(p, "replog_tail_wakeups_total{node=\"%*s\","
+                        "by=\"%s\"} %ui\n", nlen, node, tailed[k],
+                        st->counters[NGX_HTTP_REPLOG_TAILED + k]);
     }
 
     p = ngx_http_replog_metric_head(p, "zone_locks_total", "counter",
