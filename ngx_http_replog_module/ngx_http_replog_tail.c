@@ -352,8 +352,10 @@ ngx_http_replog_tail_tick(ngx_event_t *ev)
         return;
     }
 
+    /* an append's look already posted answers them first, as "append" */
     if (ngx_current_msec - ngx_http_replog_tail_polled
-        >= NGX_HTTP_REPLOG_TAIL_EVERY)
+        >= NGX_HTTP_REPLOG_TAIL_EVERY
+        && !ngx_http_replog_tail_post.posted)
     {
         ngx_http_replog_tail_polled = ngx_current_msec;
         ngx_http_replog_tail_look(NGX_HTTP_REPLOG_TAIL_POLL);

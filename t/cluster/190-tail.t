@@ -185,9 +185,88 @@ is_deeply [sort { $a <=> $b } workers()], \@pids,
     'the same workers, alive';
 is last_id('master'), 10, 'the master serves on';
 
+# consumers following the log while parallel writers post: each sees
+# every id once, in order; none waits for its wait's end or for the poll
+# (a lost wake-up would show there)
+sub follow {
+    my ($name, $from, $to) = @_;
+    my ($last, $deadline) = ($from, time + 60);
+
+    while ($last < $to && time < $deadline) {
+        my ($st, $d) = $c->request($name, 'GET',
+                                   "/messages?since=$last&wait=10s");
+        return "status " . ($st // 'none') unless defined $st && $st == 200;
+        for my $e (@{ $d->{data} }) {
+            my $id = $e->{meta}{message_id};
+            return "id $id after $last" unless $id == $last + 1;
+            $last = $id;
+        }
+    }
+
+    return $last == $to ? '' : "stopped at $last of $to";
+}
+
+my ($writers, $each) = (4, 100);
+my $from = last_id('master');
+my $to = $from + $writers * $each;
+my %role;
+my $cbefore = tails('master');
+my $sbefore = tails('s1');
+
+for my $k (1 .. 12) {
+    my $node = $k <= 8 ? 'master' : 's1';
+    my $pid = fork // die;
+    if ($pid == 0) {
+        my $err = follow($node, $from, $to);
+        print STDERR "consumer $k on $node: $err\n" if $err;
+        exit($err ? 1 : 0);
+    }
+    $role{$pid} = "consumer $k on $node";
+}
+
+ok parked('master', 8), 'consumers parked on the master';
+ok parked('s1', 4), 'consumers parked on the secondary';
+
+for my $w (1 .. $writers) {
+    my $pid = fork // die;
+    if ($pid == 0) {
+        my $bad = 0;
+        for my $i (1 .. $each) {
+            my ($st) = $c->post('/messages?wc=1', "w$w $i");
+            $bad++ unless defined $st && $st == 201;
+        }
+        exit($bad ? 1 : 0);
+    }
+    $role{$pid} = "writer $w";
+}
+
+my @failed;
+for my $pid (keys %role) {
+    waitpid $pid, 0;
+    push @failed, $role{$pid} if $?;
+}
+is_deeply \@failed, [], "$writers writers posted $each each; 12 consumers "
+    . "each saw every id once, in order";
+
+my $cafter = tails('master');
+my $safter2 = tails('s1');
+diag sprintf 'consumers: master woken by append %d, worker %d, poll %d; '
+    . 'secondary by append %d, worker %d, poll %d',
+    (map { $cafter->{$_} - $cbefore->{$_} } qw(append worker poll)),
+    (map { $safter2->{$_} - $sbefore->{$_} } qw(append worker poll));
+is $cafter->{timeout} - $cbefore->{timeout}
+   + $safter2->{timeout} - $sbefore->{timeout}, 0,
+    'consumers: no wait ran out';
+cmp_ok $cafter->{poll} - $cbefore->{poll}
+       + $safter2->{poll} - $sbefore->{poll}, '<=', 2,
+    'consumers: the safety-net poll answered hardly any (lost wake-ups)';
+cmp_ok $cafter->{worker} - $cbefore->{worker}, '>', 0,
+    'consumers: woken across workers';
+
 # a reload while tailers are parked: the old workers answer them empty
 my $before = tails('master');
-my @old = map { tail_open('master', 10, '30s') } 1 .. 8;
+my $at = last_id('master');
+my @old = map { tail_open('master', $at, '30s') } 1 .. 8;
 ok parked('master', 8), '8 tailers parked before the reload';
 $c->signal_master_only('HUP');
 
@@ -210,10 +289,10 @@ ok $c->wait_for(sub {
     @now == 2 && !grep { $o{$_} } @now;
 }, 15), 'reload: a new generation of workers';
 
-my @new = map { tail_open('master', 10, '30s') } 1 .. 8;
+my @new = map { tail_open('master', $at, '30s') } 1 .. 8;
 ok parked('master', 8), 'tailers parked in the new workers';
 $c->post('/messages?wc=1', 'after reload');
-answered_with('after the reload', \@new, 11, 'after reload');
+answered_with('after the reload', \@new, $at + 1, 'after reload');
 
 $c->stop_all;
 done_testing;
