@@ -171,3 +171,30 @@ qr/^\{"error":"wait must be a time [^"]*at most 2000 ms/
 [qr/^\Q$::Empty\E\z/, qr/$::BadWait/]
 --- no_error_log
 [error]
+
+
+
+=== TEST 7: replog_tail_max_wait that is not a time fails the configuration
+--- http_config
+    replog_zone log 1m;
+    replog_tail_max_wait forever;
+--- must_die
+--- error_log
+"replog_tail_max_wait" directive invalid value
+
+
+
+=== TEST 8: replog_tail_max_wait at http level holds for the API; 0 refuses any wait but 0
+--- http_config
+    replog_zone log 1m;
+    replog_tail_max_wait 0;
+--- request eval
+["GET /messages?wait=1ms",
+ "GET /messages?wait=0",
+ "GET /messages?wait=0ms"]
+--- error_code eval
+[400, 200, 200]
+--- response_body_like eval
+[qr/at most 0 ms/, qr/^\Q$::Empty\E\z/, qr/^\Q$::Empty\E\z/]
+--- no_error_log
+[error]
