@@ -6,26 +6,36 @@
 #   4. replication: a master (2 workers) and 2 secondaries (1 worker each)
 #      taking POST /messages?wc=1, 2, 3; then the time until both
 #      secondaries hold the master's whole log,
+#   4a. the same cluster with path= on every node, fresh directories per
+#      case: fsync=always (wc=1, wc=majority), fsync=100ms (wc=majority),
+#      fsync=off (wc=1, 2, 3); fsyncs/s and messages per fsync per node,
+#   4c. the durable peer: 3 etcd members (etcd-server) taking kv puts
+#      through their HTTP gateway, sent to the leader,
 #   5. catch-up: a fresh secondary registering with a master holding
 #      BENCH_CATCHUP_N messages, timed until its acked_id reaches N,
 #   6. recovery: that master killed (-9) and started again with
 #      replog_cluster_size 2; the secondary registers with its epoch and
-#      acked_id; timed from the master's start until it is open with N.
-# Cases 1 and 4 also run bench/client.c (one epoll loop, the same closed
-# loop for both peers), and so does a Redis master with 2 replicas
-# (redis-server on loopback, no persistence) taking SET + WAIT 2 0: the
-# peer, driven the same way in the same run.
-# Nodes of 4-6 run from configs rendered by scripts/render-conf.sh.
+#      acked_id; timed from the master's start until it is open with N,
+#   7. the replay of a durable log at start (bench/replay.sh),
+#   8. a log larger than the zone: a master alone (path= fsync=off) taking
+#      BENCH_BIG_N messages with a 4096m zone, then a 64m one; GET of that
+#      whole log cold and warm (4 connections); a fresh secondary catching
+#      up from its files.
+# Cases 1, 4, 4a and 4c run bench/client.c (one epoll loop, the same closed
+# loop for every peer), and so does a Redis master with 2 replicas
+# (redis-server on loopback, no persistence) taking SET + WAIT 2 0 (4b).
+# Nodes of 4-6 and 8 run from configs rendered by scripts/render-conf.sh.
 # Env: BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_PORT_BASE (18080,
-#      uses 11 ports from it), BENCH_GET_200K (1: also measure GET with a 200k
-#      log), BENCH_SKIP_GET (1: skip 3), BENCH_SKIP_REDIS (1: no Redis),
-#      BENCH_CATCHUP_N (1000000, even),
-#      BENCH_SKIP_CATCHUP (1: skip 5 and 6), NGINX_BIN,
+#      uses ports BASE to BASE+20), BENCH_GET_200K (1: also measure GET
+#      with a 200k log), BENCH_SKIP_GET (1: skip 3), BENCH_SKIP_REDIS (1: no
+#      Redis), BENCH_SKIP_DURABLE (1: skip 4a), BENCH_SKIP_ETCD (1: skip
+#      4c), BENCH_CATCHUP_N (1000000, even), BENCH_SKIP_CATCHUP (1: skip 5
+#      and 6), BENCH_SKIP_REPLAY (1: skip 7), BENCH_REPLAY_N (1000000),
+#      BENCH_SKIP_BIG (1: skip 8), BENCH_BIG_N (10000000), NGINX_BIN,
 #      REPLOG_MODULE (the .so to test, default build/ngx_http_replog_module.so),
 #      BENCH_FSYNC (always, off or a time: the nodes of 4-6 keep a durable
-#      log in NAME/data with that fsync=; unset: in memory only),
-#      BENCH_SKIP_REPLAY (1: skip 7, the replay of a durable log).
-# Output: raw wrk runs and summary.txt under build/bench/.
+#      log in NAME/data with that fsync=; unset: in memory only).
+# Output: raw runs and summary.txt under build/bench/.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -832,11 +842,23 @@ ratio() { awk -v a="$(reqs "$1")" -v b="$base" 'BEGIN {printf "%.2fx", a / b}'; 
             "$(awk -v a="$r" -v b="$cr" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "-"}')"
     done
     # the targets of issue 12, from the bench-client rows
+    # tgt WHAT VALUE TARGET OP: one target line, kept for the last table
+    TGT=()
     tgt() {
-        awk -v v="$2" -v t="$3" -v op="$4" -v what="$1" 'BEGIN {
-            if (v == "") { printf "  %-44s n/a\n", what; exit }
+        local line
+        line=$(awk -v v="$2" -v t="$3" -v op="$4" -v what="$1" 'BEGIN {
+            if (v == "") { printf "  %-44s n/a", what; exit }
             ok = (op == "<=") ? (v + 0 <= t + 0) : (v + 0 >= t + 0)
-            printf "  %-44s %8s %s %-6s %s\n", what, v, op, t, ok ? "met" : "MISSED" }'
+            printf "  %-44s %8s %s %-6s %s", what, v, op, t, ok ? "met" : "MISSED" }')
+        echo "$line"
+        TGT+=("$line")
+    }
+    # tgt_note WHAT TEXT: a target line that is no comparison
+    tgt_note() {
+        local line
+        line=$(printf '  %-44s %s' "$1" "$2")
+        echo "$line"
+        TGT+=("$line")
     }
     ratio_of() {
         awk -v a="$(cfield "$1" rate)" -v b="$(cfield "$2" rate)" \
@@ -973,9 +995,9 @@ ratio() { awk -v a="$(reqs "$1")" -v b="$base" 'BEGIN {printf "%.2fx", a / b}'; 
             "$BIG_CU_N messages in $BIG_CU_SECS s = $(rate "$BIG_CU_N" "$BIG_CU_SECS") messages/s"
         echo "  targets (issue 14):"
         if [ -n "${BIG_ERR[big-64m]}" ]; then
-            printf '  %-44s MISSED: %s\n' "64m zone fill / 4096m zone fill" "${BIG_ERR[big-64m]}"
+            tgt_note "64m zone fill / 4096m zone fill" "MISSED: ${BIG_ERR[big-64m]}"
         elif [ -n "${BIG_ERR[big-4096m]}" ]; then
-            printf '  %-44s n/a: the 4096m fill stopped: %s\n' "64m zone fill / 4096m zone fill" "${BIG_ERR[big-4096m]}"
+            tgt_note "64m zone fill / 4096m zone fill" "n/a: the 4096m fill stopped: ${BIG_ERR[big-4096m]}"
         else
             tgt "64m zone fill / 4096m zone fill" \
                 "$(awk -v a="${BIG_SECS[big-4096m]}" -v b="${BIG_SECS[big-64m]}" 'BEGIN {if (b > 0) printf "%.2f", a / b}')" 0.85 ">="
@@ -991,6 +1013,10 @@ ratio() { awk -v a="$(reqs "$1")" -v b="$base" 'BEGIN {printf "%.2fx", a / b}'; 
     echo "Polls every 50 ms (plus a curl each): times are +-0.1 s.  Replication,"
     echo "catch-up and recovery nodes use scripts/render-conf.sh configs; the"
     echo "baseline and the single-master rows use configs of their own."
+    echo
+    echo "All targets (issues 12, 13, 14; n/a: that case was skipped):"
+    printf '%s\n' "${TGT[@]}"
+    echo "load at start: ${LOAD_START##*load average: }   at end: ${LOAD_END##*load average: }"
 } | tee "$OUT/summary.txt"
 
 if [ ${#FAILS[@]} -gt 0 ]; then
