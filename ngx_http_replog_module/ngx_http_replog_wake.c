@@ -5,16 +5,16 @@
 
 
 /*
- * Wake-ups across workers.  Every worker of a master binds a datagram
+ * Wake-ups across workers.  Every worker of a node binds a datagram
  * socket in the abstract UNIX namespace, named by its pid, and registers
- * in each master zone under its ngx_process_slot with the lowest id it
- * has parked clients for and the least write concern among them.  A
- * worker that reads an ack sends one byte to every other worker whose
- * lowest parked id the ack covers and is now held by that many nodes (no
- * parked client of that worker can be satisfied otherwise); the receiver
- * looks at its waiters again.  A "woken" flag per entry keeps at most one
- * byte on its way to a worker; spurious wake-ups only cost a look at the
- * registry.
+ * in each node's zone under its ngx_process_slot; in a master zone with
+ * the lowest id it has parked clients for and the least write concern
+ * among them.  A worker that reads an ack sends one byte to every other
+ * worker whose lowest parked id the ack covers and is now held by that
+ * many nodes (no parked client of that worker can be satisfied
+ * otherwise); the receiver looks at its waiters again.  A "woken" flag
+ * per entry keeps at most one byte on its way to a worker; spurious
+ * wake-ups only cost a look at the registry.
  *
  * Tailers (GET /messages?wait=) use the same channel on masters and
  * secondaries: a worker with parked tailers marks the lowest id they wait
