@@ -2,7 +2,7 @@
 # at once when the log already has entries past N (the same bytes as
 # without wait), the empty list at TIME when nothing comes, and /metrics.
 # Tailers woken by appends (other workers, secondaries, disconnects,
-# reloads) are in t/cluster/190-tail.t.
+# reloads) are in t/cluster/200-tail.t.
 use Test::Nginx::Socket 'no_plan';
 
 our $TS = qr/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z/;
