@@ -1096,7 +1096,7 @@ ngx_http_replog_engine_wait(ngx_http_request_t *r,
  */
 
 void
-ngx_http_replog_engine_woken(ngx_cycle_t *cycle)
+ngx_http_replog_engine_woken(ngx_cycle_t *cycle, ngx_uint_t by)
 {
     ngx_uint_t                     i;
     ngx_http_replog_engine_t      *engine;
@@ -1118,7 +1118,7 @@ ngx_http_replog_engine_woken(ngx_cycle_t *cycle)
             continue;
         }
 
-        ngx_http_replog_wake(engine, 0, NGX_HTTP_REPLOG_WOKEN_WORKER);
+        ngx_http_replog_wake(engine, 0, by);
 
         /*
          * durable log hook: links held for the writer go now rather than

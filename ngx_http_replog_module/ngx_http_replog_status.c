@@ -92,7 +92,7 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
     ngx_http_replog_secondary_t  *s;
 
     static const char  *wakers[NGX_HTTP_REPLOG_WOKEN_N] = {
-        "ack", "worker", "poll"
+        "ack", "worker", "poll", "fsync"
     };
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
@@ -204,7 +204,8 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
                                     "Parked clients answered, by what woke "
                                     "them: an ack read by their own worker, "
                                     "a wake-up sent by another worker, the "
-                                    "safety-net poll.");
+                                    "safety-net poll, the durable log's "
+                                    "fsync completing in their worker.");
 
     for (k = 0; k < NGX_HTTP_REPLOG_WOKEN_N; k++) {
         p = ngx_sprintf(p, "replog_wakeups_total{node=\"%*s\",by=\"%s\"} "

@@ -16,6 +16,12 @@
  * byte on its way to a worker; spurious wake-ups only cost a look at the
  * registry.
  *
+ * The durable log's writer (log.c) uses the same channel when its fsync
+ * moved the durable mark: on a master every worker with a client parked
+ * at or below the mark looks (its links send what is now durable), on a
+ * secondary with fsync=always every worker with an ack parked below it
+ * answers it; there the lowest parked id is the lowest acked_id parked.
+ *
  * Ordering: a worker that will park marks itself before it takes the
  * zone lock to append (ngx_http_replog_engine_expect) and looks at the
  * registry in that append; the acking worker moves acked_id and copies
@@ -164,11 +170,14 @@ ngx_http_replog_wake_init_process(ngx_cycle_t *cycle)
     nodes = rmcf->nodes.elts;
 
     for (i = 0; i < rmcf->nodes.nelts; i++) {
-        if (nodes[i]->role != NGX_HTTP_REPLOG_MASTER) {
+        zone = nodes[i]->shm_zone->data;
+
+        /* a secondary's acks wait only for its own fsync=always */
+        if (nodes[i]->role != NGX_HTTP_REPLOG_MASTER
+            && !ngx_http_replog_log_waits(zone))
+        {
             continue;
         }
-
-        zone = nodes[i]->shm_zone->data;
 
         if (zone->wake) {
             /* two nodes of one zone */
@@ -248,7 +257,8 @@ ngx_http_replog_wake_mark(ngx_http_replog_wake_slot_t *me, uint64_t lowest,
 /*
  * a secondary answered acked_id to this worker: wake the others whose
  * parked clients it may satisfy, as the registry copied with the ack
- * (peers) tells
+ * (peers) tells; without peers the durable mark moved to acked_id, and
+ * every worker with something parked below it looks (its links may send)
  */
 
 void
@@ -282,7 +292,9 @@ ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone, uint64_t acked_id,
         }
 
         /* the master holds every id */
-        if (ngx_http_replog_holders(peers, lowest) < (ngx_uint_t) e->minwc) {
+        if (peers
+            && ngx_http_replog_holders(peers, lowest) < (ngx_uint_t) e->minwc)
+        {
             /* its clients need more nodes: a later ack wakes it */
             continue;
         }
@@ -400,5 +412,15 @@ ngx_http_replog_wake_read(ngx_event_t *rev)
         }
     }
 
-    ngx_http_replog_engine_woken((ngx_cycle_t *) ngx_cycle);
+    ngx_http_replog_engine_woken((ngx_cycle_t *) ngx_cycle,
+                                 NGX_HTTP_REPLOG_WOKEN_WORKER);
+
+    /* a secondary's acks parked for the durable mark */
+    for (i = 0; i < rmcf->nodes.nelts; i++) {
+        zone = nodes[i]->shm_zone->data;
+
+        if (zone->wake && zone->log && zone->log->durable) {
+            zone->log->durable(zone, NGX_HTTP_REPLOG_WOKEN_WORKER);
+        }
+    }
 }
