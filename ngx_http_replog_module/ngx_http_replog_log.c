@@ -16,6 +16,8 @@
 
 /* a worker looks for work it was not told about (handover, fsync=TIME) */
 #define NGX_HTTP_REPLOG_LOG_POLL       100
+/* fsync=off or TIME: appends written together within */
+#define NGX_HTTP_REPLOG_LOG_GROUP      1
 /* a refused write is tried again, in a new segment, after */
 #define NGX_HTTP_REPLOG_LOG_RETRY      1000
 /* a claim older than this is looked at: its worker may be gone */
@@ -63,6 +65,8 @@ static ngx_msec_t ngx_http_replog_log_now(void);
 static void ngx_http_replog_log_thread(void *data, ngx_log_t *log);
 static void ngx_http_replog_log_done(ngx_event_t *ev);
 static void ngx_http_replog_log_poll(ngx_event_t *ev);
+static void ngx_http_replog_log_grouped(ngx_event_t *ev);
+static void ngx_http_replog_log_post(ngx_http_replog_zone_t *zone);
 static void ngx_http_replog_log_take_locked(ngx_http_replog_log_t *lg,
     ngx_http_replog_sh_t *sh, uint64_t id, uint64_t target);
 static ngx_int_t ngx_http_replog_log_roll(ngx_http_replog_log_t *lg,
@@ -1045,6 +1049,10 @@ ngx_http_replog_log_init_process(ngx_cycle_t *cycle,
     lg->timer.log = cycle->log;
     lg->timer.cancelable = 1;
 
+    lg->group.handler = ngx_http_replog_log_grouped;
+    lg->group.data = lg;
+    lg->group.log = cycle->log;
+
     ngx_add_timer(&lg->timer, NGX_HTTP_REPLOG_LOG_POLL);
 
     return NGX_OK;
@@ -1071,12 +1079,50 @@ ngx_http_replog_log_exit_process(ngx_http_replog_zone_t *zone)
 
 
 /*
- * Posts the writer's task when there is something to write or fsync and
- * no other worker's task runs: the claim in the zone makes one writer.
+ * After appends, a reset, a flush: with fsync=always the writer goes at
+ * once, as clients wait for it; with fsync=off or TIME nothing waits for
+ * the write, so the appends of a millisecond go out in one (the timer is
+ * not cancelable: a worker that exits writes what it took first)
  */
 
 void
 ngx_http_replog_log_kick(ngx_http_replog_zone_t *zone)
+{
+    ngx_http_replog_log_t  *lg;
+
+    lg = zone->log;
+
+    if (lg == NULL || lg->task == NULL) {
+        return;
+    }
+
+    if (lg->fsync == NGX_HTTP_REPLOG_FSYNC_ALWAYS) {
+        ngx_http_replog_log_post(zone);
+        return;
+    }
+
+    if (!lg->group.timer_set) {
+        ngx_add_timer(&lg->group, NGX_HTTP_REPLOG_LOG_GROUP);
+    }
+}
+
+
+static void
+ngx_http_replog_log_grouped(ngx_event_t *ev)
+{
+    ngx_http_replog_log_t *lg = ev->data;
+
+    ngx_http_replog_log_post(lg->zone);
+}
+
+
+/*
+ * Posts the writer's task when there is something to write or fsync and
+ * no other worker's task runs: the claim in the zone makes one writer.
+ */
+
+static void
+ngx_http_replog_log_post(ngx_http_replog_zone_t *zone)
 {
     ngx_pid_t                  pid;
     ngx_uint_t                 work;
@@ -1466,6 +1512,7 @@ done:
         ls->meta_epoch = epoch;
         ls->meta_incarnation = incarnation;
         ls->fsyncs += nsyncs;
+        ls->flushes += (bytes != 0);
         ls->synced_at = synced_at;
         ls->rolls = rolls;
         ls->bytes_written += bytes;
@@ -1673,7 +1720,7 @@ ngx_http_replog_log_poll(ngx_event_t *ev)
 {
     ngx_http_replog_log_t *lg = ev->data;
 
-    ngx_http_replog_log_kick(lg->zone);
+    ngx_http_replog_log_post(lg->zone);
 
     if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
         ngx_add_timer(ev, lg->fsync == NGX_HTTP_REPLOG_FSYNC_TIME

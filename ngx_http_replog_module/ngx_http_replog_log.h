@@ -50,6 +50,7 @@ typedef struct {
     ngx_msec_t                      synced_at;   /* the last fdatasync */
 
     uint64_t                        fsyncs;
+    uint64_t                        flushes;     /* tasks that wrote */
     uint64_t                        synced_entries;
     uint64_t                        write_errors;
     uint64_t                        bytes_written;
@@ -92,6 +93,7 @@ typedef struct {
     void                           *tp;          /* ngx_thread_pool_t */
     void                           *task;        /* ngx_thread_task_t */
     ngx_event_t                     timer;
+    ngx_event_t                     group;       /* fsync=off, TIME */
     uint64_t                        woke;        /* durable mark seen */
     ngx_http_replog_log_durable_pt  durable;     /* a secondary's acks */
     unsigned                        posted:1;

@@ -156,6 +156,13 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
         p = ngx_sprintf(p, "replog_log_synced_entries_total{node=\"%*s\"} "
                         "%uL\n", nlen, node, st->log.synced_entries);
 
+        p = ngx_http_replog_metric_head(p, "log_flushes_total", "counter",
+                                        "Runs of the durable log's writer "
+                                        "that wrote: one per group of "
+                                        "appends.");
+        p = ngx_sprintf(p, "replog_log_flushes_total{node=\"%*s\"} %uL\n",
+                        nlen, node, st->log.flushes);
+
         p = ngx_http_replog_metric_head(p, "log_written_bytes_total",
                                         "counter", "Bytes written to the "
                                         "durable log's segments.");
