@@ -22,8 +22,11 @@
 #define NGX_HTTP_REPLOG_POLL         1000
 #define NGX_HTTP_REPLOG_IDLE_TICK    100
 
-/* durable log hook: how often held links look at the writer's mark */
-#define NGX_HTTP_REPLOG_DURABLE_POLL 1
+/*
+ * durable log hook: how often held links look at the writer's mark by
+ * themselves, a safety net: the writer's completion wakes them
+ */
+#define NGX_HTTP_REPLOG_DURABLE_POLL 50
 
 /* a secondary whose acked_id stands still this long is caught up */
 #define NGX_HTTP_REPLOG_GRACE        500

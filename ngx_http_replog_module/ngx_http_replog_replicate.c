@@ -35,8 +35,11 @@ static ngx_int_t ngx_http_replog_acked(ngx_http_request_t *r,
     ngx_uint_t status, const char *err, ngx_http_replog_applied_t *a);
 
 
-/* durable log hook: how often a parked ack looks at the writer's mark */
-#define NGX_HTTP_REPLOG_DURABLE_POLL  2
+/*
+ * durable log hook: how often a parked ack looks at the writer's mark by
+ * itself, a safety net: the writer's completion answers it
+ */
+#define NGX_HTTP_REPLOG_DURABLE_POLL  50
 
 
 /* durable log hook: this worker's acks parked for the writer */
