@@ -1337,7 +1337,7 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
         need = RPLOG_REC_HEADER + t[0].len;
 
         if (need > lg->buf_size) {
-            /* an entry larger than the buffer (taken alone): a larger one */
+            /* an entry larger than the buffer, taken alone: a larger one */
             ngx_free(lg->buf);
             lg->buf_size = ngx_align(need, 4096);
             lg->buf = ngx_alloc(lg->buf_size, log);

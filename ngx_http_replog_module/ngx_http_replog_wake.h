@@ -25,9 +25,10 @@
 
 /*
  * A worker's entry in a master zone (or a secondary's with fsync=always,
- * for its acks parked until the durable mark covers them), keyed by ngx_process_slot: an old and
- * a new worker 0 run side by side during a reload.  All fields are atomic
- * words, read and written without the zone lock.
+ * for its acks parked until the durable mark covers them), keyed by
+ * ngx_process_slot: an old and a new worker 0 run side by side during a
+ * reload.  All fields are atomic words, read and written without the zone
+ * lock.
  */
 typedef struct {
     ngx_atomic_t                    slot;
