@@ -1236,23 +1236,16 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
     nsyncs = 0;
     sync = 0;
 
+    /* without them the run fails as a write would, tried again later */
+
     if (lg->buf == NULL) {
         lg->buf = ngx_alloc(NGX_HTTP_REPLOG_LOG_BUF, log);
+        lg->buf_size = lg->buf ? NGX_HTTP_REPLOG_LOG_BUF : 0;
+    }
+
+    if (lg->take == NULL) {
         lg->take = ngx_alloc(NGX_HTTP_REPLOG_LOG_TAKE
                              * sizeof(ngx_http_replog_log_take_t), log);
-
-        if (lg->buf == NULL || lg->take == NULL) {
-            ngx_free(lg->buf);
-            ngx_free(lg->take);
-            lg->buf = NULL;
-            lg->take = NULL;
-
-            /* nothing is published: the next kick tries again */
-            ls->claim = 0;
-            return;
-        }
-
-        lg->buf_size = NGX_HTTP_REPLOG_LOG_BUF;
     }
 
     ngx_http_replog_store_lock(zone);
@@ -1275,10 +1268,18 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
     }
 
     target = sh->last_id;
+    lg->ntake = 0;
 
-    ngx_http_replog_log_take_locked(lg, sh, written + 1, target);
+    if (lg->buf && lg->take) {
+        ngx_http_replog_log_take_locked(lg, sh, written + 1, target);
+    }
 
     ngx_http_replog_store_unlock(zone);
+
+    if (lg->buf == NULL || lg->take == NULL) {
+        err = NGX_ENOMEM;
+        goto failed;
+    }
 
     /* a file another writer replaced since this one opened it */
     if (lg->fd != NGX_INVALID_FILE
