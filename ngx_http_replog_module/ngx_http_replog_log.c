@@ -1207,7 +1207,8 @@ ngx_http_replog_log_post(ngx_http_replog_zone_t *zone)
  * changes the incarnation in the section that frees them, so the copy is
  * checked against it and thrown away), a resizing reload (the old zone
  * stays mapped in its workers) and an eviction, which only takes ids the
- * files hold already (written_id, moved by this thread alone).
+ * files hold already (written_id, moved by this thread alone; after a
+ * failed write only durable_id is in the files, see abandon).
  */
 
 static void
