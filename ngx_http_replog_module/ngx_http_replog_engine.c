@@ -22,8 +22,11 @@
 #define NGX_HTTP_REPLOG_POLL         1000
 #define NGX_HTTP_REPLOG_IDLE_TICK    100
 
-/* durable log hook: how often held links look at the writer's mark */
-#define NGX_HTTP_REPLOG_DURABLE_POLL 1
+/*
+ * durable log hook: how often held links look at the writer's mark by
+ * themselves, a safety net: the writer's completion wakes them
+ */
+#define NGX_HTTP_REPLOG_DURABLE_POLL 50
 
 /* a secondary whose acked_id stands still this long is caught up */
 #define NGX_HTTP_REPLOG_GRACE        500
@@ -1111,7 +1114,7 @@ ngx_http_replog_engine_wait(ngx_http_request_t *r,
  */
 
 void
-ngx_http_replog_engine_woken(ngx_cycle_t *cycle)
+ngx_http_replog_engine_woken(ngx_cycle_t *cycle, ngx_uint_t by)
 {
     ngx_uint_t                     i;
     ngx_http_replog_engine_t      *engine;
@@ -1133,7 +1136,7 @@ ngx_http_replog_engine_woken(ngx_cycle_t *cycle)
             continue;
         }
 
-        ngx_http_replog_wake(engine, 0, NGX_HTTP_REPLOG_WOKEN_WORKER);
+        ngx_http_replog_wake(engine, 0, by);
 
         /*
          * durable log hook: links held for the writer go now rather than

@@ -16,11 +16,15 @@
 
 /* a worker looks for work it was not told about (handover, fsync=TIME) */
 #define NGX_HTTP_REPLOG_LOG_POLL       100
+/* fsync=off or TIME: appends written together within */
+#define NGX_HTTP_REPLOG_LOG_GROUP      1
 /* a refused write is tried again, in a new segment, after */
 #define NGX_HTTP_REPLOG_LOG_RETRY      1000
 /* a claim older than this is looked at: its worker may be gone */
 #define NGX_HTTP_REPLOG_LOG_STALE      2000
 #define NGX_HTTP_REPLOG_LOG_BUF        (4 * 1024 * 1024)
+/* entries taken per locked section, at most: a buffer of small ones */
+#define NGX_HTTP_REPLOG_LOG_TAKE       32768
 
 
 /* the directory locks, held by the master process across reloads */
@@ -61,6 +65,10 @@ static ngx_msec_t ngx_http_replog_log_now(void);
 static void ngx_http_replog_log_thread(void *data, ngx_log_t *log);
 static void ngx_http_replog_log_done(ngx_event_t *ev);
 static void ngx_http_replog_log_poll(ngx_event_t *ev);
+static void ngx_http_replog_log_grouped(ngx_event_t *ev);
+static void ngx_http_replog_log_post(ngx_http_replog_zone_t *zone);
+static void ngx_http_replog_log_take_locked(ngx_http_replog_log_t *lg,
+    ngx_http_replog_sh_t *sh, uint64_t id, uint64_t target);
 static ngx_int_t ngx_http_replog_log_roll(ngx_http_replog_log_t *lg,
     uint64_t first, uint64_t epoch, ngx_log_t *log);
 #endif
@@ -1041,6 +1049,10 @@ ngx_http_replog_log_init_process(ngx_cycle_t *cycle,
     lg->timer.log = cycle->log;
     lg->timer.cancelable = 1;
 
+    lg->group.handler = ngx_http_replog_log_grouped;
+    lg->group.data = lg;
+    lg->group.log = cycle->log;
+
     ngx_add_timer(&lg->timer, NGX_HTTP_REPLOG_LOG_POLL);
 
     return NGX_OK;
@@ -1067,12 +1079,50 @@ ngx_http_replog_log_exit_process(ngx_http_replog_zone_t *zone)
 
 
 /*
- * Posts the writer's task when there is something to write or fsync and
- * no other worker's task runs: the claim in the zone makes one writer.
+ * After appends, a reset, a flush: with fsync=always the writer goes at
+ * once, as clients wait for it; with fsync=off or TIME nothing waits for
+ * the write, so the appends of a millisecond go out in one (the timer is
+ * not cancelable: a worker that exits writes what it took first)
  */
 
 void
 ngx_http_replog_log_kick(ngx_http_replog_zone_t *zone)
+{
+    ngx_http_replog_log_t  *lg;
+
+    lg = zone->log;
+
+    if (lg == NULL || lg->task == NULL) {
+        return;
+    }
+
+    if (lg->fsync == NGX_HTTP_REPLOG_FSYNC_ALWAYS) {
+        ngx_http_replog_log_post(zone);
+        return;
+    }
+
+    if (!lg->group.timer_set) {
+        ngx_add_timer(&lg->group, NGX_HTTP_REPLOG_LOG_GROUP);
+    }
+}
+
+
+static void
+ngx_http_replog_log_grouped(ngx_event_t *ev)
+{
+    ngx_http_replog_log_t *lg = ev->data;
+
+    ngx_http_replog_log_post(lg->zone);
+}
+
+
+/*
+ * Posts the writer's task when there is something to write or fsync and
+ * no other worker's task runs: the claim in the zone makes one writer.
+ */
+
+static void
+ngx_http_replog_log_post(ngx_http_replog_zone_t *zone)
 {
     ngx_pid_t                  pid;
     ngx_uint_t                 work;
@@ -1089,10 +1139,17 @@ ngx_http_replog_log_kick(ngx_http_replog_zone_t *zone)
     sh = zone->sh;
     ls = sh->log;
 
+    /*
+     * with fsync=TIME what is written waits for its interval: the writer
+     * is not posted again and again before it is due
+     */
     work = sh->last_id > ls->written_id
            || ls->reset_gen != ls->done_gen
-           || (lg->fsync != NGX_HTTP_REPLOG_FSYNC_OFF
-               && ls->durable_id < ls->written_id);
+           || (ls->durable_id < ls->written_id
+               && (lg->fsync == NGX_HTTP_REPLOG_FSYNC_ALWAYS
+                   || (lg->fsync == NGX_HTTP_REPLOG_FSYNC_TIME
+                       && ngx_current_msec - ls->synced_at
+                          >= lg->interval)));
 
     if (!work) {
         return;
@@ -1142,7 +1199,16 @@ ngx_http_replog_log_kick(ngx_http_replog_zone_t *zone)
  * On a pool thread: everything appended since the last task in one write
  * (a few, when it is larger than the buffer or fills the segment), then
  * one fdatasync as the policy says, then the marks published in the zone.
- * Entries are copied under the zone lock, the I/O runs without it.
+ *
+ * The zone lock is taken twice per flush: once to read the marks and take
+ * the entries to write (their places and sizes, not their bytes), once to
+ * publish.  The bytes are copied without the lock: appended entries do not
+ * change, and what may free them under the writer is a /reset (the store
+ * changes the incarnation in the section that frees them, so the copy is
+ * checked against it and thrown away), a resizing reload (the old zone
+ * stays mapped in its workers) and an eviction, which only takes ids the
+ * files hold already (written_id, moved by this thread alone; after a
+ * failed write only durable_id is in the files, see abandon).
  */
 
 static void
@@ -1150,17 +1216,18 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
 {
     ngx_http_replog_log_t *lg = data;
 
-    u_char                    *p, *last, name[NGX_MAX_PATH];
-    size_t                     need, n;
-    ssize_t                    w;
-    uint64_t                   id, written, target, gen, epoch, incarnation;
-    uint64_t                   seg_first, seg_off, bytes, synced, rolls;
-    ngx_err_t                  err;
-    ngx_uint_t                 i, k, reset, sync, nsyncs;
-    ngx_http_replog_sh_t      *sh;
-    ngx_http_replog_zone_t    *zone;
-    ngx_http_replog_entry_t  **slots, *e;
-    ngx_http_replog_log_sh_t  *ls;
+    u_char                      *p, *q, *r, name[NGX_MAX_PATH];
+    size_t                       need;
+    ssize_t                      w;
+    uint64_t                     written, target, gen, epoch, incarnation;
+    uint64_t                     seg_first, seg_off, bytes, synced, rolls;
+    ngx_err_t                    err;
+    ngx_msec_t                   synced_at;
+    ngx_uint_t                   i, j, reset, sync, nsyncs;
+    ngx_http_replog_sh_t        *sh;
+    ngx_http_replog_zone_t      *zone;
+    ngx_http_replog_log_sh_t    *ls;
+    ngx_http_replog_log_take_t  *t;
 
     zone = lg->zone;
     sh = zone->sh;
@@ -1169,6 +1236,18 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
     bytes = 0;
     nsyncs = 0;
     sync = 0;
+
+    /* without them the run fails as a write would, tried again later */
+
+    if (lg->buf == NULL) {
+        lg->buf = ngx_alloc(NGX_HTTP_REPLOG_LOG_BUF, log);
+        lg->buf_size = lg->buf ? NGX_HTTP_REPLOG_LOG_BUF : 0;
+    }
+
+    if (lg->take == NULL) {
+        lg->take = ngx_alloc(NGX_HTTP_REPLOG_LOG_TAKE
+                             * sizeof(ngx_http_replog_log_take_t), log);
+    }
 
     ngx_http_replog_store_lock(zone);
 
@@ -1181,6 +1260,7 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
     epoch = sh->epoch;
     incarnation = sh->incarnation;
     rolls = ls->rolls + reset;
+    synced_at = ls->synced_at;
 
     if (ls->abandon) {
         /* never written again after a failure: from the durable mark on */
@@ -1188,7 +1268,19 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
         written = synced;
     }
 
+    target = sh->last_id;
+    lg->ntake = 0;
+
+    if (lg->buf && lg->take) {
+        ngx_http_replog_log_take_locked(lg, sh, written + 1, target);
+    }
+
     ngx_http_replog_store_unlock(zone);
+
+    if (lg->buf == NULL || lg->take == NULL) {
+        err = NGX_ENOMEM;
+        goto failed;
+    }
 
     /* a file another writer replaced since this one opened it */
     if (lg->fd != NGX_INVALID_FILE
@@ -1242,75 +1334,12 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
         }
     }
 
-    if (lg->buf == NULL) {
-        lg->buf = ngx_alloc(NGX_HTTP_REPLOG_LOG_BUF, log);
-        if (lg->buf == NULL) {
-            err = NGX_ENOMEM;
-            goto failed;
-        }
+    while (lg->ntake) {
+        t = lg->take;
+        need = RPLOG_REC_HEADER + t[0].len;
 
-        lg->buf_size = NGX_HTTP_REPLOG_LOG_BUF;
-    }
-
-    for ( ;; ) {
-        /* as much as fits the buffer and the segment, under the lock */
-
-        ngx_http_replog_store_lock(zone);
-
-        if (ls->reset_gen != gen) {
-            ngx_http_replog_store_unlock(zone);
-            goto done;
-        }
-
-        target = sh->last_id;
-        p = lg->buf;
-        last = lg->buf + lg->buf_size;
-        id = written + 1;
-        need = 0;
-
-        while (id <= target) {
-            slots = ngx_http_replog_store_slots_locked(sh, id, &k);
-            if (slots == NULL) {
-                break;
-            }
-
-            for (i = 0; i < k && id <= target; i++, id++) {
-                e = slots[i];
-                need = RPLOG_REC_HEADER + e->len;
-
-                /*
-                 * a segment takes what fits its size, and always one
-                 * record: one larger than a segment extends it
-                 */
-                if ((size_t) (last - p) < need
-                    || (seg_first
-                        && seg_off + (p - lg->buf) + need
-                           > RPLOG_SEGMENT_SIZE
-                        && !(seg_off == RPLOG_SEG_HEADER && p == lg->buf)))
-                {
-                    goto copied;
-                }
-
-                p = rplog_record_write(p, id, e->msg, e->msg_len, e->data,
-                                       e->len);
-                need = 0;
-            }
-        }
-
-    copied:
-
-        ngx_http_replog_store_unlock(zone);
-
-        n = p - lg->buf;
-
-        if (n == 0 && need == 0) {
-            break;
-        }
-
-        rplog_records_seal(lg->buf, p);
-
-        if (n == 0 && seg_first && need > (size_t) (last - lg->buf)) {
-            /* an entry larger than the buffer: a larger one */
+        if (need > lg->buf_size) {
+            /* an entry larger than the buffer, taken alone: a larger one */
             ngx_free(lg->buf);
             lg->buf_size = ngx_align(need, 4096);
             lg->buf = ngx_alloc(lg->buf_size, log);
@@ -1319,68 +1348,125 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
                 err = NGX_ENOMEM;
                 goto failed;
             }
-
-            continue;
         }
 
-        if (n == 0 || seg_first == 0) {
-            /* the segment is full (or none yet): the next one */
+        /* the records, framed without the lock: the take fits the buffer */
 
-            if (lg->fd != NGX_INVALID_FILE
-                && lg->fsync != NGX_HTTP_REPLOG_FSYNC_OFF
-                && synced < written)
-            {
-                if (fdatasync(lg->fd) == -1) {
+        p = lg->buf;
+
+        for (i = 0; i < lg->ntake; i++) {
+            p = rplog_record_write(p, written + 1 + i, t[i].msg,
+                                   t[i].msg_len, t[i].data, t[i].len);
+        }
+
+        ngx_memory_barrier();
+
+        if (sh->incarnation != incarnation || ls->reset_gen != gen) {
+            /* a reset freed the entries meanwhile: the copy is not theirs */
+            goto done;
+        }
+
+        rplog_records_seal(lg->buf, p);
+
+        /* out a segment at a time: it takes what fits, and one at least */
+
+        q = lg->buf;
+        i = 0;
+
+        while (i < lg->ntake) {
+            r = q;
+            j = i;
+
+            while (seg_first && j < lg->ntake) {
+                need = RPLOG_REC_HEADER + t[j].len;
+
+                if (seg_off + (r - q) + need > RPLOG_SEGMENT_SIZE
+                    && !(seg_off == RPLOG_SEG_HEADER && r == q))
+                {
+                    break;
+                }
+
+                r += need;
+                j++;
+            }
+
+            if (j == i) {
+                /* the segment is full (or none yet): the next one */
+
+                if (lg->fd != NGX_INVALID_FILE
+                    && lg->fsync != NGX_HTTP_REPLOG_FSYNC_OFF
+                    && synced < written)
+                {
+                    if (fdatasync(lg->fd) == -1) {
+                        err = ngx_errno;
+                        goto failed;
+                    }
+
+                    nsyncs++;
+                    synced = written;
+                }
+
+                if (ngx_http_replog_log_roll(lg, written + 1, epoch, log)
+                    != NGX_OK)
+                {
                     err = ngx_errno;
                     goto failed;
                 }
 
-                nsyncs++;
-                synced = written;
-            }
+                seg_first = written + 1;
+                seg_off = RPLOG_SEG_HEADER;
+                lg->fd_rolls = ++rolls;
 
-            if (ngx_http_replog_log_roll(lg, written + 1, epoch, log)
-                != NGX_OK)
-            {
-                err = ngx_errno;
-                goto failed;
-            }
-
-            seg_first = written + 1;
-            seg_off = RPLOG_SEG_HEADER;
-            lg->fd_rolls = ++rolls;
-
-            if (n == 0) {
                 continue;
             }
-        }
 
-        if (lg->fd == NGX_INVALID_FILE) {
-            ngx_http_replog_log_name(lg, name, seg_first);
-
-            lg->fd = ngx_open_file(name, NGX_FILE_WRONLY, NGX_FILE_OPEN, 0);
             if (lg->fd == NGX_INVALID_FILE) {
-                err = ngx_errno;
+                ngx_http_replog_log_name(lg, name, seg_first);
+
+                lg->fd = ngx_open_file(name, NGX_FILE_WRONLY, NGX_FILE_OPEN,
+                                       0);
+                if (lg->fd == NGX_INVALID_FILE) {
+                    err = ngx_errno;
+                    goto failed;
+                }
+
+                lg->fd_seg = seg_first;
+                lg->fd_rolls = rolls;
+
+                /* a segment cut at start: preallocated to its size again */
+                (void) posix_fallocate(lg->fd, 0, RPLOG_SEGMENT_SIZE);
+            }
+
+            w = pwrite(lg->fd, q, r - q, (off_t) seg_off);
+
+            if (w != (ssize_t) (r - q)) {
+                err = (w == -1) ? ngx_errno : NGX_ENOSPC;
                 goto failed;
             }
 
-            lg->fd_seg = seg_first;
-            lg->fd_rolls = rolls;
-
-            /* a segment cut at start: preallocated to its size again */
-            (void) posix_fallocate(lg->fd, 0, RPLOG_SEGMENT_SIZE);
+            seg_off += r - q;
+            bytes += r - q;
+            written += j - i;
+            q = r;
+            i = j;
         }
 
-        w = pwrite(lg->fd, lg->buf, n, (off_t) seg_off);
-
-        if (w != (ssize_t) n) {
-            err = (w == -1) ? ngx_errno : NGX_ENOSPC;
-            goto failed;
+        if (written >= target) {
+            break;
         }
 
-        seg_off += n;
-        bytes += n;
-        written = id - 1;
+        /* more than a buffer: the next part, in a locked section more */
+
+        ngx_http_replog_store_lock(zone);
+
+        if (ls->reset_gen != gen) {
+            ngx_http_replog_store_unlock(zone);
+            goto done;
+        }
+
+        ngx_http_replog_log_take_locked(lg, sh, written + 1, target);
+
+        ngx_http_replog_store_unlock(zone);
     }
 
     sync = 0;
@@ -1390,8 +1476,7 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
             sync = 1;
 
         } else if (lg->fsync == NGX_HTTP_REPLOG_FSYNC_TIME
-                   && ngx_http_replog_log_now() - lg->last_sync
-                      >= lg->interval)
+                   && ngx_http_replog_log_now() - synced_at >= lg->interval)
         {
             sync = 1;
         }
@@ -1405,7 +1490,7 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
 
         nsyncs++;
         synced = written;
-        lg->last_sync = ngx_http_replog_log_now();
+        synced_at = ngx_http_replog_log_now();
     }
 
 done:
@@ -1429,6 +1514,8 @@ done:
         ls->meta_epoch = epoch;
         ls->meta_incarnation = incarnation;
         ls->fsyncs += nsyncs;
+        ls->flushes += (bytes != 0);
+        ls->synced_at = synced_at;
         ls->rolls = rolls;
         ls->bytes_written += bytes;
         ls->failed = 0;
@@ -1469,6 +1556,54 @@ failed:
     ls->claim = 0;
 
     ngx_http_replog_store_unlock(zone);
+}
+
+
+/*
+ * Under the zone lock: the entries from id on, up to target, as many as
+ * the buffer holds framed (and always one), their places and sizes only
+ */
+
+static void
+ngx_http_replog_log_take_locked(ngx_http_replog_log_t *lg,
+    ngx_http_replog_sh_t *sh, uint64_t id, uint64_t target)
+{
+    size_t                       size, need;
+    ngx_uint_t                   i, k, n;
+    ngx_http_replog_entry_t    **slots, *e;
+    ngx_http_replog_log_take_t  *t;
+
+    n = 0;
+    size = 0;
+
+    while (id <= target && n < NGX_HTTP_REPLOG_LOG_TAKE) {
+        slots = ngx_http_replog_store_slots_locked(sh, id, &k);
+        if (slots == NULL) {
+            break;
+        }
+
+        for (i = 0; i < k && id <= target; i++, id++) {
+            e = slots[i];
+            need = RPLOG_REC_HEADER + e->len;
+
+            if (n == NGX_HTTP_REPLOG_LOG_TAKE
+                || (n && size + need > lg->buf_size))
+            {
+                goto taken;
+            }
+
+            t = &lg->take[n++];
+            t->data = e->data;
+            t->len = e->len;
+            t->msg = e->msg;
+            t->msg_len = e->msg_len;
+            size += need;
+        }
+    }
+
+taken:
+
+    lg->ntake = n;
 }
 
 
@@ -1547,34 +1682,38 @@ ngx_http_replog_log_done(ngx_event_t *ev)
 {
     ngx_http_replog_log_t *lg = ev->data;
 
-    uint64_t                   durable;
-    ngx_http_replog_peers_t    peers;
-    ngx_http_replog_zone_t    *zone;
+    uint64_t                 durable;
+    ngx_http_replog_zone_t  *zone;
 
     zone = lg->zone;
     lg->posted = 0;
 
+    /* the next flush first: what came meanwhile is written meanwhile */
+    ngx_http_replog_log_kick(zone);
+
     /*
-     * the durable mark moved: clients parked on it are answered, here and
-     * in the other workers, as an ack would
+     * the durable mark moved (back, too, after a reset): what is parked on
+     * it is answered now, in the other workers through the wake-up channel
+     * and here at once, with no poll in between
      */
     durable = zone->sh->log->durable_id;
 
-    if (lg->fsync == NGX_HTTP_REPLOG_FSYNC_ALWAYS && durable > lg->woke) {
-        lg->woke = durable;
-
-        if (zone->role == NGX_HTTP_REPLOG_MASTER) {
-            ngx_http_replog_registry_peers(zone, &peers);
-            ngx_http_replog_wake_others(zone, durable, &peers);
-            ngx_http_replog_engine_woken((ngx_cycle_t *) ngx_cycle);
-
-        } else if (lg->durable) {
-            /* a secondary's acks parked in this worker; others poll */
-            lg->durable(zone);
-        }
+    if (lg->fsync != NGX_HTTP_REPLOG_FSYNC_ALWAYS || durable == lg->woke) {
+        return;
     }
 
-    ngx_http_replog_log_kick(zone);
+    lg->woke = durable;
+
+    ngx_http_replog_wake_others(zone, durable, NULL);
+
+    if (zone->role == NGX_HTTP_REPLOG_MASTER) {
+        ngx_http_replog_engine_woken((ngx_cycle_t *) ngx_cycle,
+                                     NGX_HTTP_REPLOG_WOKEN_FSYNC);
+
+    } else if (lg->durable) {
+        /* a secondary's acks parked in this worker */
+        lg->durable(zone, NGX_HTTP_REPLOG_WOKEN_FSYNC);
+    }
 }
 
 
@@ -1583,7 +1722,7 @@ ngx_http_replog_log_poll(ngx_event_t *ev)
 {
     ngx_http_replog_log_t *lg = ev->data;
 
-    ngx_http_replog_log_kick(lg->zone);
+    ngx_http_replog_log_post(lg->zone);
 
     if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
         ngx_add_timer(ev, lg->fsync == NGX_HTTP_REPLOG_FSYNC_TIME

@@ -92,7 +92,7 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
     ngx_http_replog_secondary_t  *s;
 
     static const char  *wakers[NGX_HTTP_REPLOG_WOKEN_N] = {
-        "ack", "worker", "poll"
+        "ack", "worker", "poll", "fsync"
     };
 
     static const char  *tailed[NGX_HTTP_REPLOG_TAIL_N] = {
@@ -160,6 +160,13 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
         p = ngx_sprintf(p, "replog_log_synced_entries_total{node=\"%*s\"} "
                         "%uL\n", nlen, node, st->log.synced_entries);
 
+        p = ngx_http_replog_metric_head(p, "log_flushes_total", "counter",
+                                        "Runs of the durable log's writer "
+                                        "that wrote: one per group of "
+                                        "appends.");
+        p = ngx_sprintf(p, "replog_log_flushes_total{node=\"%*s\"} %uL\n",
+                        nlen, node, st->log.flushes);
+
         p = ngx_http_replog_metric_head(p, "log_written_bytes_total",
                                         "counter", "Bytes written to the "
                                         "durable log's segments.");
@@ -208,7 +215,8 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
                                     "Parked clients answered, by what woke "
                                     "them: an ack read by their own worker, "
                                     "a wake-up sent by another worker, the "
-                                    "safety-net poll.");
+                                    "safety-net poll, the durable log's "
+                                    "fsync completing in their worker.");
 
     for (k = 0; k < NGX_HTTP_REPLOG_WOKEN_N; k++) {
         p = ngx_sprintf(p, "replog_wakeups_total{node=\"%*s\",by=\"%s\"} "

@@ -24,6 +24,12 @@
  * ordering holds: the tailer marks before the locked look at last_id, the
  * appender reads the marks after the locked append.
  *
+ * The durable log's writer (log.c) uses the same channel when its fsync
+ * moved the durable mark: on a master every worker with a client parked
+ * at or below the mark looks (its links send what is now durable), on a
+ * secondary with fsync=always every worker with an ack parked below it
+ * answers it; there the lowest parked id is the lowest acked_id parked.
+ *
  * Ordering: a worker that will park marks itself before it takes the
  * zone lock to append (ngx_http_replog_engine_expect) and looks at the
  * registry in that append; the acking worker moves acked_id and copies
@@ -180,7 +186,10 @@ ngx_http_replog_wake_init_process(ngx_cycle_t *cycle)
 
     nodes = rmcf->nodes.elts;
 
-    /* masters for writers and tailers, secondaries for tailers */
+    /*
+     * masters for writers and tailers, secondaries for tailers and for
+     * their acks parked until the durable mark covers them
+     */
 
     for (i = 0; i < rmcf->nodes.nelts; i++) {
         zone = nodes[i]->shm_zone->data;
@@ -264,7 +273,8 @@ ngx_http_replog_wake_mark(ngx_http_replog_wake_slot_t *me, uint64_t lowest,
 /*
  * a secondary answered acked_id to this worker: wake the others whose
  * parked clients it may satisfy, as the registry copied with the ack
- * (peers) tells
+ * (peers) tells; without peers the durable mark moved to acked_id, and
+ * every worker with something parked below it looks (its links may send)
  */
 
 void
@@ -295,7 +305,9 @@ ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone, uint64_t acked_id,
         }
 
         /* the master holds every id */
-        if (ngx_http_replog_holders(peers, lowest) < (ngx_uint_t) e->minwc) {
+        if (peers
+            && ngx_http_replog_holders(peers, lowest) < (ngx_uint_t) e->minwc)
+        {
             /* its clients need more nodes: a later ack wakes it */
             continue;
         }
@@ -496,6 +508,16 @@ ngx_http_replog_wake_read(ngx_event_t *rev)
         }
     }
 
-    ngx_http_replog_engine_woken((ngx_cycle_t *) ngx_cycle);
+    ngx_http_replog_engine_woken((ngx_cycle_t *) ngx_cycle,
+                                 NGX_HTTP_REPLOG_WOKEN_WORKER);
     ngx_http_replog_tail_woken((ngx_cycle_t *) ngx_cycle);
+
+    /* a secondary's acks parked for the durable mark */
+    for (i = 0; i < rmcf->nodes.nelts; i++) {
+        zone = nodes[i]->shm_zone->data;
+
+        if (zone->wake && zone->log && zone->log->durable) {
+            zone->log->durable(zone, NGX_HTTP_REPLOG_WOKEN_WORKER);
+        }
+    }
 }

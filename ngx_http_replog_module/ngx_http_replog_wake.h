@@ -19,7 +19,8 @@
 #define NGX_HTTP_REPLOG_WOKEN_ACK     0   /* an ack this worker read */
 #define NGX_HTTP_REPLOG_WOKEN_WORKER  1   /* a wake-up of another worker */
 #define NGX_HTTP_REPLOG_WOKEN_POLL    2   /* the safety-net poll */
-#define NGX_HTTP_REPLOG_WOKEN_N       3
+#define NGX_HTTP_REPLOG_WOKEN_FSYNC   3   /* this worker's log writer */
+#define NGX_HTTP_REPLOG_WOKEN_N       4
 
 /* what answered a parked tailer (GET /messages?wait=), for /metrics */
 #define NGX_HTTP_REPLOG_TAIL_APPEND   0   /* an append of its own worker */
@@ -31,9 +32,11 @@
 
 
 /*
- * A worker's entry in a master zone, keyed by ngx_process_slot: an old and
- * a new worker 0 run side by side during a reload.  All fields are atomic
- * words, read and written without the zone lock.
+ * A worker's entry in a node's zone (a master's for its parked clients,
+ * any node's for its tailers, a secondary's with fsync=always for its acks
+ * parked until the durable mark covers them), keyed by ngx_process_slot: an old and a new worker 0 run side by side during a
+ * reload.  All fields are atomic words, read and written without the zone
+ * lock.
  */
 typedef struct {
     ngx_atomic_t                    slot;
@@ -57,7 +60,7 @@ ngx_int_t ngx_http_replog_wake_init_process(ngx_cycle_t *cycle);
 void ngx_http_replog_wake_exit_process(ngx_cycle_t *cycle);
 void ngx_http_replog_wake_mark(ngx_http_replog_wake_slot_t *me,
     uint64_t lowest, ngx_uint_t minwc);
-void ngx_http_replog_engine_woken(ngx_cycle_t *cycle);
+void ngx_http_replog_engine_woken(ngx_cycle_t *cycle, ngx_uint_t by);
 void ngx_http_replog_tail_woken(ngx_cycle_t *cycle);
 
 
