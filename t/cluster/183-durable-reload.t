@@ -148,39 +148,55 @@ stop_nginx();
 # nginx takes USR2 only from a master whose parent is gone (a daemon), so
 # this nginx runs as one, on its own config
 my $Up = "$Data/usr2";
-make_path("$Up/logs");
-my $Conf = "$Up/nginx.conf";
-{
-    open my $fh, '>', $Conf or die "$Conf: $!";
+
+# a config of its own for a daemon nginx in $dir on $port
+sub daemon_conf {
+    my ($dir, $port) = @_;
+    make_path("$dir/logs");
+    open my $fh, '>', "$dir/nginx.conf" or die "$dir/nginx.conf: $!";
     print $fh map { "load_module $_;\n" }
         grep { length } split ' ', ($ENV{TEST_NGINX_LOAD_MODULES} // '');
     print $fh map { "env $_;\n" } qw(LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS)
         if $ENV{TEST_NGINX_LD_PRELOAD};
     print $fh "daemon on;\nworker_processes 2;\n",
         $> == 0 ? "user root;\n" : '',
-        "error_log $Up/logs/error.log info;\npid $Up/logs/nginx.pid;\n",
+        "error_log $dir/logs/error.log info;\npid $dir/logs/nginx.pid;\n",
         "events { worker_connections 256; }\n",
         "http {\n    access_log off;\n    ", zone("path=$A fsync=always"),
-        "\n    server {\n        listen 127.0.0.1:", port(), ";\n",
+        "\n    server {\n        listen 127.0.0.1:$port;\n",
         $Master, "    }\n}\n";
     close $fh;
+}
+
+# runs it: the exit code
+sub daemon_start {
+    my ($dir) = @_;
+    local $ENV{LD_PRELOAD} = $ENV{TEST_NGINX_LD_PRELOAD}
+        if $ENV{TEST_NGINX_LD_PRELOAD};
+    my $bin = $ENV{TEST_NGINX_BINARY} // '/usr/sbin/nginx';
+    system("$bin -p $dir/ -c $dir/nginx.conf 2>>$dir/logs/stderr.log");
+    return $? >> 8;
 }
 
 sub up_log { -f "$Up/logs/error.log" ? Replog::Test::slurp("$Up/logs/error.log") : '' }
 sub up_pid { (Replog::Test::slurp("$Up/logs/nginx.pid") // '') =~ /(\d+)/ ? $1 : 0 }
 
-{
-    local $ENV{LD_PRELOAD} = $ENV{TEST_NGINX_LD_PRELOAD}
-        if $ENV{TEST_NGINX_LD_PRELOAD};
-    my $bin = $ENV{TEST_NGINX_BINARY} // '/usr/sbin/nginx';
-    system("$bin -p $Up/ -c $Conf 2>>$Up/logs/stderr.log") == 0
-        or die "nginx did not start: " . `tail -n 5 $Up/logs/stderr.log`;
-}
+daemon_conf($Up, port());
+is(daemon_start($Up), 0, 'a daemon nginx on the directory starts');
 ok(wait_for(sub { up_pid() && (http_request(port(), 'GET', '/healthcheck',
                                             undef, {}, timeout => 1))[0] }, 10),
    'the daemon nginx answers');
 my $old = up_pid();
 is_deeply(listed_ids(), [1 .. $n], "... with the $n messages");
+
+my $Second = "$Data/second";
+daemon_conf($Second, rand_port(2));
+isnt(daemon_start($Second), 0,
+     'a second nginx on the same directory does not start');
+like(join('', map { Replog::Test::slurp("$Second/logs/$_") }
+              qw(error.log stderr.log)),
+     qr/\[emerg\].*replog_zone "log": path="\Q$A\E" is locked by another running node/,
+     '... the directory is locked by the running one');
 
 $pos = length up_log();
 kill USR2 => $old;
@@ -237,6 +253,9 @@ start_nginx_conf($Secondary, http_config => zone("path=$S fsync=always"));
 my ($st, $inc1, $acked) = replicate(1 .. 3);
 is($st, 200, 'a secondary with fsync=always takes a batch');
 is($acked, 3, '... acked 3');
+my $h = jget(port(), '/health');
+is($h->{acked_id}, 3, '... /health shows acked_id 3, what its helper registers');
+is($h->{acked_id}, metric('replog_log_durable_id'), '... its durable id');
 
 # a restart under fsync=always keeps the incarnation
 stop_nginx();
@@ -258,6 +277,49 @@ start_nginx_conf($Secondary, http_config => zone("path=$S fsync=always"));
 is($acked, 8, 'restarted with fsync=always: 1..7 were kept');
 isnt($inc, $inc1, '... but it starts a new incarnation (it acked under fsync=off)');
 like($inc, qr/^[0-9a-f]{16}$/, '... named as usual');
+my $inc2 = $inc;
+
+# fsync=always since that start: the next restart keeps this incarnation
+stop_nginx();
+start_nginx_conf($Secondary, http_config => zone("path=$S fsync=always"));
+($st, $inc, $acked) = replicate(9);
+is($acked, 9, 'restarted again: it holds 1..9');
+is($inc, $inc2, '... and keeps the incarnation it took');
+
+# a torn tail: cut at the start, and a new incarnation
+stop_nginx();
+my ($seg) = glob "$S/*.seg";
+my (undef, $v) = tool('verify', $S);
+my ($end) = $v =~ /\tend (\d+)/;
+{
+    open my $fh, '+<:raw', $seg or die "$seg: $!";
+    seek $fh, $end, 0;
+    print $fh "\x07\x00\x00\x00torn";
+    close $fh;
+}
+start_nginx_conf($Secondary, http_config => zone("path=$S fsync=always"));
+like(read_error_log(), qr/\[warn\].*torn tail of "\Q$seg\E" cut at offset $end/,
+     'a torn tail is cut at the start');
+($st, $inc, $acked) = replicate(10);
+is($acked, 10, '... everything before it is kept');
+isnt($inc, $inc2, '... and it starts a new incarnation');
+$inc2 = $inc;
+
+# /reset: the segments removed, a new incarnation, a new log
+($st) = http_request(port(), 'POST', '/reset', '');
+is($st, 200, '/reset on the secondary');
+ok(wait_for(sub { !@{ dumped_ids($S) } }, 5),
+   '... its segments hold no message any more');
+($st, $inc, $acked) = replicate(1, 2);
+is($acked, 2, '... a new log: it takes 1..2 again');
+isnt($inc, $inc2, '... in a new incarnation');
+$inc2 = $inc;
+stop_nginx();
+is_deeply(dumped_ids($S), [1, 2], 'after a stop the files hold the new log only');
+start_nginx_conf($Secondary, http_config => zone("path=$S fsync=always"));
+is_deeply(listed_ids(), [1, 2], '... and a restart serves it');
+($st, $inc, $acked) = replicate(3);
+is($inc, $inc2, '... in the incarnation the reset started');
 stop_nginx();
 
 done_testing;
