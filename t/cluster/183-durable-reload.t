@@ -305,6 +305,19 @@ is($acked, 10, '... everything before it is kept');
 isnt($inc, $inc2, '... and it starts a new incarnation');
 $inc2 = $inc;
 
+# started with fsync=off, restarted with fsync=always: a new incarnation
+stop_nginx();
+start_nginx_conf($Secondary, http_config => zone("path=$S fsync=off"));
+($st, $inc, $acked) = replicate(11);
+is($acked, 11, 'started with fsync=off: it holds 1..11');
+$inc2 = $inc;
+stop_nginx();
+start_nginx_conf($Secondary, http_config => zone("path=$S fsync=always"));
+($st, $inc, $acked) = replicate(12);
+is($acked, 12, 'restarted with fsync=always: 1..11 were kept');
+isnt($inc, $inc2, '... in a new incarnation (it acked under fsync=off)');
+$inc2 = $inc;
+
 # /reset: the segments removed, a new incarnation, a new log
 ($st) = http_request(port(), 'POST', '/reset', '');
 is($st, 200, '/reset on the secondary');
