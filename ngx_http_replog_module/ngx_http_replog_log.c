@@ -44,6 +44,8 @@ static ngx_int_t ngx_http_replog_log_dir(ngx_http_replog_log_t *lg,
     ngx_str_t *name);
 static ngx_int_t ngx_http_replog_log_lock(ngx_http_replog_log_t *lg,
     ngx_str_t *name);
+static ngx_int_t ngx_http_replog_log_running(ngx_http_replog_log_t *lg,
+    ngx_str_t *name);
 static u_char *ngx_http_replog_log_fsync_name(ngx_http_replog_log_t *lg,
     u_char *buf);
 static ngx_int_t ngx_http_replog_log_segments(ngx_http_replog_log_t *lg,
@@ -778,6 +780,62 @@ ngx_http_replog_log_fsync_name(ngx_http_replog_log_t *lg, u_char *buf)
 
 
 /*
+ * A new zone at a reload on a directory this master already locked: the
+ * zone of the running configuration that writes it (another name: a zone
+ * renamed) keeps writing it until its workers are gone, so the new one
+ * may not replay, cut or write the same files.
+ */
+
+static ngx_int_t
+ngx_http_replog_log_running(ngx_http_replog_log_t *lg, ngx_str_t *name)
+{
+    ngx_uint_t               i;
+    ngx_list_part_t         *part;
+    ngx_shm_zone_t          *shm;
+    ngx_http_replog_zone_t  *oz;
+
+    if (ngx_cycle == NULL || ngx_cycle->shared_memory.part.elts == NULL) {
+        return NGX_OK;
+    }
+
+    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+    shm = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NGX_OK;
+            }
+
+            part = part->next;
+            shm = part->elts;
+            i = 0;
+        }
+
+        if (shm[i].tag != &ngx_http_replog_module || shm[i].data == NULL) {
+            continue;
+        }
+
+        oz = shm[i].data;
+
+        if (oz->log && oz->sh && oz->sh->log
+            && ngx_strcmp(oz->log->path.data, lg->path.data) == 0)
+        {
+            ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
+                          "replog_zone \"%V\": path=\"%V\" is the log of "
+                          "replog_zone \"%V\" of the running configuration: "
+                          "a reload cannot hand it to another zone; restart "
+                          "nginx to rename the zone (the reload is refused, "
+                          "the running configuration is kept)",
+                          name, &lg->path, &oz->name);
+            return NGX_ERROR;
+        }
+    }
+}
+
+
+/*
  * An exclusive flock() on DIR/lock: one running node per directory.  The
  * master process keeps it across reloads (a second flock() of a new open
  * file would conflict with its own).
@@ -797,7 +855,7 @@ ngx_http_replog_log_lock(ngx_http_replog_log_t *lg, ngx_str_t *name)
 
     for (i = 0; i < ngx_http_replog_log_nlocks; i++) {
         if (ngx_strcmp(lk[i].path, lg->path.data) == 0) {
-            return NGX_OK;
+            return ngx_http_replog_log_running(lg, name);
         }
     }
 

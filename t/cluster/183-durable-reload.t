@@ -117,6 +117,24 @@ post_all(3, 'after the refused removal');
 ok(wait_for(sub { "@{ dumped_ids($A) }" eq "@{[1 .. $n]}" }, 5),
    '... still written to the directory');
 
+$pos = length read_error_log();
+ok(!reload_nginx($Master, http_config => zone("path=$A")
+                 . "\nreplog_zone other 4m path=$A;"),
+   'two zones on one directory are refused');
+like(new_log($pos),
+     qr/\[emerg\].*replog_zone "other": path="\Q$A\E" is already the log of replog_zone "log"/,
+     '... naming both zones');
+
+(my $renamed = $Master) =~ s/zone=log /zone=renamed /;
+$pos = length read_error_log();
+ok(!reload_nginx($renamed, http_config => "replog_zone renamed 4m path=$A;"),
+   'a reload that hands the directory to a renamed zone is refused');
+like(new_log($pos),
+     qr/\[emerg\].*replog_zone "renamed": path="\Q$A\E" is the log of replog_zone "log" of the running configuration: a reload cannot hand it to another zone; restart nginx to rename the zone/,
+     '... naming the zone that writes it');
+post_all(2, 'after the refused reloads');
+is_deeply(listed_ids(), [1 .. $n], '... the running log serves every message');
+
 # --- fsync= changes take effect at the reload ---
 
 my $fs = metric('replog_log_fsyncs_total');
