@@ -67,9 +67,11 @@ if ($first == 0) {
     POSIX::_exit($st == 201 && ($j->{meta}{message_id} // 0) == 1 ? 0 : 1);
 }
 
-my ($st, $h, $j);
-ok(wait_for(sub { ($st, $h, $j) = post('refused'); $st == 503 }, 5),
-   'while the log cannot be written, a write gets 503');
+ok(wait_for(sub { read_error_log() =~ /\[crit\].*writing the log/ }, 10),
+   'the writer fails on the first write');
+
+my ($st, $h, $j) = post('refused');
+is($st, 503, 'while the log cannot be written, a write gets 503');
 is($h->{'retry-after'}, 1, '... with Retry-After');
 like($j->{error} // '', qr/the durable log of replog_zone "log" cannot be written \(write error\): nothing was stored, retry/,
      '... and a JSON error saying so');
