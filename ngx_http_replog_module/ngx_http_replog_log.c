@@ -736,27 +736,22 @@ ngx_http_replog_log_reload(ngx_http_replog_zone_t *zone,
                   "%s to %s, the new workers follow it",
                   &zone->name, from, to);
 
-    if (ls->tainted
-        || (olg->fsync != NGX_HTTP_REPLOG_FSYNC_ALWAYS
-            && lg->fsync != NGX_HTTP_REPLOG_FSYNC_ALWAYS))
-    {
-        ls->tainted = 1;
-        return NGX_OK;
-    }
-
     /*
-     * this incarnation has run, or is to run, without fsync=always: the
-     * acked_id it reported may be more than the disk keeps, so DIR/meta
-     * must never again name it as this node's (see write_meta); written
-     * now, before any new worker acknowledges anything
+     * one side of the change is not fsync=always: the acked_id this
+     * incarnation reported may be, or become, more than the disk keeps,
+     * so DIR/meta must never again name it as this node's (see
+     * write_meta); rewritten now, before a new worker acknowledges
+     * anything, when it still names it
      */
 
-    ls->tainted = 1;
+    if (!ls->tainted && olg->fsync == NGX_HTTP_REPLOG_FSYNC_ALWAYS) {
+        ls->tainted = 1;
 
-    if (olg->fsync == NGX_HTTP_REPLOG_FSYNC_ALWAYS) {
         return ngx_http_replog_log_write_meta(lg, ls->meta_epoch,
                                               ls->meta_incarnation);
     }
+
+    ls->tainted = 1;
 
     return NGX_OK;
 }
