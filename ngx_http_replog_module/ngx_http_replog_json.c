@@ -1044,10 +1044,10 @@ ngx_http_replog_json_health(ngx_pool_t *pool, ngx_http_replog_status_t *st,
 
     len = sizeof("{\"role\":\"secondary\",\"id\":\"\",\"epoch\":\"\","
                  "\"state\":\"recovering\",\"waiters\":,"
-                 "\"read_only\":false,\"last_id\":,\"bytes\":,"
-                 "\"pending\":,\"cluster_size\":,"
+                 "\"read_only\":false,\"last_id\":,\"acked_id\":,"
+                 "\"bytes\":,\"pending\":,\"cluster_size\":,"
                  "\"quorum\":{\"up\":,\"needed\":}}\n")
-          + 16 + 2 * NGX_INT64_LEN + 5 * NGX_INT_T_LEN
+          + 16 + 3 * NGX_INT64_LEN + 5 * NGX_INT_T_LEN
           + ngx_http_replog_json_escape_len(id->data, id->len);
 
     if (master) {
@@ -1076,11 +1076,11 @@ ngx_http_replog_json_health(ngx_pool_t *pool, ngx_http_replog_status_t *st,
     p = ngx_sprintf(p, "\",\"state\":\"%s\",\"waiters\":%ui",
                     ngx_http_replog_state_name(st->state),
                     st->counters[NGX_HTTP_REPLOG_WAITERS]);
-    p = ngx_sprintf(p, ",\"read_only\":%s,\"last_id\":%uL,\"bytes\":%uL,"
-                    "\"pending\":%ui,\"cluster_size\":%ui,"
+    p = ngx_sprintf(p, ",\"read_only\":%s,\"last_id\":%uL,\"acked_id\":%uL,"
+                    "\"bytes\":%uL,\"pending\":%ui,\"cluster_size\":%ui,"
                     "\"quorum\":{\"up\":%ui,\"needed\":%ui}",
                     read_only ? "true" : "false",
-                    st->last_id, st->bytes, st->pending,
+                    st->last_id, st->held_id, st->bytes, st->pending,
                     n, up, n / 2 + 1);
 
     if (master) {

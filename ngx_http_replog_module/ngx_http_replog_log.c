@@ -48,6 +48,10 @@ static ngx_int_t ngx_http_replog_log_dir(ngx_http_replog_log_t *lg,
     ngx_str_t *name);
 static ngx_int_t ngx_http_replog_log_lock(ngx_http_replog_log_t *lg,
     ngx_str_t *name);
+static ngx_int_t ngx_http_replog_log_running(ngx_http_replog_log_t *lg,
+    ngx_str_t *name);
+static u_char *ngx_http_replog_log_fsync_name(ngx_http_replog_log_t *lg,
+    u_char *buf);
 static ngx_int_t ngx_http_replog_log_segments(ngx_http_replog_log_t *lg,
     ngx_array_t *segs);
 static int ngx_http_replog_log_replay_record(void *data,
@@ -667,6 +671,174 @@ failed:
 
 
 /*
+ * A reload, in the master process: the zone's log and the writer's marks
+ * in it (segment, offset, durable id) belong to the directory the zone was
+ * opened on, and only a start replays a directory into a zone, so path=
+ * cannot be added, removed or changed by a reload; the reload is refused
+ * and the running configuration kept.  fsync= takes effect with the new
+ * workers.
+ */
+
+ngx_int_t
+ngx_http_replog_log_reload(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_zone_t *ozone)
+{
+    u_char                    *p, from[NGX_INT_T_LEN + 3];
+    u_char                     to[NGX_INT_T_LEN + 3];
+    ngx_http_replog_log_t     *lg, *olg;
+    ngx_http_replog_log_sh_t  *ls;
+
+    lg = zone->log;
+    olg = ozone->log;
+    ls = ozone->sh->log;
+
+    if (olg == NULL || ls == NULL) {
+        if (lg == NULL) {
+            return NGX_OK;
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
+                      "replog_zone \"%V\": path=\"%V\" added by a reload: "
+                      "the running log is in memory only and a reload does "
+                      "not move it into files; restart nginx to make it "
+                      "durable (the reload is refused, the running "
+                      "configuration is kept)", &zone->name, &lg->path);
+        return NGX_ERROR;
+    }
+
+    if (lg == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
+                      "replog_zone \"%V\": path=\"%V\" removed by a reload: "
+                      "the running log is written there; restart nginx to "
+                      "run in memory only (the reload is refused, the "
+                      "running configuration is kept)",
+                      &zone->name, &olg->path);
+        return NGX_ERROR;
+    }
+
+    if (lg->path.len != olg->path.len
+        || ngx_strcmp(lg->path.data, olg->path.data) != 0)
+    {
+        ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
+                      "replog_zone \"%V\": path= changed by a reload from "
+                      "\"%V\" to \"%V\": the running log is written in the "
+                      "first; restart nginx to move the log (the reload is "
+                      "refused, the running configuration is kept)",
+                      &zone->name, &olg->path, &lg->path);
+        return NGX_ERROR;
+    }
+
+    lg->zone = zone;
+
+    if (lg->fsync == olg->fsync && lg->interval == olg->interval) {
+        return NGX_OK;
+    }
+
+    p = ngx_http_replog_log_fsync_name(olg, from);
+    *p = '\0';
+    p = ngx_http_replog_log_fsync_name(lg, to);
+    *p = '\0';
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "replog_zone \"%V\": fsync= changed by the reload from "
+                  "%s to %s, the new workers follow it",
+                  &zone->name, from, to);
+
+    /*
+     * one side of the change is not fsync=always: the acked_id this
+     * incarnation reported may be, or become, more than the disk keeps,
+     * so DIR/meta must never again name it as this node's (see
+     * write_meta); rewritten now, before a new worker acknowledges
+     * anything, when it still names it
+     */
+
+    if (!ls->tainted && olg->fsync == NGX_HTTP_REPLOG_FSYNC_ALWAYS) {
+        ls->tainted = 1;
+
+        return ngx_http_replog_log_write_meta(lg, ls->meta_epoch,
+                                              ls->meta_incarnation);
+    }
+
+    ls->tainted = 1;
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_replog_log_fsync_name(ngx_http_replog_log_t *lg, u_char *buf)
+{
+    switch (lg->fsync) {
+
+    case NGX_HTTP_REPLOG_FSYNC_ALWAYS:
+        return ngx_cpymem(buf, "always", 6);
+
+    case NGX_HTTP_REPLOG_FSYNC_OFF:
+        return ngx_cpymem(buf, "off", 3);
+
+    default:
+        return ngx_sprintf(buf, "%Mms", lg->interval);
+    }
+}
+
+
+/*
+ * A new zone at a reload on a directory this master already locked: the
+ * zone of the running configuration that writes it (another name: a zone
+ * renamed) keeps writing it until its workers are gone, so the new one
+ * may not replay, cut or write the same files.
+ */
+
+static ngx_int_t
+ngx_http_replog_log_running(ngx_http_replog_log_t *lg, ngx_str_t *name)
+{
+    ngx_uint_t               i;
+    ngx_list_part_t         *part;
+    ngx_shm_zone_t          *shm;
+    ngx_http_replog_zone_t  *oz;
+
+    if (ngx_cycle == NULL || ngx_cycle->shared_memory.part.elts == NULL) {
+        return NGX_OK;
+    }
+
+    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+    shm = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NGX_OK;
+            }
+
+            part = part->next;
+            shm = part->elts;
+            i = 0;
+        }
+
+        if (shm[i].tag != &ngx_http_replog_module || shm[i].data == NULL) {
+            continue;
+        }
+
+        oz = shm[i].data;
+
+        if (oz->log && oz->sh && oz->sh->log
+            && ngx_strcmp(oz->log->path.data, lg->path.data) == 0)
+        {
+            ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
+                          "replog_zone \"%V\": path=\"%V\" is the log of "
+                          "replog_zone \"%V\" of the running configuration: "
+                          "a reload cannot hand it to another zone; restart "
+                          "nginx to rename the zone (the reload is refused, "
+                          "the running configuration is kept)",
+                          name, &lg->path, &oz->name);
+            return NGX_ERROR;
+        }
+    }
+}
+
+
+/*
  * An exclusive flock() on DIR/lock: one running node per directory.  The
  * master process keeps it across reloads (a second flock() of a new open
  * file would conflict with its own).
@@ -677,6 +849,7 @@ ngx_http_replog_log_lock(ngx_http_replog_log_t *lg, ngx_str_t *name)
 {
     u_char                      file[NGX_MAX_PATH];
     ngx_fd_t                    fd;
+    ngx_err_t                   err;
     ngx_uint_t                  i;
     ngx_core_conf_t            *ccf;
     ngx_http_replog_log_lock_t *lk;
@@ -685,7 +858,7 @@ ngx_http_replog_log_lock(ngx_http_replog_log_t *lg, ngx_str_t *name)
 
     for (i = 0; i < ngx_http_replog_log_nlocks; i++) {
         if (ngx_strcmp(lk[i].path, lg->path.data) == 0) {
-            return NGX_OK;
+            return ngx_http_replog_log_running(lg, name);
         }
     }
 
@@ -706,9 +879,28 @@ ngx_http_replog_log_lock(ngx_http_replog_log_t *lg, ngx_str_t *name)
     }
 
     if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-        ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, ngx_errno,
-                      "replog_zone \"%V\": path=\"%V\" is locked by another "
-                      "running node", name, &lg->path);
+        err = ngx_errno;
+
+        if (ngx_inherited && err == NGX_EAGAIN) {
+            /*
+             * a binary upgrade (USR2): the old master, our parent, holds
+             * the lock and its workers keep appending to a zone of their
+             * own, so two writers would share the files
+             */
+            ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
+                          "replog_zone \"%V\": path=\"%V\" is locked by "
+                          "the running nginx (master process %P): a binary "
+                          "upgrade (USR2) cannot take over a durable log "
+                          "that the old workers still write; the old nginx "
+                          "keeps serving: stop it, then start the new "
+                          "binary", name, &lg->path, (ngx_pid_t) getppid());
+
+        } else {
+            ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, err,
+                          "replog_zone \"%V\": path=\"%V\" is locked by "
+                          "another running node", name, &lg->path);
+        }
+
         ngx_close_file(fd);
         return NGX_ERROR;
     }
@@ -868,6 +1060,18 @@ ngx_http_replog_log_write_meta(ngx_http_replog_log_t *lg, uint64_t epoch,
 
     ngx_sprintf(tmp, "%V/meta.tmp%Z", &lg->path);
     ngx_sprintf(name, "%V/meta%Z", &lg->path);
+
+    /*
+     * a node that acknowledged without fsync=always may come back with
+     * less than it reported: the incarnation it kept in the file (and
+     * takes at a start with fsync=always) is then one the master never
+     * saw, so the master takes its acked_id as the truth
+     */
+    if (lg->fsync != NGX_HTTP_REPLOG_FSYNC_ALWAYS
+        || (lg->zone && lg->zone->sh->log && lg->zone->sh->log->tainted))
+    {
+        incarnation = ~incarnation;
+    }
 
     rplog_header_write(meta, RPLOG_META_MAGIC, RPLOG_META_SIZE, epoch,
                        incarnation);

@@ -59,6 +59,7 @@ typedef struct {
     ngx_err_t                       failed;      /* last write error */
     ngx_uint_t                      abandon;     /* roll before writing */
     ngx_uint_t                      known;       /* DIR/meta was there */
+    ngx_uint_t                      tainted;     /* ran without always */
 } ngx_http_replog_log_sh_t;
 
 
@@ -103,6 +104,8 @@ typedef struct {
 char *ngx_http_replog_log_parse(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *args, ngx_uint_t n, ngx_http_replog_log_t **out);
 ngx_int_t ngx_http_replog_log_open(ngx_http_replog_zone_t *zone);
+ngx_int_t ngx_http_replog_log_reload(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_zone_t *ozone);
 void ngx_http_replog_log_kick(ngx_http_replog_zone_t *zone);
 void ngx_http_replog_log_reset(ngx_http_replog_zone_t *zone);
 ngx_int_t ngx_http_replog_log_refusing(ngx_http_replog_zone_t *zone,

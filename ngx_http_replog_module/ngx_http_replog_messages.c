@@ -246,6 +246,13 @@ ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
 
     /* durable log hook: nothing is taken while the disk refuses it */
     if (ngx_http_replog_log_refusing(zone, &err_no)) {
+#ifdef EDQUOT
+        /* a quota reached is a full disk to the client: 507 */
+        if (err_no == EDQUOT) {
+            err_no = NGX_ENOSPC;
+        }
+#endif
+
         if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }

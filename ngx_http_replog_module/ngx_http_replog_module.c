@@ -434,8 +434,9 @@ ngx_http_replog_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ssize_t                  size;
     ngx_str_t               *value;
+    ngx_uint_t               i;
     ngx_shm_zone_t          *shm_zone, **pz;
-    ngx_http_replog_zone_t  *zone;
+    ngx_http_replog_zone_t  *zone, *ozone;
 
     value = cf->args->elts;
 
@@ -483,6 +484,23 @@ ngx_http_replog_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
+    }
+
+    /* one writer per directory: two zones would write the same files */
+    pz = rmcf->zones.elts;
+
+    for (i = 0; zone->log && i < rmcf->zones.nelts; i++) {
+        ozone = pz[i]->data;
+
+        if (ozone->log
+            && ngx_strcmp(ozone->log->path.data, zone->log->path.data) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "replog_zone \"%V\": path=\"%V\" is already "
+                               "the log of replog_zone \"%V\"", &value[1],
+                               &zone->log->path, &ozone->name);
+            return NGX_CONF_ERROR;
+        }
     }
 
     shm_zone->init = ngx_http_replog_init_zone;

@@ -354,6 +354,10 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_str_t *path)
     read_only = !(master && st->state == NGX_HTTP_REPLOG_OPEN
                   && (!ctx->node->quorum || up >= n / 2 + 1));
 
+    /* with fsync=always only the durable prefix: what a helper registers */
+    st->held_id = ngx_http_replog_log_held(ctx->node->shm_zone->data,
+                                           st->last_id);
+
     if (ngx_http_replog_json_health(r->pool, st, &ctx->node->id, master,
                                     read_only, n, up,
                                     ngx_http_replog_recovery_needed(

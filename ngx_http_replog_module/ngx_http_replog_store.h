@@ -243,6 +243,7 @@ typedef struct {
                            secondaries[NGX_HTTP_REPLOG_MAX_SECONDARIES];
     ngx_uint_t                      logged;   /* path= */
     ngx_http_replog_log_sh_t        log;      /* its counters */
+    uint64_t                        held_id;  /* what this node acks */
 } ngx_http_replog_status_t;
 
 
