@@ -1425,9 +1425,9 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
     ssize_t                      w;
     uint64_t                     written, target, gen, epoch, incarnation;
     uint64_t                     seg_first, seg_off, bytes, synced, rolls;
-    ngx_err_t                    err;
+    ngx_err_t                    err, was;
     ngx_msec_t                   synced_at;
-    ngx_uint_t                   i, j, reset, sync, nsyncs;
+    ngx_uint_t                   i, j, reset, sync, nsyncs, level;
     ngx_http_replog_sh_t        *sh;
     ngx_http_replog_zone_t      *zone;
     ngx_http_replog_log_sh_t    *ls;
@@ -1437,6 +1437,7 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
     sh = zone->sh;
     ls = sh->log;
     err = 0;
+    was = 0;
     bytes = 0;
     nsyncs = 0;
     sync = 0;
@@ -1722,6 +1723,7 @@ done:
         ls->synced_at = synced_at;
         ls->rolls = rolls;
         ls->bytes_written += bytes;
+        was = ls->failed;
         ls->failed = 0;
         ls->abandon = 0;
     }
@@ -1730,15 +1732,16 @@ done:
 
     ngx_http_replog_store_unlock(zone);
 
+    if (was) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "replog_zone \"%V\": the log in \"%V\" is written "
+                      "again, up to id %uL: writes are taken",
+                      &zone->name, &lg->path, written);
+    }
+
     return;
 
 failed:
-
-    ngx_log_error(NGX_LOG_CRIT, log, err,
-                  "replog_zone \"%V\": writing the log in \"%V\" failed "
-                  "after id %uL: writes are refused until it is written "
-                  "again from the zone, into a new segment",
-                  &zone->name, &lg->path, synced);
 
     if (lg->fd != NGX_INVALID_FILE) {
         ngx_close_file(lg->fd);
@@ -1747,6 +1750,7 @@ failed:
 
     ngx_http_replog_store_lock(zone);
 
+    was = ls->failed;
     ls->failed = err ? err : EIO;
     ls->abandon = 1;
     ls->write_errors++;
@@ -1760,6 +1764,15 @@ failed:
     ls->claim = 0;
 
     ngx_http_replog_store_unlock(zone);
+
+    /* once per failure, not at every retry: a retry failing alike is info */
+    level = (was == ls->failed) ? NGX_LOG_INFO : NGX_LOG_CRIT;
+
+    ngx_log_error(level, log, err,
+                  "replog_zone \"%V\": writing the log in \"%V\" failed "
+                  "after id %uL: writes are refused until it is written "
+                  "again from the zone, into a new segment",
+                  &zone->name, &lg->path, synced);
 }
 
 
