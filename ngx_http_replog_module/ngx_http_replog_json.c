@@ -20,6 +20,8 @@ static u_char *ngx_http_replog_json_ws(u_char *p, u_char *last);
 static u_char *ngx_http_replog_json_canonical(u_char *p, u_char *last);
 static ngx_int_t ngx_http_replog_json_message_fast(u_char *body, size_t len,
     ngx_str_t *msg);
+static ngx_int_t ngx_http_replog_json_acked_fast(u_char *body, size_t len,
+    uint64_t *acked_id, u_char *id, size_t *id_len, uint64_t *epoch);
 static ngx_int_t ngx_http_replog_json_entries_fast(ngx_pool_t *pool,
     u_char *body, size_t len, uint64_t *epoch,
     ngx_http_replog_batch_entry_t **entries, ngx_uint_t *n);
@@ -870,6 +872,87 @@ ngx_http_replog_json_entries_fast(ngx_pool_t *pool, u_char *body,
 
 
 /*
+ * A secondary's answer in its own form, '{"acked_id":N,"id":"ID",
+ * "epoch":"<16 hex>"}' and white space: an id of the characters ids are
+ * made of is the same bytes decoded
+ */
+
+static ngx_int_t
+ngx_http_replog_json_acked_fast(u_char *body, size_t len, uint64_t *acked_id,
+    u_char *id, size_t *id_len, uint64_t *epoch)
+{
+    u_char    *p, *last, *d;
+    uint64_t   n;
+
+    p = body;
+    last = body + len;
+
+    if (!ngx_http_replog_json_lit(p, last, "{\"acked_id\":")) {
+        return NGX_DECLINED;
+    }
+
+    p += sizeof("{\"acked_id\":") - 1;
+
+    if (p == last || *p < '0' || *p > '9' || (*p == '0' && last - p > 1
+                                                && p[1] >= '0'
+                                                && p[1] <= '9'))
+    {
+        return NGX_DECLINED;
+    }
+
+    n = 0;
+
+    for (d = p; p < last && *p >= '0' && *p <= '9'; p++) {
+        if (p - d == NGX_HTTP_REPLOG_JSON_ID_DIGITS) {
+            return NGX_DECLINED;
+        }
+
+        n = n * 10 + (*p - '0');
+    }
+
+    if (!ngx_http_replog_json_lit(p, last, ",\"id\":\"")) {
+        return NGX_DECLINED;
+    }
+
+    p += sizeof(",\"id\":\"") - 1;
+
+    for (d = p; p < last && *p != '"'; p++) {
+        if (p - d == NGX_HTTP_REPLOG_ID_LEN - 1
+            || !ngx_http_replog_id_char(*p))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (p == d || !ngx_http_replog_json_lit(p, last, "\",\"epoch\":\"")) {
+        return NGX_DECLINED;
+    }
+
+    *id_len = p - d;
+    ngx_memcpy(id, d, *id_len);
+
+    p += sizeof("\",\"epoch\":\"") - 1;
+
+    if (last - p < 18
+        || ngx_http_replog_parse_epoch(p, 16, epoch) != NGX_OK
+        || p[16] != '"' || p[17] != '}')
+    {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_http_replog_json_ws(p + 18, last);
+
+    if (p != last) {
+        return NGX_DECLINED;
+    }
+
+    *acked_id = n;
+
+    return NGX_OK;
+}
+
+
+/*
  * A node id: 1 to 63 bytes of printable ASCII, without spaces, quotes or
  * backslashes, so that it is logged, listed and sent as it is.
  */
@@ -1022,6 +1105,13 @@ ngx_http_replog_json_acked(u_char *body, size_t len, uint64_t *acked_id,
     json_t     *root, *v;
     ngx_str_t   err;
     ngx_int_t   rc;
+
+    if (ngx_http_replog_json_acked_fast(body, len, acked_id, id, id_len,
+                                        epoch)
+        == NGX_OK)
+    {
+        return NGX_OK;
+    }
 
     root = ngx_http_replog_json_object(body, len, "not an object", &err);
     if (root == NULL) {
