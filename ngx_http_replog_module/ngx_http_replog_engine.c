@@ -421,7 +421,10 @@ ngx_http_replog_link_sync(ngx_http_replog_link_t *link,
                                     (link->kind
                                      == NGX_HTTP_REPLOG_LINK_HEARTBEAT)
                                     ? node->hc_timeout : node->batch_timeout,
-                                    "X-Replog-Log", ngx_http_replog_link_done,
+                                    (link->kind
+                                     == NGX_HTTP_REPLOG_LINK_HEARTBEAT)
+                                    ? "X-Replog-Id" : "X-Replog-Log",
+                                    ngx_http_replog_link_done,
                                     link, &link->engine->log);
 
         link->retry.handler = ngx_http_replog_link_retry;
@@ -687,7 +690,19 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 
     if (link->kind == NGX_HTTP_REPLOG_LINK_HEARTBEAT) {
         if (cl->status == NGX_HTTP_OK) {
+
+            /* a 200 proves health only of the node registered there */
+            if (cl->captured.len != link->id_len
+                || ngx_memcmp(cl->captured.data, link->id, link->id_len)
+                   != 0)
+            {
+                ngx_http_replog_link_failed(link,
+                    "the healthcheck answer names another node");
+                return;
+            }
+
             ngx_http_replog_link_signal(link, 1, NULL);
+
         } else {
             ngx_sprintf(buf, "healthcheck answered %ui%Z", cl->status);
             ngx_http_replog_link_failed(link, (char *) buf);
