@@ -1050,6 +1050,7 @@ ngx_http_replog_json_health(ngx_pool_t *pool, ngx_http_replog_status_t *st,
                  "\"pending\":,\"cluster_size\":,"
                  "\"quorum\":{\"up\":,\"needed\":}}\n")
           + 16 + 2 * NGX_INT64_LEN + 5 * NGX_INT_T_LEN
+          + sizeof(",\"log_first_id\":") - 1 + NGX_INT64_LEN
           + sizeof(",\"zone\":{\"first_id\":,\"evicted\":,"
                    "\"file_reads\":,\"file_read_bytes\":}")
           + 4 * NGX_INT64_LEN
@@ -1090,6 +1091,9 @@ ngx_http_replog_json_health(ngx_pool_t *pool, ngx_http_replog_status_t *st,
 
     /* path=: the zone as the log's tail, and what the files gave */
     if (st->logged) {
+        p = ngx_sprintf(p, ",\"log_first_id\":%uL",
+                        st->log_first ? st->log_first
+                        : (st->last_id ? 1 : 0));
         p = ngx_sprintf(p, ",\"zone\":{\"first_id\":%uL,\"evicted\":%uL,"
                         "\"file_reads\":%uL,\"file_read_bytes\":%uL}",
                         st->first_id, st->evicted, st->file_reads,

@@ -46,6 +46,7 @@ typedef struct {
     uint64_t                        reset_gen;   /* /reset requests */
     uint64_t                        done_gen;    /* ... carried out */
     uint64_t                        rolls;       /* segments created */
+    uint64_t                        retained;    /* segments dropped */
 
     uint64_t                        fsyncs;
     uint64_t                        synced_entries;
@@ -64,6 +65,9 @@ typedef struct {
     ngx_str_t                       path;        /* NUL-terminated */
     ngx_uint_t                      fsync;
     ngx_msec_t                      interval;
+    size_t                          segment;     /* segment=SIZE */
+    off_t                           retain_size; /* replog_retention */
+    time_t                          retain_age;
     ngx_cycle_t                    *cycle;
     ngx_http_replog_zone_t         *zone;
 
@@ -78,6 +82,7 @@ typedef struct {
     void                           *task;        /* ngx_thread_task_t */
     ngx_event_t                     timer;
     uint64_t                        woke;        /* durable mark seen */
+    ngx_msec_t                      retain_at;   /* thread: last look */
     ngx_http_replog_log_durable_pt  durable;     /* a secondary's acks */
     unsigned                        posted:1;
 } ngx_http_replog_log_t;
@@ -85,6 +90,8 @@ typedef struct {
 
 char *ngx_http_replog_log_parse(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *args, ngx_uint_t n, ngx_http_replog_log_t **out);
+char *ngx_http_replog_log_retention(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_http_replog_log_t *lg, ngx_str_t *args, ngx_uint_t n);
 ngx_int_t ngx_http_replog_log_open(ngx_http_replog_zone_t *zone);
 void ngx_http_replog_log_kick(ngx_http_replog_zone_t *zone);
 void ngx_http_replog_log_reset(ngx_http_replog_zone_t *zone);

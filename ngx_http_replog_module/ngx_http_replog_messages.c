@@ -363,9 +363,11 @@ ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status,
 static ngx_int_t
 ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 {
+    u_char                         buf[NGX_INT64_LEN + 16];
     off_t                          len;
     uint64_t                       since, limit, epoch;
     ngx_int_t                      rc;
+    ngx_str_t                      fields;
     ngx_http_replog_zone_t        *zone;
     ngx_http_replog_peers_t        peers;
 
@@ -374,7 +376,7 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
         return rc;
     }
 
-    since = 0;
+    since = NGX_HTTP_REPLOG_SINCE_FIRST;
     limit = 0;
 
     if (ngx_http_replog_arg_uint(r, "since", 5, &since) == NGX_ERROR
@@ -388,8 +390,21 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 
     /* a snapshot: what is appended while streaming is not included */
 
-    (void) ngx_http_replog_store_list(zone, since, limit, &ctx->cursor,
-                                      &len, &epoch, &peers, ctx->measure);
+    rc = ngx_http_replog_store_list(zone, since, limit, &ctx->cursor,
+                                    &len, &epoch, &peers, ctx->measure);
+
+    if (rc == NGX_HTTP_REPLOG_GONE) {
+        fields.data = buf;
+        fields.len = ngx_sprintf(buf, "\"first_id\":%uL",
+                                 ctx->cursor.next)
+                     - buf;
+
+        return ngx_http_replog_send_error_fields(r, 410, &fields,
+                   "ids up to %uL were dropped by retention: the log "
+                   "starts at id %uL, ask since=%uL or more",
+                   ctx->cursor.next - 1, ctx->cursor.next,
+                   ctx->cursor.next - 1);
+    }
 
     /* the holders, in the same look as the log: what the list says */
 

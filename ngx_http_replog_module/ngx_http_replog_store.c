@@ -283,6 +283,8 @@ ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
         sh->last_id = osh->last_id;
         sh->max_id = osh->max_id;
         sh->bytes = osh->bytes;
+        sh->log_first = osh->log_first;
+        sh->log_cum = osh->log_cum;
         sh->evicted += osh->evicted;
 
         /* what the old zone evicted before it was copied: files only */
@@ -641,6 +643,11 @@ ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh, uint64_t id,
         return NGX_OK;
     }
 
+    if (id + 1 == sh->log_first) {
+        *cum = sh->log_cum;
+        return NGX_OK;
+    }
+
     if (id == sh->last_id) {
         *cum = sh->bytes;
         return NGX_OK;
@@ -655,14 +662,16 @@ ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh, uint64_t id,
     c = (id - 1) / NGX_HTTP_REPLOG_CHUNK;
 
     if (id % NGX_HTTP_REPLOG_CHUNK) {
-        *cum = sh->idx[c].cum;
+        /* the chunk of K: its reads start at K (log_read.c) */
+        *cum = (c * NGX_HTTP_REPLOG_CHUNK + 1 < sh->log_first)
+               ? sh->log_cum : sh->idx[c].cum;
         return NGX_DECLINED;
     }
 
     /* the end of an evicted chunk: the base of the one after it */
 
     if (id + 1 < sh->first_id) {
-        *cum = sh->idx[c + 1].cum;
+        *cum = (id + 1 < sh->log_first) ? sh->log_cum : sh->idx[c + 1].cum;
         return NGX_OK;
     }
 
@@ -1124,6 +1133,18 @@ ngx_http_replog_store_list(ngx_http_replog_zone_t *zone, uint64_t since,
 
     ngx_http_replog_store_lock(zone);
 
+    if (since == NGX_HTTP_REPLOG_SINCE_FIRST) {
+        since = sh->log_first ? sh->log_first - 1 : 0;
+
+    } else if (since + 1 < sh->log_first) {
+        /* dropped by retention: the caller answers 410 with K */
+        cur->next = sh->log_first;
+        cur->last = sh->last_id;
+        ngx_http_replog_store_unlock(zone);
+        *bytes = 0;
+        return NGX_HTTP_REPLOG_GONE;
+    }
+
     cur->next = since + 1;
     cur->last = sh->last_id;
     cur->incarnation = sh->incarnation;
@@ -1367,8 +1388,11 @@ ngx_http_replog_store_evict_locked(ngx_http_replog_zone_t *zone,
     c = sh->first_id ? (sh->first_id - 1) / NGX_HTTP_REPLOG_CHUNK : 0;
     hi = (c + 1) * NGX_HTTP_REPLOG_CHUNK;
 
+    /* the chunk of K is found from K's segment, see log_read.c */
     if (sh->log == NULL || sh->idx == NULL || c >= sh->dir_cap
-        || hi > written || sh->idx[c].seg == 0)
+        || hi > written
+        || (sh->idx[c].seg == 0
+            && c * NGX_HTTP_REPLOG_CHUNK + 1 >= sh->log_first))
     {
         return 0;
     }
@@ -1392,6 +1416,50 @@ ngx_http_replog_store_evict_locked(ngx_http_replog_zone_t *zone,
     sh->evicted += n;
 
     return 1;
+}
+
+
+/*
+ * The log starts at id first (retention dropped the ids before it, whole
+ * segments), cum the list bytes before it.  At replay the zone is empty
+ * and the ids before it are taken as the prefix; ids before it the zone
+ * still holds leave with their chunk.
+ */
+
+void
+ngx_http_replog_store_start_locked(ngx_http_replog_sh_t *sh, uint64_t first,
+    uint64_t cum)
+{
+    if (first <= sh->log_first) {
+        return;
+    }
+
+    if (sh->last_id == 0 && sh->max_id == 0) {
+        /* the replay, into an empty zone */
+        sh->last_id = first - 1;
+        sh->max_id = first - 1;
+        sh->bytes = cum;
+        sh->first_id = first;
+    }
+
+    sh->log_first = first;
+    sh->log_cum = cum;
+}
+
+
+/* the list bytes of ids 1..id; NGX_DECLINED: to be measured in files */
+
+ngx_int_t
+ngx_http_replog_store_cum(ngx_http_replog_zone_t *zone, uint64_t id,
+    uint64_t *cum)
+{
+    ngx_int_t  rc;
+
+    ngx_http_replog_store_lock(zone);
+    rc = ngx_http_replog_store_cum_locked(zone->sh, id, cum);
+    ngx_http_replog_store_unlock(zone);
+
+    return rc;
 }
 
 
@@ -1539,6 +1607,8 @@ ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone)
     sh->last_id = 0;
     sh->max_id = 0;
     sh->bytes = 0;
+    sh->log_first = 0;
+    sh->log_cum = 0;
     sh->pending = 0;
 
     ngx_http_replog_store_unlock(zone);

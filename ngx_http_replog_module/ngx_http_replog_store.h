@@ -71,6 +71,10 @@
 #define NGX_HTTP_REPLOG_EPOCH         3
 #define NGX_HTTP_REPLOG_MOVED         4   /* copied into a resized zone */
 #define NGX_HTTP_REPLOG_FILES         5   /* the next id: in the files only */
+#define NGX_HTTP_REPLOG_GONE          6   /* dropped by retention */
+
+/* GET /messages without since: from the log's first id */
+#define NGX_HTTP_REPLOG_SINCE_FIRST   ((uint64_t) -1)
 
 
 /*
@@ -143,6 +147,13 @@ typedef struct {
      */
     ngx_http_replog_idx_t          *idx;
     uint64_t                        first_id;
+
+    /*
+     * the log's first id K (0: from 1), ids before it dropped by
+     * retention, and the list bytes of the ids before it
+     */
+    uint64_t                        log_first;
+    uint64_t                        log_cum;
     uint64_t                        evicted;
     ngx_atomic_t                    file_reads;
     ngx_atomic_t                    file_bytes;
@@ -264,6 +275,7 @@ typedef struct {
                            secondaries[NGX_HTTP_REPLOG_MAX_SECONDARIES];
     ngx_uint_t                      logged;   /* path= */
     uint64_t                        first_id; /* held in the zone */
+    uint64_t                        log_first;  /* of the log */
     uint64_t                        evicted;
     uint64_t                        file_reads;
     uint64_t                        file_bytes;
@@ -343,6 +355,10 @@ ngx_uint_t ngx_http_replog_store_put(ngx_http_replog_cursor_t *cur,
     size_t *need);
 ngx_uint_t ngx_http_replog_store_evict_locked(ngx_http_replog_zone_t *zone,
     uint64_t written);
+void ngx_http_replog_store_start_locked(ngx_http_replog_sh_t *sh,
+    uint64_t first, uint64_t cum);
+ngx_int_t ngx_http_replog_store_cum(ngx_http_replog_zone_t *zone,
+    uint64_t id, uint64_t *cum);
 void ngx_http_replog_store_note_locked(ngx_http_replog_sh_t *sh,
     uint64_t id, uint64_t seg, uint64_t off);
 ngx_int_t ngx_http_replog_store_read(ngx_http_replog_zone_t *zone,
