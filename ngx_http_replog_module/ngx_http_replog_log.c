@@ -256,6 +256,7 @@ ngx_http_replog_log_open(ngx_http_replog_zone_t *zone)
     lg->zone = zone;
 
     rplog_crc32c_init();
+    ngx_http_replog_reader_init();
 
     rc = ngx_http_replog_log_dir(lg, zname);
     if (rc != NGX_OK) {

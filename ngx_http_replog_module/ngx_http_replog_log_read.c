@@ -588,6 +588,15 @@ ngx_http_replog_reader_cum(ngx_http_replog_zone_t *zone, uint64_t id,
     rc = (rd.what == NULL && rd.id == id + 1) ? NGX_OK : NGX_ERROR;
     *cum += rd.skipped;
 
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, rd.err,
+                      "replog_zone \"%V\": measuring up to id %uL in "
+                      "\"%V/%020uL" RPLOG_SEG_SUFFIX "\" stopped at id %uL, "
+                      "offset %uL: %s", &zone->name, id, &zone->log->path,
+                      rd.seg, rd.id, rd.off,
+                      rd.what ? rd.what : "no more records");
+    }
+
     if (rd.fd != NGX_INVALID_FILE) {
         ngx_close_file(rd.fd);
     }
@@ -598,3 +607,12 @@ ngx_http_replog_reader_cum(ngx_http_replog_zone_t *zone, uint64_t id,
 }
 
 #endif
+
+
+/* this file's CRC table, made before the workers fork (log_open) */
+
+void
+ngx_http_replog_reader_init(void)
+{
+    rplog_crc32c_init();
+}
