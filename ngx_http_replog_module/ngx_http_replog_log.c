@@ -183,9 +183,8 @@ ngx_http_replog_log_parse(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *args,
     if (lg->path.len == 0) {
         if (fsync_set || lg->segment != RPLOG_SEGMENT_SIZE) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "replog_zone \"%V\": fsync= and segment= need "
-                               "path=DIR",
-                               name);
+                               "replog_zone \"%V\": %s needs path=DIR",
+                               name, fsync_set ? "fsync=" : "segment=");
             return NGX_CONF_ERROR;
         }
 

@@ -139,6 +139,9 @@ like $log, qr/retention dropped \d+ segments, the log starts at id $K2/,
 unlike $log, qr/exited on signal|\[alert\]|\[crit\]/,
     '... no crash, no alert';
 $c->stop('master');
+my $v = `$Top/build/replog-log verify $mdata 2>&1`;
+like $v, qr/ids $K2\.\.$N, \d+ segments, whole/,
+    'replog-log verify: the log whole, from K';
 
 # age=: segments whose last write is older than it are dropped
 my $adata = "$c->{dir}/age-data";
