@@ -393,11 +393,12 @@ ngx_http_replog_json_epoch(json_t *root, uint64_t *epoch)
 
 ngx_int_t
 ngx_http_replog_json_entries(ngx_pool_t *pool, u_char *body, size_t len,
-    const char *key, uint64_t *epoch, ngx_http_replog_batch_entry_t **entries,
-    ngx_uint_t *n, ngx_str_t *err)
+    const char *key, uint64_t *epoch, uint64_t *first_id,
+    ngx_http_replog_batch_entry_t **entries, ngx_uint_t *n, ngx_str_t *err)
 {
     size_t                          i, size;
     json_t                         *root, *list, *e, *meta, *id, *t, *m, *to;
+    json_t                         *first;
     ngx_http_replog_batch_entry_t  *be;
 
     root = ngx_http_replog_json_object(body, len,
@@ -411,6 +412,21 @@ ngx_http_replog_json_entries(ngx_pool_t *pool, u_char *body, size_t len,
     {
         ngx_str_set(err, "\"epoch\" must be 16 hex digits");
         goto failed;
+    }
+
+    /* a batch whose log starts at first_id: the master's retention */
+    if (first_id) {
+        first = json_object_get(root, "first_id");
+        *first_id = 0;
+
+        if (first) {
+            if (!json_is_integer(first) || json_integer_value(first) < 1) {
+                ngx_str_set(err, "\"first_id\" must be an integer from 1");
+                goto failed;
+            }
+
+            *first_id = (uint64_t) json_integer_value(first);
+        }
     }
 
     list = json_object_get(root, key);
@@ -741,9 +757,25 @@ ngx_http_replog_json_entry(u_char *p, u_char *msg, size_t len, uint64_t id,
 /* a batch's envelope: '{"epoch":"<16 hex>","entries":[' and ']}' */
 
 u_char *
-ngx_http_replog_json_batch_head(u_char *p, uint64_t epoch)
+ngx_http_replog_json_batch_head(u_char *p, uint64_t epoch,
+    uint64_t first_id)
 {
-    return ngx_sprintf(p, "{\"epoch\":\"%016xL\",\"entries\":[", epoch);
+    u_char  *end;
+
+    /* the head's room is fixed: what first_id leaves is JSON blanks */
+    end = p + NGX_HTTP_REPLOG_JSON_BATCH_HEAD - (sizeof("\"entries\":[") - 1);
+
+    p = ngx_sprintf(p, "{\"epoch\":\"%016xL\",", epoch);
+
+    if (first_id) {
+        p = ngx_sprintf(p, "\"first_id\":%uL,", first_id);
+    }
+
+    while (p < end) {
+        *p++ = ' ';
+    }
+
+    return ngx_cpymem(p, "\"entries\":[", sizeof("\"entries\":[") - 1);
 }
 
 

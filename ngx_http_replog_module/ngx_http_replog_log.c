@@ -1238,6 +1238,12 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
     incarnation = sh->incarnation;
     rolls = ls->rolls + reset;
 
+    /* ids before the log's first id are in no segment to be written */
+    if (sh->log_first > written + 1) {
+        written = sh->log_first - 1;
+        synced = ngx_max(synced, written);
+    }
+
     if (ls->abandon) {
         /* never written again after a failure: from the durable mark on */
         seg_first = 0;

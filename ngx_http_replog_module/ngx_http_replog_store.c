@@ -44,6 +44,8 @@ static ngx_int_t ngx_http_replog_store_copy_index_locked(
 static void ngx_http_replog_store_free_locked(ngx_http_replog_zone_t *zone);
 static ngx_http_replog_entry_t *ngx_http_replog_store_get_locked(
     ngx_http_replog_sh_t *sh, uint64_t id);
+static void ngx_http_replog_store_restart_locked(ngx_http_replog_zone_t *zone,
+    uint64_t first);
 static ngx_int_t ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh,
     uint64_t id, uint64_t *cum);
 static void ngx_http_replog_store_log_moved(ngx_http_replog_zone_t *zone,
@@ -988,7 +990,7 @@ full:
 
 ngx_int_t
 ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
-    ngx_http_replog_batch_entry_t *entries, ngx_uint_t n,
+    uint64_t first_id, ngx_http_replog_batch_entry_t *entries, ngx_uint_t n,
     ngx_uint_t max_pending, ngx_str_t *master,
     ngx_http_replog_applied_t *out)
 {
@@ -999,6 +1001,8 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
 
     sh = zone->sh;
     rc = NGX_OK;
+    out->restarted = 0;
+    out->ended = 0;
 
     ngx_http_replog_store_lock(zone);
 
@@ -1014,6 +1018,17 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
         }
 
         sh->epoch = epoch;
+    }
+
+    if (first_id > sh->last_id + 1) {
+        /*
+         * the master said its log starts at first_id (its retention
+         * dropped what this log lacks): this log starts there too, a new
+         * one; only this explicit field does it, never a gap
+         */
+        out->restarted = first_id;
+        out->ended = sh->last_id;
+        ngx_http_replog_store_restart_locked(zone, first_id);
     }
 
     for (i = 0; i < n; i++) {
@@ -1444,6 +1459,58 @@ ngx_http_replog_store_start_locked(ngx_http_replog_sh_t *sh, uint64_t first,
 
     sh->log_first = first;
     sh->log_cum = cum;
+}
+
+
+/*
+ * A secondary's log started again at first, empty: the master's log
+ * starts there.  With path= the writer removes the segments (as for
+ * /reset) and writes from first on.
+ */
+
+static void
+ngx_http_replog_store_restart_locked(ngx_http_replog_zone_t *zone,
+    uint64_t first)
+{
+    ngx_http_replog_sh_t      *sh;
+    ngx_http_replog_log_sh_t  *ls;
+
+    sh = zone->sh;
+
+    ngx_http_replog_store_free_locked(zone);
+
+    sh->incarnation = ngx_http_replog_new_epoch();
+    sh->last_id = 0;
+    sh->max_id = 0;
+    sh->bytes = 0;
+    sh->log_first = 0;
+    sh->log_cum = 0;
+    sh->pending = 0;
+
+    ngx_http_replog_store_start_locked(sh, first, 0);
+
+    ls = sh->log;
+
+    if (ls) {
+        ls->reset_gen++;
+        ls->written_id = 0;
+        ls->durable_id = 0;
+    }
+}
+
+
+/* the log's first id, 1 for a whole log */
+
+uint64_t
+ngx_http_replog_store_first(ngx_http_replog_zone_t *zone)
+{
+    uint64_t  first;
+
+    ngx_http_replog_store_lock(zone);
+    first = zone->sh->log_first ? zone->sh->log_first : 1;
+    ngx_http_replog_store_unlock(zone);
+
+    return first;
 }
 
 

@@ -288,6 +288,8 @@ typedef struct {
     uint64_t                        acked_id;
     uint64_t                        epoch;
     uint64_t                        incarnation;
+    uint64_t                        restarted;   /* at first_id, or 0 */
+    uint64_t                        ended;       /* the log before it */
 } ngx_http_replog_applied_t;
 
 
@@ -336,8 +338,10 @@ void ngx_http_replog_store_unlock(ngx_http_replog_zone_t *zone);
 ngx_int_t ngx_http_replog_store_append(ngx_http_replog_zone_t *zone,
     u_char *msg, size_t len, ngx_http_replog_appended_t *out,
     ngx_http_replog_peers_t *peers);
+uint64_t ngx_http_replog_store_first(ngx_http_replog_zone_t *zone);
 ngx_int_t ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone,
-    uint64_t epoch, ngx_http_replog_batch_entry_t *entries, ngx_uint_t n,
+    uint64_t epoch, uint64_t first_id,
+    ngx_http_replog_batch_entry_t *entries, ngx_uint_t n,
     ngx_uint_t max_pending, ngx_str_t *master,
     ngx_http_replog_applied_t *out);
 ngx_int_t ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone);

@@ -133,14 +133,48 @@ ok $K2 > $K, "... and retention moves the first id on to $K2";
 ok $s == 200 && $exact && "@ids" eq join(' ', $K2 .. $N),
     "... GET serves $K2..$N";
 
+# a secondary registered after retention dropped the start: the batch
+# says the master's log starts at K2, the secondary's log starts there
+$c->start_secondary('s1', DATA_DIR => "$c->{dir}/s1-data", FSYNC => 'off',
+                    REPLOG_ZONE_SIZE => '1m', REPLOG_SEGMENT => '64k');
+ok $c->wait_for(sub { $c->acked('s1') == $N }, 60, 's1 catches up'),
+    "a secondary registered after the drop is caught up to $N";
+my $sh = $c->health('s1');
+is_deeply [$sh->{log_first_id}, $sh->{last_id}], [$K2, $N],
+    "... its log starts at the master's first id $K2";
+is $c->stored('s1'), $c->stored('master'),
+    '... and holds the same bytes as the master from there';
+($s, $d) = get_list('s1', '/messages?since=0');
+is_deeply [$s, $d->{first_id}], [410, $K2], '... and answers 410 below it';
+like Replog::Test::slurp("$c->{dir}/s1/error.log"),
+    qr/\[warn\].*the master's log starts at id $K2 .*this log ended at id 0: it starts again at id $K2/,
+    '... logged at warn on the secondary';
+like Replog::Test::slurp("$c->{dir}/master/error.log"),
+    qr/\[warn\].*secondary "s1" lacks ids 1\.\.@{[$K2 - 1]} that retention dropped/,
+    '... and on the master';
+is post_range($N + 1, $N + 200), 0, 'appends go on';
+$N += 200;
+ok $c->wait_for(sub { $c->acked('s1') == $N }, 30, 's1 acks'),
+    '... and reach the secondary';
+$c->stop('s1');
+$c->start_secondary('s1', DATA_DIR => "$c->{dir}/s1-data", FSYNC => 'off',
+                    REPLOG_ZONE_SIZE => '1m', REPLOG_SEGMENT => '64k');
+$sh = $c->health('s1');
+is_deeply [$sh->{log_first_id}, $sh->{last_id}], [$K2, $N],
+    '... a restart of the secondary replays its log from K2';
+ok $c->wait_for(sub { $c->acked('s1') == $N }, 30, 's1 again'),
+    '... and it is healthy again';
+$c->stop('s1');
+
 my $log = Replog::Test::slurp("$c->{dir}/master/error.log");
 like $log, qr/retention dropped \d+ segments, the log starts at id $K2/,
     'the drop is logged with the new first id';
 unlike $log, qr/exited on signal|\[alert\]|\[crit\]/,
     '... no crash, no alert';
 $c->stop('master');
+my $K3 = (segs($mdata))[0];
 my $v = `$Top/build/replog-log verify $mdata 2>&1`;
-like $v, qr/ids $K2\.\.$N, \d+ segments, whole/,
+like $v, qr/ids $K3\.\.$N, \d+ segments, whole/,
     'replog-log verify: the log whole, from K';
 
 # age=: segments whose last write is older than it are dropped
