@@ -1121,11 +1121,15 @@ ngx_http_replog_json_health(ngx_pool_t *pool, ngx_http_replog_status_t *st,
                     st->last_id, st->bytes, st->pending,
                     n, up, n / 2 + 1);
 
-    /* path=: the zone as the log's tail, and what the files gave */
-    if (st->logged) {
+    /* the log's first id: path=, or moved by retention */
+    if (st->logged || st->log_first) {
         p = ngx_sprintf(p, ",\"log_first_id\":%uL",
                         st->log_first ? st->log_first
                         : (st->last_id ? 1 : 0));
+    }
+
+    /* path=: the zone as the log's tail, and what the files gave */
+    if (st->logged) {
         p = ngx_sprintf(p, ",\"zone\":{\"first_id\":%uL,\"evicted\":%uL,"
                         "\"file_reads\":%uL,\"file_read_bytes\":%uL}",
                         st->first_id, st->evicted, st->file_reads,

@@ -253,6 +253,8 @@ ngx_http_replog_log_open(ngx_http_replog_zone_t *zone)
 
     sh->log = ls;
     lg->zone = zone;
+    lg->retain_size = zone->retain_size;
+    lg->retain_age = zone->retain_age;
 
     rplog_crc32c_init();
     ngx_http_replog_reader_init();
@@ -1565,22 +1567,16 @@ failed:
 
 char *
 ngx_http_replog_log_retention(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_http_replog_log_t *lg, ngx_str_t *args, ngx_uint_t n)
+    ngx_http_replog_zone_t *zone, ngx_str_t *args, ngx_uint_t n)
 {
     off_t       size;
     time_t      age;
     ngx_str_t   s;
     ngx_uint_t  i;
 
-    if (lg == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "replog_retention \"%V\": the zone has no "
-                           "path=DIR, retention drops segments of a durable "
-                           "log", name);
-        return NGX_CONF_ERROR;
-    }
+    /* the zone's; its log (path=) takes them at open */
 
-    if (lg->retain_size || lg->retain_age) {
+    if (zone->retain_size || zone->retain_age) {
         return "is duplicate";
     }
 
@@ -1595,7 +1591,7 @@ ngx_http_replog_log_retention(ngx_conf_t *cf, ngx_str_t *name,
                 goto invalid;
             }
 
-            lg->retain_size = size;
+            zone->retain_size = size;
             continue;
         }
 
@@ -1608,14 +1604,14 @@ ngx_http_replog_log_retention(ngx_conf_t *cf, ngx_str_t *name,
                 goto invalid;
             }
 
-            lg->retain_age = age;
+            zone->retain_age = age;
             continue;
         }
 
         goto invalid;
     }
 
-    if (lg->retain_size == 0 && lg->retain_age == 0) {
+    if (zone->retain_size == 0 && zone->retain_age == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "replog_retention \"%V\": size=SIZE or age=TIME "
                            "is needed", name);

@@ -91,7 +91,7 @@ typedef struct {
 char *ngx_http_replog_log_parse(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *args, ngx_uint_t n, ngx_http_replog_log_t **out);
 char *ngx_http_replog_log_retention(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_http_replog_log_t *lg, ngx_str_t *args, ngx_uint_t n);
+    ngx_http_replog_zone_t *zone, ngx_str_t *args, ngx_uint_t n);
 ngx_int_t ngx_http_replog_log_open(ngx_http_replog_zone_t *zone);
 void ngx_http_replog_log_kick(ngx_http_replog_zone_t *zone);
 void ngx_http_replog_log_reset(ngx_http_replog_zone_t *zone);

@@ -518,7 +518,7 @@ ngx_http_replog_retention(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (zone->name.len == value[1].len
             && ngx_strncmp(zone->name.data, value[1].data, value[1].len) == 0)
         {
-            return ngx_http_replog_log_retention(cf, &value[1], zone->log,
+            return ngx_http_replog_log_retention(cf, &value[1], zone,
                                                  &value[2],
                                                  cf->args->nelts - 2);
         }

@@ -242,10 +242,11 @@ ngx_http_replog_registry_status(ngx_http_replog_zone_t *zone,
         st->first_id = (sh->first_id > 1) ? sh->first_id
                        : (sh->last_id ? 1 : 0);
         st->evicted = sh->evicted;
-        st->log_first = sh->log_first;
         st->file_reads = sh->file_reads;
         st->file_bytes = sh->file_bytes;
     }
+
+    st->log_first = sh->log_first;
 
     ngx_http_replog_store_unlock(zone);
 

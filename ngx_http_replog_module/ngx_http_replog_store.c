@@ -44,6 +44,8 @@ static ngx_int_t ngx_http_replog_store_copy_index_locked(
 static void ngx_http_replog_store_free_locked(ngx_http_replog_zone_t *zone);
 static ngx_http_replog_entry_t *ngx_http_replog_store_get_locked(
     ngx_http_replog_sh_t *sh, uint64_t id);
+static ngx_uint_t ngx_http_replog_store_drop_locked(
+    ngx_http_replog_zone_t *zone, ngx_uint_t full);
 static void ngx_http_replog_store_restart_locked(ngx_http_replog_zone_t *zone,
     uint64_t first);
 static ngx_int_t ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh,
@@ -939,8 +941,8 @@ ngx_http_replog_store_append(ngx_http_replog_zone_t *zone, u_char *msg,
         }
 
         if (sh->log == NULL
-            || !ngx_http_replog_store_evict_locked(zone,
-                                                   sh->log->written_id))
+            ? !ngx_http_replog_store_drop_locked(zone, 1)
+            : !ngx_http_replog_store_evict_locked(zone, sh->log->written_id))
         {
             goto full;
         }
@@ -956,6 +958,9 @@ ngx_http_replog_store_append(ngx_http_replog_zone_t *zone, u_char *msg,
     sh->appended++;
     sh->pending++;
     sh->pending -= ngx_http_replog_store_advance_locked(sh);
+
+    /* in-memory retention by size= or age=: a chunk at most per append */
+    (void) ngx_http_replog_store_drop_locked(zone, 0);
 
     if (peers) {
         ngx_http_replog_registry_peers_locked(zone, peers);
@@ -1060,8 +1065,9 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
 
             /* durable log: written entries leave the zone for room */
             if (sh->log == NULL
-                || !ngx_http_replog_store_evict_locked(zone,
-                                                       sh->log->written_id))
+                ? !ngx_http_replog_store_drop_locked(zone, 1)
+                : !ngx_http_replog_store_evict_locked(zone,
+                                                      sh->log->written_id))
             {
                 rc = NGX_HTTP_REPLOG_FULL;
                 break;
@@ -1088,6 +1094,8 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
         /* as it goes: the pending bound is about gaps, not batch length */
         sh->pending -= ngx_http_replog_store_advance_locked(sh);
     }
+
+    (void) ngx_http_replog_store_drop_locked(zone, 0);
 
     /* where clients are sent to write: what the last batch applied said */
     if (rc == NGX_OK && master && master->len <= NGX_HTTP_REPLOG_HOST_LEN) {
@@ -1459,6 +1467,82 @@ ngx_http_replog_store_start_locked(ngx_http_replog_sh_t *sh, uint64_t first,
 
     sh->log_first = first;
     sh->log_cum = cum;
+}
+
+
+/*
+ * In-memory retention (replog_retention of a zone without path=): the
+ * oldest chunk of ids is dropped, for room when full, else when the log's
+ * list bytes exceed size= or the chunk's newest entry (its registered_at)
+ * is older than age=.  The newest chunk always stays.  The log then
+ * starts after the chunk.  0: nothing dropped.
+ */
+
+static ngx_uint_t
+ngx_http_replog_store_drop_locked(ngx_http_replog_zone_t *zone,
+    ngx_uint_t full)
+{
+    u_char                     cut[NGX_HTTP_REPLOG_TIME_LEN];
+    uint64_t                   c, hi, first;
+    ngx_uint_t                 k, over;
+    ngx_http_replog_sh_t      *sh;
+    ngx_http_replog_entry_t   *e, **chunk;
+
+    sh = zone->sh;
+
+    if (sh->log || (zone->retain_size == 0 && zone->retain_age == 0)) {
+        return 0;
+    }
+
+    first = sh->log_first ? sh->log_first : 1;
+    c = (first - 1) / NGX_HTTP_REPLOG_CHUNK;
+    hi = (c + 1) * NGX_HTTP_REPLOG_CHUNK;
+
+    if (hi >= sh->last_id || c >= sh->dir_cap || sh->dir[c] == NULL) {
+        return 0;
+    }
+
+    chunk = sh->dir[c];
+    e = chunk[NGX_HTTP_REPLOG_CHUNK - 1];
+
+    if (e == NULL) {
+        return 0;
+    }
+
+    if (!full) {
+        over = (zone->retain_size
+                && sh->bytes - sh->log_cum > (uint64_t) zone->retain_size);
+
+        if (!over && zone->retain_age) {
+            /* the same fixed UTC form: compared as text */
+            ngx_http_replog_format_time(cut, ngx_http_replog_now_usec()
+                                        - (int64_t) zone->retain_age
+                                          * 1000000);
+            over = ngx_memcmp(e->data + e->len - 1 - NGX_HTTP_REPLOG_TIME_LEN,
+                              cut, NGX_HTTP_REPLOG_TIME_LEN) < 0;
+        }
+
+        if (!over) {
+            return 0;
+        }
+    }
+
+    sh->log_cum = e->cum;
+
+    for (k = 0; k < NGX_HTTP_REPLOG_CHUNK; k++) {
+        if (chunk[k]) {
+            ngx_slab_free_locked(zone->shpool, chunk[k]);
+        }
+    }
+
+    ngx_slab_free_locked(zone->shpool, chunk);
+    sh->dir[c] = NULL;
+
+    sh->log_first = hi + 1;
+    sh->first_id = hi + 1;
+    sh->evicted += hi + 1 - first;
+
+    return 1;
 }
 
 

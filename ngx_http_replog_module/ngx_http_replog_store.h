@@ -212,6 +212,8 @@ struct ngx_http_replog_zone_s {
     ngx_pool_t                     *pool;     /* of the cycle it is of */
     ngx_http_replog_wake_slot_t    *wake;     /* this worker's entry */
     ngx_http_replog_log_t          *log;      /* path=, or NULL */
+    off_t                           retain_size;  /* replog_retention */
+    time_t                          retain_age;
 };
 
 

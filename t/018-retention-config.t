@@ -13,16 +13,21 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: replog_retention of an in-memory zone
+=== TEST 1: replog_retention of an in-memory zone: its log starts at 1
 --- http_config
     replog_zone log 1m;
     replog_retention log size=1m;
 --- config
     replog_node zone=log role=master id=m1;
     location / { replog_api; }
---- must_die
---- error_log
-replog_retention "log": the zone has no path=DIR
+--- pipelined_requests eval
+["POST /messages?wc=1\n{\"message\":\"one\"}", "GET /messages?since=0"]
+--- error_code eval
+[201, 200]
+--- response_body_like eval
+[qr/"message_id":1,/, qr/"message":"one"/]
+--- no_error_log
+[error]
 
 
 
