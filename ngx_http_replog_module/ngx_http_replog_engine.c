@@ -539,6 +539,9 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
                       link->id_len, link->id, from, id - 1, id);
         first = id;
         from = id;
+
+        ngx_http_replog_registry_first(engine->zone, link->slot,
+                                       link->generation, first);
     }
 
     /* path=: a catch-up's ids may have left the zone, the files have them */

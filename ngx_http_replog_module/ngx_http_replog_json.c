@@ -1234,10 +1234,10 @@ ngx_http_replog_json_secondaries(ngx_pool_t *pool,
                       "\"last_status_change\":\"YYYY-MM-DD HH:MM:SS\","
                       "\"state\":\"\","
                       "\"last_healthy_status\":\"\",\"registered_at\":\"\","
-                      "\"acked_id\":,\"lag\":,\"fails\":,\"epoch\":\"\","
-                      "\"last_error\":\"\"},")
+                      "\"acked_id\":,\"first_id\":,\"lag\":,\"fails\":,"
+                      "\"epoch\":\"\",\"last_error\":\"\"},")
                + 6 * NGX_HTTP_REPLOG_ID_LEN + NGX_SOCKADDR_STRLEN
-               + 2 * NGX_HTTP_REPLOG_TIME_LEN + 16 + 5 + 3 * NGX_INT64_LEN
+               + 2 * NGX_HTTP_REPLOG_TIME_LEN + 16 + 5 + 4 * NGX_INT64_LEN
                + 6 * NGX_HTTP_REPLOG_ERR_LEN + 16);
 
     start = ngx_pnalloc(pool, len);
@@ -1284,8 +1284,9 @@ ngx_http_replog_json_secondaries(ngx_pool_t *pool,
                        sizeof("\",\"registered_at\":\"") - 1);
         p = ngx_http_replog_format_time(p,
                                         (int64_t) s->registered_at * 1000000);
-        p = ngx_sprintf(p, "\",\"acked_id\":%uL,\"lag\":%uL,\"fails\":%ui,"
-                        "\"epoch\":\"", s->acked_id,
+        p = ngx_sprintf(p, "\",\"acked_id\":%uL,\"first_id\":%uL,"
+                        "\"lag\":%uL,\"fails\":%ui,\"epoch\":\"",
+                        s->acked_id, s->first_id ? s->first_id : 1,
                         st->last_id > s->acked_id
                         ? st->last_id - s->acked_id : 0,
                         s->fails);

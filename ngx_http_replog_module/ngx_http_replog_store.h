@@ -120,6 +120,7 @@ typedef struct {
 
     uint64_t                        epoch;
     uint64_t                        acked_id;
+    uint64_t                        first_id;    /* its log's, 0: 1 */
     uint64_t                        incarnation; /* of its log, see ack */
     ngx_msec_t                      acked_at;    /* when acked_id moved */
     time_t                          registered_at;
@@ -396,6 +397,8 @@ void ngx_http_replog_registry_signal(ngx_http_replog_zone_t *zone,
     ngx_log_t *log);
 void ngx_http_replog_registry_conflict(ngx_http_replog_zone_t *zone,
     ngx_uint_t slot, uint64_t generation, ngx_log_t *log);
+void ngx_http_replog_registry_first(ngx_http_replog_zone_t *zone,
+    ngx_uint_t slot, uint64_t generation, uint64_t first_id);
 ngx_int_t ngx_http_replog_registry_retry(ngx_http_replog_zone_t *zone,
     ngx_uint_t slot, uint64_t generation);
 void ngx_http_replog_registry_remove(ngx_http_replog_zone_t *zone,

@@ -142,6 +142,8 @@ ok $c->wait_for(sub { $c->acked('s1') == $N }, 60, 's1 catches up'),
 my $sh = $c->health('s1');
 is_deeply [$sh->{log_first_id}, $sh->{last_id}], [$K2, $N],
     "... its log starts at the master's first id $K2";
+is $c->secondaries->{s1}{first_id}, $K2,
+    "... and the master's /secondaries shows its first_id $K2";
 is $c->stored('s1'), $c->stored('master'),
     '... and holds the same bytes as the master from there';
 ($s, $d) = get_list('s1', '/messages?since=0');

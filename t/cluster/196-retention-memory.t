@@ -109,6 +109,8 @@ ok $c->wait_for(sub { $c->acked('s1') == $N }, 60, 's1 catches up'),
 $h = $c->health('s1');
 is_deeply [$h->{log_first_id}, $h->{last_id}], [$K, $N],
     "... its log starts at $K too";
+is $c->secondaries->{s1}{first_id}, $K,
+    "... and the master's /secondaries shows its first_id $K";
 is $c->stored('s1'), $c->stored('master'), '... the same bytes as the master';
 like Replog::Test::slurp("$c->{dir}/s1/error.log"),
     qr/\[warn\].*the master's log starts at id $K /,
