@@ -46,6 +46,7 @@ static ngx_http_replog_entry_t *ngx_http_replog_store_get_locked(
     ngx_http_replog_sh_t *sh, uint64_t id);
 static ngx_uint_t ngx_http_replog_store_drop_locked(
     ngx_http_replog_zone_t *zone, ngx_uint_t full);
+static void ngx_http_replog_store_empty_locked(ngx_http_replog_zone_t *zone);
 static void ngx_http_replog_store_restart_locked(ngx_http_replog_zone_t *zone,
     uint64_t first);
 static ngx_int_t ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh,
@@ -1561,16 +1562,7 @@ ngx_http_replog_store_restart_locked(ngx_http_replog_zone_t *zone,
 
     sh = zone->sh;
 
-    ngx_http_replog_store_free_locked(zone);
-
-    sh->incarnation = ngx_http_replog_new_epoch();
-    sh->last_id = 0;
-    sh->max_id = 0;
-    sh->bytes = 0;
-    sh->log_first = 0;
-    sh->log_cum = 0;
-    sh->pending = 0;
-
+    ngx_http_replog_store_empty_locked(zone);
     ngx_http_replog_store_start_locked(sh, first, 0);
 
     ls = sh->log;
@@ -1580,6 +1572,27 @@ ngx_http_replog_store_restart_locked(ngx_http_replog_zone_t *zone,
         ls->written_id = 0;
         ls->durable_id = 0;
     }
+}
+
+
+/* the zone's log emptied: a new one (a new incarnation) from id 1 */
+
+static void
+ngx_http_replog_store_empty_locked(ngx_http_replog_zone_t *zone)
+{
+    ngx_http_replog_sh_t  *sh;
+
+    sh = zone->sh;
+
+    ngx_http_replog_store_free_locked(zone);
+
+    sh->incarnation = ngx_http_replog_new_epoch();
+    sh->last_id = 0;
+    sh->max_id = 0;
+    sh->bytes = 0;
+    sh->log_first = 0;
+    sh->log_cum = 0;
+    sh->pending = 0;
 }
 
 
@@ -1751,16 +1764,8 @@ ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone)
         return NGX_HTTP_REPLOG_MOVED;
     }
 
-    ngx_http_replog_store_free_locked(zone);
-
+    ngx_http_replog_store_empty_locked(zone);
     sh->epoch = 0;
-    sh->incarnation = ngx_http_replog_new_epoch();
-    sh->last_id = 0;
-    sh->max_id = 0;
-    sh->bytes = 0;
-    sh->log_first = 0;
-    sh->log_cum = 0;
-    sh->pending = 0;
 
     ngx_http_replog_store_unlock(zone);
 
