@@ -5,8 +5,10 @@
 # 512m).  Each is filled by bench-client for BENCH_TAIL_SECONDS (10) with
 # 64 connections at wc=1 (append rate over the whole fill), then its whole
 # log is read with GET /messages BENCH_TAIL_GETS times (3; warm page
-# cache: the small one reads most of it from the files).  Ratios are small
-# to whole, in this run.
+# cache: the small one reads most of it from the files), then a fresh
+# in-memory secondary (1024m zone) registers and is timed until the
+# master lists it at the last id (catch-up: from the files for the small
+# one).  Ratios are small to whole, in this run.
 # Env: BENCH_PORT_BASE (18080, uses the port + 30 and + 31), NGINX_BIN,
 #      REPLOG_MODULE.  Output: build/bench-tail/summary.txt.
 set -euo pipefail
@@ -27,9 +29,12 @@ if [ ! -x "$CLIENT" ] || [ "$ROOT/bench/client.c" -nt "$CLIENT" ]; then
 fi
 
 rm -rf "$OUT"
+mkdir -p "$OUT"
 
-# node NAME SIZE PORT: a master's prefix and config
+# node NAME SIZE PORT [secondary]: a node's prefix and config
 node() {
+    local role=${4:-master} log=" path=$OUT/$1/data fsync=off"
+    [ "$role" = master ] || log=
     mkdir -p "$OUT/$1/logs"
     cat > "$OUT/$1/nginx.conf" <<CONF
 load_module $MODULE;
@@ -40,10 +45,10 @@ events { worker_connections 1024; }
 http {
     access_log off;
     client_body_temp_path $OUT/$1/logs;
-    replog_zone log $2 path=$OUT/$1/data fsync=off;
+    replog_zone log $2$log;
     server {
         listen 127.0.0.1:$3;
-        replog_node zone=log role=master id=$1;
+        replog_node zone=log role=$role id=$1;
         replog_recovery off;
         location / { replog_api; }
     }
@@ -82,10 +87,30 @@ run() {
         t1=$(date +%s%N)
         ms=$(( (t1 - t0) / 1000000 ))
         rate=$(( bytes / 1048576 * 1000 / (ms > 0 ? ms : 1) ))
-        [ "$rate" -gt "$best" ] && best=$rate
+        if [ "$rate" -gt "$best" ]; then best=$rate; fi
     done
 
+    # catch-up of a fresh in-memory secondary
+    node "$name-s1" 1024m $(( port + 2 )) secondary
+    start "$name-s1" $(( port + 2 ))
+    last=$(field "$health" last_id)
+    t0=$(date +%s%N)
+    curl -s -o /dev/null -XPOST "http://127.0.0.1:$port/register" \
+         -d "{\"id\":\"$name-s1\",\"port\":$(( port + 2 ))}"
+    for _ in $(seq 6000); do
+        acked=$(curl -s "http://127.0.0.1:$port/secondaries" |
+                sed -n 's/.*"acked_id":\([0-9]*\).*/\1/p')
+        [ "${acked:-0}" -lt "$last" ] || break
+        sleep 0.02
+    done
+    t1=$(date +%s%N)
+    cu_ms=$(( (t1 - t0) / 1000000 ))
+    stop "$name-s1"
+
     echo "$name $size: fill $fill"
+    echo "$name $size: catch-up of ${acked:-0} of $last messages in" \
+         "$cu_ms ms: $(( ${acked:-0} * 1000 / (cu_ms > 0 ? cu_ms : 1) ))" \
+         "messages/s"
     echo "$name $size: last_id $(field "$health" last_id)" \
          "zone first_id $(field "$health" first_id)" \
          "evicted $(field "$health" evicted)" \
@@ -101,9 +126,11 @@ run() {
 
 rate() { sed -n "s/^$1 .*rate=\([0-9.]*\).*/\1/p" "$OUT/summary.txt"; }
 get() { sed -n "s/^$1 .*: \([0-9]*\) MB\/s$/\1/p" "$OUT/summary.txt"; }
+cu() { sed -n "s/^$1 .*: \([0-9]*\) messages\/s$/\1/p" "$OUT/summary.txt"; }
 
 awk -v a="$(rate small)" -v b="$(rate whole)" -v c="$(get small)" \
-    -v d="$(get whole)" 'BEGIN {
-        printf "append rate small/whole: %.2fx; GET MB/s small/whole: %.2fx\n",
-               a / b, (d > 0 ? c / d : 0)
+    -v d="$(get whole)" -v e="$(cu small)" -v f="$(cu whole)" 'BEGIN {
+        printf "append rate small/whole: %.2fx; GET MB/s small/whole: " \
+               "%.2fx; catch-up small/whole: %.2fx\n",
+               a / b, (d > 0 ? c / d : 0), (f > 0 ? e / f : 0)
     }' | tee -a "$OUT/summary.txt"

@@ -121,8 +121,9 @@ ngx_http_replog_reader_cleanup(void *data)
 /*
  * The one read of a stream: from the zone, or, for ids it evicted, from
  * the window of the files this reader holds.  NGX_AGAIN: a read of the
- * files is posted, rd->handler is called when it is done.  NGX_ERROR on
- * damage, logged with the file and offset.  Else as store_read.
+ * files is posted, rd->handler is called when it is done.  NGX_ABORT on
+ * damage, logged with the file and offset.  Else as store_read (the
+ * files' window is used only for the ids the zone no longer holds).
  */
 
 ngx_int_t
@@ -352,7 +353,16 @@ ngx_http_replog_reader_start(ngx_http_replog_reader_t *rd)
 ngx_int_t
 ngx_http_replog_reader_failed(ngx_http_replog_reader_t *rd)
 {
-    ngx_log_error(NGX_LOG_ERR, rd->log, rd->err,
+    ngx_uint_t  level;
+
+    /* a catch-up tried again finds the same damage: logged once */
+    level = (rd->bad_seg == rd->logged_seg && rd->bad_off == rd->logged_off)
+            ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+    rd->logged_seg = rd->bad_seg;
+    rd->logged_off = rd->bad_off;
+
+    ngx_log_error(level, rd->log, rd->err,
                   "replog_zone \"%V\": \"%V/%020uL" RPLOG_SEG_SUFFIX "\" at "
                   "offset %uL: %s at id %uL, the read is cut",
                   &rd->zone->name, &rd->zone->log->path, rd->bad_seg,

@@ -65,6 +65,8 @@ struct ngx_http_replog_reader_s {
     uint64_t                        bad_seg;
     uint64_t                        bad_off;
     ngx_err_t                       err;
+    uint64_t                        logged_seg;  /* that damage was */
+    uint64_t                        logged_off;  /* logged already */
 
     unsigned                        posted:1;
     unsigned                        measuring:1;
