@@ -89,6 +89,9 @@ my $K = $h->{log_first_id};
 is $h->{last_id}, $N, '/health: last_id is the last message';
 ok $K > 1 && ($K - 1) % 1024 == 0,
     "... log_first_id $K: the oldest chunks of 1024 were dropped";
+my (undef, $mraw) = $c->request('master', 'GET', '/metrics');
+like $mraw, qr/^replog_log_first_id\{node="master"\} $K$/m,
+    '/metrics: replog_log_first_id';
 
 my ($s, $d, $exact) = get_list('master', '/messages');
 is $s, 200, 'GET /messages without since: 200';
