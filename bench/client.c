@@ -1,18 +1,27 @@
 /*
  * bench-client: a closed-loop load generator on one epoll loop, the same
- * design for replog (HTTP) and for Redis, so that both are driven alike.
+ * design for replog (HTTP), Redis and etcd, so that all are driven alike.
  *
- *   bench-client -m http|redis -p PORT [-H 127.0.0.1] [-c 64] [-d 10]
- *                [-w 1] [-u /messages?wc=1] [-r 2]
+ *   bench-client -m http|redis|etcd -p PORT [-H 127.0.0.1] [-c 64] [-d 10]
+ *                [-w 1] [-u /messages?wc=1] [-r 2] [-n COUNT]
  *
  * -c connections, each with one operation in flight; -d seconds measured
  * after -w seconds of warm-up; http: POST of {"message":"<60 bytes>"} to
- * -u; redis: "SET <unique key> <60-byte value>" and "WAIT <-r> 0" in one
- * write, done when both replies are in.  Each operation is timed from its
- * write to its last reply byte.  Prints one line:
+ * -u, any 2xx is a success; redis: "SET <unique key> <60-byte value>" and
+ * "WAIT <-r> 0" in one write, done when both replies are in; etcd: POST
+ * /v3/kv/put of {"key":"<base64 unique key>","value":"<base64 60 bytes>"}
+ * (the grpc-gateway JSON API), a success is a 200 whose body holds a
+ * "header".  Each operation is timed from its write to its last reply
+ * byte.  With -n: exactly COUNT operations are sent (no warm-up, -d is
+ * then only a bound), the first failure stops the run, and secs is the
+ * time from the start to the last reply.  Prints one line:
  *
  *   ops=N secs=S rate=R p50=MS p99=MS p999=MS max=MS errors=E
+ *
+ * and, after a failure with -n, " first_error=STATUS after=OK_OPS".
  */
+
+#define _GNU_SOURCE                 /* memmem */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,7 +60,9 @@ typedef struct {
 } conn_t;
 
 
-static int                 redis;
+enum { MODE_HTTP, MODE_REDIS, MODE_ETCD };
+
+static int                 mode;
 static int                 replicas = 2;
 static const char         *path = "/messages?wc=1";
 static struct sockaddr_in  addr;
@@ -62,6 +73,14 @@ static uint64_t           *lat;
 static size_t              nlat, caplat;
 static uint64_t            errors;
 static uint64_t            short_waits;
+
+static uint64_t            limit;        /* -n: operations in all, 0: none */
+static uint64_t            started;
+static uint64_t            ok_ops;
+static uint64_t            t_last;       /* ns: the last reply */
+static int                 halted;       /* -n: a failure stopped the run */
+static int                 first_error;  /* its HTTP status, -1: garbage */
+static uint64_t            first_after;  /* successes before it */
 
 
 static uint64_t
@@ -98,6 +117,65 @@ record(uint64_t start, uint64_t end)
     }
 
     lat[nlat++] = end - start;
+}
+
+
+/* whether another operation may start at time t */
+
+static int
+more(uint64_t t)
+{
+    if (halted || t >= t_end) {
+        return 0;
+    }
+
+    return limit == 0 || started < limit;
+}
+
+
+static void
+fail(int status)
+{
+    errors++;
+
+    if (limit && !halted) {
+        halted = 1;
+        first_error = status;
+        first_after = ok_ops;
+    }
+}
+
+
+/* base64 of len bytes of src into dst (4 * ceil(len / 3) + 1 bytes) */
+
+static size_t
+base64(char *dst, const char *src, size_t len)
+{
+    size_t              i, n;
+    uint32_t            v;
+    static const char   tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "abcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    for (i = 0, n = 0; i < len; i += 3) {
+        v = (uint32_t) (unsigned char) src[i] << 16;
+
+        if (i + 1 < len) {
+            v |= (uint32_t) (unsigned char) src[i + 1] << 8;
+        }
+
+        if (i + 2 < len) {
+            v |= (unsigned char) src[i + 2];
+        }
+
+        dst[n++] = tab[(v >> 18) & 63];
+        dst[n++] = tab[(v >> 12) & 63];
+        dst[n++] = (i + 1 < len) ? tab[(v >> 6) & 63] : '=';
+        dst[n++] = (i + 2 < len) ? tab[v & 63] : '=';
+    }
+
+    dst[n] = '\0';
+
+    return n;
 }
 
 
@@ -181,16 +259,17 @@ static int
 op_start(conn_t *c)
 {
     int   n;
-    char  text[96], body[160];
+    char  text[96], body[256];
 
     c->seq++;
+    started++;
 
     /* ~60 bytes, every one different */
     snprintf(text, sizeof(text),
              "bench c%03d n%09llu lorem ipsum dolor sit amet, consectetur.",
              c->id, (unsigned long long) c->seq);
 
-    if (redis) {
+    if (mode == MODE_REDIS) {
         char  key[32];
 
         snprintf(key, sizeof(key), "bench:%03d:%09llu", c->id,
@@ -213,9 +292,23 @@ op_start(conn_t *c)
         }
 
     } else {
-        int  blen;
+        int   blen;
 
-        blen = snprintf(body, sizeof(body), "{\"message\":\"%s\"}", text);
+        if (mode == MODE_ETCD) {
+            char  key[32], k64[48], v64[100];
+
+            n = snprintf(key, sizeof(key), "bench/%03d/%09llu", c->id,
+                         (unsigned long long) c->seq);
+            base64(k64, key, n);
+            base64(v64, text, strlen(text));
+            blen = snprintf(body, sizeof(body),
+                            "{\"key\":\"%s\",\"value\":\"%s\"}", k64, v64);
+
+        } else {
+            blen = snprintf(body, sizeof(body), "{\"message\":\"%s\"}",
+                            text);
+        }
+
         n = snprintf(c->out, OUT_SIZE,
                      "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                      "Content-Type: application/json\r\n"
@@ -263,6 +356,11 @@ http_parse(conn_t *c, int *status)
 
         } else if (strncasecmp(line, "Connection: close", 17) == 0) {
             c->close_after = 1;
+
+        } else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0) {
+            /* every peer here sends Content-Length; say so if one does not */
+            fprintf(stderr, "bench-client: a chunked answer\n");
+            exit(2);
         }
     }
 
@@ -270,6 +368,13 @@ http_parse(conn_t *c, int *status)
 
     if ((size_t) (p - c->in) + clen > c->in_len) {
         return 0;
+    }
+
+    /* etcd: a put done is a 200 with the response header in JSON */
+    if (mode == MODE_ETCD && *status == 200
+        && memmem(p, clen, "\"header\":{", 10) == NULL)
+    {
+        *status = -1;
     }
 
     return (p - c->in) + clen;
@@ -303,7 +408,7 @@ redis_parse(conn_t *c, size_t *used)
             }
             break;
         case '-':
-            errors++;
+            fail(-1);
             break;
         default:
             return -1;
@@ -324,26 +429,30 @@ op_done(conn_t *c, uint64_t t)
 {
     c->busy = 0;
     record(c->start, t);
+    t_last = t;
 
     if (c->close_after) {
         conn_close(c);
 
-        if (t < t_end) {
+        if (more(t)) {
             conn_open(c);
         }
 
         return;
     }
 
-    if (t >= t_end) {
+    if (!more(t)) {
         conn_close(c);
         return;
     }
 
     if (op_start(c) == -1) {
-        errors++;
+        fail(-1);
         conn_close(c);
-        conn_open(c);
+
+        if (more(t)) {
+            conn_open(c);
+        }
     }
 }
 
@@ -351,7 +460,7 @@ op_done(conn_t *c, uint64_t t)
 static void
 conn_read(conn_t *c)
 {
-    int       status, rc;
+    int       status = 0, rc;
     size_t    used;
     ssize_t   n;
     uint64_t  t;
@@ -372,13 +481,13 @@ conn_read(conn_t *c)
         if (n <= 0) {
             /* closed: an operation cut short is an error */
             if (c->busy) {
-                errors++;
+                fail(-1);
             }
 
             t = now_ns();
             conn_close(c);
 
-            if (t < t_end) {
+            if (more(t)) {
                 conn_open(c);
             }
 
@@ -390,12 +499,12 @@ conn_read(conn_t *c)
         for ( ;; ) {
             if (!c->busy) {
                 /* nothing was asked: bytes out of turn */
-                errors++;
+                fail(-1);
                 c->in_len = 0;
                 break;
             }
 
-            if (redis) {
+            if (mode == MODE_REDIS) {
                 rc = redis_parse(c, &used);
                 if (rc == -1) {
                     fprintf(stderr, "bench-client: bad Redis reply\n");
@@ -411,13 +520,19 @@ conn_read(conn_t *c)
                 used = http_parse(c, &status);
                 rc = (used != 0);
 
-                if (rc && (status < 200 || status > 299)) {
-                    errors++;
+                if (rc && (status < 200 || status > 299
+                           || (mode == MODE_ETCD && status != 200)))
+                {
+                    fail(status);
                 }
             }
 
             if (!rc) {
                 break;
+            }
+
+            if (mode != MODE_REDIS && status >= 200 && status <= 299) {
+                ok_ops++;
             }
 
             memmove(c->in, c->in + used, c->in_len - used);
@@ -473,13 +588,13 @@ main(int argc, char **argv)
     int                  i, opt, nconns = 64, port = 0, open_conns, n;
     double               secs = 10, warm = 1;
     conn_t              *conns, *c;
-    uint64_t             t, t_grace;
-    const char          *host = "127.0.0.1", *mode = "http";
+    uint64_t             t, t0, t_grace;
+    const char          *host = "127.0.0.1", *mname = "http";
     struct epoll_event   evs[256];
 
-    while ((opt = getopt(argc, argv, "m:H:p:c:d:w:u:r:")) != -1) {
+    while ((opt = getopt(argc, argv, "m:H:p:c:d:w:u:r:n:")) != -1) {
         switch (opt) {
-        case 'm': mode = optarg; break;
+        case 'm': mname = optarg; break;
         case 'H': host = optarg; break;
         case 'p': port = atoi(optarg); break;
         case 'c': nconns = atoi(optarg); break;
@@ -487,18 +602,35 @@ main(int argc, char **argv)
         case 'w': warm = atof(optarg); break;
         case 'u': path = optarg; break;
         case 'r': replicas = atoi(optarg); break;
+        case 'n': limit = strtoull(optarg, NULL, 10); break;
         default:
-            fprintf(stderr, "usage: bench-client -m http|redis -p PORT "
+            fprintf(stderr, "usage: bench-client -m http|redis|etcd -p PORT "
                     "[-H HOST] [-c CONNS] [-d SECS] [-w WARMUP] [-u PATH] "
-                    "[-r REPLICAS]\n");
+                    "[-r REPLICAS] [-n COUNT]\n");
             return 2;
         }
     }
 
-    redis = (strcmp(mode, "redis") == 0);
+    if (strcmp(mname, "http") == 0) {
+        mode = MODE_HTTP;
+
+    } else if (strcmp(mname, "redis") == 0) {
+        mode = MODE_REDIS;
+
+    } else if (strcmp(mname, "etcd") == 0) {
+        mode = MODE_ETCD;
+        path = "/v3/kv/put";
+
+    } else {
+        mode = -1;
+    }
+
+    if (limit) {
+        warm = 0;                           /* every operation counts */
+    }
 
     if (port <= 0 || nconns <= 0 || secs <= 0 || warm < 0
-        || strlen(path) > 200 || (!redis && strcmp(mode, "http") != 0))
+        || strlen(path) > 200 || mode == -1)
     {
         fprintf(stderr, "bench-client: bad arguments\n");
         return 2;
@@ -524,6 +656,7 @@ main(int argc, char **argv)
     }
 
     t = now_ns();
+    t0 = t;
     t_measure = t + (uint64_t) (warm * 1e9);
     t_end = t_measure + (uint64_t) (secs * 1e9);
     t_grace = t_end + 10ULL * 1000000000;   /* in flight at the end */
@@ -568,7 +701,10 @@ main(int argc, char **argv)
 
                 c->connected = 1;
 
-                if (op_start(c) == -1) {
+                if (!more(now_ns())) {
+                    conn_close(c);
+
+                } else if (op_start(c) == -1) {
                     die("write");
                 }
 
@@ -595,7 +731,7 @@ main(int argc, char **argv)
                 open_conns++;
 
                 /* idle and connected past the end: done */
-                if (t >= t_end && !conns[i].busy && conns[i].connected) {
+                if (!more(t) && !conns[i].busy && conns[i].connected) {
                     conn_close(&conns[i]);
                     open_conns--;
                 }
@@ -616,13 +752,22 @@ main(int argc, char **argv)
 
     qsort(lat, nlat, sizeof(uint64_t), cmp_u64);
 
+    if (limit) {
+        secs = t_last > t0 ? (t_last - t0) / 1e9 : 1e-9;
+    }
+
     printf("ops=%zu secs=%.2f rate=%.0f p50=%.3f p99=%.3f p999=%.3f "
            "max=%.3f errors=%llu", nlat, secs, nlat / secs, pct(0.50),
            pct(0.99), pct(0.999), nlat ? lat[nlat - 1] / 1e6 : 0.0,
            (unsigned long long) errors);
 
-    if (redis && replicas) {
+    if (mode == MODE_REDIS && replicas) {
         printf(" short_waits=%llu", (unsigned long long) short_waits);
+    }
+
+    if (halted) {
+        printf(" first_error=%d after=%llu", first_error,
+               (unsigned long long) first_after);
     }
 
     printf("\n");

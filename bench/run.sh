@@ -6,26 +6,36 @@
 #   4. replication: a master (2 workers) and 2 secondaries (1 worker each)
 #      taking POST /messages?wc=1, 2, 3; then the time until both
 #      secondaries hold the master's whole log,
+#   4a. the same cluster with path= on every node, fresh directories per
+#      case: fsync=always (wc=1, wc=majority), fsync=100ms (wc=majority),
+#      fsync=off (wc=1, 2, 3); fsyncs/s and messages per fsync per node,
+#   4c. the durable peer: 3 etcd members (etcd-server) taking kv puts
+#      through their HTTP gateway, sent to the leader,
 #   5. catch-up: a fresh secondary registering with a master holding
 #      BENCH_CATCHUP_N messages, timed until its acked_id reaches N,
 #   6. recovery: that master killed (-9) and started again with
 #      replog_cluster_size 2; the secondary registers with its epoch and
-#      acked_id; timed from the master's start until it is open with N.
-# Cases 1 and 4 also run bench/client.c (one epoll loop, the same closed
-# loop for both peers), and so does a Redis master with 2 replicas
-# (redis-server on loopback, no persistence) taking SET + WAIT 2 0: the
-# peer, driven the same way in the same run.
-# Nodes of 4-6 run from configs rendered by scripts/render-conf.sh.
+#      acked_id; timed from the master's start until it is open with N,
+#   7. the replay of a durable log at start (bench/replay.sh),
+#   8. a log larger than the zone: a master alone (path= fsync=off) taking
+#      BENCH_BIG_N messages with a 4096m zone, then a 64m one; GET of that
+#      whole log cold and warm (4 connections); a fresh secondary catching
+#      up from its files.
+# Cases 1, 4, 4a and 4c run bench/client.c (one epoll loop, the same closed
+# loop for every peer), and so does a Redis master with 2 replicas
+# (redis-server on loopback, no persistence) taking SET + WAIT 2 0 (4b).
+# Nodes of 4-6 and 8 run from configs rendered by scripts/render-conf.sh.
 # Env: BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_PORT_BASE (18080,
-#      uses 11 ports from it), BENCH_GET_200K (1: also measure GET with a 200k
-#      log), BENCH_SKIP_GET (1: skip 3), BENCH_SKIP_REDIS (1: no Redis),
-#      BENCH_CATCHUP_N (1000000, even),
-#      BENCH_SKIP_CATCHUP (1: skip 5 and 6), NGINX_BIN,
+#      uses ports BASE to BASE+20), BENCH_GET_200K (1: also measure GET
+#      with a 200k log), BENCH_SKIP_GET (1: skip 3), BENCH_SKIP_REDIS (1: no
+#      Redis), BENCH_SKIP_DURABLE (1: skip 4a), BENCH_SKIP_ETCD (1: skip
+#      4c), BENCH_CATCHUP_N (1000000, even), BENCH_SKIP_CATCHUP (1: skip 5
+#      and 6), BENCH_SKIP_REPLAY (1: skip 7), BENCH_REPLAY_N (1000000),
+#      BENCH_SKIP_BIG (1: skip 8), BENCH_BIG_N (10000000), NGINX_BIN,
 #      REPLOG_MODULE (the .so to test, default build/ngx_http_replog_module.so),
 #      BENCH_FSYNC (always, off or a time: the nodes of 4-6 keep a durable
-#      log in NAME/data with that fsync=; unset: in memory only),
-#      BENCH_SKIP_REPLAY (1: skip 7, the replay of a durable log).
-# Output: raw wrk runs and summary.txt under build/bench/.
+#      log in NAME/data with that fsync=; unset: in memory only).
+# Output: raw runs and summary.txt under build/bench/.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,6 +54,11 @@ CATCHUP_N=${BENCH_CATCHUP_N:-1000000}
 SKIP_GET=${BENCH_SKIP_GET:-0}
 SKIP_CATCHUP=${BENCH_SKIP_CATCHUP:-0}
 SKIP_REDIS=${BENCH_SKIP_REDIS:-0}
+SKIP_DURABLE=${BENCH_SKIP_DURABLE:-0}
+SKIP_ETCD=${BENCH_SKIP_ETCD:-0}
+SKIP_BIG=${BENCH_SKIP_BIG:-0}
+SKIP_REPLAY=${BENCH_SKIP_REPLAY:-0}
+BIG_N=${BENCH_BIG_N:-10000000}
 CLIENT=$ROOT/build/bench-client
 WARM=1                              # s of warm-up before bench-client measures
 RENDER=$ROOT/scripts/render-conf.sh
@@ -59,6 +74,8 @@ command -v envsubst >/dev/null || die "envsubst not found (apt-get install gette
     die "redis-server not found (apt-get install redis-server, or BENCH_SKIP_REDIS=1)"
 [ "$SKIP_REDIS" = 1 ] || command -v redis-cli >/dev/null ||
     die "redis-cli not found (apt-get install redis-tools)"
+[ "$SKIP_ETCD" = 1 ] || command -v etcd >/dev/null ||
+    die "etcd not found (apt-get install etcd-server, or BENCH_SKIP_ETCD=1)"
 if [ ! -x "$CLIENT" ] || [ "$ROOT/bench/client.c" -nt "$CLIENT" ]; then
     mkdir -p "$ROOT/build"
     "${CC:-cc}" -O2 -g -Wall -Wextra -Werror -o "$CLIENT.tmp" "$ROOT/bench/client.c" ||
@@ -70,6 +87,9 @@ case $CATCHUP_N in
 esac
 [ "$CATCHUP_N" -gt 0 ] && [ $((CATCHUP_N % 2)) = 0 ] ||
     die "BENCH_CATCHUP_N must be a positive even number (2 wrk threads fill it)"
+case $BIG_N in
+    ''|0|*[!0-9]*) die "BENCH_BIG_N must be a positive number" ;;
+esac
 
 mkdir -p "$ROOT/build"
 exec 9>"$ROOT/build/.bench.lock"
@@ -417,21 +437,45 @@ fi
 # recovery off.  After each run, the time until both secondaries acked the
 # master's last_id (bounded).
 RM=$((PORT + 3)) RS1=$((PORT + 4)) RS2=$((PORT + 5))
-start_node secondary rep-s1 "$RS1" REPLOG_ID=s1
-start_node secondary rep-s2 "$RS2" REPLOG_ID=s2
-start_node master rep-master "$RM" REPLOG_ID=master REPLOG_WORKERS=2 \
-    REPLOG_CLUSTER_SIZE=3 REPLOG_RECOVERY=off
-[ "$(health_field "$RM" state)" = open ] ||
-    die "replication master not open: $(curl -s -m 5 "http://127.0.0.1:$RM/health")"
-register "$RM" s1 "$RS1"
-register "$RM" s2 "$RS2"
-for _ in $(seq 100); do             # up to 5 s for both to be HEALTHY
-    [ "$(curl -s -m 5 "http://127.0.0.1:$RM/secondaries" |
-         grep -o '"status":"HEALTHY"' | wc -l)" = 2 ] && break
-    sleep 0.05
-done
-[ "$(curl -s -m 5 "http://127.0.0.1:$RM/secondaries" | grep -o '"status":"HEALTHY"' | wc -l)" = 2 ] ||
-    die "secondaries not HEALTHY: $(curl -s -m 5 "http://127.0.0.1:$RM/secondaries")"
+
+# cluster_up TAG [FSYNC]: that cluster, its nodes TAG-master, TAG-s1 and
+# TAG-s2; with FSYNC every node keeps a durable log in a fresh
+# $OUT/NODE/data with that fsync=.
+cluster_up() {
+    local tag=$1 fs=${2:-} n sp
+    rm -rf "$OUT/$tag-master" "$OUT/$tag-s1" "$OUT/$tag-s2"
+    for n in s1 s2; do
+        sp=$RS1; [ "$n" = s1 ] || sp=$RS2
+        start_node secondary "$tag-$n" "$sp" REPLOG_ID="$n" \
+            ${fs:+DATA_DIR="$OUT/$tag-$n/data" FSYNC="$fs"}
+    done
+    start_node master "$tag-master" "$RM" REPLOG_ID=master REPLOG_WORKERS=2 \
+        REPLOG_CLUSTER_SIZE=3 REPLOG_RECOVERY=off \
+        ${fs:+DATA_DIR="$OUT/$tag-master/data" FSYNC="$fs"}
+    [ "$(health_field "$RM" state)" = open ] ||
+        die "$tag: master not open: $(curl -s -m 5 "http://127.0.0.1:$RM/health")"
+    register "$RM" s1 "$RS1"
+    register "$RM" s2 "$RS2"
+    for _ in $(seq 100); do         # up to 5 s for both to be HEALTHY
+        [ "$(healthy "$RM")" = 2 ] && break
+        sleep 0.05
+    done
+    [ "$(healthy "$RM")" = 2 ] ||
+        die "$tag: secondaries not HEALTHY: $(curl -s -m 5 "http://127.0.0.1:$RM/secondaries")"
+}
+healthy() {
+    { curl -s -m 5 "http://127.0.0.1:$1/secondaries" || true; } |
+        grep -o '"status":"HEALTHY"' | wc -l
+}
+# cluster_down TAG: the master first (a stopped secondary would be a
+# connect() error)
+cluster_down() {
+    stop_nginx "$1-master"
+    stop_nginx "$1-s1"
+    stop_nginx "$1-s2"
+}
+
+cluster_up rep
 # metric_by NAME BY FILE: the series of NAME with label by="BY"
 metric_by() {
     awk -v m="$1" -v b="by=\"$2\"" 'index($1, m "{") == 1 && index($1, b) {t += $2} END {printf "%d", t}' "$OUT/$3.metrics"
@@ -456,10 +500,40 @@ for p in "$RS1" "$RS2"; do           # what the secondaries themselves show
     [ "$got" = "${SYNC_LAST[3]}" ] ||
         FAILS+=("secondary on port $p: /health last_id $got, master ${SYNC_LAST[3]}")
 done
-stop_nginx rep-master               # first: a stopped secondary would be a connect() error
-stop_nginx rep-s1
-stop_nginx rep-s2
+cluster_down rep
 check_logs replication
+
+# 4a. The same cluster with the durable log on every node (path=, fresh
+# directories per case): fsync=always with wc=1 and wc=majority,
+# fsync=100ms with wc=majority, fsync=off with wc=1, 2, 3 (beside the
+# in-memory rows).  bench-client only; every node's /metrics before and
+# after the run give its fsyncs per second and messages per fsync.
+DUR_CASES=()
+declare -A DUR_SECS DUR_SYNC
+# cluster_metrics TAG K: /metrics of the 3 nodes into TAG-NODE-K.metrics
+cluster_metrics() {
+    local n
+    for n in master:$RM s1:$RS1 s2:$RS2; do
+        curl -s -m 5 "http://127.0.0.1:${n#*:}/metrics" >"$OUT/$1-${n%%:*}-$2.metrics" || true
+    done
+}
+if [ "$SKIP_DURABLE" != 1 ]; then
+    DUR_CASES=(always:1 always:majority 100ms:majority off:1 off:2 off:3)
+    for c in "${DUR_CASES[@]}"; do
+        fs=${c%%:*} wc=${c#*:} tag=dur-${c%%:*}-wc${c#*:}
+        cluster_up "$tag" "$fs"
+        cluster_metrics "$tag" 0
+        t0=$(now_s)
+        client_case "$tag-c" -m http -p "$RM" -u "/messages?wc=$wc"
+        DUR_SECS[$tag]=$(secs_since "$t0")
+        cluster_metrics "$tag" 1
+        DUR_SYNC[$tag]=$(sync_wait "$RM" 2 60)
+        echo "== $tag: both secondaries at the master's last_id $(last_id "$RM") ${DUR_SYNC[$tag]} s after the run"
+        check_logs "$tag"
+        cluster_down "$tag"
+        rm -rf "$OUT/$tag-master/data" "$OUT/$tag-s1/data" "$OUT/$tag-s2/data"
+    done
+fi
 
 # 4b. The peer: a Redis master and 2 replicas (loopback, no persistence,
 # diskless sync at once), both replicas online first; SET of a unique key
@@ -493,6 +567,82 @@ if [ "$SKIP_REDIS" != 1 ]; then
     done
 fi
 
+# 4c. The durable peer: a 3-node etcd cluster (Debian's etcd-server, its
+# WAL fsynced on every commit as always) on loopback, data under $OUT on the
+# same disk as the replog logs; bench-client puts through the grpc-gateway
+# (POST /v3/kv/put, keep-alive) to the leader, so that no put is forwarded.
+if [ "$SKIP_ETCD" != 1 ]; then
+    EP=$((PORT + 11))               # clients EP..EP+2, peers EP+3..EP+5
+    cl=
+    for i in 0 1 2; do cl+="${cl:+,}e$i=http://127.0.0.1:$((EP + 3 + i))"; done
+    for i in 0 1 2; do
+        port_free $((EP + i)); port_free $((EP + 3 + i))
+        d=$OUT/etcd-$i
+        rm -rf "$d" && mkdir -p "$d"
+        etcd --name "e$i" --data-dir "$d/data" \
+            --listen-client-urls "http://127.0.0.1:$((EP + i))" \
+            --advertise-client-urls "http://127.0.0.1:$((EP + i))" \
+            --listen-peer-urls "http://127.0.0.1:$((EP + 3 + i))" \
+            --initial-advertise-peer-urls "http://127.0.0.1:$((EP + 3 + i))" \
+            --initial-cluster "$cl" --initial-cluster-state new \
+            --initial-cluster-token replog-bench >"$d/etcd.log" 2>&1 &
+        ETCD_PID[$i]=$!
+        track "$!"
+    done
+    up=0
+    for _ in $(seq 200); do          # up to 20 s for the 3 to be healthy
+        up=0
+        for i in 0 1 2; do
+            curl -s -m 1 "http://127.0.0.1:$((EP + i))/health" 2>/dev/null |
+                grep -q '"health":"true"' && up=$((up + 1))
+        done
+        [ "$up" = 3 ] && break
+        sleep 0.1
+    done
+    [ "$up" = 3 ] || die "etcd: $up of 3 members healthy after 20 s (see $OUT/etcd-*/etcd.log)"
+    ELP=
+    for i in 0 1 2; do
+        st=$(curl -s -m 5 -XPOST "http://127.0.0.1:$((EP + i))/v3/maintenance/status" -d '{}' || true)
+        me=$(sed -n 's/.*"member_id":"\([0-9]*\)".*/\1/p' <<<"$st")
+        [ -z "$me" ] || [ "$me" != "$(sed -n 's/.*"leader":"\([0-9]*\)".*/\1/p' <<<"$st")" ] ||
+            ELP=$((EP + i))
+    done
+    [ -n "$ELP" ] || die "etcd: no member says it is the leader"
+    client_case etcd-c -m etcd -p "$ELP"
+    # the puts are there: keys from "\0" on, counted (bench keys only)
+    ETCD_KEYS=$(curl -s -m 10 -XPOST "http://127.0.0.1:$ELP/v3/kv/range" \
+        -d '{"key":"AA==","range_end":"AA==","count_only":true}' |
+        sed -n 's/.*"count":"\([0-9]*\)".*/\1/p')
+    for i in 2 1 0; do
+        kill -TERM "${ETCD_PID[$i]}" 2>/dev/null || true
+        wait "${ETCD_PID[$i]}" 2>/dev/null || true
+        untrack "${ETCD_PID[$i]}"
+    done
+    rm -rf "$OUT"/etcd-?/data
+fi
+
+# catchup_wait WHAT MASTER_PORT SECONDARY_PORT N: registers the (fresh)
+# secondary as s1 and polls every 50 ms until the master lists its acked_id
+# at N; sets CATCHUP_SECS.  Bounded: 60 s + 1 s per 10,000 messages.
+catchup_wait() {
+    local what=$1 mp=$2 sp=$3 n=$4 bound t0 a
+    bound=$(( 60 + n / 10000 ))
+    t0=$(now_s)
+    register "$mp" s1 "$sp"
+    while :; do
+        a=$(acked "$mp" | head -n 1)
+        [ "${a:-0}" -lt "$n" ] || break
+        [ "$(secs_since "$t0" | cut -d. -f1)" -lt "$bound" ] ||
+            die "$what: acked_id ${a:-none} after $bound s, wanted $n"
+        sleep 0.05
+    done
+    CATCHUP_SECS=$(secs_since "$t0")
+    [ "$a" = "$n" ] || FAILS+=("$what: acked_id $a, wanted $n")
+    [ "$(last_id "$sp")" = "$n" ] ||
+        FAILS+=("$what: secondary /health last_id $(last_id "$sp"), wanted $n")
+    echo "== $what: $n messages in $CATCHUP_SECS s ($(rate "$n" "$CATCHUP_SECS") messages/s)"
+}
+
 # 5. Catch-up: a master (no secondaries) filled with CATCHUP_N messages, then
 # a fresh secondary registers; timed until the master lists its acked_id at
 # CATCHUP_N (polled every 50 ms).
@@ -507,21 +657,8 @@ if [ "$SKIP_CATCHUP" != 1 ]; then
     CU_FILL_SECS=$FILL_SECS
     check_logs catchup-fill
     start_node secondary cu-s1 "$CS" REPLOG_ID=s1
-    bound=$(( 60 + CATCHUP_N / 10000 ))
-    t0=$(now_s)
-    register "$CM" s1 "$CS"
-    while :; do
-        a=$(acked "$CM" | head -n 1)
-        [ "${a:-0}" -lt "$CATCHUP_N" ] || break
-        [ "$(secs_since "$t0" | cut -d. -f1)" -lt "$bound" ] ||
-            die "catch-up: acked_id ${a:-none} after $bound s, wanted $CATCHUP_N"
-        sleep 0.05
-    done
-    CU_SECS=$(secs_since "$t0")
-    [ "$a" = "$CATCHUP_N" ] || FAILS+=("catch-up: acked_id $a, wanted $CATCHUP_N")
-    [ "$(last_id "$CS")" = "$CATCHUP_N" ] ||
-        FAILS+=("catch-up: secondary /health last_id $(last_id "$CS"), wanted $CATCHUP_N")
-    echo "== catch-up: $CATCHUP_N messages in $CU_SECS s ($(rate "$CATCHUP_N" "$CU_SECS") messages/s)"
+    catchup_wait catch-up "$CM" "$CS" "$CATCHUP_N"
+    CU_SECS=$CATCHUP_SECS
     check_logs catchup
 
     epoch=$(health_field "$CS" epoch)
@@ -562,9 +699,110 @@ if [ "$SKIP_CATCHUP" != 1 ]; then
     stop_nginx cu-s1
     check_logs catchup-stop
 fi
+
+# 7. Replay of a durable log of BENCH_REPLAY_N messages (bench/replay.sh).
+if [ "$SKIP_REPLAY" != 1 ]; then
+    bg_wait env REPLOG_MODULE="$OUT/replog.so" BENCH_PORT_BASE="$PORT" \
+        NGINX_BIN="$NGINX" "$ROOT/bench/replay.sh" >"$OUT/replay.txt" ||
+        FAILS+=("replay: bench/replay.sh failed")
+    cat "$OUT/replay.txt"
+fi
+
+# 8. A log larger than the zone (issue 14): a master alone (2 workers,
+# path= fsync=off, POST ?wc=1) takes BENCH_BIG_N messages from bench-client
+# -n ($CONNS connections, timed over the whole fill), first with a 4096m
+# zone holding the whole log, then, fresh, with a 64m zone.  Of the 64m
+# master's log: GET /messages by 4 curls at once (each the whole log) after
+# the page cache is dropped (needs root) and again warm, the workers' RSS
+# around them; then a fresh in-memory secondary (4096m zone) catching up
+# from it.  A fill stopped by an error (a 507 once a zone is full, before
+# the zone is the log's tail) is reported with its status and count, and
+# the rest runs on the log the master holds.
+declare -A BIG_SECS BIG_LAST BIG_ERR BIG_GET BIG_RSS
+BIG_CU_SECS= BIG_CU_N=
+BM=$((PORT + 17)) BS=$((PORT + 18))
+# big_fill NAME ZONE_SIZE: that master, filled; sets BIG_SECS, BIG_LAST and
+# BIG_ERR (empty: all BIG_N in) for NAME
+big_fill() {
+    local name=$1 bound rc=0 st
+    rm -rf "${OUT:?}/$name"
+    start_node master "$name" "$BM" REPLOG_ID=master REPLOG_WORKERS=2 \
+        REPLOG_ZONE_SIZE="$2" DATA_DIR="$OUT/$name/data" FSYNC=off
+    bound=$(( 60 + BIG_N / 20000 ))
+    echo "== $name: bench-client -c $CONNS -n $BIG_N -d $bound (a bound)"
+    bg_wait "$CLIENT" -m http -p "$BM" -c "$CONNS" -n "$BIG_N" -d "$bound" \
+        -u '/messages?wc=1' >"$OUT/$name.client" || rc=$?
+    cat "$OUT/$name.client"
+    BIG_SECS[$name]=$(cfield "$name" secs)
+    BIG_LAST[$name]=$(last_id "$BM")
+    BIG_ERR[$name]=
+    st=$(cfield "$name" first_error)
+    if [ -n "$st" ]; then
+        BIG_ERR[$name]="$st after ${BIG_LAST[$name]:-?} messages (the first after $(cfield "$name" after) 2xx)"
+    elif [ "$rc" != 0 ] || [ "${BIG_LAST[$name]:-0}" != "$BIG_N" ]; then
+        BIG_ERR[$name]="last_id ${BIG_LAST[$name]:-?} of $BIG_N after ${BIG_SECS[$name]:-?} s (bench-client exit $rc)"
+    fi
+    [ -z "${BIG_ERR[$name]}" ] || echo "bench: $name: fill stopped: ${BIG_ERR[$name]}" >&2
+    du -sh "$OUT/$name/data" | sed "s/^/== $name: log on disk /"
+}
+# big_get NAME: 4 curls of the whole log at once; BIG_GET[NAME] "MB/s
+# bytes secs", MB = 10^6 bytes
+big_get() {
+    local name=$1 i t0 secs bytes=0 code size clen pids=()
+    t0=$(now_s)
+    for i in 1 2 3 4; do
+        curl -s -m 600 -o /dev/null \
+            -w '%{http_code} %{size_download} %header{content-length}' \
+            "http://127.0.0.1:$BM/messages" >"$OUT/$name-$i.curl" &
+        pids+=($!)
+        track "$!"
+    done
+    for i in "${pids[@]}"; do wait "$i" || true; untrack "$i"; done
+    secs=$(secs_since "$t0")
+    for i in 1 2 3 4; do
+        read -r code size clen <"$OUT/$name-$i.curl" || true
+        [ "$code" = 200 ] && [ -n "$clen" ] && [ "$size" = "$clen" ] ||
+            FAILS+=("$name: curl $i: HTTP ${code:-?}, got ${size:-?} of ${clen:-?} bytes")
+        bytes=$(( bytes + ${size:-0} ))
+    done
+    BIG_GET[$name]="$(awk -v b="$bytes" -v s="$secs" 'BEGIN {printf "%.0f", (s > 0) ? b / s / 1e6 : 0}') $bytes $secs"
+    echo "== $name: 4 x GET /messages: $bytes bytes in $secs s"
+}
+# drop_caches: the page cache emptied (root, a writable /proc/sys)
+drop_caches() {
+    sync
+    { echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null
+}
+if [ "$SKIP_BIG" != 1 ]; then
+    big_fill big-4096m 4096m
+    stop_nginx big-4096m
+    check_logs big-4096m
+    rm -rf "$OUT/big-4096m/data"
+
+    big_fill big-64m 64m
+    check_logs big-64m-fill
+    BIG_RSS[0]=$(rss "${NGX_PID[big-64m]}")
+    BIG_COLD=dropped
+    drop_caches || BIG_COLD="NOT dropped (needs root and a writable /proc/sys/vm/drop_caches)"
+    big_get big-get-cold
+    BIG_RSS[1]=$(rss "${NGX_PID[big-64m]}")
+    big_get big-get-warm
+    BIG_RSS[2]=$(rss "${NGX_PID[big-64m]}")
+    check_logs big-64m-get
+
+    BIG_CU_N=${BIG_LAST[big-64m]:-0}
+    start_node secondary big-s1 "$BS" REPLOG_ID=s1 REPLOG_ZONE_SIZE=4096m
+    catchup_wait "big catch-up" "$BM" "$BS" "$BIG_CU_N"
+    BIG_CU_SECS=$CATCHUP_SECS
+    check_logs big-catchup
+    stop_nginx big-64m
+    stop_nginx big-s1
+    check_logs big-stop
+    rm -rf "$OUT/big-64m/data"
+fi
 LOAD_END=$(uptime)
 
-# 7. Summary.
+# 9. Summary.
 base=$(reqs base)
 ratio() { awk -v a="$(reqs "$1")" -v b="$base" 'BEGIN {printf "%.2fx", a / b}'; }
 {
@@ -604,11 +842,23 @@ ratio() { awk -v a="$(reqs "$1")" -v b="$base" 'BEGIN {printf "%.2fx", a / b}'; 
             "$(awk -v a="$r" -v b="$cr" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "-"}')"
     done
     # the targets of issue 12, from the bench-client rows
+    # tgt WHAT VALUE TARGET OP: one target line, kept for the last table
+    TGT=()
     tgt() {
-        awk -v v="$2" -v t="$3" -v op="$4" -v what="$1" 'BEGIN {
-            if (v == "") { printf "  %-44s n/a\n", what; exit }
+        local line
+        line=$(awk -v v="$2" -v t="$3" -v op="$4" -v what="$1" 'BEGIN {
+            if (v == "") { printf "  %-44s n/a", what; exit }
             ok = (op == "<=") ? (v + 0 <= t + 0) : (v + 0 >= t + 0)
-            printf "  %-44s %8s %s %-6s %s\n", what, v, op, t, ok ? "met" : "MISSED" }'
+            printf "  %-44s %8s %s %-6s %s", what, v, op, t, ok ? "met" : "MISSED" }')
+        echo "$line"
+        TGT+=("$line")
+    }
+    # tgt_note WHAT TEXT: a target line that is no comparison
+    tgt_note() {
+        local line
+        line=$(printf '  %-44s %s' "$1" "$2")
+        echo "$line"
+        TGT+=("$line")
     }
     ratio_of() {
         awk -v a="$(cfield "$1" rate)" -v b="$(cfield "$2" rate)" \
@@ -672,19 +922,102 @@ ratio() { awk -v a="$(reqs "$1")" -v b="$base" 'BEGIN {printf "%.2fx", a / b}'; 
         echo "RSS: sum over the 2 workers; anon = private memory, shmem = pages of"
         echo "the shared log zone the workers have touched (grows with the log)."
     fi
+    if [ ${#DUR_CASES[@]} -gt 0 ] || [ -f "$OUT/etcd-c.client" ]; then
+        echo
+        echo "Durable: the cluster above with path= on its 3 nodes (fresh directories"
+        echo "per case), and the 3-node etcd cluster (puts to its leader), same client:"
+        printf '%-28s %10s %9s %9s %9s %8s %8s\n' case ops/s p50 p99 p99.9 "vs base" "vs etcd"
+        ce=$(cfield etcd-c rate)
+        for c in "${DUR_CASES[@]}" etcd; do
+            if [ "$c" = etcd ]; then
+                n=etcd-c label="etcd 3 nodes, kv put"
+            else
+                n=dur-${c%%:*}-wc${c#*:}-c label="fsync=${c%%:*} ?wc=${c#*:}"
+            fi
+            [ -f "$OUT/$n.client" ] || continue
+            r=$(cfield "$n" rate)
+            printf '%-28s %10s %8sms %8sms %8sms %8s %8s\n' "$label" "$r" \
+                "$(cfield "$n" p50)" "$(cfield "$n" p99)" "$(cfield "$n" p999)" \
+                "$(awk -v a="$r" -v b="$cb" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "-"}')" \
+                "$(awk -v a="$r" -v b="$ce" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "-"}')"
+        done
+        [ ! -f "$OUT/etcd-c.client" ] ||
+            echo "  etcd: $(etcd --version | sed -n 's/^etcd Version: //p'), WAL fsync per commit; keys after the run: ${ETCD_KEYS:-?}"
+        [ ${#DUR_CASES[@]} = 0 ] ||
+            echo "  fsyncs per second and messages per fsync over each run (wall s), from /metrics:"
+        for c in "${DUR_CASES[@]}"; do
+            tag=dur-${c%%:*}-wc${c#*:} line=
+            for n in master s1 s2; do
+                f=$(( $(metric replog_log_fsyncs_total "$tag-$n-1") - $(metric replog_log_fsyncs_total "$tag-$n-0") ))
+                e=$(( $(metric replog_log_synced_entries_total "$tag-$n-1") - $(metric replog_log_synced_entries_total "$tag-$n-0") ))
+                line+=$(awk -v n="$n" -v f="$f" -v e="$e" -v s="${DUR_SECS[$tag]}" 'BEGIN {
+                    if (f > 0) printf "  %s %.0f/s x %.1f", n, f / s, e / f
+                    else printf "  %s no fsync", n }')
+            done
+            printf '    %-24s %5s s%s; in sync %s s after\n' "fsync=${c%%:*} ?wc=${c#*:}" \
+                "${DUR_SECS[$tag]}" "$line" "${DUR_SYNC[$tag]}"
+        done
+    fi
+    if [ -f "$OUT/replay.txt" ]; then
+        echo
+        sed 's/^replay of/Replay (bench\/replay.sh) of/' "$OUT/replay.txt"
+    fi
+    replay_rate=$(sed -n 's/.*replay (as logged): .* = \([0-9]*\) messages\/s.*/\1/p' "$OUT/replay.txt" 2>/dev/null || true)
+    echo "  targets (issue 13):"
+    tgt "durable wc=majority / baseline" "$(ratio_of dur-always-wcmajority-c base-c)" 0.2 ">="
+    tgt "durable wc=majority / etcd (the aim)" "$(ratio_of dur-always-wcmajority-c etcd-c)" 5 ">="
+    for wc in 1 2 3; do
+        tgt "fsync=off wc=$wc / in-memory wc=$wc" "$(ratio_of "dur-off-wc$wc-c" "rep-wc$wc-c")" 0.85 ">="
+    done
+    tgt "replay messages/s" "$replay_rate" 1000000 ">="
+    if [ "$SKIP_BIG" != 1 ]; then
+        echo
+        echo "Log larger than the zone: a master alone (2 workers), path= fsync=off,"
+        echo "POST ?wc=1 by bench-client -n $BIG_N -c $CONNS, timed over the whole fill:"
+        for z in 4096m 64m; do
+            n=big-$z
+            if [ -n "${BIG_ERR[$n]}" ]; then
+                echo "  zone $z: fill stopped: ${BIG_ERR[$n]} (${BIG_SECS[$n]:-?} s)"
+            else
+                echo "  zone $z: $BIG_N messages in ${BIG_SECS[$n]} s = $(rate "$BIG_N" "${BIG_SECS[$n]}") messages/s"
+            fi
+        done
+        for g in cold warm; do
+            read -r mbs bytes secs <<<"${BIG_GET[big-get-$g]}"
+            note=; [ "$g" = warm ] || note=" (page cache $BIG_COLD first)"
+            echo "  GET /messages, 64m master's log of ${BIG_LAST[big-64m]:-?} messages, 4 curls at once, $g$note:"
+            echo "    $mbs MB/s ($bytes bytes in $secs s)"
+        done
+        echo "  worker RSS before the GETs ${BIG_RSS[0]}"
+        echo "  worker RSS after cold      ${BIG_RSS[1]}"
+        echo "  worker RSS after warm      ${BIG_RSS[2]}"
+        echo "  fresh in-memory secondary (4096m zone) catching up from it:" \
+            "$BIG_CU_N messages in $BIG_CU_SECS s = $(rate "$BIG_CU_N" "$BIG_CU_SECS") messages/s"
+        echo "  targets (issue 14):"
+        if [ -n "${BIG_ERR[big-64m]}" ]; then
+            tgt_note "64m zone fill / 4096m zone fill" "MISSED: ${BIG_ERR[big-64m]}"
+        elif [ -n "${BIG_ERR[big-4096m]}" ]; then
+            tgt_note "64m zone fill / 4096m zone fill" "n/a: the 4096m fill stopped: ${BIG_ERR[big-4096m]}"
+        else
+            tgt "64m zone fill / 4096m zone fill" \
+                "$(awk -v a="${BIG_SECS[big-4096m]}" -v b="${BIG_SECS[big-64m]}" 'BEGIN {if (b > 0) printf "%.2f", a / b}')" 0.85 ">="
+        fi
+        read -r mbs _ <<<"${BIG_GET[big-get-cold]}"
+        [ "$BIG_COLD" = dropped ] || mbs=
+        tgt "GET of the whole log, cold (MB/s)" "$mbs" 200 ">="
+        tgt "catch-up from the files (messages/s)" "$(rate "$BIG_CU_N" "$BIG_CU_SECS")" 300000 ">="
+        [ -z "${BIG_ERR[big-64m]}" ] ||
+            echo "  (the GET and the catch-up above ran on the ${BIG_LAST[big-64m]:-?} messages the 64m master holds)"
+    fi
     echo
     echo "Polls every 50 ms (plus a curl each): times are +-0.1 s.  Replication,"
     echo "catch-up and recovery nodes use scripts/render-conf.sh configs; the"
     echo "baseline and the single-master rows use configs of their own."
-} | tee "$OUT/summary.txt"
-
-# 7. Replay of a durable log of BENCH_REPLAY_N messages (bench/replay.sh)
-if [ "${BENCH_SKIP_REPLAY:-0}" != 1 ]; then
     echo
-    REPLOG_MODULE="$MODULE" BENCH_PORT_BASE="$PORT" NGINX_BIN="$NGINX" \
-        "$ROOT/bench/replay.sh" | tee -a "$OUT/summary.txt" ||
-        FAILS+=("replay: bench/replay.sh failed")
-fi
+    echo "All targets (issues 12, 13, 14; n/a: that case was skipped):"
+    printf '%s\n' "${TGT[@]}"
+    echo "load at start: ${LOAD_START##*load average: }   at end: ${LOAD_END##*load average: }"
+} | tee "$OUT/summary.txt"
 
 if [ ${#FAILS[@]} -gt 0 ]; then
     printf 'bench: FAILED: %s\n' "${FAILS[@]}" | tee -a "$OUT/summary.txt" >&2

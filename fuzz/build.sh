@@ -65,6 +65,8 @@ link() {
 
 link fuzz_replicate "$obj/ngx_http_replog_json.o"
 link fuzz_register "$obj/ngx_http_replog_json.o"
+link fuzz_message "$obj/ngx_http_replog_json.o"
+link fuzz_acked "$obj/ngx_http_replog_json.o"
 link fuzz_reply "$obj/ngx_http_replog_client.o" "$obj/ngx_http_replog_json.o"
 
-echo "fuzz: built fuzz_replicate fuzz_register fuzz_reply in $out" >&2
+echo "fuzz: built fuzz_replicate fuzz_register fuzz_message fuzz_acked fuzz_reply in $out" >&2

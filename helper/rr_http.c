@@ -400,7 +400,11 @@ rr_json_epoch(json_t *obj, char *out)
 }
 
 
-/* the local node's epoch and contiguous high-water mark, from /health */
+/*
+ * the local node's epoch and what it acknowledges, from /health: acked_id
+ * (with fsync=always its durable prefix), or the contiguous high-water
+ * mark last_id of a node that does not tell it
+ */
 
 int
 rr_local_state(rr_conf_t *conf, rr_http_t *h, char *epoch,
@@ -414,7 +418,8 @@ rr_local_state(rr_conf_t *conf, rr_http_t *h, char *epoch,
     }
 
     if (rr_json_epoch(h->json, epoch) != RR_OK
-        || rr_json_uint(h->json, "last_id", last_id) != RR_OK)
+        || (rr_json_uint(h->json, "acked_id", last_id) != RR_OK
+            && rr_json_uint(h->json, "last_id", last_id) != RR_OK))
     {
         snprintf(err, size, "no epoch and last_id in its /health answer");
         return RR_AGAIN;

@@ -215,7 +215,24 @@ ngx_http_replog_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_replog_healthcheck(ngx_http_request_t *r, ngx_str_t *path)
 {
-    ngx_str_t  body;
+    ngx_str_t               body;
+    ngx_table_elt_t        *h;
+    ngx_http_replog_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+
+    /*
+     * the node's id: the master's heartbeat tells our answer from that of
+     * whatever else answers at the address it registered
+     */
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Replog-Id");
+    h->value = ctx->node->id;
 
     /* exactly the original's body */
     ngx_str_set(&body, "HEALTHY");

@@ -849,6 +849,14 @@ ngx_http_replog_client_finish(ngx_http_replog_client_t *cl, ngx_int_t rc,
         ngx_del_timer(c->write);
     }
 
+    /*
+     * an answer before the whole request went out (an early 413, say):
+     * the rest of the request would reach the peer as the next one
+     */
+    if (cl->out.pos < cl->out.last) {
+        cl->close = 1;
+    }
+
     if (rc != NGX_OK || cl->close) {
         ngx_http_replog_client_close(cl);
 

@@ -22,8 +22,11 @@
 #define NGX_HTTP_REPLOG_POLL         1000
 #define NGX_HTTP_REPLOG_IDLE_TICK    100
 
-/* durable log hook: how often held links look at the writer's mark */
-#define NGX_HTTP_REPLOG_DURABLE_POLL 1
+/*
+ * durable log hook: how often held links look at the writer's mark by
+ * themselves, a safety net: the writer's completion wakes them
+ */
+#define NGX_HTTP_REPLOG_DURABLE_POLL 50
 
 /* a secondary whose acked_id stands still this long is caught up */
 #define NGX_HTTP_REPLOG_GRACE        500
@@ -43,6 +46,7 @@ typedef struct {
     uint64_t                       generation;
     ngx_http_replog_client_t       client;
     ngx_event_t                    retry;
+    ngx_event_t                    post;      /* live: the next batch */
     ngx_msec_t                     delay;
 
     uint64_t                      *queue;
@@ -117,6 +121,7 @@ static void ngx_http_replog_link_failed(ngx_http_replog_link_t *link,
     const char *err);
 static void ngx_http_replog_link_retry(ngx_event_t *ev);
 static void ngx_http_replog_live_next(ngx_http_replog_link_t *link);
+static void ngx_http_replog_live_posted(ngx_event_t *ev);
 static void ngx_http_replog_durable_next(ngx_event_t *ev);
 static void ngx_http_replog_catchup_next(ngx_http_replog_link_t *link,
     ngx_http_replog_peer_t *peer, uint64_t last_id);
@@ -423,13 +428,20 @@ ngx_http_replog_link_sync(ngx_http_replog_link_t *link,
                                     (link->kind
                                      == NGX_HTTP_REPLOG_LINK_HEARTBEAT)
                                     ? node->hc_timeout : node->batch_timeout,
-                                    "X-Replog-Log", ngx_http_replog_link_done,
+                                    (link->kind
+                                     == NGX_HTTP_REPLOG_LINK_HEARTBEAT)
+                                    ? "X-Replog-Id" : "X-Replog-Log",
+                                    ngx_http_replog_link_done,
                                     link, &link->engine->log);
 
         link->retry.handler = ngx_http_replog_link_retry;
         link->retry.data = link;
         link->retry.log = &link->engine->log;
         link->retry.cancelable = 1;
+
+        link->post.handler = ngx_http_replog_live_posted;
+        link->post.data = link;
+        link->post.log = &link->engine->log;
 
         link->ready = 1;
     }
@@ -455,6 +467,10 @@ ngx_http_replog_link_reset(ngx_http_replog_link_t *link)
         ngx_del_timer(&link->retry);
     }
 
+    if (link->post.posted) {
+        ngx_delete_posted_event(&link->post);
+    }
+
     /* an answer in flight is of no use now */
     link->inflight = 0;
     ngx_http_replog_client_abort(&link->client);
@@ -465,9 +481,33 @@ ngx_http_replog_link_reset(ngx_http_replog_link_t *link)
 }
 
 
+/*
+ * The next batch goes once this turn of the event loop has handled every
+ * event it got (posted events run after them): the messages of all the
+ * requests read in this turn ride in it, instead of the first alone and
+ * the others waiting for its ack.  No timer: it adds no wait when idle.
+ */
+
 static void
 ngx_http_replog_live_next(ngx_http_replog_link_t *link)
 {
+    if (link->qlen == 0 || link->inflight || link->retry.timer_set
+        || link->post.posted)
+    {
+        return;
+    }
+
+    ngx_post_event(&link->post, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_replog_live_posted(ngx_event_t *ev)
+{
+    ngx_http_replog_link_t  *link;
+
+    link = ev->data;
+
     /* answering waiters may have sent the next batch already */
     if (link->qlen == 0 || link->inflight || link->retry.timer_set) {
         return;
@@ -709,7 +749,19 @@ ngx_http_replog_link_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 
     if (link->kind == NGX_HTTP_REPLOG_LINK_HEARTBEAT) {
         if (cl->status == NGX_HTTP_OK) {
+
+            /* a 200 proves health only of the node registered there */
+            if (cl->captured.len != link->id_len
+                || ngx_memcmp(cl->captured.data, link->id, link->id_len)
+                   != 0)
+            {
+                ngx_http_replog_link_failed(link,
+                    "the healthcheck answer names another node");
+                return;
+            }
+
             ngx_http_replog_link_signal(link, 1, NULL);
+
         } else {
             ngx_sprintf(buf, "healthcheck answered %ui%Z", cl->status);
             ngx_http_replog_link_failed(link, (char *) buf);
@@ -1186,7 +1238,7 @@ ngx_http_replog_engine_wait(ngx_http_request_t *r,
  */
 
 void
-ngx_http_replog_engine_woken(ngx_cycle_t *cycle)
+ngx_http_replog_engine_woken(ngx_cycle_t *cycle, ngx_uint_t by)
 {
     ngx_uint_t                     i;
     ngx_http_replog_engine_t      *engine;
@@ -1208,7 +1260,7 @@ ngx_http_replog_engine_woken(ngx_cycle_t *cycle)
             continue;
         }
 
-        ngx_http_replog_wake(engine, 0, NGX_HTTP_REPLOG_WOKEN_WORKER);
+        ngx_http_replog_wake(engine, 0, by);
 
         /*
          * durable log hook: links held for the writer go now rather than

@@ -15,6 +15,16 @@ static json_t *ngx_http_replog_json_object(u_char *body, size_t len,
 static ngx_int_t ngx_http_replog_json_encode(ngx_pool_t *pool, json_t *v,
     ngx_str_t *out);
 static ngx_int_t ngx_http_replog_printable(u_char *p, size_t len);
+static u_char *ngx_http_replog_json_utf8(u_char *p, u_char *last);
+static u_char *ngx_http_replog_json_ws(u_char *p, u_char *last);
+static u_char *ngx_http_replog_json_canonical(u_char *p, u_char *last);
+static ngx_int_t ngx_http_replog_json_message_fast(u_char *body, size_t len,
+    ngx_str_t *msg);
+static ngx_int_t ngx_http_replog_json_acked_fast(u_char *body, size_t len,
+    uint64_t *acked_id, u_char *id, size_t *id_len, uint64_t *epoch);
+static ngx_int_t ngx_http_replog_json_entries_fast(ngx_pool_t *pool,
+    u_char *body, size_t len, uint64_t *epoch, uint64_t *first_id,
+    ngx_http_replog_batch_entry_t **entries, ngx_uint_t *n);
 static u_char *ngx_http_replog_json_health_secondaries(u_char *p,
     ngx_http_replog_status_t *st, ngx_uint_t needed);
 
@@ -109,6 +119,10 @@ ngx_http_replog_json_message(ngx_pool_t *pool, u_char *body, size_t len,
     ngx_str_t *msg, ngx_str_t *err)
 {
     json_t  *root, *m;
+
+    if (ngx_http_replog_json_message_fast(body, len, msg) == NGX_OK) {
+        return NGX_OK;
+    }
 
     root = ngx_http_replog_json_object(body, len,
                                        "the body must be a JSON object", err);
@@ -399,7 +413,17 @@ ngx_http_replog_json_entries(ngx_pool_t *pool, u_char *body, size_t len,
     size_t                          i, size;
     json_t                         *root, *list, *e, *meta, *id, *t, *m, *to;
     json_t                         *first;
+    ngx_int_t                       rc;
     ngx_http_replog_batch_entry_t  *be;
+
+    if (epoch && ngx_strcmp(key, "entries") == 0) {
+        rc = ngx_http_replog_json_entries_fast(pool, body, len, epoch,
+                                               first_id,
+                                               entries, n);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
 
     root = ngx_http_replog_json_object(body, len,
                                        "the batch must be a JSON object", err);
@@ -501,6 +525,484 @@ failed:
     json_decref(root);
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * The fast paths.  Our own nodes send a batch in exactly one form (the
+ * master's encoder above, no spaces, keys in its order) and the messages
+ * in the one form the escaping routine makes; clients mostly send
+ * {"message":"text"}.  Those forms are parsed here without jansson, every
+ * byte checked within bounds; whatever differs by a byte (spaces, another
+ * key order, an escape the routine does not make, a number too long, any
+ * error) declines, and jansson reads it as before and says what is wrong.
+ * So a fast path accepts only what the jansson path accepts, and gives
+ * the same result (fuzz_replicate and fuzz_message compare both).
+ */
+
+
+/* one UTF-8 sequence from p (p[0] >= 0x80) as RFC 3629 has it, or NULL */
+
+static u_char *
+ngx_http_replog_json_utf8(u_char *p, u_char *last)
+{
+    u_char      c, lo, hi;
+    ngx_uint_t  n;
+
+    c = *p++;
+
+    lo = 0x80;
+    hi = 0xbf;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 1;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 2;
+
+        if (c == 0xe0) {
+            lo = 0xa0;                              /* overlong */
+
+        } else if (c == 0xed) {
+            hi = 0x9f;                              /* surrogates */
+        }
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 3;
+
+        if (c == 0xf0) {
+            lo = 0x90;                              /* overlong */
+
+        } else if (c == 0xf4) {
+            hi = 0x8f;                              /* past U+10FFFF */
+        }
+
+    } else {
+        return NULL;
+    }
+
+    if ((size_t) (last - p) < n || p[0] < lo || p[0] > hi) {
+        return NULL;
+    }
+
+    for (p++, n--; n; p++, n--) {
+        if (*p < 0x80 || *p > 0xbf) {
+            return NULL;
+        }
+    }
+
+    return p;
+}
+
+
+/*
+ * A JSON string at p (its opening quote) in the form the escaping routine
+ * makes of what it decodes to: the end past its closing quote, or NULL
+ */
+
+static u_char *
+ngx_http_replog_json_canonical(u_char *p, u_char *last)
+{
+    u_char  c;
+
+    if (p == last || *p++ != '"') {
+        return NULL;
+    }
+
+    while (p < last) {
+        c = *p;
+
+        if (c == '"') {
+            return p + 1;
+        }
+
+        if (c >= 0x80) {
+            p = ngx_http_replog_json_utf8(p, last);
+            if (p == NULL) {
+                return NULL;
+            }
+
+            continue;
+        }
+
+        if (c >= 0x20 && c != '\\') {
+            p++;
+            continue;
+        }
+
+        if (c < 0x20 || last - p < 2) {
+            return NULL;
+        }
+
+        switch (p[1]) {
+        case '"':
+        case '\\':
+        case 'n':
+        case 'r':
+        case 't':
+        case 'b':
+        case 'f':
+            p += 2;
+            continue;
+
+        case 'u':
+            /* only \u00XX, lowercase, of a control byte without a short form */
+            if (last - p < 6 || p[2] != '0' || p[3] != '0'
+                || (p[4] != '0' && p[4] != '1'))
+            {
+                return NULL;
+            }
+
+            if (p[5] >= '0' && p[5] <= '9') {
+                c = (u_char) ((p[4] - '0') * 16 + p[5] - '0');
+
+            } else if (p[5] >= 'a' && p[5] <= 'f') {
+                c = (u_char) ((p[4] - '0') * 16 + p[5] - 'a' + 10);
+
+            } else {
+                return NULL;
+            }
+
+            if (c == '\n' || c == '\r' || c == '\t' || c == '\b'
+                || c == '\f')
+            {
+                return NULL;
+            }
+
+            p += 6;
+            continue;
+
+        default:
+            return NULL;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* past JSON's white space */
+
+static u_char *
+ngx_http_replog_json_ws(u_char *p, u_char *last)
+{
+    while (p < last
+           && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    {
+        p++;
+    }
+
+    return p;
+}
+
+#define ngx_http_replog_json_lit(p, last, s)                                 \
+    ((size_t) ((last) - (p)) >= sizeof(s) - 1                               \
+     && ngx_memcmp(p, s, sizeof(s) - 1) == 0)
+
+
+/* {"message":"text"}, spaces allowed between the tokens */
+
+static ngx_int_t
+ngx_http_replog_json_message_fast(u_char *body, size_t len, ngx_str_t *msg)
+{
+    u_char  *p, *last, *m;
+
+    p = body;
+    last = body + len;
+
+    p = ngx_http_replog_json_ws(p, last);
+
+    if (p == last || *p++ != '{') {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_http_replog_json_ws(p, last);
+
+    if (!ngx_http_replog_json_lit(p, last, "\"message\"")) {
+        return NGX_DECLINED;
+    }
+
+    p += sizeof("\"message\"") - 1;
+
+    p = ngx_http_replog_json_ws(p, last);
+
+    if (p == last || *p++ != ':') {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_http_replog_json_ws(p, last);
+
+    m = p;
+
+    p = ngx_http_replog_json_canonical(p, last);
+    if (p == NULL) {
+        return NGX_DECLINED;
+    }
+
+    msg->data = m;
+    msg->len = p - m;
+
+    p = ngx_http_replog_json_ws(p, last);
+
+    if (p == last || *p++ != '}') {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_http_replog_json_ws(p, last);
+
+    return (p == last) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* the smallest entry of the master's batch form */
+#define NGX_HTTP_REPLOG_JSON_MIN_ENTRY                                       \
+    (sizeof("{\"message\":\"\",\"meta\":{\"message_id\":1,"                  \
+            "\"registered_at\":\"\"}}") - 1 + NGX_HTTP_REPLOG_TIME_LEN)
+
+/* message ids of up to 18 digits cannot overflow jansson's integer */
+#define NGX_HTTP_REPLOG_JSON_ID_DIGITS  18
+
+
+/*
+ * A batch in the master's own form: '{"epoch":"<16 hex>",', after
+ * retention '"first_id":ID,', the blanks of the head's fixed room,
+ * '"entries":[', entries
+ * '{"message":MSG,"meta":{"message_id":ID,"registered_at":"TIME"}}'
+ * separated by commas, and ']}'.  The entries point into the body.
+ */
+
+static ngx_int_t
+ngx_http_replog_json_entries_fast(ngx_pool_t *pool, u_char *body,
+    size_t len, uint64_t *epoch, uint64_t *first_id,
+    ngx_http_replog_batch_entry_t **entries, ngx_uint_t *n)
+{
+    u_char                         *p, *last, *m, *d;
+    uint64_t                        id;
+    ngx_uint_t                      i, max;
+    ngx_http_replog_batch_entry_t  *be;
+
+    p = body;
+    last = body + len;
+
+    if (!ngx_http_replog_json_lit(p, last, "{\"epoch\":\"")) {
+        return NGX_DECLINED;
+    }
+
+    p += sizeof("{\"epoch\":\"") - 1;
+
+    if (last - p < 16
+        || ngx_http_replog_parse_epoch(p, 16, epoch) != NGX_OK
+        || *epoch == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p += 16;
+
+    if (!ngx_http_replog_json_lit(p, last, "\",")) {
+        return NGX_DECLINED;
+    }
+
+    p += 2;
+
+    if (first_id) {
+        *first_id = 0;
+    }
+
+    if (ngx_http_replog_json_lit(p, last, "\"first_id\":")) {
+        p += sizeof("\"first_id\":") - 1;
+        d = p;
+        id = 0;
+
+        while (p < last && *p >= '0' && *p <= '9'
+               && p - d < NGX_HTTP_REPLOG_JSON_ID_DIGITS)
+        {
+            id = id * 10 + (*p++ - '0');
+        }
+
+        /* no leading zero, no 0, as jansson and the check there say */
+        if (first_id == NULL || p == d || *d == '0' || p == last
+            || *p++ != ',')
+        {
+            return NGX_DECLINED;
+        }
+
+        *first_id = id;
+    }
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    if (!ngx_http_replog_json_lit(p, last, "\"entries\":[")) {
+        return NGX_DECLINED;
+    }
+
+    p += sizeof("\"entries\":[") - 1;
+
+    max = (last - p) / NGX_HTTP_REPLOG_JSON_MIN_ENTRY + 1;
+
+    be = ngx_palloc(pool, max * sizeof(ngx_http_replog_batch_entry_t));
+    if (be == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; p < last && *p != ']'; i++) {
+
+        if (i == max || (i && *p++ != ',')) {
+            return NGX_DECLINED;
+        }
+
+        if (!ngx_http_replog_json_lit(p, last, "{\"message\":")) {
+            return NGX_DECLINED;
+        }
+
+        p += sizeof("{\"message\":") - 1;
+        m = p;
+
+        p = ngx_http_replog_json_canonical(p, last);
+        if (p == NULL) {
+            return NGX_DECLINED;
+        }
+
+        be[i].msg.data = m;
+        be[i].msg.len = p - m;
+
+        if (!ngx_http_replog_json_lit(p, last, ",\"meta\":{\"message_id\":")) {
+            return NGX_DECLINED;
+        }
+
+        p += sizeof(",\"meta\":{\"message_id\":") - 1;
+
+        if (p == last || *p < '1' || *p > '9') {
+            return NGX_DECLINED;
+        }
+
+        id = 0;
+
+        for (d = p; p < last && *p >= '0' && *p <= '9'; p++) {
+            if (p - d == NGX_HTTP_REPLOG_JSON_ID_DIGITS) {
+                return NGX_DECLINED;
+            }
+
+            id = id * 10 + (*p - '0');
+        }
+
+        be[i].id = id;
+
+        if (!ngx_http_replog_json_lit(p, last, ",\"registered_at\":\"")) {
+            return NGX_DECLINED;
+        }
+
+        p += sizeof(",\"registered_at\":\"") - 1;
+
+        if ((size_t) (last - p) < NGX_HTTP_REPLOG_TIME_LEN + 3
+            || !ngx_http_replog_json_time_ok((const char *) p,
+                                             NGX_HTTP_REPLOG_TIME_LEN)
+            || !ngx_http_replog_json_time_valid((const char *) p))
+        {
+            return NGX_DECLINED;
+        }
+
+        be[i].time = p;
+        p += NGX_HTTP_REPLOG_TIME_LEN;
+
+        if (p[0] != '"' || p[1] != '}' || p[2] != '}') {
+            return NGX_DECLINED;
+        }
+
+        p += 3;
+    }
+
+    if (last - p != 2 || p[0] != ']' || p[1] != '}') {
+        return NGX_DECLINED;
+    }
+
+    *entries = be;
+    *n = i;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A secondary's answer in its own form, '{"acked_id":N,"id":"ID",
+ * "epoch":"<16 hex>"}' and white space: an id of the characters ids are
+ * made of is the same bytes decoded
+ */
+
+static ngx_int_t
+ngx_http_replog_json_acked_fast(u_char *body, size_t len, uint64_t *acked_id,
+    u_char *id, size_t *id_len, uint64_t *epoch)
+{
+    u_char    *p, *last, *d;
+    uint64_t   n;
+
+    p = body;
+    last = body + len;
+
+    if (!ngx_http_replog_json_lit(p, last, "{\"acked_id\":")) {
+        return NGX_DECLINED;
+    }
+
+    p += sizeof("{\"acked_id\":") - 1;
+
+    if (p == last || *p < '0' || *p > '9' || (*p == '0' && last - p > 1
+                                                && p[1] >= '0'
+                                                && p[1] <= '9'))
+    {
+        return NGX_DECLINED;
+    }
+
+    n = 0;
+
+    for (d = p; p < last && *p >= '0' && *p <= '9'; p++) {
+        if (p - d == NGX_HTTP_REPLOG_JSON_ID_DIGITS) {
+            return NGX_DECLINED;
+        }
+
+        n = n * 10 + (*p - '0');
+    }
+
+    if (!ngx_http_replog_json_lit(p, last, ",\"id\":\"")) {
+        return NGX_DECLINED;
+    }
+
+    p += sizeof(",\"id\":\"") - 1;
+
+    for (d = p; p < last && *p != '"'; p++) {
+        if (p - d == NGX_HTTP_REPLOG_ID_LEN - 1
+            || !ngx_http_replog_id_char(*p))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (p == d || !ngx_http_replog_json_lit(p, last, "\",\"epoch\":\"")) {
+        return NGX_DECLINED;
+    }
+
+    *id_len = p - d;
+    ngx_memcpy(id, d, *id_len);
+
+    p += sizeof("\",\"epoch\":\"") - 1;
+
+    if (last - p < 18
+        || ngx_http_replog_parse_epoch(p, 16, epoch) != NGX_OK
+        || p[16] != '"' || p[17] != '}')
+    {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_http_replog_json_ws(p + 18, last);
+
+    if (p != last) {
+        return NGX_DECLINED;
+    }
+
+    *acked_id = n;
+
+    return NGX_OK;
 }
 
 
@@ -657,6 +1159,13 @@ ngx_http_replog_json_acked(u_char *body, size_t len, uint64_t *acked_id,
     json_t     *root, *v;
     ngx_str_t   err;
     ngx_int_t   rc;
+
+    if (ngx_http_replog_json_acked_fast(body, len, acked_id, id, id_len,
+                                        epoch)
+        == NGX_OK)
+    {
+        return NGX_OK;
+    }
 
     root = ngx_http_replog_json_object(body, len, "not an object", &err);
     if (root == NULL) {
@@ -1078,10 +1587,10 @@ ngx_http_replog_json_health(ngx_pool_t *pool, ngx_http_replog_status_t *st,
 
     len = sizeof("{\"role\":\"secondary\",\"id\":\"\",\"epoch\":\"\","
                  "\"state\":\"recovering\",\"waiters\":,"
-                 "\"read_only\":false,\"last_id\":,\"bytes\":,"
-                 "\"pending\":,\"cluster_size\":,"
+                 "\"read_only\":false,\"last_id\":,\"acked_id\":,"
+                 "\"bytes\":,\"pending\":,\"cluster_size\":,"
                  "\"quorum\":{\"up\":,\"needed\":}}\n")
-          + 16 + 2 * NGX_INT64_LEN + 5 * NGX_INT_T_LEN
+          + 16 + 3 * NGX_INT64_LEN + 5 * NGX_INT_T_LEN
           + sizeof(",\"log_first_id\":") - 1 + NGX_INT64_LEN
           + sizeof(",\"zone\":{\"first_id\":,\"evicted\":,"
                    "\"file_reads\":,\"file_read_bytes\":}")
@@ -1114,11 +1623,11 @@ ngx_http_replog_json_health(ngx_pool_t *pool, ngx_http_replog_status_t *st,
     p = ngx_sprintf(p, "\",\"state\":\"%s\",\"waiters\":%ui",
                     ngx_http_replog_state_name(st->state),
                     st->counters[NGX_HTTP_REPLOG_WAITERS]);
-    p = ngx_sprintf(p, ",\"read_only\":%s,\"last_id\":%uL,\"bytes\":%uL,"
-                    "\"pending\":%ui,\"cluster_size\":%ui,"
+    p = ngx_sprintf(p, ",\"read_only\":%s,\"last_id\":%uL,\"acked_id\":%uL,"
+                    "\"bytes\":%uL,\"pending\":%ui,\"cluster_size\":%ui,"
                     "\"quorum\":{\"up\":%ui,\"needed\":%ui}",
                     read_only ? "true" : "false",
-                    st->last_id, st->bytes, st->pending,
+                    st->last_id, st->held_id, st->bytes, st->pending,
                     n, up, n / 2 + 1);
 
     /* the log's first id: path=, or moved by retention */

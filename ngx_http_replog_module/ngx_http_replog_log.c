@@ -17,11 +17,15 @@
 
 /* a worker looks for work it was not told about (handover, fsync=TIME) */
 #define NGX_HTTP_REPLOG_LOG_POLL       100
+/* fsync=off or TIME: appends written together within */
+#define NGX_HTTP_REPLOG_LOG_GROUP      1
 /* a refused write is tried again, in a new segment, after */
 #define NGX_HTTP_REPLOG_LOG_RETRY      1000
 /* a claim older than this is looked at: its worker may be gone */
 #define NGX_HTTP_REPLOG_LOG_STALE      2000
 #define NGX_HTTP_REPLOG_LOG_BUF        (4 * 1024 * 1024)
+/* entries taken per locked section, at most: a buffer of small ones */
+#define NGX_HTTP_REPLOG_LOG_TAKE       32768
 
 
 /* the directory locks, held by the master process across reloads */
@@ -49,6 +53,10 @@ static ngx_int_t ngx_http_replog_log_dir(ngx_http_replog_log_t *lg,
     ngx_str_t *name);
 static ngx_int_t ngx_http_replog_log_lock(ngx_http_replog_log_t *lg,
     ngx_str_t *name);
+static ngx_int_t ngx_http_replog_log_running(ngx_http_replog_log_t *lg,
+    ngx_str_t *name);
+static u_char *ngx_http_replog_log_fsync_name(ngx_http_replog_log_t *lg,
+    u_char *buf);
 static ngx_int_t ngx_http_replog_log_segments(ngx_http_replog_log_t *lg,
     ngx_array_t *segs);
 static int ngx_http_replog_log_replay_record(void *data,
@@ -68,6 +76,14 @@ static void ngx_http_replog_log_done(ngx_event_t *ev);
 static void ngx_http_replog_log_poll(ngx_event_t *ev);
 static void ngx_http_replog_log_retain(ngx_http_replog_log_t *lg,
     uint64_t current, ngx_log_t *log);
+static void ngx_http_replog_log_grouped(ngx_event_t *ev);
+static void ngx_http_replog_log_post(ngx_http_replog_zone_t *zone);
+static void ngx_http_replog_log_take_locked(ngx_http_replog_log_t *lg,
+    ngx_http_replog_sh_t *sh, uint64_t id, uint64_t target);
+static void ngx_http_replog_log_note(ngx_http_replog_log_t *lg, uint64_t id,
+    uint64_t seg, uint64_t off);
+static void ngx_http_replog_log_notes_locked(ngx_http_replog_log_t *lg,
+    ngx_http_replog_sh_t *sh, uint64_t incarnation);
 static ngx_int_t ngx_http_replog_log_roll(ngx_http_replog_log_t *lg,
     uint64_t first, uint64_t epoch, ngx_log_t *log);
 #endif
@@ -716,6 +732,174 @@ failed:
 
 
 /*
+ * A reload, in the master process: the zone's log and the writer's marks
+ * in it (segment, offset, durable id) belong to the directory the zone was
+ * opened on, and only a start replays a directory into a zone, so path=
+ * cannot be added, removed or changed by a reload; the reload is refused
+ * and the running configuration kept.  fsync= takes effect with the new
+ * workers.
+ */
+
+ngx_int_t
+ngx_http_replog_log_reload(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_zone_t *ozone)
+{
+    u_char                    *p, from[NGX_INT_T_LEN + 3];
+    u_char                     to[NGX_INT_T_LEN + 3];
+    ngx_http_replog_log_t     *lg, *olg;
+    ngx_http_replog_log_sh_t  *ls;
+
+    lg = zone->log;
+    olg = ozone->log;
+    ls = ozone->sh->log;
+
+    if (olg == NULL || ls == NULL) {
+        if (lg == NULL) {
+            return NGX_OK;
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
+                      "replog_zone \"%V\": path=\"%V\" added by a reload: "
+                      "the running log is in memory only and a reload does "
+                      "not move it into files; restart nginx to make it "
+                      "durable (the reload is refused, the running "
+                      "configuration is kept)", &zone->name, &lg->path);
+        return NGX_ERROR;
+    }
+
+    if (lg == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
+                      "replog_zone \"%V\": path=\"%V\" removed by a reload: "
+                      "the running log is written there; restart nginx to "
+                      "run in memory only (the reload is refused, the "
+                      "running configuration is kept)",
+                      &zone->name, &olg->path);
+        return NGX_ERROR;
+    }
+
+    if (lg->path.len != olg->path.len
+        || ngx_strcmp(lg->path.data, olg->path.data) != 0)
+    {
+        ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
+                      "replog_zone \"%V\": path= changed by a reload from "
+                      "\"%V\" to \"%V\": the running log is written in the "
+                      "first; restart nginx to move the log (the reload is "
+                      "refused, the running configuration is kept)",
+                      &zone->name, &olg->path, &lg->path);
+        return NGX_ERROR;
+    }
+
+    lg->zone = zone;
+
+    if (lg->fsync == olg->fsync && lg->interval == olg->interval) {
+        return NGX_OK;
+    }
+
+    p = ngx_http_replog_log_fsync_name(olg, from);
+    *p = '\0';
+    p = ngx_http_replog_log_fsync_name(lg, to);
+    *p = '\0';
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "replog_zone \"%V\": fsync= changed by the reload from "
+                  "%s to %s, the new workers follow it",
+                  &zone->name, from, to);
+
+    /*
+     * one side of the change is not fsync=always: the acked_id this
+     * incarnation reported may be, or become, more than the disk keeps,
+     * so DIR/meta must never again name it as this node's (see
+     * write_meta); rewritten now, before a new worker acknowledges
+     * anything, when it still names it
+     */
+
+    if (!ls->tainted && olg->fsync == NGX_HTTP_REPLOG_FSYNC_ALWAYS) {
+        ls->tainted = 1;
+
+        return ngx_http_replog_log_write_meta(lg, ls->meta_epoch,
+                                              ls->meta_incarnation);
+    }
+
+    ls->tainted = 1;
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_replog_log_fsync_name(ngx_http_replog_log_t *lg, u_char *buf)
+{
+    switch (lg->fsync) {
+
+    case NGX_HTTP_REPLOG_FSYNC_ALWAYS:
+        return ngx_cpymem(buf, "always", 6);
+
+    case NGX_HTTP_REPLOG_FSYNC_OFF:
+        return ngx_cpymem(buf, "off", 3);
+
+    default:
+        return ngx_sprintf(buf, "%Mms", lg->interval);
+    }
+}
+
+
+/*
+ * A new zone at a reload on a directory this master already locked: the
+ * zone of the running configuration that writes it (another name: a zone
+ * renamed) keeps writing it until its workers are gone, so the new one
+ * may not replay, cut or write the same files.
+ */
+
+static ngx_int_t
+ngx_http_replog_log_running(ngx_http_replog_log_t *lg, ngx_str_t *name)
+{
+    ngx_uint_t               i;
+    ngx_list_part_t         *part;
+    ngx_shm_zone_t          *shm;
+    ngx_http_replog_zone_t  *oz;
+
+    if (ngx_cycle == NULL || ngx_cycle->shared_memory.part.elts == NULL) {
+        return NGX_OK;
+    }
+
+    part = (ngx_list_part_t *) &ngx_cycle->shared_memory.part;
+    shm = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NGX_OK;
+            }
+
+            part = part->next;
+            shm = part->elts;
+            i = 0;
+        }
+
+        if (shm[i].tag != &ngx_http_replog_module || shm[i].data == NULL) {
+            continue;
+        }
+
+        oz = shm[i].data;
+
+        if (oz->log && oz->sh && oz->sh->log
+            && ngx_strcmp(oz->log->path.data, lg->path.data) == 0)
+        {
+            ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
+                          "replog_zone \"%V\": path=\"%V\" is the log of "
+                          "replog_zone \"%V\" of the running configuration: "
+                          "a reload cannot hand it to another zone; restart "
+                          "nginx to rename the zone (the reload is refused, "
+                          "the running configuration is kept)",
+                          name, &lg->path, &oz->name);
+            return NGX_ERROR;
+        }
+    }
+}
+
+
+/*
  * An exclusive flock() on DIR/lock: one running node per directory.  The
  * master process keeps it across reloads (a second flock() of a new open
  * file would conflict with its own).
@@ -726,6 +910,7 @@ ngx_http_replog_log_lock(ngx_http_replog_log_t *lg, ngx_str_t *name)
 {
     u_char                      file[NGX_MAX_PATH];
     ngx_fd_t                    fd;
+    ngx_err_t                   err;
     ngx_uint_t                  i;
     ngx_core_conf_t            *ccf;
     ngx_http_replog_log_lock_t *lk;
@@ -734,7 +919,7 @@ ngx_http_replog_log_lock(ngx_http_replog_log_t *lg, ngx_str_t *name)
 
     for (i = 0; i < ngx_http_replog_log_nlocks; i++) {
         if (ngx_strcmp(lk[i].path, lg->path.data) == 0) {
-            return NGX_OK;
+            return ngx_http_replog_log_running(lg, name);
         }
     }
 
@@ -755,9 +940,28 @@ ngx_http_replog_log_lock(ngx_http_replog_log_t *lg, ngx_str_t *name)
     }
 
     if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
-        ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, ngx_errno,
-                      "replog_zone \"%V\": path=\"%V\" is locked by another "
-                      "running node", name, &lg->path);
+        err = ngx_errno;
+
+        if (ngx_inherited && err == NGX_EAGAIN) {
+            /*
+             * a binary upgrade (USR2): the old master, our parent, holds
+             * the lock and its workers keep appending to a zone of their
+             * own, so two writers would share the files
+             */
+            ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
+                          "replog_zone \"%V\": path=\"%V\" is locked by "
+                          "the running nginx (master process %P): a binary "
+                          "upgrade (USR2) cannot take over a durable log "
+                          "that the old workers still write; the old nginx "
+                          "keeps serving: stop it, then start the new "
+                          "binary", name, &lg->path, (ngx_pid_t) getppid());
+
+        } else {
+            ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, err,
+                          "replog_zone \"%V\": path=\"%V\" is locked by "
+                          "another running node", name, &lg->path);
+        }
+
         ngx_close_file(fd);
         return NGX_ERROR;
     }
@@ -917,6 +1121,18 @@ ngx_http_replog_log_write_meta(ngx_http_replog_log_t *lg, uint64_t epoch,
 
     ngx_sprintf(tmp, "%V/meta.tmp%Z", &lg->path);
     ngx_sprintf(name, "%V/meta%Z", &lg->path);
+
+    /*
+     * a node that acknowledged without fsync=always may come back with
+     * less than it reported: the incarnation it kept in the file (and
+     * takes at a start with fsync=always) is then one the master never
+     * saw, so the master takes its acked_id as the truth
+     */
+    if (lg->fsync != NGX_HTTP_REPLOG_FSYNC_ALWAYS
+        || (lg->zone && lg->zone->sh->log && lg->zone->sh->log->tainted))
+    {
+        incarnation = ~incarnation;
+    }
 
     rplog_header_write(meta, RPLOG_META_MAGIC, RPLOG_META_SIZE, epoch,
                        incarnation);
@@ -1098,6 +1314,10 @@ ngx_http_replog_log_init_process(ngx_cycle_t *cycle,
     lg->timer.log = cycle->log;
     lg->timer.cancelable = 1;
 
+    lg->group.handler = ngx_http_replog_log_grouped;
+    lg->group.data = lg;
+    lg->group.log = cycle->log;
+
     ngx_add_timer(&lg->timer, NGX_HTTP_REPLOG_LOG_POLL);
 
     return NGX_OK;
@@ -1124,12 +1344,50 @@ ngx_http_replog_log_exit_process(ngx_http_replog_zone_t *zone)
 
 
 /*
- * Posts the writer's task when there is something to write or fsync and
- * no other worker's task runs: the claim in the zone makes one writer.
+ * After appends, a reset, a flush: with fsync=always the writer goes at
+ * once, as clients wait for it; with fsync=off or TIME nothing waits for
+ * the write, so the appends of a millisecond go out in one (the timer is
+ * not cancelable: a worker that exits writes what it took first)
  */
 
 void
 ngx_http_replog_log_kick(ngx_http_replog_zone_t *zone)
+{
+    ngx_http_replog_log_t  *lg;
+
+    lg = zone->log;
+
+    if (lg == NULL || lg->task == NULL) {
+        return;
+    }
+
+    if (lg->fsync == NGX_HTTP_REPLOG_FSYNC_ALWAYS) {
+        ngx_http_replog_log_post(zone);
+        return;
+    }
+
+    if (!lg->group.timer_set) {
+        ngx_add_timer(&lg->group, NGX_HTTP_REPLOG_LOG_GROUP);
+    }
+}
+
+
+static void
+ngx_http_replog_log_grouped(ngx_event_t *ev)
+{
+    ngx_http_replog_log_t *lg = ev->data;
+
+    ngx_http_replog_log_post(lg->zone);
+}
+
+
+/*
+ * Posts the writer's task when there is something to write or fsync and
+ * no other worker's task runs: the claim in the zone makes one writer.
+ */
+
+static void
+ngx_http_replog_log_post(ngx_http_replog_zone_t *zone)
 {
     ngx_pid_t                  pid;
     ngx_uint_t                 work;
@@ -1146,10 +1404,17 @@ ngx_http_replog_log_kick(ngx_http_replog_zone_t *zone)
     sh = zone->sh;
     ls = sh->log;
 
+    /*
+     * with fsync=TIME what is written waits for its interval: the writer
+     * is not posted again and again before it is due
+     */
     work = sh->last_id > ls->written_id
            || ls->reset_gen != ls->done_gen
-           || (lg->fsync != NGX_HTTP_REPLOG_FSYNC_OFF
-               && ls->durable_id < ls->written_id);
+           || (ls->durable_id < ls->written_id
+               && (lg->fsync == NGX_HTTP_REPLOG_FSYNC_ALWAYS
+                   || (lg->fsync == NGX_HTTP_REPLOG_FSYNC_TIME
+                       && ngx_current_msec - ls->synced_at
+                          >= lg->interval)));
 
     if (!work) {
         return;
@@ -1199,7 +1464,16 @@ ngx_http_replog_log_kick(ngx_http_replog_zone_t *zone)
  * On a pool thread: everything appended since the last task in one write
  * (a few, when it is larger than the buffer or fills the segment), then
  * one fdatasync as the policy says, then the marks published in the zone.
- * Entries are copied under the zone lock, the I/O runs without it.
+ *
+ * The zone lock is taken twice per flush: once to read the marks and take
+ * the entries to write (their places and sizes, not their bytes), once to
+ * publish.  The bytes are copied without the lock: appended entries do not
+ * change, and what may free them under the writer is a /reset (the store
+ * changes the incarnation in the section that frees them, so the copy is
+ * checked against it and thrown away), a resizing reload (the old zone
+ * stays mapped in its workers) and an eviction, which only takes ids the
+ * files hold already (written_id, moved by this thread alone; after a
+ * failed write only durable_id is in the files, see abandon).
  */
 
 static void
@@ -1207,26 +1481,40 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
 {
     ngx_http_replog_log_t *lg = data;
 
-    u_char                    *p, *last, name[NGX_MAX_PATH];
-    size_t                     need, n;
-    ssize_t                    w;
-    uint64_t                   id, written, target, gen, epoch, incarnation;
-    uint64_t                   seg_first, seg_off, bytes, synced, rolls;
-    ngx_err_t                  err;
-    ngx_uint_t                 i, k, reset, sync, nsyncs, rolled;
-    ngx_http_replog_sh_t      *sh;
-    ngx_http_replog_zone_t    *zone;
-    ngx_http_replog_entry_t  **slots, *e;
-    ngx_http_replog_log_sh_t  *ls;
+    u_char                      *p, *q, *r, name[NGX_MAX_PATH];
+    size_t                       need;
+    ssize_t                      w;
+    uint64_t                     written, target, gen, epoch, incarnation;
+    uint64_t                     seg_first, seg_off, bytes, synced, rolls;
+    ngx_err_t                    err, was;
+    ngx_msec_t                   synced_at;
+    ngx_uint_t                   i, j, reset, sync, nsyncs, level, rolled;
+    ngx_http_replog_sh_t        *sh;
+    ngx_http_replog_zone_t      *zone;
+    ngx_http_replog_log_sh_t    *ls;
+    ngx_http_replog_log_take_t  *t;
 
     zone = lg->zone;
     sh = zone->sh;
     ls = sh->log;
     err = 0;
+    was = 0;
     bytes = 0;
     nsyncs = 0;
     sync = 0;
     rolled = 0;
+
+    /* without them the run fails as a write would, tried again later */
+
+    if (lg->buf == NULL) {
+        lg->buf = ngx_alloc(NGX_HTTP_REPLOG_LOG_BUF, log);
+        lg->buf_size = lg->buf ? NGX_HTTP_REPLOG_LOG_BUF : 0;
+    }
+
+    if (lg->take == NULL) {
+        lg->take = ngx_alloc(NGX_HTTP_REPLOG_LOG_TAKE
+                             * sizeof(ngx_http_replog_log_take_t), log);
+    }
 
     ngx_http_replog_store_lock(zone);
 
@@ -1239,6 +1527,7 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
     epoch = sh->epoch;
     incarnation = sh->incarnation;
     rolls = ls->rolls + reset;
+    synced_at = ls->synced_at;
 
     /* ids before the log's first id are in no segment to be written */
     if (sh->log_first > written + 1) {
@@ -1260,7 +1549,20 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
         }
     }
 
+    target = sh->last_id;
+    lg->ntake = 0;
+    lg->nnotes = 0;
+
+    if (lg->buf && lg->take) {
+        ngx_http_replog_log_take_locked(lg, sh, written + 1, target);
+    }
+
     ngx_http_replog_store_unlock(zone);
+
+    if (lg->buf == NULL || lg->take == NULL) {
+        err = NGX_ENOMEM;
+        goto failed;
+    }
 
     /* a file another writer replaced since this one opened it */
     if (lg->fd != NGX_INVALID_FILE
@@ -1314,81 +1616,12 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
         }
     }
 
-    if (lg->buf == NULL) {
-        lg->buf = ngx_alloc(NGX_HTTP_REPLOG_LOG_BUF, log);
-        if (lg->buf == NULL) {
-            err = NGX_ENOMEM;
-            goto failed;
-        }
+    while (lg->ntake) {
+        t = lg->take;
+        need = RPLOG_REC_HEADER + t[0].len;
 
-        lg->buf_size = NGX_HTTP_REPLOG_LOG_BUF;
-    }
-
-    for ( ;; ) {
-        /* as much as fits the buffer and the segment, under the lock */
-
-        ngx_http_replog_store_lock(zone);
-
-        if (ls->reset_gen != gen) {
-            ngx_http_replog_store_unlock(zone);
-            goto done;
-        }
-
-        target = sh->last_id;
-        p = lg->buf;
-        last = lg->buf + lg->buf_size;
-        id = written + 1;
-        need = 0;
-
-        while (id <= target) {
-            slots = ngx_http_replog_store_slots_locked(sh, id, &k);
-            if (slots == NULL) {
-                break;
-            }
-
-            for (i = 0; i < k && id <= target; i++, id++) {
-                e = slots[i];
-                need = RPLOG_REC_HEADER + e->len;
-
-                /*
-                 * a segment takes what fits its size, and always one
-                 * record: one larger than a segment extends it
-                 */
-                if ((size_t) (last - p) < need
-                    || (seg_first
-                        && seg_off + (p - lg->buf) + need
-                           > lg->segment
-                        && !(seg_off == RPLOG_SEG_HEADER && p == lg->buf)))
-                {
-                    goto copied;
-                }
-
-                /* the zone as the tail: where its chunks start */
-                ngx_http_replog_store_note_locked(sh, id,
-                    seg_first ? seg_first : written + 1,
-                    (seg_first ? seg_off : RPLOG_SEG_HEADER)
-                    + (p - lg->buf));
-
-                p = rplog_record_write(p, id, e->msg, e->msg_len, e->data,
-                                       e->len);
-                need = 0;
-            }
-        }
-
-    copied:
-
-        ngx_http_replog_store_unlock(zone);
-
-        n = p - lg->buf;
-
-        if (n == 0 && need == 0) {
-            break;
-        }
-
-        rplog_records_seal(lg->buf, p);
-
-        if (n == 0 && seg_first && need > (size_t) (last - lg->buf)) {
-            /* an entry larger than the buffer: a larger one */
+        if (need > lg->buf_size) {
+            /* an entry larger than the buffer, taken alone: a larger one */
             ngx_free(lg->buf);
             lg->buf_size = ngx_align(need, 4096);
             lg->buf = ngx_alloc(lg->buf_size, log);
@@ -1397,69 +1630,131 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
                 err = NGX_ENOMEM;
                 goto failed;
             }
-
-            continue;
         }
 
-        if (n == 0 || seg_first == 0) {
-            /* the segment is full (or none yet): the next one */
+        /* the records, framed without the lock: the take fits the buffer */
 
-            if (lg->fd != NGX_INVALID_FILE
-                && lg->fsync != NGX_HTTP_REPLOG_FSYNC_OFF
-                && synced < written)
-            {
-                if (fdatasync(lg->fd) == -1) {
+        p = lg->buf;
+
+        for (i = 0; i < lg->ntake; i++) {
+            p = rplog_record_write(p, written + 1 + i, t[i].msg,
+                                   t[i].msg_len, t[i].data, t[i].len);
+        }
+
+        ngx_memory_barrier();
+
+        if (sh->incarnation != incarnation || ls->reset_gen != gen) {
+            /* a reset freed the entries meanwhile: the copy is not theirs */
+            goto done;
+        }
+
+        rplog_records_seal(lg->buf, p);
+
+        /* out a segment at a time: it takes what fits, and one at least */
+
+        q = lg->buf;
+        i = 0;
+
+        while (i < lg->ntake) {
+            r = q;
+            j = i;
+
+            while (seg_first && j < lg->ntake) {
+                need = RPLOG_REC_HEADER + t[j].len;
+
+                if (seg_off + (r - q) + need > lg->segment
+                    && !(seg_off == RPLOG_SEG_HEADER && r == q))
+                {
+                    break;
+                }
+
+                /* the zone as the tail: where its chunks start */
+                ngx_http_replog_log_note(lg, written + 1 + (j - i),
+                                         seg_first, seg_off + (r - q));
+
+                r += need;
+                j++;
+            }
+
+            if (j == i) {
+                /* the segment is full (or none yet): the next one */
+
+                if (lg->fd != NGX_INVALID_FILE
+                    && lg->fsync != NGX_HTTP_REPLOG_FSYNC_OFF
+                    && synced < written)
+                {
+                    if (fdatasync(lg->fd) == -1) {
+                        err = ngx_errno;
+                        goto failed;
+                    }
+
+                    nsyncs++;
+                    synced = written;
+                }
+
+                if (ngx_http_replog_log_roll(lg, written + 1, epoch, log)
+                    != NGX_OK)
+                {
                     err = ngx_errno;
                     goto failed;
                 }
 
-                nsyncs++;
-                synced = written;
-            }
+                seg_first = written + 1;
+                seg_off = RPLOG_SEG_HEADER;
+                lg->fd_rolls = ++rolls;
+                rolled = 1;
 
-            if (ngx_http_replog_log_roll(lg, written + 1, epoch, log)
-                != NGX_OK)
-            {
-                err = ngx_errno;
-                goto failed;
-            }
-
-            seg_first = written + 1;
-            seg_off = RPLOG_SEG_HEADER;
-            lg->fd_rolls = ++rolls;
-            rolled = 1;
-
-            if (n == 0) {
                 continue;
             }
-        }
 
-        if (lg->fd == NGX_INVALID_FILE) {
-            ngx_http_replog_log_name(lg, name, seg_first);
-
-            lg->fd = ngx_open_file(name, NGX_FILE_WRONLY, NGX_FILE_OPEN, 0);
             if (lg->fd == NGX_INVALID_FILE) {
-                err = ngx_errno;
+                ngx_http_replog_log_name(lg, name, seg_first);
+
+                lg->fd = ngx_open_file(name, NGX_FILE_WRONLY, NGX_FILE_OPEN,
+                                       0);
+                if (lg->fd == NGX_INVALID_FILE) {
+                    err = ngx_errno;
+                    goto failed;
+                }
+
+                lg->fd_seg = seg_first;
+                lg->fd_rolls = rolls;
+
+                /* a segment cut at start: preallocated to its size again */
+                (void) posix_fallocate(lg->fd, 0, lg->segment);
+            }
+
+            w = pwrite(lg->fd, q, r - q, (off_t) seg_off);
+
+            if (w != (ssize_t) (r - q)) {
+                err = (w == -1) ? ngx_errno : NGX_ENOSPC;
                 goto failed;
             }
 
-            lg->fd_seg = seg_first;
-            lg->fd_rolls = rolls;
-
-            /* a segment cut at start: preallocated to its size again */
-            (void) posix_fallocate(lg->fd, 0, lg->segment);
+            seg_off += r - q;
+            bytes += r - q;
+            written += j - i;
+            q = r;
+            i = j;
         }
 
-        w = pwrite(lg->fd, lg->buf, n, (off_t) seg_off);
-
-        if (w != (ssize_t) n) {
-            err = (w == -1) ? ngx_errno : NGX_ENOSPC;
-            goto failed;
+        if (written >= target) {
+            break;
         }
 
-        seg_off += n;
-        bytes += n;
-        written = id - 1;
+        /* more than a buffer: the next part, in a locked section more */
+
+        ngx_http_replog_store_lock(zone);
+
+        if (ls->reset_gen != gen) {
+            ngx_http_replog_store_unlock(zone);
+            goto done;
+        }
+
+        ngx_http_replog_log_notes_locked(lg, sh, incarnation);
+        ngx_http_replog_log_take_locked(lg, sh, written + 1, target);
+
+        ngx_http_replog_store_unlock(zone);
     }
 
     sync = 0;
@@ -1469,8 +1764,7 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
             sync = 1;
 
         } else if (lg->fsync == NGX_HTTP_REPLOG_FSYNC_TIME
-                   && ngx_http_replog_log_now() - lg->last_sync
-                      >= lg->interval)
+                   && ngx_http_replog_log_now() - synced_at >= lg->interval)
         {
             sync = 1;
         }
@@ -1484,7 +1778,7 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
 
         nsyncs++;
         synced = written;
-        lg->last_sync = ngx_http_replog_log_now();
+        synced_at = ngx_http_replog_log_now();
     }
 
     /* retention: after a roll, or once a second for age= */
@@ -1501,6 +1795,8 @@ done:
     ngx_http_replog_store_lock(zone);
 
     if (ls->reset_gen == gen) {
+        ngx_http_replog_log_notes_locked(lg, sh, incarnation);
+
         ls->done_gen = gen;
 
         if (lg->fsync == NGX_HTTP_REPLOG_FSYNC_OFF) {
@@ -1517,8 +1813,11 @@ done:
         ls->meta_epoch = epoch;
         ls->meta_incarnation = incarnation;
         ls->fsyncs += nsyncs;
+        ls->flushes += (bytes != 0);
+        ls->synced_at = synced_at;
         ls->rolls = rolls;
         ls->bytes_written += bytes;
+        was = ls->failed;
         ls->failed = 0;
         ls->abandon = 0;
     }
@@ -1527,15 +1826,16 @@ done:
 
     ngx_http_replog_store_unlock(zone);
 
+    if (was) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "replog_zone \"%V\": the log in \"%V\" is written "
+                      "again, up to id %uL: writes are taken",
+                      &zone->name, &lg->path, written);
+    }
+
     return;
 
 failed:
-
-    ngx_log_error(NGX_LOG_CRIT, log, err,
-                  "replog_zone \"%V\": writing the log in \"%V\" failed "
-                  "after id %uL: writes are refused until it is written "
-                  "again from the zone, into a new segment",
-                  &zone->name, &lg->path, synced);
 
     if (lg->fd != NGX_INVALID_FILE) {
         ngx_close_file(lg->fd);
@@ -1544,6 +1844,7 @@ failed:
 
     ngx_http_replog_store_lock(zone);
 
+    was = ls->failed;
     ls->failed = err ? err : EIO;
     ls->abandon = 1;
     ls->write_errors++;
@@ -1557,6 +1858,107 @@ failed:
     ls->claim = 0;
 
     ngx_http_replog_store_unlock(zone);
+
+    /* once per failure, not at every retry: a retry failing alike is info */
+    level = (was == ls->failed) ? NGX_LOG_INFO : NGX_LOG_CRIT;
+
+    ngx_log_error(level, log, err,
+                  "replog_zone \"%V\": writing the log in \"%V\" failed "
+                  "after id %uL: writes are refused until it is written "
+                  "again from the zone, into a new segment",
+                  &zone->name, &lg->path, synced);
+}
+
+
+/*
+ * Where a chunk's first record went, noted without the lock as it is
+ * framed for its segment and handed to the zone's index under the lock
+ * once written (a failed write notes nothing: the rewrite notes again)
+ */
+
+static void
+ngx_http_replog_log_note(ngx_http_replog_log_t *lg, uint64_t id,
+    uint64_t seg, uint64_t off)
+{
+    ngx_http_replog_log_note_t  *n;
+
+    if ((id - 1) % NGX_HTTP_REPLOG_CHUNK != 0
+        || lg->nnotes == NGX_HTTP_REPLOG_LOG_NOTES)
+    {
+        return;
+    }
+
+    n = &lg->notes[lg->nnotes++];
+    n->id = id;
+    n->seg = seg;
+    n->off = off;
+}
+
+
+static void
+ngx_http_replog_log_notes_locked(ngx_http_replog_log_t *lg,
+    ngx_http_replog_sh_t *sh, uint64_t incarnation)
+{
+    ngx_uint_t  i;
+
+    /* of entries a reset has freed since: nothing to note */
+    if (sh->incarnation == incarnation) {
+        for (i = 0; i < lg->nnotes; i++) {
+            ngx_http_replog_store_note_locked(sh, lg->notes[i].id,
+                                              lg->notes[i].seg,
+                                              lg->notes[i].off);
+        }
+    }
+
+    lg->nnotes = 0;
+}
+
+
+/*
+ * Under the zone lock: the entries from id on, up to target, as many as
+ * the buffer holds framed (and always one), their places and sizes only
+ */
+
+static void
+ngx_http_replog_log_take_locked(ngx_http_replog_log_t *lg,
+    ngx_http_replog_sh_t *sh, uint64_t id, uint64_t target)
+{
+    size_t                       size, need;
+    ngx_uint_t                   i, k, n;
+    ngx_http_replog_entry_t    **slots, *e;
+    ngx_http_replog_log_take_t  *t;
+
+    n = 0;
+    size = 0;
+
+    while (id <= target && n < NGX_HTTP_REPLOG_LOG_TAKE) {
+        slots = ngx_http_replog_store_slots_locked(sh, id, &k);
+        if (slots == NULL) {
+            break;
+        }
+
+        for (i = 0; i < k && id <= target; i++, id++) {
+            e = slots[i];
+            need = RPLOG_REC_HEADER + e->len;
+
+            if (n == NGX_HTTP_REPLOG_LOG_TAKE
+                || (n && size + need > lg->buf_size))
+            {
+                goto taken;
+            }
+
+            t = &lg->take[n++];
+            t->data = e->data;
+            t->len = e->len;
+            t->msg = e->msg;
+            t->msg_len = e->msg_len;
+            size += need;
+        }
+    }
+
+taken:
+
+    lg->ntake = n;
 }
 
 
@@ -1815,34 +2217,38 @@ ngx_http_replog_log_done(ngx_event_t *ev)
 {
     ngx_http_replog_log_t *lg = ev->data;
 
-    uint64_t                   durable;
-    ngx_http_replog_peers_t    peers;
-    ngx_http_replog_zone_t    *zone;
+    uint64_t                 durable;
+    ngx_http_replog_zone_t  *zone;
 
     zone = lg->zone;
     lg->posted = 0;
 
+    /* the next flush first: what came meanwhile is written meanwhile */
+    ngx_http_replog_log_kick(zone);
+
     /*
-     * the durable mark moved: clients parked on it are answered, here and
-     * in the other workers, as an ack would
+     * the durable mark moved (back, too, after a reset): what is parked on
+     * it is answered now, in the other workers through the wake-up channel
+     * and here at once, with no poll in between
      */
     durable = zone->sh->log->durable_id;
 
-    if (lg->fsync == NGX_HTTP_REPLOG_FSYNC_ALWAYS && durable > lg->woke) {
-        lg->woke = durable;
-
-        if (zone->role == NGX_HTTP_REPLOG_MASTER) {
-            ngx_http_replog_registry_peers(zone, &peers);
-            ngx_http_replog_wake_others(zone, durable, &peers);
-            ngx_http_replog_engine_woken((ngx_cycle_t *) ngx_cycle);
-
-        } else if (lg->durable) {
-            /* a secondary's acks parked in this worker; others poll */
-            lg->durable(zone);
-        }
+    if (lg->fsync != NGX_HTTP_REPLOG_FSYNC_ALWAYS || durable == lg->woke) {
+        return;
     }
 
-    ngx_http_replog_log_kick(zone);
+    lg->woke = durable;
+
+    ngx_http_replog_wake_others(zone, durable, NULL);
+
+    if (zone->role == NGX_HTTP_REPLOG_MASTER) {
+        ngx_http_replog_engine_woken((ngx_cycle_t *) ngx_cycle,
+                                     NGX_HTTP_REPLOG_WOKEN_FSYNC);
+
+    } else if (lg->durable) {
+        /* a secondary's acks parked in this worker */
+        lg->durable(zone, NGX_HTTP_REPLOG_WOKEN_FSYNC);
+    }
 }
 
 
@@ -1851,7 +2257,7 @@ ngx_http_replog_log_poll(ngx_event_t *ev)
 {
     ngx_http_replog_log_t *lg = ev->data;
 
-    ngx_http_replog_log_kick(lg->zone);
+    ngx_http_replog_log_post(lg->zone);
 
     if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
         ngx_add_timer(ev, lg->fsync == NGX_HTTP_REPLOG_FSYNC_TIME

@@ -29,7 +29,8 @@
 typedef struct ngx_http_replog_zone_s  ngx_http_replog_zone_t;
 
 /* called in the writer's worker when its fsync made more ids durable */
-typedef void (*ngx_http_replog_log_durable_pt)(ngx_http_replog_zone_t *zone);
+typedef void (*ngx_http_replog_log_durable_pt)(ngx_http_replog_zone_t *zone,
+    ngx_uint_t by);
 
 
 /* the writer's state, in the zone: any worker may be the next writer */
@@ -47,8 +48,10 @@ typedef struct {
     uint64_t                        done_gen;    /* ... carried out */
     uint64_t                        rolls;       /* segments created */
     uint64_t                        retained;    /* segments dropped */
+    ngx_msec_t                      synced_at;   /* the last fdatasync */
 
     uint64_t                        fsyncs;
+    uint64_t                        flushes;     /* tasks that wrote */
     uint64_t                        synced_entries;
     uint64_t                        write_errors;
     uint64_t                        bytes_written;
@@ -57,7 +60,32 @@ typedef struct {
     ngx_err_t                       failed;      /* last write error */
     ngx_uint_t                      abandon;     /* roll before writing */
     ngx_uint_t                      known;       /* DIR/meta was there */
+    ngx_uint_t                      tainted;     /* ran without always */
 } ngx_http_replog_log_sh_t;
+
+
+/*
+ * An entry the writer takes under the zone lock, copied after it: the
+ * sizes as they were then, so a copy never reads past the entry even if a
+ * reset freed it meanwhile (the copy is then thrown away)
+ */
+typedef struct {
+    u_char                         *data;
+    uint32_t                        len;
+    uint32_t                        msg;
+    uint32_t                        msg_len;
+} ngx_http_replog_log_take_t;
+
+
+/* where a chunk's first record was written, for the zone's index */
+typedef struct {
+    uint64_t                        id;
+    uint64_t                        seg;
+    uint64_t                        off;
+} ngx_http_replog_log_note_t;
+
+/* at most the chunks of one take, and both ends */
+#define NGX_HTTP_REPLOG_LOG_NOTES      (32768 / 1024 + 2)
 
 
 /* a zone's durable log as configured, and this worker's writer */
@@ -74,13 +102,16 @@ typedef struct {
     ngx_fd_t                        fd;
     uint64_t                        fd_seg;      /* first id of fd's */
     uint64_t                        fd_rolls;    /* rolls when opened */
-    uint64_t                        synced;      /* thread: id fsynced */
-    ngx_msec_t                      last_sync;   /* thread: when */
     u_char                         *buf;
     size_t                          buf_size;
+    ngx_http_replog_log_take_t     *take;        /* thread: this part's */
+    ngx_uint_t                      ntake;
+    ngx_http_replog_log_note_t      notes[NGX_HTTP_REPLOG_LOG_NOTES];
+    ngx_uint_t                      nnotes;
     void                           *tp;          /* ngx_thread_pool_t */
     void                           *task;        /* ngx_thread_task_t */
     ngx_event_t                     timer;
+    ngx_event_t                     group;       /* fsync=off, TIME */
     uint64_t                        woke;        /* durable mark seen */
     ngx_msec_t                      retain_at;   /* thread: last look */
     ngx_http_replog_log_durable_pt  durable;     /* a secondary's acks */
@@ -93,6 +124,8 @@ char *ngx_http_replog_log_parse(ngx_conf_t *cf, ngx_str_t *name,
 char *ngx_http_replog_log_retention(ngx_conf_t *cf, ngx_str_t *name,
     ngx_http_replog_zone_t *zone, ngx_str_t *args, ngx_uint_t n);
 ngx_int_t ngx_http_replog_log_open(ngx_http_replog_zone_t *zone);
+ngx_int_t ngx_http_replog_log_reload(ngx_http_replog_zone_t *zone,
+    ngx_http_replog_zone_t *ozone);
 void ngx_http_replog_log_kick(ngx_http_replog_zone_t *zone);
 void ngx_http_replog_log_reset(ngx_http_replog_zone_t *zone);
 ngx_int_t ngx_http_replog_log_refusing(ngx_http_replog_zone_t *zone,

@@ -16,6 +16,7 @@
 #include "ngx_http_replog_api.h"
 #include "ngx_http_replog_engine.h"
 #include "ngx_http_replog_json.h"
+#include "ngx_http_replog_tail.h"
 
 
 #define NGX_HTTP_REPLOG_LIST_BUF   65536
@@ -33,6 +34,8 @@ static ngx_int_t ngx_http_replog_post_answer(ngx_http_request_t *r,
     ngx_uint_t status, ngx_http_replog_peers_t *peers);
 static ngx_int_t ngx_http_replog_list(ngx_http_request_t *r,
     ngx_http_replog_ctx_t *ctx);
+static ngx_int_t ngx_http_replog_list_start(ngx_http_request_t *r,
+    uint64_t since, uint64_t limit);
 static ngx_int_t ngx_http_replog_list_runs(ngx_http_request_t *r,
     ngx_http_replog_ctx_t *ctx, ngx_http_replog_peers_t *peers, off_t *len);
 static ngx_int_t ngx_http_replog_list_measure(ngx_http_request_t *r,
@@ -249,6 +252,13 @@ ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
 
     /* durable log hook: nothing is taken while the disk refuses it */
     if (ngx_http_replog_log_refusing(zone, &err_no)) {
+#ifdef EDQUOT
+        /* a quota reached is a full disk to the client: 507 */
+        if (err_no == EDQUOT) {
+            err_no = NGX_ENOSPC;
+        }
+#endif
+
         if (ngx_http_replog_retry_after(r, 1) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -298,6 +308,7 @@ ngx_http_replog_post_body_json(ngx_http_request_t *r, ngx_str_t *body)
     ctx->appended = a;
 
     ngx_http_replog_engine_appended(ctx->node, a.id, &peers);
+    ngx_http_replog_tail_appended(zone, a.id);
 
     /* the master counts once its own copy is durable (log.c) */
     if (ngx_http_replog_holders(&peers, a.id) < (ngx_uint_t) ctx->wc) {
@@ -363,13 +374,9 @@ ngx_http_replog_post_answer(ngx_http_request_t *r, ngx_uint_t status,
 static ngx_int_t
 ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
 {
-    u_char                         buf[NGX_INT64_LEN + 16];
-    off_t                          len;
-    uint64_t                       since, limit, epoch;
-    ngx_int_t                      rc;
-    ngx_str_t                      fields;
-    ngx_http_replog_zone_t        *zone;
-    ngx_http_replog_peers_t        peers;
+    uint64_t     since, limit;
+    ngx_int_t    rc, tail;
+    ngx_msec_t   wait;
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -386,6 +393,51 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
                    "since and limit must be non-negative integers");
     }
 
+    tail = ngx_http_replog_tail_arg(r, ctx->conf->tail_max_wait, &wait);
+
+    if (tail == NGX_ERROR) {
+        return ngx_http_replog_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "wait must be a time such as 500ms, 5s or 1m (a bare "
+                   "number is seconds) of at most %M ms "
+                   "(replog_tail_max_wait)", ctx->conf->tail_max_wait);
+    }
+
+    if (tail == NGX_OK) {
+        if (since == NGX_HTTP_REPLOG_SINCE_FIRST) {
+            /* without since: from the log's first id */
+            since = ngx_http_replog_store_first(ctx->node->shm_zone->data)
+                    - 1;
+        }
+
+        /* tailing: parked until an entry past since, see tail.c */
+        rc = ngx_http_replog_tail_park(r, ctx->node->shm_zone->data, since,
+                                       limit, wait,
+                                       ngx_http_replog_list_start);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    return ngx_http_replog_list_start(r, since, limit);
+}
+
+
+/* the list past since, limit ids at most: a snapshot of the log now */
+
+static ngx_int_t
+ngx_http_replog_list_start(ngx_http_request_t *r, uint64_t since,
+    uint64_t limit)
+{
+    u_char                         buf[NGX_INT64_LEN + 16];
+    off_t                          len;
+    uint64_t                       epoch;
+    ngx_int_t                      rc;
+    ngx_str_t                      fields;
+    ngx_http_replog_ctx_t         *ctx;
+    ngx_http_replog_zone_t        *zone;
+    ngx_http_replog_peers_t        peers;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
     zone = ctx->node->shm_zone->data;
 
     /* a snapshot: what is appended while streaming is not included */

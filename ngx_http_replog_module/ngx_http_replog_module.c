@@ -10,6 +10,7 @@
 #include "ngx_http_replog_api.h"
 #include "ngx_http_replog_engine.h"
 #include "ngx_http_replog_json.h"
+#include "ngx_http_replog_tail.h"
 
 #include <openssl/evp.h>
 
@@ -232,6 +233,13 @@ static ngx_command_t  ngx_http_replog_commands[] = {
       0,
       NULL },
 
+    { ngx_string("replog_tail_max_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_replog_loc_conf_t, tail_max_wait),
+      NULL },
+
       ngx_null_command
 };
 
@@ -401,6 +409,7 @@ ngx_http_replog_create_loc_conf(ngx_conf_t *cf)
     rlcf->api = NGX_CONF_UNSET;
     rlcf->wc = NGX_CONF_UNSET;
     rlcf->wc_timeout = NGX_CONF_UNSET_MSEC;
+    rlcf->tail_max_wait = NGX_CONF_UNSET_MSEC;
 
     return rlcf;
 }
@@ -420,6 +429,8 @@ ngx_http_replog_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->wc, prev->wc, NGX_HTTP_REPLOG_WC_MAJORITY);
     ngx_conf_merge_msec_value(conf->wc_timeout, prev->wc_timeout, 0);
+    ngx_conf_merge_msec_value(conf->tail_max_wait, prev->tail_max_wait,
+                              60000);
 
     return NGX_CONF_OK;
 }
@@ -432,8 +443,9 @@ ngx_http_replog_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ssize_t                  size;
     ngx_str_t               *value;
+    ngx_uint_t               i;
     ngx_shm_zone_t          *shm_zone, **pz;
-    ngx_http_replog_zone_t  *zone;
+    ngx_http_replog_zone_t  *zone, *ozone;
 
     value = cf->args->elts;
 
@@ -481,6 +493,23 @@ ngx_http_replog_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
+    }
+
+    /* one writer per directory: two zones would write the same files */
+    pz = rmcf->zones.elts;
+
+    for (i = 0; zone->log && i < rmcf->zones.nelts; i++) {
+        ozone = pz[i]->data;
+
+        if (ozone->log
+            && ngx_strcmp(ozone->log->path.data, zone->log->path.data) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "replog_zone \"%V\": path=\"%V\" is already "
+                               "the log of replog_zone \"%V\"", &value[1],
+                               &zone->log->path, &ozone->name);
+            return NGX_CONF_ERROR;
+        }
     }
 
     shm_zone->init = ngx_http_replog_init_zone;
@@ -1309,7 +1338,9 @@ ngx_http_replog_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_replog_wake_init_process(cycle) != NGX_OK) {
+    if (ngx_http_replog_wake_init_process(cycle) != NGX_OK
+        || ngx_http_replog_tail_init_process(cycle) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -74,6 +74,7 @@ typedef struct {
     ngx_str_t                       api_key;  /* .data == NULL: unset */
     ngx_int_t                       wc;
     ngx_msec_t                      wc_timeout;
+    ngx_msec_t                      tail_max_wait;
     off_t                           max_body;
     ngx_http_replog_srv_conf_t     *node;
     ngx_http_core_loc_conf_t       *clcf;

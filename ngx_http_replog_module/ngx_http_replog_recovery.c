@@ -21,6 +21,7 @@
 #include "ngx_http_replog_engine.h"
 #include "ngx_http_replog_json.h"
 #include "ngx_http_replog_client.h"
+#include "ngx_http_replog_tail.h"
 
 
 #define NGX_HTTP_REPLOG_PULL_PAGE  4096
@@ -435,6 +436,8 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
         ngx_http_replog_recovery_failed(rec, "cannot store its page");
         return;
     }
+
+    ngx_http_replog_tail_appended(rec->zone, a.acked_id);
 
     rec->last = a.acked_id;
 

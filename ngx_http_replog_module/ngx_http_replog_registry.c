@@ -389,9 +389,11 @@ ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
     uint64_t generation, uint64_t acked_id, uint64_t incarnation,
     ngx_uint_t ok, ngx_http_replog_peers_t *peers, ngx_log_t *log)
 {
+    size_t                        addr_len;
     ngx_int_t                     rc;
     ngx_http_replog_sh_t         *sh;
     ngx_http_replog_secondary_t  *s;
+    u_char                        addr[NGX_SOCKADDR_STRLEN];
 
     static const char  err[] = "acked_id beyond the master's log";
 
@@ -412,12 +414,15 @@ ngx_http_replog_registry_ack(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
         if (s->last_error_len != sizeof(err) - 1
             || ngx_strncmp(s->last_error, err, sizeof(err) - 1) != 0)
         {
+            addr_len = ngx_sock_ntop(&s->sockaddr.sockaddr, s->socklen,
+                                     addr, NGX_SOCKADDR_STRLEN, 1);
+
             ngx_log_error(NGX_LOG_WARN, log, 0,
-                          "replog: secondary \"%*s\" at %*s:%d answered "
+                          "replog: secondary \"%*s\" at %*s answered "
                           "acked_id %uL, beyond the master's last id %uL: "
                           "a protocol error, ignored",
-                          s->id_len, s->id, s->host_len, s->host,
-                          (int) s->port, acked_id, sh->last_id);
+                          s->id_len, s->id, addr_len, addr,
+                          acked_id, sh->last_id);
         }
 
         rc = NGX_DECLINED;
@@ -766,7 +771,9 @@ static void
 ngx_http_replog_registry_set_status(ngx_http_replog_secondary_t *s,
     ngx_uint_t status, const char *why, ngx_log_t *log)
 {
+    size_t      addr_len;
     ngx_uint_t  level;
+    u_char      addr[NGX_SOCKADDR_STRLEN];
 
     /* a state change is logged once, at notice or warn */
     if (s->status == status) {
@@ -777,9 +784,13 @@ ngx_http_replog_registry_set_status(ngx_http_replog_secondary_t *s,
                                                      : NGX_LOG_WARN;
     }
 
+    /* with its port, and an IPv6 address in brackets */
+    addr_len = ngx_sock_ntop(&s->sockaddr.sockaddr, s->socklen, addr,
+                             NGX_SOCKADDR_STRLEN, 1);
+
     ngx_log_error(level, log, 0,
-                  "replog: secondary \"%*s\" at %*s:%d %s -> %s: %s",
-                  s->id_len, s->id, s->host_len, s->host, (int) s->port,
+                  "replog: secondary \"%*s\" at %*s %s -> %s: %s",
+                  s->id_len, s->id, addr_len, addr,
                   ngx_http_replog_status_name(s->status),
                   ngx_http_replog_status_name(status), why);
 

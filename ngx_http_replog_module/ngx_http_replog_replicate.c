@@ -15,6 +15,7 @@
 #include <ngx_http.h>
 #include "ngx_http_replog_api.h"
 #include "ngx_http_replog_json.h"
+#include "ngx_http_replog_tail.h"
 
 
 static ngx_int_t ngx_http_replog_replicate_body(ngx_http_request_t *r,
@@ -26,15 +27,20 @@ static ngx_int_t ngx_http_replog_park(ngx_http_request_t *r,
     ngx_event_handler_pt handler, ngx_msec_t delay);
 static void ngx_http_replog_durable(ngx_event_t *ev);
 static ngx_int_t ngx_http_replog_durable_answer(ngx_http_request_t *r);
-static void ngx_http_replog_durable_woken(ngx_http_replog_zone_t *zone);
+static void ngx_http_replog_durable_woken(ngx_http_replog_zone_t *zone,
+    ngx_uint_t by);
+static void ngx_http_replog_durable_mark(ngx_http_replog_zone_t *zone);
 static ngx_str_t *ngx_http_replog_master_from(ngx_http_request_t *r,
     ngx_str_t *url);
 static ngx_int_t ngx_http_replog_acked(ngx_http_request_t *r,
     ngx_uint_t status, const char *err, ngx_http_replog_applied_t *a);
 
 
-/* durable log hook: how often a parked ack looks at the writer's mark */
-#define NGX_HTTP_REPLOG_DURABLE_POLL  2
+/*
+ * durable log hook: how often a parked ack looks at the writer's mark by
+ * itself, a safety net: the writer's completion answers it
+ */
+#define NGX_HTTP_REPLOG_DURABLE_POLL  50
 
 
 /* durable log hook: this worker's acks parked for the writer */
@@ -148,23 +154,31 @@ ngx_http_replog_delayed(ngx_event_t *ev)
 
 
 /*
- * durable log hook: a parked ack looks at the durable mark on its timer,
- * and is answered at once when the writer's completion runs in this worker
+ * durable log hook: a parked ack is answered when the writer's completion
+ * runs, at once in the writer's worker, through the wake-up channel in the
+ * others; its timer is the safety net (a worker without a wake-up entry)
  */
 
 static void
 ngx_http_replog_durable(ngx_event_t *ev)
 {
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    ngx_connection_t        *c;
+    ngx_http_request_t      *r;
+    ngx_http_replog_ctx_t   *ctx;
+    ngx_http_replog_zone_t  *zone;
 
     r = ev->data;
     c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
+    zone = ctx->node->shm_zone->data;
 
     if (ngx_http_replog_durable_answer(r) != NGX_OK) {
         ngx_add_timer(ev, NGX_HTTP_REPLOG_DURABLE_POLL);
         return;
     }
+
+    ngx_http_replog_store_count(zone, NGX_HTTP_REPLOG_WOKEN_POLL, 1);
+    ngx_http_replog_durable_mark(zone);
 
     ngx_http_run_posted_requests(c);
 }
@@ -200,8 +214,9 @@ ngx_http_replog_durable_answer(ngx_http_request_t *r)
 
 
 static void
-ngx_http_replog_durable_woken(ngx_http_replog_zone_t *zone)
+ngx_http_replog_durable_woken(ngx_http_replog_zone_t *zone, ngx_uint_t by)
 {
+    ngx_int_t               answered;
     ngx_queue_t             ready, *q;
     ngx_connection_t       *c;
     ngx_http_request_t     *r;
@@ -212,6 +227,11 @@ ngx_http_replog_durable_woken(ngx_http_replog_zone_t *zone)
      * may free another (its cleanup takes it off whichever list it is on)
      */
     ngx_queue_init(&ready);
+    answered = 0;
+
+    if (ngx_http_replog_parked.next == NULL) {
+        return;
+    }
 
     q = ngx_queue_head(&ngx_http_replog_parked);
 
@@ -241,8 +261,49 @@ ngx_http_replog_durable_woken(ngx_http_replog_zone_t *zone)
             continue;
         }
 
+        answered++;
         ngx_http_run_posted_requests(c);
     }
+
+    if (answered) {
+        ngx_http_replog_store_count(zone, by, answered);
+    }
+
+    ngx_http_replog_durable_mark(zone);
+}
+
+
+/* this worker's lowest parked ack in the zone's wake-up entry, 0: none */
+
+static void
+ngx_http_replog_durable_mark(ngx_http_replog_zone_t *zone)
+{
+    uint64_t                lowest;
+    ngx_queue_t            *q;
+    ngx_http_replog_ctx_t  *ctx;
+
+    if (zone->wake == NULL) {
+        return;
+    }
+
+    lowest = 0;
+
+    if (ngx_http_replog_parked.next) {
+        for (q = ngx_queue_head(&ngx_http_replog_parked);
+             q != ngx_queue_sentinel(&ngx_http_replog_parked);
+             q = ngx_queue_next(q))
+        {
+            ctx = ngx_queue_data(q, ngx_http_replog_ctx_t, parked);
+
+            if (ctx->node->shm_zone->data == zone
+                && (lowest == 0 || ctx->applied.acked_id < lowest))
+            {
+                lowest = ctx->applied.acked_id;
+            }
+        }
+    }
+
+    ngx_http_replog_wake_mark(zone->wake, lowest, 0);
 }
 
 
@@ -258,6 +319,7 @@ ngx_http_replog_delay_cleanup(void *data)
     if (ctx->parked.prev) {
         ngx_queue_remove(&ctx->parked);
         ctx->parked.prev = NULL;
+        ngx_http_replog_durable_mark(ctx->node->shm_zone->data);
     }
 }
 
@@ -268,6 +330,8 @@ ngx_http_replog_apply(ngx_http_request_t *r)
     ngx_int_t                    rc;
     ngx_str_t                    url, *master;
     ngx_http_replog_ctx_t       *ctx;
+    ngx_uint_t                   expect;
+    ngx_http_replog_zone_t      *zone;
     ngx_http_replog_applied_t    a;
     ngx_http_replog_srv_conf_t  *node;
 
@@ -277,10 +341,26 @@ ngx_http_replog_apply(ngx_http_request_t *r)
     master = (node->master_url.len == 0)
              ? ngx_http_replog_master_from(r, &url) : NULL;
 
-    rc = ngx_http_replog_store_apply(node->shm_zone->data, ctx->epoch,
-                                     ctx->first_id, ctx->entries,
-                                     ctx->nentries,
+    zone = node->shm_zone->data;
+
+    /*
+     * durable log hook: marked before the apply (any id) so that a writer
+     * that publishes the mark after the apply's look sees this worker
+     */
+    expect = zone->wake && zone->wake->lowest == 0;
+
+    if (expect) {
+        ngx_http_replog_wake_mark(zone->wake, 1, 0);
+    }
+
+    rc = ngx_http_replog_store_apply(zone, ctx->epoch, ctx->first_id,
+                                     ctx->entries, ctx->nentries,
                                      node->max_pending, master, &a);
+
+    if (expect && rc != NGX_OK) {
+        /* nothing stored, nothing parks */
+        ngx_http_replog_durable_mark(zone);
+    }
 
     if (rc == NGX_HTTP_REPLOG_EPOCH) {
         return ngx_http_replog_acked(r, NGX_HTTP_CONFLICT,
@@ -317,11 +397,18 @@ ngx_http_replog_apply(ngx_http_request_t *r)
                       a.ended, a.restarted);
     }
 
+    /* tailers of this node's log, in any worker */
+    ngx_http_replog_tail_appended(node->shm_zone->data, a.acked_id);
+
     /* replog_fail_rate: stored, yet answered as failed (for testing) */
 
     if (node->fail_rate
         && (ngx_uint_t) ngx_random() % 1000000 < node->fail_rate)
     {
+        if (expect) {
+            ngx_http_replog_durable_mark(zone);
+        }
+
         return ngx_http_replog_acked(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                      "failure simulated by replog_fail_rate",
                                      &a);
@@ -329,11 +416,9 @@ ngx_http_replog_apply(ngx_http_request_t *r)
 
     /*
      * durable log hook: with fsync=always the ack is the durable prefix,
-     * so the answer waits (on a timer, never blocking) for the writer
+     * so the answer waits (never blocking) for the writer's completion
      */
-    if (ngx_http_replog_log_held(node->shm_zone->data, a.acked_id)
-        < a.acked_id)
-    {
+    if (ngx_http_replog_log_held(zone, a.acked_id) < a.acked_id) {
         ctx->applied = a;
 
         if (ngx_http_replog_parked.next == NULL) {
@@ -345,11 +430,17 @@ ngx_http_replog_apply(ngx_http_request_t *r)
 
         if (rc == NGX_DONE) {
             ngx_queue_insert_tail(&ngx_http_replog_parked, &ctx->parked);
-            ngx_http_replog_log_on_durable(node->shm_zone->data,
+            ngx_http_replog_log_on_durable(zone,
                                            ngx_http_replog_durable_woken);
         }
 
+        ngx_http_replog_durable_mark(zone);
+
         return rc;
+    }
+
+    if (expect) {
+        ngx_http_replog_durable_mark(zone);
     }
 
     return ngx_http_replog_acked(r, NGX_HTTP_OK, NULL, &a);

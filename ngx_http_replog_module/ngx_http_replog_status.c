@@ -92,7 +92,11 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
     ngx_http_replog_secondary_t  *s;
 
     static const char  *wakers[NGX_HTTP_REPLOG_WOKEN_N] = {
-        "ack", "worker", "poll"
+        "ack", "worker", "poll", "fsync"
+    };
+
+    static const char  *tailed[NGX_HTTP_REPLOG_TAIL_N] = {
+        "append", "worker", "poll", "timeout", "exit"
     };
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
@@ -163,6 +167,13 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
                                         "those fsyncs (per fsync: divide).");
         p = ngx_sprintf(p, "replog_log_synced_entries_total{node=\"%*s\"} "
                         "%uL\n", nlen, node, st->log.synced_entries);
+
+        p = ngx_http_replog_metric_head(p, "log_flushes_total", "counter",
+                                        "Runs of the durable log's writer "
+                                        "that wrote: one per group of "
+                                        "appends.");
+        p = ngx_sprintf(p, "replog_log_flushes_total{node=\"%*s\"} %uL\n",
+                        nlen, node, st->log.flushes);
 
         p = ngx_http_replog_metric_head(p, "log_written_bytes_total",
                                         "counter", "Bytes written to the "
@@ -243,11 +254,31 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
                                     "Parked clients answered, by what woke "
                                     "them: an ack read by their own worker, "
                                     "a wake-up sent by another worker, the "
-                                    "safety-net poll.");
+                                    "safety-net poll, the durable log's "
+                                    "fsync completing in their worker.");
 
     for (k = 0; k < NGX_HTTP_REPLOG_WOKEN_N; k++) {
         p = ngx_sprintf(p, "replog_wakeups_total{node=\"%*s\",by=\"%s\"} "
                         "%ui\n", nlen, node, wakers[k], st->counters[k]);
+    }
+
+    p = ngx_http_replog_metric_head(p, "tailers", "gauge",
+                                    "Readers parked by GET /messages?wait= "
+                                    "until an entry past their since.");
+    p = ngx_sprintf(p, "replog_tailers{node=\"%*s\"} %ui\n",
+                    nlen, node, st->counters[NGX_HTTP_REPLOG_TAILERS]);
+
+    p = ngx_http_replog_metric_head(p, "tail_wakeups_total", "counter",
+                                    "Parked readers answered, by what woke "
+                                    "them: an append of their own worker, "
+                                    "a wake-up sent by another worker, the "
+                                    "safety-net poll, the end of their wait "
+                                    "(empty list), their worker's exit.");
+
+    for (k = 0; k < NGX_HTTP_REPLOG_TAIL_N; k++) {
+        p = ngx_sprintf(p, "replog_tail_wakeups_total{node=\"%*s\","
+                        "by=\"%s\"} %ui\n", nlen, node, tailed[k],
+                        st->counters[NGX_HTTP_REPLOG_TAILED + k]);
     }
 
     p = ngx_http_replog_metric_head(p, "zone_locks_total", "counter",
@@ -361,6 +392,10 @@ ngx_http_replog_health(ngx_http_request_t *r, ngx_str_t *path)
 
     read_only = !(master && st->state == NGX_HTTP_REPLOG_OPEN
                   && (!ctx->node->quorum || up >= n / 2 + 1));
+
+    /* with fsync=always only the durable prefix: what a helper registers */
+    st->held_id = ngx_http_replog_log_held(ctx->node->shm_zone->data,
+                                           st->last_id);
 
     if (ngx_http_replog_json_health(r->pool, st, &ctx->node->id, master,
                                     read_only, n, up,

@@ -71,7 +71,7 @@ ngx_http_replog_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         /* reload with an unchanged size: keep the log */
         zone->sh = ozone->sh;
         zone->shpool = ozone->shpool;
-        return NGX_OK;
+        return ngx_http_replog_log_reload(zone, ozone);
     }
 
     zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
@@ -107,6 +107,10 @@ ngx_http_replog_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ozone = ngx_http_replog_old_zone(shm_zone);
 
     if (ozone) {
+        if (ngx_http_replog_log_reload(zone, ozone) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         return ngx_http_replog_copy_zone(zone, ozone, shm_zone);
     }
 

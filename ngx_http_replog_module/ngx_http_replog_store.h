@@ -54,7 +54,10 @@
 #define NGX_HTTP_REPLOG_WAITERS       NGX_HTTP_REPLOG_WOKEN_N  /* a gauge */
 #define NGX_HTTP_REPLOG_WC_TIMEOUTS   (NGX_HTTP_REPLOG_WOKEN_N + 1)
 #define NGX_HTTP_REPLOG_CATCHUP       (NGX_HTTP_REPLOG_WOKEN_N + 2)
-#define NGX_HTTP_REPLOG_COUNTERS      (NGX_HTTP_REPLOG_WOKEN_N + 3)
+#define NGX_HTTP_REPLOG_TAILERS       (NGX_HTTP_REPLOG_WOKEN_N + 3)  /* gauge */
+#define NGX_HTTP_REPLOG_TAILED        (NGX_HTTP_REPLOG_WOKEN_N + 4)  /* + by */
+#define NGX_HTTP_REPLOG_COUNTERS                                             \
+    (NGX_HTTP_REPLOG_TAILED + NGX_HTTP_REPLOG_TAIL_N)
 
 /* a secondary that counts for the quorum and is sent batches */
 #define ngx_http_replog_up(status)                                           \
@@ -283,6 +286,7 @@ typedef struct {
     uint64_t                        file_reads;
     uint64_t                        file_bytes;
     ngx_http_replog_log_sh_t        log;      /* its counters */
+    uint64_t                        held_id;  /* what this node acks */
 } ngx_http_replog_status_t;
 
 

@@ -5,16 +5,30 @@
 
 
 /*
- * Wake-ups across workers.  Every worker of a master binds a datagram
+ * Wake-ups across workers.  Every worker of a node binds a datagram
  * socket in the abstract UNIX namespace, named by its pid, and registers
- * in each master zone under its ngx_process_slot with the lowest id it
- * has parked clients for and the least write concern among them.  A
- * worker that reads an ack sends one byte to every other worker whose
- * lowest parked id the ack covers and is now held by that many nodes (no
- * parked client of that worker can be satisfied otherwise); the receiver
- * looks at its waiters again.  A "woken" flag per entry keeps at most one
- * byte on its way to a worker; spurious wake-ups only cost a look at the
- * registry.
+ * in each node's zone under its ngx_process_slot; in a master zone with
+ * the lowest id it has parked clients for and the least write concern
+ * among them.  A worker that reads an ack sends one byte to every other
+ * worker whose lowest parked id the ack covers and is now held by that
+ * many nodes (no parked client of that worker can be satisfied
+ * otherwise); the receiver looks at its waiters again.  A "woken" flag
+ * per entry keeps at most one byte on its way to a worker; spurious
+ * wake-ups only cost a look at the registry.
+ *
+ * Tailers (GET /messages?wait=) use the same channel on masters and
+ * secondaries: a worker with parked tailers marks the lowest id they wait
+ * for (tail), and a worker that appended up to last_id sends its byte to
+ * the others whose mark it reaches.  The zone counts the marked entries,
+ * so that while nobody tails an append looks at one word only.  The same
+ * ordering holds: the tailer marks before the locked look at last_id, the
+ * appender reads the marks after the locked append.
+ *
+ * The durable log's writer (log.c) uses the same channel when its fsync
+ * moved the durable mark: on a master every worker with a client parked
+ * at or below the mark looks (its links send what is now durable), on a
+ * secondary with fsync=always every worker with an ack parked below it
+ * answers it; there the lowest parked id is the lowest acked_id parked.
  *
  * Ordering: a worker that will park marks itself before it takes the
  * zone lock to append (ngx_http_replog_engine_expect) and looks at the
@@ -32,6 +46,7 @@
 #include <ngx_http.h>
 #include <sys/un.h>
 #include "ngx_http_replog_engine.h"
+#include "ngx_http_replog_tail.h"
 
 
 /* datagrams read at most in one go; the rest in the next loop turn */
@@ -42,6 +57,8 @@ static ngx_int_t ngx_http_replog_wake_open(ngx_cycle_t *cycle);
 static socklen_t ngx_http_replog_wake_addr(struct sockaddr_un *sun,
     ngx_pid_t pid);
 static void ngx_http_replog_wake_read(ngx_event_t *rev);
+static void ngx_http_replog_wake_send(ngx_http_replog_wake_slot_t *e,
+    ngx_atomic_uint_t pid);
 static ngx_http_replog_wake_slot_t *ngx_http_replog_wake_register(
     ngx_http_replog_zone_t *zone, ngx_log_t *log);
 
@@ -129,6 +146,12 @@ ngx_http_replog_wake_register(ngx_http_replog_zone_t *zone, ngx_log_t *log)
 
     e = ngx_http_replog_store_wake(zone, ngx_process_slot, ngx_pid, &full);
 
+    /* a crashed predecessor's tail mark: it parks nobody any more */
+    if (e && e->tail) {
+        e->tail = 0;
+        (void) ngx_atomic_fetch_add(&zone->sh->wake->tailing, -1);
+    }
+
     if (e == NULL) {
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "replog: no wake-up entry for worker %P in replog_zone "
@@ -163,11 +186,12 @@ ngx_http_replog_wake_init_process(ngx_cycle_t *cycle)
 
     nodes = rmcf->nodes.elts;
 
-    for (i = 0; i < rmcf->nodes.nelts; i++) {
-        if (nodes[i]->role != NGX_HTTP_REPLOG_MASTER) {
-            continue;
-        }
+    /*
+     * masters for writers and tailers, secondaries for tailers and for
+     * their acks parked until the durable mark covers them
+     */
 
+    for (i = 0; i < rmcf->nodes.nelts; i++) {
         zone = nodes[i]->shm_zone->data;
 
         if (zone->wake) {
@@ -210,6 +234,7 @@ ngx_http_replog_wake_exit_process(ngx_cycle_t *cycle)
             }
 
             zone->wake->lowest = 0;
+            ngx_http_replog_wake_tail_mark(zone, 0);
             (void) ngx_atomic_cmp_set(&zone->wake->pid, ngx_pid, 0);
             zone->wake = NULL;
         }
@@ -248,18 +273,16 @@ ngx_http_replog_wake_mark(ngx_http_replog_wake_slot_t *me, uint64_t lowest,
 /*
  * a secondary answered acked_id to this worker: wake the others whose
  * parked clients it may satisfy, as the registry copied with the ack
- * (peers) tells
+ * (peers) tells; without peers the durable mark moved to acked_id, and
+ * every worker with something parked below it looks (its links may send)
  */
 
 void
 ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone, uint64_t acked_id,
     ngx_http_replog_peers_t *peers)
 {
-    ngx_err_t                     err;
     ngx_uint_t                    i;
-    socklen_t                     len;
     ngx_atomic_uint_t             pid, lowest;
-    struct sockaddr_un            sun;
     ngx_http_replog_wake_sh_t    *wake;
     ngx_http_replog_wake_slot_t  *e;
 
@@ -282,56 +305,141 @@ ngx_http_replog_wake_others(ngx_http_replog_zone_t *zone, uint64_t acked_id,
         }
 
         /* the master holds every id */
-        if (ngx_http_replog_holders(peers, lowest) < (ngx_uint_t) e->minwc) {
+        if (peers
+            && ngx_http_replog_holders(peers, lowest) < (ngx_uint_t) e->minwc)
+        {
             /* its clients need more nodes: a later ack wakes it */
             continue;
         }
 
-        if (!ngx_atomic_cmp_set(&e->woken, 0, 1)) {
-            /* a byte is on its way: the worker has not looked yet */
-            continue;
-        }
+        ngx_http_replog_wake_send(e, pid);
+    }
+}
 
-        len = ngx_http_replog_wake_addr(&sun, (ngx_pid_t) pid);
 
-        if (sendto(ngx_http_replog_wake_conn->fd, "w", 1, 0,
-                   (struct sockaddr *) &sun, len)
-            != -1)
-        {
-            ngx_http_replog_wake_failing = 0;
-            continue;
-        }
+/*
+ * this worker appended up to last_id: wake the other workers with parked
+ * tailers that it satisfies
+ */
 
-        err = ngx_socket_errno;
+void
+ngx_http_replog_wake_tailers(ngx_http_replog_zone_t *zone, uint64_t last_id)
+{
+    ngx_uint_t                    i;
+    ngx_atomic_uint_t             pid, tail;
+    ngx_http_replog_wake_sh_t    *wake;
+    ngx_http_replog_wake_slot_t  *e;
 
-        if (err == NGX_EAGAIN) {
-            /* its queue is full: it has bytes to read anyway */
-            continue;
-        }
+    wake = zone->sh->wake;
 
-        if (err == NGX_ECONNREFUSED || err == NGX_ENOENT) {
-            /* nobody binds the name: a worker that died without exit */
-            if (ngx_atomic_cmp_set(&e->pid, pid, 0)) {
-                ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, err,
-                              "replog: worker %P is gone, its wake-up "
-                              "entry is freed", (ngx_pid_t) pid);
-            }
-
-            continue;
-        }
-
-        /* logged once until a wake-up gets through again */
-        if (!ngx_http_replog_wake_failing) {
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, err,
-                          "replog: wake-up of worker %P failed, waiters "
-                          "there rely on the next ack or the poll",
-                          (ngx_pid_t) pid);
-            ngx_http_replog_wake_failing = 1;
-        }
-
-        e->woken = 0;
+    /* after the append's unlock (a full barrier): see the ordering above */
+    if (wake == NULL || wake->tailing == 0
+        || ngx_http_replog_wake_conn == NULL)
+    {
+        return;
     }
 
+    for (i = 0; i < NGX_HTTP_REPLOG_WAKE_SLOTS; i++) {
+        e = &wake->slots[i];
+
+        pid = e->pid;
+        tail = e->tail;
+
+        if (pid == 0 || pid == (ngx_atomic_uint_t) ngx_pid
+            || tail == 0 || tail > last_id || e->woken)
+        {
+            continue;
+        }
+
+        ngx_http_replog_wake_send(e, pid);
+    }
+}
+
+
+/*
+ * this worker's tail mark in a zone: the lowest id its parked tailers wait
+ * for, 0 when none is parked; the zone counts the marked entries
+ */
+
+void
+ngx_http_replog_wake_tail_mark(ngx_http_replog_zone_t *zone, uint64_t tail)
+{
+    ngx_http_replog_wake_slot_t  *me;
+
+    me = zone->wake;
+
+    if (me == NULL || me->tail == (ngx_atomic_uint_t) tail) {
+        return;
+    }
+
+    if (me->tail == 0) {
+        /* counted first: an append that sees the mark also sees the count */
+        (void) ngx_atomic_fetch_add(&zone->sh->wake->tailing, 1);
+        me->tail = (ngx_atomic_uint_t) tail;
+        return;
+    }
+
+    me->tail = (ngx_atomic_uint_t) tail;
+
+    if (tail == 0) {
+        (void) ngx_atomic_fetch_add(&zone->sh->wake->tailing, -1);
+    }
+}
+
+
+/* one byte to the worker of entry e, at most one on its way */
+
+static void
+ngx_http_replog_wake_send(ngx_http_replog_wake_slot_t *e,
+    ngx_atomic_uint_t pid)
+{
+    ngx_err_t           err;
+    socklen_t           len;
+    struct sockaddr_un  sun;
+
+    if (!ngx_atomic_cmp_set(&e->woken, 0, 1)) {
+        /* a byte is on its way: the worker has not looked yet */
+        return;
+    }
+
+    len = ngx_http_replog_wake_addr(&sun, (ngx_pid_t) pid);
+
+    if (sendto(ngx_http_replog_wake_conn->fd, "w", 1, 0,
+               (struct sockaddr *) &sun, len)
+        != -1)
+    {
+        ngx_http_replog_wake_failing = 0;
+        return;
+    }
+
+    err = ngx_socket_errno;
+
+    if (err == NGX_EAGAIN) {
+        /* its queue is full: it has bytes to read anyway */
+        return;
+    }
+
+    if (err == NGX_ECONNREFUSED || err == NGX_ENOENT) {
+        /* nobody binds the name: a worker that died without exit */
+        if (ngx_atomic_cmp_set(&e->pid, pid, 0)) {
+            ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, err,
+                          "replog: worker %P is gone, its wake-up "
+                          "entry is freed", (ngx_pid_t) pid);
+        }
+
+        return;
+    }
+
+    /* logged once until a wake-up gets through again */
+    if (!ngx_http_replog_wake_failing) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, err,
+                      "replog: wake-up of worker %P failed, waiters "
+                      "there rely on the next ack or the poll",
+                      (ngx_pid_t) pid);
+        ngx_http_replog_wake_failing = 1;
+    }
+
+    e->woken = 0;
 }
 
 
@@ -400,5 +508,16 @@ ngx_http_replog_wake_read(ngx_event_t *rev)
         }
     }
 
-    ngx_http_replog_engine_woken((ngx_cycle_t *) ngx_cycle);
+    ngx_http_replog_engine_woken((ngx_cycle_t *) ngx_cycle,
+                                 NGX_HTTP_REPLOG_WOKEN_WORKER);
+    ngx_http_replog_tail_woken((ngx_cycle_t *) ngx_cycle);
+
+    /* a secondary's acks parked for the durable mark */
+    for (i = 0; i < rmcf->nodes.nelts; i++) {
+        zone = nodes[i]->shm_zone->data;
+
+        if (zone->wake && zone->log && zone->log->durable) {
+            zone->log->durable(zone, NGX_HTTP_REPLOG_WOKEN_WORKER);
+        }
+    }
 }

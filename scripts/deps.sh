@@ -10,7 +10,7 @@ run="nginx gettext-base curl"
 test="libtest-base-perl libtext-diff-perl liblist-moreutils-perl
       libtest-longstring-perl libwww-perl libipc-run-perl curl jq procps
       valgrind python3 python3-venv"
-bench="wrk redis-server"
+bench="wrk redis-server redis-tools etcd-server"
 fuzz="clang libclang-rt-14-dev"
 
 case "${1:-all}" in

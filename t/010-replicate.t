@@ -626,3 +626,60 @@ Content-Type: application/json
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 25: the master's own batch form, byte for byte: raw UTF-8, every escape it makes, NUL, DEL
+--- request eval
+["POST /replicate\n" . qq/{"epoch":"$::EA","entries":[/
+ . ::ent(1, qq/"$::T"/, qq/"caf\xc3\xa9 \xe2\x98\x83 \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf q\\" b\\\\ \\n\\r\\t\\b\\f \\u0000\\u0001\\u001f \x7f"/) . ','
+ . ::ent(2, qq/"$::T"/, '""') . ','
+ . ::ent(123456789012345678, qq/"$::T"/, '"far"')
+ . ']}',
+ "GET /messages"]
+--- response_body eval
+[::acked(2),
+ qq/{"data":[{"message":"caf\xc3\xa9 \xe2\x98\x83 \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf q\\" b\\\\ \\n\\r\\t\\b\\f \\u0000\\u0001\\u001f \x7f","meta":{"message_id":1,"registered_at":"$::T","registered_to":["s1"]}},{"message":"","meta":{"message_id":2,"registered_at":"$::T","registered_to":["s1"]}}]}\n/]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 26: that form with escapes it does not make: stored as the master would store them
+--- request eval
+["POST /replicate\n" . qq/{"epoch":"$::EA","entries":[/
+ . ::ent(1, qq/"$::T"/, qq/"\\u00E9 \\\/ \\u0041 \\u000a \\u007F \\uD83D\\uDE00"/) . ']}',
+ "GET /messages"]
+--- response_body eval
+[::acked(1),
+ qq/{"data":[{"message":"\xc3\xa9 \/ A \\n \x7f \xf0\x9f\x98\x80","meta":{"message_id":1,"registered_at":"$::T","registered_to":["s1"]}}]}\n/]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 27: that form with bytes JSON does not allow: 400, nothing stored
+--- request eval
+[(map { "POST /replicate\n" . qq/{"epoch":"$::EA","entries":[/
+        . ::ent(1, qq/"$::T"/, qq/"$_"/) . ']}' }
+      "overlong \xc0\xaf", "overlong \xe0\x80\xaf", "overlong \xf0\x80\x80\xaf",
+      "surrogate \xed\xa0\x80", "past U+10FFFF \xf4\x90\x80\x80", "\xf5\x80\x80\x80",
+      "lone \x80", "cut \xe2\x98", "cut at the end \xc3",
+      "raw tab \t", "raw nul \x00", "bad escape \\x", "short \\u00e", "\\u00g0"),
+ (map { "POST /replicate\n" . qq/{"epoch":"$::EA","entries":[/
+        . ::ent($_, qq/"$::T"/, '"m"') . ']}' }
+      '01', '1e2', '-1', '99999999999999999999'),
+ "GET /health"]
+--- error_code eval
+[(400) x 18, 200]
+--- response_body_like eval
+[(qr/^\{"error":"invalid JSON","detail":"invalid JSON"\}\n\z/) x 15,
+ qr/^\{"error":"each entry needs/,
+ qr/^\{"error":"each entry needs/,
+ qr/^\{"error":"invalid JSON","detail":"invalid JSON"\}\n\z/,
+ ::health(epoch => '0000000000000000', last_id => 0, pending => 0)]
+--- no_error_log
+[alert]
+[crit]

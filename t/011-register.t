@@ -284,3 +284,27 @@ its log has another epoch
 [403, 403]
 --- response_body eval
 [(::err('missing or invalid x-token')) x 2]
+
+
+
+=== TEST 14: a secondary registered over IPv6: its address with the port, in brackets, in the log
+--- config
+    listen [::1]:$TEST_NGINX_SERVER_PORT;
+    replog_node zone=m role=master id=m;
+    location = /v6/register {
+        proxy_pass http://[::1]:$TEST_NGINX_SERVER_PORT/register;
+    }
+    location / { replog_api; }
+--- request eval
+["POST /v6/register\n{\"id\":\"s6\",\"port\":9}",
+ "GET /secondaries"]
+--- error_code eval
+[200, 200]
+--- response_body_like eval
+[qr/^\{"id":"s6","master_id":"m",/,
+ qr/^\{"data":\[\{"id":"s6","host":"::1","port":9,/]
+--- error_log
+secondary "s6" at [::1]:9 FREE -> HEALTHY
+--- no_error_log
+[alert]
+[crit]

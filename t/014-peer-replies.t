@@ -256,3 +256,39 @@ failed: reply too large
 HEALTHY -> SUSPECTED: reply header too large
 --- no_error_log
 [alert]
+
+
+
+=== TEST 12: a heartbeat's 200 without the secondary's id (another server at its address): a failure
+--- config
+    replog_node zone=m role=master id=m;
+    replog_healthcheck interval=100ms timeout=1s suspect=1 fails=3;
+    location / { replog_api; }
+--- tcp_listen: $TEST_NGINX_PEER_PORT
+--- tcp_reply eval
+"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 7\r\n\r\nHEALTHY"
+--- request eval
+::register($ENV{TEST_NGINX_PEER_PORT})
+--- wait: 0.5
+--- error_log
+HEALTHY -> SUSPECTED: the healthcheck answer names another node
+--- no_error_log
+[alert]
+
+
+
+=== TEST 13: a heartbeat's 200 naming another node: a failure
+--- config
+    replog_node zone=m role=master id=m;
+    replog_healthcheck interval=100ms timeout=1s suspect=1 fails=3;
+    location / { replog_api; }
+--- tcp_listen: $TEST_NGINX_PEER_PORT
+--- tcp_reply eval
+"HTTP/1.1 200 OK\r\nX-Replog-Id: s2\r\nContent-Length: 7\r\n\r\nHEALTHY"
+--- request eval
+::register($ENV{TEST_NGINX_PEER_PORT})
+--- wait: 0.5
+--- error_log
+HEALTHY -> SUSPECTED: the healthcheck answer names another node
+--- no_error_log
+[alert]

@@ -4,7 +4,7 @@ use lib 't/lib';
 use Test::Nginx::Socket 'no_plan';
 use File::Path qw(remove_tree make_path);
 
-# the log of TESTs 7-9 lives beside the server root, which each block
+# the log of TESTs 8-10 lives beside the server root, which each block
 # renews; it starts empty in every run
 our $Data = $ENV{TEST_NGINX_SERVER_ROOT} . '-017-log';
 remove_tree($Data);
@@ -63,7 +63,20 @@ replog_zone "log": fsync= takes "always", "off" or a time, not "sometimes"
 
 
 
-=== TEST 4: path= is a file
+=== TEST 4: two zones on one directory
+--- http_config
+    replog_zone log 1m path=$TEST_NGINX_SERVER_ROOT/log;
+    replog_zone other 1m path=$TEST_NGINX_SERVER_ROOT/log/;
+--- config
+    replog_node zone=log role=master id=m1;
+    location / { replog_api; }
+--- must_die
+--- error_log eval
+qr{replog_zone "other": path="[^"]+/log" is already the log of replog_zone "log"}
+
+
+
+=== TEST 5: path= is a file
 --- http_config
     replog_zone log 1m path=$TEST_NGINX_SERVER_ROOT/conf/nginx.conf;
 --- config
@@ -75,7 +88,7 @@ qr{replog_zone "log": path="\S+/conf/nginx\.conf" cannot be created or used}
 
 
 
-=== TEST 5: path= the worker user cannot write to
+=== TEST 6: path= the worker user cannot write to
 --- main_config
     user nobody nogroup;
 --- http_config
@@ -89,7 +102,7 @@ qr{replog_zone "log": path="\S+-017-closed" cannot be written by the worker user
 
 
 
-=== TEST 6: a directory that is missing is created, owned by the worker user
+=== TEST 7: a directory that is missing is created, owned by the worker user
 --- http_config
     replog_zone log 1m path=$TEST_NGINX_SERVER_ROOT/log;
 --- config
@@ -106,7 +119,7 @@ qr{replog_zone "log": created "\S+/log"}
 
 
 
-=== TEST 7: messages written with fsync=always
+=== TEST 8: messages written with fsync=always
 --- http_config
     replog_zone log 1m path=$TEST_NGINX_017_LOG fsync=always;
 --- config
@@ -129,7 +142,7 @@ qr{replog_zone "log": created "\S+/log"}
 
 
 
-=== TEST 8: after a restart the master replays them and opens at once
+=== TEST 9: after a restart the master replays them and opens at once
 --- http_config
     replog_zone log 1m path=$TEST_NGINX_017_LOG fsync=always;
 --- config
@@ -149,7 +162,7 @@ replog_zone "log": 4 messages replayed from
 
 
 
-=== TEST 9: a zone that cannot hold its log's index and newest chunk stops the start
+=== TEST 10: a zone that cannot hold its log's index and newest chunk stops the start
 A log larger than the zone replays its newest entries into it and leaves
 the rest to the files (t/cluster/190); a zone must still hold the sparse
 index and the newest chunk of 1024 ids whole: here a 100 kB message in a

@@ -2,7 +2,7 @@
 # with its master, refusals, giving up, the environment form, --watch.
 #
 # One nginx runs a master "m" (key "secret"), a master "m2" (key "other")
-# and a secondary "s1" (key "secret") as three server blocks.  "m" drops
+# and secondaries "s1", "sw", "sw2" (key "secret") as server blocks.  "m" drops
 # a secondary it cannot reach within a second or two.
 
 use strict;
@@ -12,7 +12,7 @@ use Test::More;
 use lib 't/lib';
 use Test::Nginx::Util qw(:util);
 use IO::Socket::INET;
-use Replog::Test qw(wait_for);
+use Replog::Test qw(wait_for free_port);
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 use Replog::Helper qw(helper_path spawn_helper wait_exit run_helper
@@ -26,6 +26,8 @@ plan skip_all => "$Helper is missing: make helper"
     unless -x $Helper;
 
 my ($PM, $PS, $PDEAD, $PM2) = map { rand_port($_) } 1 .. 4;
+my $PSW = rand_port(5);
+my $PSW2 = free_port();
 
 sub conf {
     my $root = servroot();
@@ -55,12 +57,18 @@ $temp
     replog_zone m 4m;
     replog_zone m2 1m;
     replog_zone s1 4m;
+    replog_zone sw 1m;
+    replog_zone sw2 1m;
 
     server {
         listen 127.0.0.1:$PM;
         replog_node zone=m role=master id=m;
         replog_api_key secret;
         replog_cluster_size 2;
+        # a restarted master opens at once with its new epoch: recovering
+        # first, it would open with another epoch after the helper's
+        # registration, and the helper would rightly register twice
+        replog_recovery off;
         replog_healthcheck interval=100ms fails=1 remove_after=1s;
         location / { replog_api; }
     }
@@ -75,6 +83,22 @@ $temp
     server {
         listen 127.0.0.1:$PS;
         replog_node zone=s1 role=secondary id=s1;
+        replog_api_key secret;
+        location / { replog_api; }
+    }
+
+    # the secondaries the --watch helpers register: the master's
+    # heartbeats count only the answers of the node of that id
+    server {
+        listen 127.0.0.1:$PSW;
+        replog_node zone=sw role=secondary id=sw;
+        replog_api_key secret;
+        location / { replog_api; }
+    }
+
+    server {
+        listen 127.0.0.1:$PSW2;
+        replog_node zone=sw2 role=secondary id=sw2;
         replog_api_key secret;
         location / { replog_api; }
     }
@@ -325,7 +349,8 @@ for my $args ([ '--port', 'abc' ], [ '--bogus' ], [ '--retry-interval', '0' ],
 # ---------------------------------------------------------------- --watch
 
 {
-    my ($pid, $log) = spawn_helper([ @base, '--id', 'sw', '--watch', '0.2' ]);
+    my ($pid, $log) = spawn_helper([ @base, '--id', 'sw', '--port', $PSW,
+                                     '--watch', '0.2' ]);
 
     ok wait_for(sub { listed('sw') }, 5), 'watch: registered';
 
@@ -356,7 +381,8 @@ for my $args ([ '--port', 'abc' ], [ '--bogus' ], [ '--retry-interval', '0' ],
 
 {
     # a longer outage: seen as one, and the way back is a registration
-    my ($pid, $log) = spawn_helper([ @base, '--id', 'sw2', '--watch', '0.2' ]);
+    my ($pid, $log) = spawn_helper([ @base, '--id', 'sw2', '--port', $PSW2,
+                                     '--watch', '0.2' ]);
 
     ok wait_for(sub { listed('sw2') }, 5), 'watch: sw2 registered';
 

@@ -35,6 +35,7 @@ for my $case ([ 'page.json', 'the same page' ], [ 'bad.json', 'a bad page' ]) {
         }
         location / {
             default_type application/json;
+            add_header X-Replog-Id standin always;
             return 200 '{}';
         }
     }

@@ -38,6 +38,7 @@ for my $case ([ 'no X-Replog-Source', '' ],
         }
         location / {
             default_type application/json;
+            add_header X-Replog-Id standin always;
             return 200 '{}';
         }
     }

@@ -37,6 +37,7 @@ my $http = <<'EOF';
         }
         location / {
             default_type application/json;
+            add_header X-Replog-Id src always;
             return 200 '{}';
         }
     }

@@ -20,6 +20,7 @@ for my $acked (1000, 1) {
     server {
         listen 127.0.0.1:$TEST_NGINX_RAND_PORT_3;
         location = /healthcheck {
+            add_header X-Replog-Id other always;
             return 200 "HEALTHY\n";
         }
         location / {

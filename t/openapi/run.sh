@@ -144,9 +144,11 @@ http {
 END
 }
 
+# waits bounded like the write concern's: a tailer parks 300 ms at most
 conf master "$mport" master "replog_write_concern default=majority timeout=2s;
-        replog_healthcheck interval=1s timeout=1s;"
-conf secondary "$sport" secondary ""
+        replog_healthcheck interval=1s timeout=1s;
+        replog_tail_max_wait 300ms;"
+conf secondary "$sport" secondary "replog_tail_max_wait 300ms;"
 
 for node in master secondary; do
     if ! LD_PRELOAD="$OPENAPI_LD_PRELOAD" "$NGINX" -p "$dir/$node" \

@@ -270,6 +270,7 @@ EOF
     server {
         listen 127.0.0.1:$TEST_NGINX_RAND_PORT_3;
         location = /healthcheck {
+            add_header X-Replog-Id liar always;
             return 200 "HEALTHY\n";
         }
         location / {
