@@ -52,7 +52,7 @@ ngx_fuzz_entries(u_char *body, size_t len, const char *key,
     ngx_uint_t with_epoch)
 {
     json_t                         *v;
-    uint64_t                        epoch;
+    uint64_t                        epoch, first_id;
     ngx_int_t                       rc;
     ngx_str_t                       err;
     ngx_uint_t                      i, n;
@@ -72,6 +72,7 @@ ngx_fuzz_entries(u_char *body, size_t len, const char *key,
 
     rc = ngx_http_replog_json_entries(pool, body, len, key,
                                       with_epoch ? &epoch : NULL,
+                                      with_epoch ? &first_id : NULL,
                                       &entries, &n, &err);
 
     if (rc == NGX_DECLINED && err.len == 0) {

@@ -168,6 +168,11 @@ main(int argc, char **argv)
 
         next = (i + 1 < n) ? segs[i + 1] : 0;
 
+        /* retention dropped the segments before the first: it starts K */
+        if (i == 0) {
+            last = segs[0] - 1;
+        }
+
         if (segs[i] != last + 1) {
             fprintf(stderr, "replog-log: %s: starts at id %" PRIu64
                     ", the log before it ends at %" PRIu64 "\n",
@@ -244,8 +249,9 @@ main(int argc, char **argv)
     }
 
     if (!dump) {
-        printf("%s\t%" PRIu64 " messages, ids 1..%" PRIu64 ", %zu segments, "
-               "%s\n", argv[2], total, last, n,
+        printf("%s\t%" PRIu64 " messages, ids %" PRIu64 "..%" PRIu64
+               ", %zu segments, %s\n", argv[2], total, n ? segs[0] : 1,
+               last, n,
                rc ? "torn tail" : "whole");
     }
 

@@ -552,7 +552,7 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
 {
     u_char                      *p, *body;
     size_t                       room, need;
-    uint64_t                     id;
+    uint64_t                     id, first;
     ngx_int_t                    rc;
     ngx_uint_t                   n;
     ngx_http_replog_run_t        run;
@@ -566,6 +566,23 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
     engine = link->engine;
     node = engine->node;
     rd = NULL;
+    first = 0;
+
+    /*
+     * retention dropped ids the secondary lacks: its log starts at the
+     * master's first id, said in the batch (never sent as a gap)
+     */
+    if (from && from < (id = ngx_http_replog_store_first(engine->zone))) {
+        ngx_log_error(NGX_LOG_WARN, &engine->log, 0,
+                      "secondary \"%*s\" lacks ids %uL..%uL that retention "
+                      "dropped: its log starts again at id %uL",
+                      link->id_len, link->id, from, id - 1, id);
+        first = id;
+        from = id;
+
+        ngx_http_replog_registry_first(engine->zone, link->slot,
+                                       link->generation, first);
+    }
 
     /* path=: a catch-up's ids may have left the zone, the files have them */
 
@@ -667,7 +684,7 @@ ngx_http_replog_link_batch(ngx_http_replog_link_t *link, uint64_t from,
         return NGX_DECLINED;
     }
 
-    (void) ngx_http_replog_json_batch_head(body, link->batch_epoch);
+    (void) ngx_http_replog_json_batch_head(body, link->batch_epoch, first);
     p = ngx_http_replog_json_batch_tail(p);
 
     ngx_http_replog_client_post_end(&link->client, p);

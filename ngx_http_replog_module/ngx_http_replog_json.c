@@ -23,7 +23,7 @@ static ngx_int_t ngx_http_replog_json_message_fast(u_char *body, size_t len,
 static ngx_int_t ngx_http_replog_json_acked_fast(u_char *body, size_t len,
     uint64_t *acked_id, u_char *id, size_t *id_len, uint64_t *epoch);
 static ngx_int_t ngx_http_replog_json_entries_fast(ngx_pool_t *pool,
-    u_char *body, size_t len, uint64_t *epoch,
+    u_char *body, size_t len, uint64_t *epoch, uint64_t *first_id,
     ngx_http_replog_batch_entry_t **entries, ngx_uint_t *n);
 static u_char *ngx_http_replog_json_health_secondaries(u_char *p,
     ngx_http_replog_status_t *st, ngx_uint_t needed);
@@ -407,16 +407,18 @@ ngx_http_replog_json_epoch(json_t *root, uint64_t *epoch)
 
 ngx_int_t
 ngx_http_replog_json_entries(ngx_pool_t *pool, u_char *body, size_t len,
-    const char *key, uint64_t *epoch, ngx_http_replog_batch_entry_t **entries,
-    ngx_uint_t *n, ngx_str_t *err)
+    const char *key, uint64_t *epoch, uint64_t *first_id,
+    ngx_http_replog_batch_entry_t **entries, ngx_uint_t *n, ngx_str_t *err)
 {
     size_t                          i, size;
     json_t                         *root, *list, *e, *meta, *id, *t, *m, *to;
+    json_t                         *first;
     ngx_int_t                       rc;
     ngx_http_replog_batch_entry_t  *be;
 
     if (epoch && ngx_strcmp(key, "entries") == 0) {
         rc = ngx_http_replog_json_entries_fast(pool, body, len, epoch,
+                                               first_id,
                                                entries, n);
         if (rc != NGX_DECLINED) {
             return rc;
@@ -434,6 +436,21 @@ ngx_http_replog_json_entries(ngx_pool_t *pool, u_char *body, size_t len,
     {
         ngx_str_set(err, "\"epoch\" must be 16 hex digits");
         goto failed;
+    }
+
+    /* a batch whose log starts at first_id: the master's retention */
+    if (first_id) {
+        first = json_object_get(root, "first_id");
+        *first_id = 0;
+
+        if (first) {
+            if (!json_is_integer(first) || json_integer_value(first) < 1) {
+                ngx_str_set(err, "\"first_id\" must be an integer from 1");
+                goto failed;
+            }
+
+            *first_id = (uint64_t) json_integer_value(first);
+        }
     }
 
     list = json_object_get(root, key);
@@ -747,15 +764,17 @@ ngx_http_replog_json_message_fast(u_char *body, size_t len, ngx_str_t *msg)
 
 
 /*
- * A batch in the master's own form: '{"epoch":"<16 hex>","entries":[',
- * entries '{"message":MSG,"meta":{"message_id":ID,"registered_at":"TIME"}}'
+ * A batch in the master's own form: '{"epoch":"<16 hex>",', after
+ * retention '"first_id":ID,', the blanks of the head's fixed room,
+ * '"entries":[', entries
+ * '{"message":MSG,"meta":{"message_id":ID,"registered_at":"TIME"}}'
  * separated by commas, and ']}'.  The entries point into the body.
  */
 
 static ngx_int_t
 ngx_http_replog_json_entries_fast(ngx_pool_t *pool, u_char *body,
-    size_t len, uint64_t *epoch, ngx_http_replog_batch_entry_t **entries,
-    ngx_uint_t *n)
+    size_t len, uint64_t *epoch, uint64_t *first_id,
+    ngx_http_replog_batch_entry_t **entries, ngx_uint_t *n)
 {
     u_char                         *p, *last, *m, *d;
     uint64_t                        id;
@@ -780,11 +799,46 @@ ngx_http_replog_json_entries_fast(ngx_pool_t *pool, u_char *body,
 
     p += 16;
 
-    if (!ngx_http_replog_json_lit(p, last, "\",\"entries\":[")) {
+    if (!ngx_http_replog_json_lit(p, last, "\",")) {
         return NGX_DECLINED;
     }
 
-    p += sizeof("\",\"entries\":[") - 1;
+    p += 2;
+
+    if (first_id) {
+        *first_id = 0;
+    }
+
+    if (ngx_http_replog_json_lit(p, last, "\"first_id\":")) {
+        p += sizeof("\"first_id\":") - 1;
+        d = p;
+        id = 0;
+
+        while (p < last && *p >= '0' && *p <= '9'
+               && p - d < NGX_HTTP_REPLOG_JSON_ID_DIGITS)
+        {
+            id = id * 10 + (*p++ - '0');
+        }
+
+        /* no leading zero, no 0, as jansson and the check there say */
+        if (first_id == NULL || p == d || *d == '0' || p == last
+            || *p++ != ',')
+        {
+            return NGX_DECLINED;
+        }
+
+        *first_id = id;
+    }
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    if (!ngx_http_replog_json_lit(p, last, "\"entries\":[")) {
+        return NGX_DECLINED;
+    }
+
+    p += sizeof("\"entries\":[") - 1;
 
     max = (last - p) / NGX_HTTP_REPLOG_JSON_MIN_ENTRY + 1;
 
@@ -1212,9 +1266,25 @@ ngx_http_replog_json_entry(u_char *p, u_char *msg, size_t len, uint64_t id,
 /* a batch's envelope: '{"epoch":"<16 hex>","entries":[' and ']}' */
 
 u_char *
-ngx_http_replog_json_batch_head(u_char *p, uint64_t epoch)
+ngx_http_replog_json_batch_head(u_char *p, uint64_t epoch,
+    uint64_t first_id)
 {
-    return ngx_sprintf(p, "{\"epoch\":\"%016xL\",\"entries\":[", epoch);
+    u_char  *end;
+
+    /* the head's room is fixed: what first_id leaves is JSON blanks */
+    end = p + NGX_HTTP_REPLOG_JSON_BATCH_HEAD - (sizeof("\"entries\":[") - 1);
+
+    p = ngx_sprintf(p, "{\"epoch\":\"%016xL\",", epoch);
+
+    if (first_id) {
+        p = ngx_sprintf(p, "\"first_id\":%uL,", first_id);
+    }
+
+    while (p < end) {
+        *p++ = ' ';
+    }
+
+    return ngx_cpymem(p, "\"entries\":[", sizeof("\"entries\":[") - 1);
 }
 
 
@@ -1521,6 +1591,7 @@ ngx_http_replog_json_health(ngx_pool_t *pool, ngx_http_replog_status_t *st,
                  "\"bytes\":,\"pending\":,\"cluster_size\":,"
                  "\"quorum\":{\"up\":,\"needed\":}}\n")
           + 16 + 3 * NGX_INT64_LEN + 5 * NGX_INT_T_LEN
+          + sizeof(",\"log_first_id\":") - 1 + NGX_INT64_LEN
           + sizeof(",\"zone\":{\"first_id\":,\"evicted\":,"
                    "\"file_reads\":,\"file_read_bytes\":}")
           + 4 * NGX_INT64_LEN
@@ -1558,6 +1629,13 @@ ngx_http_replog_json_health(ngx_pool_t *pool, ngx_http_replog_status_t *st,
                     read_only ? "true" : "false",
                     st->last_id, st->held_id, st->bytes, st->pending,
                     n, up, n / 2 + 1);
+
+    /* the log's first id: path=, or moved by retention */
+    if (st->logged || st->log_first) {
+        p = ngx_sprintf(p, ",\"log_first_id\":%uL",
+                        st->log_first ? st->log_first
+                        : (st->last_id ? 1 : 0));
+    }
 
     /* path=: the zone as the log's tail, and what the files gave */
     if (st->logged) {
@@ -1665,10 +1743,10 @@ ngx_http_replog_json_secondaries(ngx_pool_t *pool,
                       "\"last_status_change\":\"YYYY-MM-DD HH:MM:SS\","
                       "\"state\":\"\","
                       "\"last_healthy_status\":\"\",\"registered_at\":\"\","
-                      "\"acked_id\":,\"lag\":,\"fails\":,\"epoch\":\"\","
-                      "\"last_error\":\"\"},")
+                      "\"acked_id\":,\"first_id\":,\"lag\":,\"fails\":,"
+                      "\"epoch\":\"\",\"last_error\":\"\"},")
                + 6 * NGX_HTTP_REPLOG_ID_LEN + NGX_SOCKADDR_STRLEN
-               + 2 * NGX_HTTP_REPLOG_TIME_LEN + 16 + 5 + 3 * NGX_INT64_LEN
+               + 2 * NGX_HTTP_REPLOG_TIME_LEN + 16 + 5 + 4 * NGX_INT64_LEN
                + 6 * NGX_HTTP_REPLOG_ERR_LEN + 16);
 
     start = ngx_pnalloc(pool, len);
@@ -1715,8 +1793,9 @@ ngx_http_replog_json_secondaries(ngx_pool_t *pool,
                        sizeof("\",\"registered_at\":\"") - 1);
         p = ngx_http_replog_format_time(p,
                                         (int64_t) s->registered_at * 1000000);
-        p = ngx_sprintf(p, "\",\"acked_id\":%uL,\"lag\":%uL,\"fails\":%ui,"
-                        "\"epoch\":\"", s->acked_id,
+        p = ngx_sprintf(p, "\",\"acked_id\":%uL,\"first_id\":%uL,"
+                        "\"lag\":%uL,\"fails\":%ui,\"epoch\":\"",
+                        s->acked_id, s->first_id ? s->first_id : 1,
                         st->last_id > s->acked_id
                         ? st->last_id - s->acked_id : 0,
                         s->fails);

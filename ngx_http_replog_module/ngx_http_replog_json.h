@@ -24,7 +24,8 @@
 
 /* a batch's envelope: the head with its epoch, and its tail */
 #define NGX_HTTP_REPLOG_JSON_BATCH_HEAD                                      \
-    (sizeof("{\"epoch\":\"\",\"entries\":[") - 1 + 16)
+    (sizeof("{\"epoch\":\"\",\"first_id\":,\"entries\":[") - 1 + 16        \
+     + NGX_INT64_LEN)
 #define NGX_HTTP_REPLOG_JSON_BATCH_TAIL  2
 
 /* a list's envelope */
@@ -35,7 +36,7 @@
 #define NGX_HTTP_REPLOG_JSON_RESET      "{\"reset\":true,\"acked_id\":0}\n"
 
 ngx_int_t ngx_http_replog_json_entries(ngx_pool_t *pool, u_char *body,
-    size_t len, const char *key, uint64_t *epoch,
+    size_t len, const char *key, uint64_t *epoch, uint64_t *first_id,
     ngx_http_replog_batch_entry_t **entries, ngx_uint_t *n, ngx_str_t *err);
 ngx_int_t ngx_http_replog_json_register(ngx_pool_t *pool, u_char *body,
     size_t len, ngx_str_t *id, ngx_uint_t *port, uint64_t *epoch,
@@ -55,7 +56,8 @@ u_char *ngx_http_replog_format_time(u_char *p, int64_t usec);
 u_char *ngx_http_replog_format_epoch(u_char *p, uint64_t epoch);
 u_char *ngx_http_replog_json_entry(u_char *p, u_char *msg, size_t len,
     uint64_t id, u_char *time);
-u_char *ngx_http_replog_json_batch_head(u_char *p, uint64_t epoch);
+u_char *ngx_http_replog_json_batch_head(u_char *p, uint64_t epoch,
+    uint64_t first_id);
 u_char *ngx_http_replog_json_batch_tail(u_char *p);
 void ngx_http_replog_json_batch_run(ngx_http_replog_run_t *run);
 u_char *ngx_http_replog_json_recovering(u_char *p, ngx_uint_t registered,

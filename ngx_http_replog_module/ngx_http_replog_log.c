@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include "ngx_http_replog_engine.h"
 #include "ngx_http_replog_log_format.h"
+#include "ngx_http_replog_log_read.h"
 
 
 /* a worker looks for work it was not told about (handover, fsync=TIME) */
@@ -73,6 +74,8 @@ static ngx_msec_t ngx_http_replog_log_now(void);
 static void ngx_http_replog_log_thread(void *data, ngx_log_t *log);
 static void ngx_http_replog_log_done(ngx_event_t *ev);
 static void ngx_http_replog_log_poll(ngx_event_t *ev);
+static void ngx_http_replog_log_retain(ngx_http_replog_log_t *lg,
+    uint64_t current, ngx_log_t *log);
 static void ngx_http_replog_log_grouped(ngx_event_t *ev);
 static void ngx_http_replog_log_post(ngx_http_replog_zone_t *zone);
 static void ngx_http_replog_log_take_locked(ngx_http_replog_log_t *lg,
@@ -95,6 +98,7 @@ char *
 ngx_http_replog_log_parse(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *args,
     ngx_uint_t n, ngx_http_replog_log_t **out)
 {
+    ssize_t                 size;
     ngx_str_t               s;
     ngx_uint_t              i, fsync_set;
     ngx_msec_t              t;
@@ -107,6 +111,7 @@ ngx_http_replog_log_parse(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *args,
 
     lg->fd = NGX_INVALID_FILE;
     lg->cycle = cf->cycle;
+    lg->segment = RPLOG_SEGMENT_SIZE;
     fsync_set = 0;
 
     for (i = 0; i < n; i++) {
@@ -163,18 +168,39 @@ ngx_http_replog_log_parse(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *args,
             return NGX_CONF_ERROR;
         }
 
+        if (args[i].len > 8 && ngx_strncmp(args[i].data, "segment=", 8) == 0)
+        {
+            s.len = args[i].len - 8;
+            s.data = args[i].data + 8;
+            size = ngx_parse_size(&s);
+
+            /* small ones for tests and fine-grained retention */
+            if (size == NGX_ERROR || size < 65536
+                || size > RPLOG_SEGMENT_SIZE)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "replog_zone \"%V\": segment= takes a "
+                                   "size from 64k to 64m, not \"%V\"",
+                                   name, &s);
+                return NGX_CONF_ERROR;
+            }
+
+            lg->segment = (size_t) size;
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "replog_zone \"%V\": unknown parameter \"%V\", "
-                           "use path=DIR or fsync=always|off|TIME",
-                           name, &args[i]);
+                           "use path=DIR, fsync=always|off|TIME or "
+                           "segment=SIZE", name, &args[i]);
         return NGX_CONF_ERROR;
     }
 
     if (lg->path.len == 0) {
-        if (fsync_set) {
+        if (fsync_set || lg->segment != RPLOG_SEGMENT_SIZE) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "replog_zone \"%V\": fsync= needs path=DIR",
-                               name);
+                               "replog_zone \"%V\": %s needs path=DIR",
+                               name, fsync_set ? "fsync=" : "segment=");
             return NGX_CONF_ERROR;
         }
 
@@ -243,8 +269,11 @@ ngx_http_replog_log_open(ngx_http_replog_zone_t *zone)
 
     sh->log = ls;
     lg->zone = zone;
+    lg->retain_size = zone->retain_size;
+    lg->retain_age = zone->retain_age;
 
     rplog_crc32c_init();
+    ngx_http_replog_reader_init();
 
     rc = ngx_http_replog_log_dir(lg, zname);
     if (rc != NGX_OK) {
@@ -305,6 +334,16 @@ ngx_http_replog_log_open(ngx_http_replog_zone_t *zone)
     ngx_memzero(&rp, sizeof(ngx_http_replog_replay_t));
     rp.zone = zone;
     started = ngx_http_replog_log_now();
+
+    if (segs.nelts && seg[0] > 1) {
+        /* retention dropped the ids before the first segment: K */
+        ngx_http_replog_store_start_locked(sh, seg[0], 0);
+
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "replog_zone \"%V\": the log in \"%V\" starts at id "
+                      "%uL, the ids before it were dropped by retention",
+                      zname, &lg->path, seg[0]);
+    }
 
     for (i = 0; i < segs.nelts; i++) {
         ngx_http_replog_log_name(lg, name, seg[i]);
@@ -1449,7 +1488,7 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
     uint64_t                     seg_first, seg_off, bytes, synced, rolls;
     ngx_err_t                    err, was;
     ngx_msec_t                   synced_at;
-    ngx_uint_t                   i, j, reset, sync, nsyncs, level;
+    ngx_uint_t                   i, j, reset, sync, nsyncs, level, rolled;
     ngx_http_replog_sh_t        *sh;
     ngx_http_replog_zone_t      *zone;
     ngx_http_replog_log_sh_t    *ls;
@@ -1463,6 +1502,7 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
     bytes = 0;
     nsyncs = 0;
     sync = 0;
+    rolled = 0;
 
     /* without them the run fails as a write would, tried again later */
 
@@ -1488,6 +1528,12 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
     incarnation = sh->incarnation;
     rolls = ls->rolls + reset;
     synced_at = ls->synced_at;
+
+    /* ids before the log's first id are in no segment to be written */
+    if (sh->log_first > written + 1) {
+        written = sh->log_first - 1;
+        synced = ngx_max(synced, written);
+    }
 
     if (ls->abandon) {
         /* never written again after a failure: from the durable mark on */
@@ -1616,7 +1662,7 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
             while (seg_first && j < lg->ntake) {
                 need = RPLOG_REC_HEADER + t[j].len;
 
-                if (seg_off + (r - q) + need > RPLOG_SEGMENT_SIZE
+                if (seg_off + (r - q) + need > lg->segment
                     && !(seg_off == RPLOG_SEG_HEADER && r == q))
                 {
                     break;
@@ -1656,6 +1702,7 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
                 seg_first = written + 1;
                 seg_off = RPLOG_SEG_HEADER;
                 lg->fd_rolls = ++rolls;
+                rolled = 1;
 
                 continue;
             }
@@ -1674,7 +1721,7 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
                 lg->fd_rolls = rolls;
 
                 /* a segment cut at start: preallocated to its size again */
-                (void) posix_fallocate(lg->fd, 0, RPLOG_SEGMENT_SIZE);
+                (void) posix_fallocate(lg->fd, 0, lg->segment);
             }
 
             w = pwrite(lg->fd, q, r - q, (off_t) seg_off);
@@ -1732,6 +1779,15 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
         nsyncs++;
         synced = written;
         synced_at = ngx_http_replog_log_now();
+    }
+
+    /* retention: after a roll, or once a second for age= */
+    if ((lg->retain_size || lg->retain_age) && seg_first
+        && (rolled || (lg->retain_age
+                       && ngx_http_replog_log_now() - lg->retain_at >= 1000)))
+    {
+        lg->retain_at = ngx_http_replog_log_now();
+        ngx_http_replog_log_retain(lg, seg_first, log);
     }
 
 done:
@@ -1907,6 +1963,186 @@ taken:
 
 
 /*
+ * replog_retention ZONE [size=SIZE] [age=TIME]: bounds of a durable log's
+ * files, checked by the writer
+ */
+
+char *
+ngx_http_replog_log_retention(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_http_replog_zone_t *zone, ngx_str_t *args, ngx_uint_t n)
+{
+    off_t       size;
+    time_t      age;
+    ngx_str_t   s;
+    ngx_uint_t  i;
+
+    /* the zone's; its log (path=) takes them at open */
+
+    if (zone->retain_size || zone->retain_age) {
+        return "is duplicate";
+    }
+
+    for (i = 0; i < n; i++) {
+
+        if (args[i].len > 5 && ngx_strncmp(args[i].data, "size=", 5) == 0) {
+            s.len = args[i].len - 5;
+            s.data = args[i].data + 5;
+            size = ngx_parse_offset(&s);
+
+            if (size == NGX_ERROR || size == 0) {
+                goto invalid;
+            }
+
+            zone->retain_size = size;
+            continue;
+        }
+
+        if (args[i].len > 4 && ngx_strncmp(args[i].data, "age=", 4) == 0) {
+            s.len = args[i].len - 4;
+            s.data = args[i].data + 4;
+            age = ngx_parse_time(&s, 1);
+
+            if (age == (time_t) NGX_ERROR || age == 0) {
+                goto invalid;
+            }
+
+            zone->retain_age = age;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (zone->retain_size == 0 && zone->retain_age == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "replog_retention \"%V\": size=SIZE or age=TIME "
+                           "is needed", name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "replog_retention \"%V\": invalid parameter \"%V\", "
+                       "use size=SIZE or age=TIME", name, &args[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * On the writer's thread: the oldest segments dropped while the files
+ * exceed size= or their newest record (the file's mtime: its last write)
+ * is older than age=.  Never the segment being written (current), so
+ * only written ids go.  The zone learns the log's new first id K before
+ * the files go; a reader holding a dropped file reads it to its end.
+ */
+
+static void
+ngx_http_replog_log_retain(ngx_http_replog_log_t *lg, uint64_t current,
+    ngx_log_t *log)
+{
+    u_char                 name[NGX_MAX_PATH];
+    off_t                  total, *sizes;
+    time_t                 now, *mtimes;
+    uint64_t               k, cum, *seg;
+    ngx_uint_t             i, n, drop;
+    ngx_pool_t            *pool;
+    ngx_array_t            segs;
+    ngx_file_info_t        fi;
+    ngx_http_replog_zone_t *zone;
+
+    zone = lg->zone;
+
+    pool = ngx_create_pool(4096, log);
+    if (pool == NULL) {
+        return;
+    }
+
+    if (ngx_array_init(&segs, pool, 16, sizeof(uint64_t)) != NGX_OK
+        || ngx_http_replog_log_segments(lg, &segs) != NGX_OK)
+    {
+        goto done;
+    }
+
+    seg = segs.elts;
+    n = segs.nelts;
+
+    sizes = ngx_palloc(pool, (n + 1) * sizeof(off_t));
+    mtimes = ngx_palloc(pool, (n + 1) * sizeof(time_t));
+    if (sizes == NULL || mtimes == NULL) {
+        goto done;
+    }
+
+    total = 0;
+
+    for (i = 0; i < n; i++) {
+        ngx_http_replog_log_name(lg, name, seg[i]);
+
+        if (ngx_file_info(name, &fi) == NGX_FILE_ERROR) {
+            goto done;
+        }
+
+        sizes[i] = ngx_file_size(&fi);
+        mtimes[i] = ngx_file_mtime(&fi);
+        total += sizes[i];
+    }
+
+    now = time(NULL);
+    drop = 0;
+
+    while (drop + 1 < n && seg[drop] < current
+           && ((lg->retain_size && total > lg->retain_size)
+               || (lg->retain_age && now - mtimes[drop] > lg->retain_age)))
+    {
+        total -= sizes[drop];
+        drop++;
+    }
+
+    if (drop == 0) {
+        goto done;
+    }
+
+    k = seg[drop];
+
+    /* the list bytes before K: from the zone, or measured in the files */
+    if (ngx_http_replog_reader_cum(zone, k - 1, &cum, log) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "replog_zone \"%V\": retention cannot measure the "
+                      "log up to id %uL, nothing dropped", &zone->name,
+                      k - 1);
+        goto done;
+    }
+
+    ngx_http_replog_store_lock(zone);
+    ngx_http_replog_store_start_locked(zone->sh, k, cum);
+    zone->sh->log->retained += drop;
+    ngx_http_replog_store_unlock(zone);
+
+    for (i = 0; i < drop; i++) {
+        ngx_http_replog_log_name(lg, name, seg[i]);
+
+        if (ngx_delete_file(name) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                          ngx_delete_file_n " \"%s\" failed", name);
+        }
+    }
+
+    (void) ngx_http_replog_log_sync_dir(lg);
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "replog_zone \"%V\": retention dropped %ui segments, the "
+                  "log starts at id %uL (%O bytes of files kept)",
+                  &zone->name, drop, k, total);
+
+done:
+
+    ngx_destroy_pool(pool);
+}
+
+
+/*
  * A new segment: preallocated, its header written and fsynced, then the
  * directory fsynced, so its name and size survive a crash before any
  * record is counted durable in it.
@@ -1938,7 +2174,7 @@ ngx_http_replog_log_roll(ngx_http_replog_log_t *lg, uint64_t first,
         return NGX_ERROR;
     }
 
-    err = posix_fallocate(fd, 0, RPLOG_SEGMENT_SIZE);
+    err = posix_fallocate(fd, 0, lg->segment);
 
     if (err) {
         ngx_close_file(fd);

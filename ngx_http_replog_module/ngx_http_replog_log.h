@@ -47,6 +47,7 @@ typedef struct {
     uint64_t                        reset_gen;   /* /reset requests */
     uint64_t                        done_gen;    /* ... carried out */
     uint64_t                        rolls;       /* segments created */
+    uint64_t                        retained;    /* segments dropped */
     ngx_msec_t                      synced_at;   /* the last fdatasync */
 
     uint64_t                        fsyncs;
@@ -92,6 +93,9 @@ typedef struct {
     ngx_str_t                       path;        /* NUL-terminated */
     ngx_uint_t                      fsync;
     ngx_msec_t                      interval;
+    size_t                          segment;     /* segment=SIZE */
+    off_t                           retain_size; /* replog_retention */
+    time_t                          retain_age;
     ngx_cycle_t                    *cycle;
     ngx_http_replog_zone_t         *zone;
 
@@ -109,6 +113,7 @@ typedef struct {
     ngx_event_t                     timer;
     ngx_event_t                     group;       /* fsync=off, TIME */
     uint64_t                        woke;        /* durable mark seen */
+    ngx_msec_t                      retain_at;   /* thread: last look */
     ngx_http_replog_log_durable_pt  durable;     /* a secondary's acks */
     unsigned                        posted:1;
 } ngx_http_replog_log_t;
@@ -116,6 +121,8 @@ typedef struct {
 
 char *ngx_http_replog_log_parse(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *args, ngx_uint_t n, ngx_http_replog_log_t **out);
+char *ngx_http_replog_log_retention(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_http_replog_zone_t *zone, ngx_str_t *args, ngx_uint_t n);
 ngx_int_t ngx_http_replog_log_open(ngx_http_replog_zone_t *zone);
 ngx_int_t ngx_http_replog_log_reload(ngx_http_replog_zone_t *zone,
     ngx_http_replog_zone_t *ozone);

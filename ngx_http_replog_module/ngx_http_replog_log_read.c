@@ -200,13 +200,49 @@ ngx_http_replog_read(ngx_http_replog_zone_t *zone,
  * where the last read ended or the start of the chunk of from.
  */
 
+/*
+ * The reader placed at the start of id's chunk, as the sparse index has
+ * it; in the chunk of the log's first id K, at K, the first record of
+ * K's segment (the chunk may start in a segment retention dropped).
+ */
+
 static ngx_int_t
-ngx_http_replog_reader_post(ngx_http_replog_reader_t *rd, uint64_t from,
-    uint64_t last, uint64_t incarnation)
+ngx_http_replog_reader_place_locked(ngx_http_replog_reader_t *rd,
+    uint64_t id)
 {
     uint64_t                c;
     ngx_http_replog_sh_t   *sh;
     ngx_http_replog_idx_t  *x;
+
+    sh = rd->zone->sh;
+    c = (id - 1) / NGX_HTTP_REPLOG_CHUNK;
+
+    if (c * NGX_HTTP_REPLOG_CHUNK + 1 < sh->log_first && id >= sh->log_first)
+    {
+        rd->seg = sh->log_first;
+        rd->off = RPLOG_SEG_HEADER;
+        rd->id = sh->log_first;
+        return NGX_OK;
+    }
+
+    if (sh->idx == NULL || c >= sh->dir_cap || sh->idx[c].seg == 0) {
+        return NGX_ERROR;
+    }
+
+    x = &sh->idx[c];
+    rd->seg = x->seg;
+    rd->off = x->off;
+    rd->id = c * NGX_HTTP_REPLOG_CHUNK + 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_replog_reader_post(ngx_http_replog_reader_t *rd, uint64_t from,
+    uint64_t last, uint64_t incarnation)
+{
+    ngx_http_replog_sh_t   *sh;
 
     sh = rd->zone->sh;
 
@@ -225,18 +261,17 @@ ngx_http_replog_reader_post(ngx_http_replog_reader_t *rd, uint64_t from,
 
     last = ngx_min(last, sh->first_id - 1);
 
-    if (rd->id != from || rd->seg == 0) {
-        c = (from - 1) / NGX_HTTP_REPLOG_CHUNK;
+    if (from < sh->log_first) {
+        /* dropped by retention meanwhile */
+        ngx_http_replog_store_unlock(rd->zone);
+        return NGX_ERROR;
+    }
 
-        if (sh->idx == NULL || c >= sh->dir_cap || sh->idx[c].seg == 0) {
-            ngx_http_replog_store_unlock(rd->zone);
-            return NGX_ERROR;
-        }
-
-        x = &sh->idx[c];
-        rd->seg = x->seg;
-        rd->off = x->off;
-        rd->id = c * NGX_HTTP_REPLOG_CHUNK + 1;
+    if ((rd->id != from || rd->seg == 0)
+        && ngx_http_replog_reader_place_locked(rd, from) != NGX_OK)
+    {
+        ngx_http_replog_store_unlock(rd->zone);
+        return NGX_ERROR;
     }
 
     ngx_http_replog_store_unlock(rd->zone);
@@ -257,24 +292,12 @@ ngx_http_replog_reader_post(ngx_http_replog_reader_t *rd, uint64_t from,
 ngx_int_t
 ngx_http_replog_reader_measure(ngx_http_replog_reader_t *rd, uint64_t id)
 {
-    uint64_t                c;
-    ngx_http_replog_sh_t   *sh;
-    ngx_http_replog_idx_t  *x;
-
-    sh = rd->zone->sh;
-    c = (id - 1) / NGX_HTTP_REPLOG_CHUNK;
-
     ngx_http_replog_store_lock(rd->zone);
 
-    if (sh->idx == NULL || c >= sh->dir_cap || sh->idx[c].seg == 0) {
+    if (ngx_http_replog_reader_place_locked(rd, id) != NGX_OK) {
         ngx_http_replog_store_unlock(rd->zone);
         return NGX_ERROR;
     }
-
-    x = &sh->idx[c];
-    rd->seg = x->seg;
-    rd->off = x->off;
-    rd->id = c * NGX_HTTP_REPLOG_CHUNK + 1;
 
     ngx_http_replog_store_unlock(rd->zone);
 
@@ -527,4 +550,79 @@ ngx_http_replog_reader_done(ngx_event_t *ev)
     rd->handler(rd);
 }
 
+
+
+/*
+ * On a pool thread (retention): the list bytes of ids 1..id, measured in
+ * the files when id left the zone inside its chunk; blocking reads are
+ * fine there.
+ */
+
+ngx_int_t
+ngx_http_replog_reader_cum(ngx_http_replog_zone_t *zone, uint64_t id,
+    uint64_t *cum, ngx_log_t *log)
+{
+    ngx_int_t                 rc;
+    ngx_http_replog_reader_t  rd;
+
+    /* *cum: the chunk's base then; only this thread moves K */
+    if (ngx_http_replog_store_cum(zone, id, cum) == NGX_OK) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(&rd, sizeof(ngx_http_replog_reader_t));
+    rd.zone = zone;
+    rd.log = log;
+    rd.fd = NGX_INVALID_FILE;
+
+    ngx_http_replog_store_lock(zone);
+    rc = ngx_http_replog_reader_place_locked(&rd, id);
+    ngx_http_replog_store_unlock(zone);
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rd.buf = ngx_alloc(NGX_HTTP_REPLOG_READ_WINDOW, log);
+    if (rd.buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    rd.size = NGX_HTTP_REPLOG_READ_WINDOW;
+    rd.want = id + 1;
+    rd.last = id;
+    rd.measuring = 1;
+
+    ngx_http_replog_reader_thread(&rd, log);
+
+    rc = (rd.what == NULL && rd.id == id + 1) ? NGX_OK : NGX_ERROR;
+    *cum += rd.skipped;
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, rd.err,
+                      "replog_zone \"%V\": measuring up to id %uL in "
+                      "\"%V/%020uL" RPLOG_SEG_SUFFIX "\" stopped at id %uL, "
+                      "offset %uL: %s", &zone->name, id, &zone->log->path,
+                      rd.seg, rd.id, rd.off,
+                      rd.what ? rd.what : "no more records");
+    }
+
+    if (rd.fd != NGX_INVALID_FILE) {
+        ngx_close_file(rd.fd);
+    }
+
+    ngx_free(rd.buf);
+
+    return rc;
+}
+
 #endif
+
+
+/* this file's CRC table, made before the workers fork (log_open) */
+
+void
+ngx_http_replog_reader_init(void)
+{
+    rplog_crc32c_init();
+}

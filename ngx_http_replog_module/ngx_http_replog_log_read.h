@@ -79,6 +79,9 @@ void ngx_http_replog_reader_close(ngx_http_replog_reader_t *rd);
 ngx_int_t ngx_http_replog_reader_measure(ngx_http_replog_reader_t *rd,
     uint64_t id);
 ngx_int_t ngx_http_replog_reader_failed(ngx_http_replog_reader_t *rd);
+void ngx_http_replog_reader_init(void);
+ngx_int_t ngx_http_replog_reader_cum(ngx_http_replog_zone_t *zone,
+    uint64_t id, uint64_t *cum, ngx_log_t *log);
 ngx_int_t ngx_http_replog_read(ngx_http_replog_zone_t *zone,
     ngx_http_replog_reader_t *rd, ngx_http_replog_cursor_t *cur,
     u_char **pos, u_char *end, ngx_uint_t max, size_t *need,

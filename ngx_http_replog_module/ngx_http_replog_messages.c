@@ -383,7 +383,7 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
         return rc;
     }
 
-    since = 0;
+    since = NGX_HTTP_REPLOG_SINCE_FIRST;
     limit = 0;
 
     if (ngx_http_replog_arg_uint(r, "since", 5, &since) == NGX_ERROR
@@ -403,6 +403,12 @@ ngx_http_replog_list(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     }
 
     if (tail == NGX_OK) {
+        if (since == NGX_HTTP_REPLOG_SINCE_FIRST) {
+            /* without since: from the log's first id */
+            since = ngx_http_replog_store_first(ctx->node->shm_zone->data)
+                    - 1;
+        }
+
         /* tailing: parked until an entry past since, see tail.c */
         rc = ngx_http_replog_tail_park(r, ctx->node->shm_zone->data, since,
                                        limit, wait,
@@ -422,9 +428,11 @@ static ngx_int_t
 ngx_http_replog_list_start(ngx_http_request_t *r, uint64_t since,
     uint64_t limit)
 {
+    u_char                         buf[NGX_INT64_LEN + 16];
     off_t                          len;
     uint64_t                       epoch;
     ngx_int_t                      rc;
+    ngx_str_t                      fields;
     ngx_http_replog_ctx_t         *ctx;
     ngx_http_replog_zone_t        *zone;
     ngx_http_replog_peers_t        peers;
@@ -434,8 +442,21 @@ ngx_http_replog_list_start(ngx_http_request_t *r, uint64_t since,
 
     /* a snapshot: what is appended while streaming is not included */
 
-    (void) ngx_http_replog_store_list(zone, since, limit, &ctx->cursor,
-                                      &len, &epoch, &peers, ctx->measure);
+    rc = ngx_http_replog_store_list(zone, since, limit, &ctx->cursor,
+                                    &len, &epoch, &peers, ctx->measure);
+
+    if (rc == NGX_HTTP_REPLOG_GONE) {
+        fields.data = buf;
+        fields.len = ngx_sprintf(buf, "\"first_id\":%uL",
+                                 ctx->cursor.next)
+                     - buf;
+
+        return ngx_http_replog_send_error_fields(r, 410, &fields,
+                   "ids up to %uL were dropped by retention: the log "
+                   "starts at id %uL, ask since=%uL or more",
+                   ctx->cursor.next - 1, ctx->cursor.next,
+                   ctx->cursor.next - 1);
+    }
 
     /* the holders, in the same look as the log: what the list says */
 

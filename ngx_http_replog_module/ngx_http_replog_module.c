@@ -26,6 +26,8 @@ static char *ngx_http_replog_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
 static char *ngx_http_replog_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_replog_retention(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_replog_node(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_replog_api(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -115,6 +117,13 @@ static ngx_command_t  ngx_http_replog_commands[] = {
     { ngx_string("replog_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
       ngx_http_replog_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("replog_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_replog_retention,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -514,6 +523,40 @@ ngx_http_replog_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     *pz = shm_zone;
 
     return NGX_CONF_OK;
+}
+
+
+/* replog_retention ZONE size= age=: after the zone's replog_zone */
+
+static char *
+ngx_http_replog_retention(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_replog_main_conf_t *rmcf = conf;
+
+    ngx_str_t                *value;
+    ngx_uint_t                i;
+    ngx_shm_zone_t          **pz;
+    ngx_http_replog_zone_t   *zone;
+
+    value = cf->args->elts;
+    pz = rmcf->zones.elts;
+
+    for (i = 0; i < rmcf->zones.nelts; i++) {
+        zone = pz[i]->data;
+
+        if (zone->name.len == value[1].len
+            && ngx_strncmp(zone->name.data, value[1].data, value[1].len) == 0)
+        {
+            return ngx_http_replog_log_retention(cf, &value[1], zone,
+                                                 &value[2],
+                                                 cf->args->nelts - 2);
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "replog_retention: no replog_zone \"%V\" before it",
+                       &value[1]);
+    return NGX_CONF_ERROR;
 }
 
 

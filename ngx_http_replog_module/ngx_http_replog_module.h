@@ -125,6 +125,7 @@ typedef struct {
 
     /* POST /replicate */
     uint64_t                       epoch;
+    uint64_t                       first_id;  /* the master's log's */
     ngx_http_replog_batch_entry_t *entries;
     ngx_uint_t                     nentries;
     ngx_event_t                    delay;

@@ -399,7 +399,7 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
     }
 
     arc = ngx_http_replog_json_entries(pool, cl->body, cl->body_len, "data",
-                                       NULL, &entries, &n, &err);
+                                       NULL, NULL, &entries, &n, &err);
 
     if (arc != NGX_OK) {
         ngx_destroy_pool(pool);
@@ -414,7 +414,7 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
         return;
     }
 
-    arc = ngx_http_replog_store_apply(rec->zone, rec->epoch, entries, n,
+    arc = ngx_http_replog_store_apply(rec->zone, rec->epoch, 0, entries, n,
                                       (ngx_uint_t) -1, NULL, &a);
 
     ngx_destroy_pool(pool);

@@ -246,6 +246,8 @@ ngx_http_replog_registry_status(ngx_http_replog_zone_t *zone,
         st->file_bytes = sh->file_bytes;
     }
 
+    st->log_first = sh->log_first;
+
     ngx_http_replog_store_unlock(zone);
 
     for (k = 0; k < NGX_HTTP_REPLOG_COUNTERS; k++) {
@@ -338,6 +340,7 @@ ngx_http_replog_registry_add(ngx_http_replog_zone_t *zone, ngx_str_t *id,
     s->generation = ++sh->generation;
     s->epoch = epoch;
     s->acked_id = acked_id;
+    s->first_id = 0;
     s->incarnation = 0;         /* the next answer tells */
     s->acked_at = 0;            /* catch-up starts at once */
     s->registered_at = ngx_time();
@@ -575,6 +578,26 @@ ngx_http_replog_registry_retry(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
     ngx_http_replog_store_unlock(zone);
 
     return rc;
+}
+
+
+/* a batch told the secondary its log starts at first_id (retention) */
+
+void
+ngx_http_replog_registry_first(ngx_http_replog_zone_t *zone, ngx_uint_t slot,
+    uint64_t generation, uint64_t first_id)
+{
+    ngx_http_replog_secondary_t  *s;
+
+    ngx_http_replog_store_lock(zone);
+
+    s = &zone->sh->secondaries[slot];
+
+    if (s->generation == generation) {
+        s->first_id = first_id;
+    }
+
+    ngx_http_replog_store_unlock(zone);
 }
 
 

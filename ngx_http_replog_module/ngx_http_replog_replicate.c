@@ -67,7 +67,8 @@ ngx_http_replog_replicate_body(ngx_http_request_t *r, ngx_str_t *body)
     node = ctx->node;
 
     rc = ngx_http_replog_json_entries(r->pool, body->data, body->len,
-                                      "entries", &ctx->epoch, &ctx->entries,
+                                      "entries", &ctx->epoch, &ctx->first_id,
+                                      &ctx->entries,
                                       &ctx->nentries, &err);
 
     if (rc == NGX_ERROR) {
@@ -352,9 +353,9 @@ ngx_http_replog_apply(ngx_http_request_t *r)
         ngx_http_replog_wake_mark(zone->wake, 1, 0);
     }
 
-    rc = ngx_http_replog_store_apply(zone, ctx->epoch, ctx->entries,
-                                     ctx->nentries, node->max_pending, master,
-                                     &a);
+    rc = ngx_http_replog_store_apply(zone, ctx->epoch, ctx->first_id,
+                                     ctx->entries, ctx->nentries,
+                                     node->max_pending, master, &a);
 
     if (expect && rc != NGX_OK) {
         /* nothing stored, nothing parks */
@@ -386,6 +387,14 @@ ngx_http_replog_apply(ngx_http_request_t *r)
 
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (a.restarted) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "the master's log starts at id %uL (its retention "
+                      "dropped the ids before it), this log ended at id "
+                      "%uL: it starts again at id %uL", a.restarted,
+                      a.ended, a.restarted);
     }
 
     /* tailers of this node's log, in any worker */

@@ -140,6 +140,14 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
     p = ngx_sprintf(p, "replog_last_id{node=\"%*s\"} %uL\n",
                     nlen, node, last_id);
 
+    /* retention (path= or not): where the log starts now */
+    p = ngx_http_replog_metric_head(p, "log_first_id", "gauge",
+                                    "First id of the log; retention "
+                                    "dropped those below.");
+    p = ngx_sprintf(p, "replog_log_first_id{node=\"%*s\"} %uL\n",
+                    nlen, node, st->log_first ? st->log_first
+                    : (last_id ? 1 : 0));
+
     /* durable log hook: the writer's counters */
     if (st->logged) {
         p = ngx_http_replog_metric_head(p, "log_durable_id", "gauge",
@@ -178,6 +186,12 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
                                         "durable log that failed.");
         p = ngx_sprintf(p, "replog_log_write_errors_total{node=\"%*s\"} "
                         "%uL\n", nlen, node, st->log.write_errors);
+
+        p = ngx_http_replog_metric_head(p, "log_segments_dropped_total",
+                                        "counter", "Segments dropped by "
+                                        "replog_retention.");
+        p = ngx_sprintf(p, "replog_log_segments_dropped_total{node=\"%*s\"} "
+                        "%uL\n", nlen, node, st->log.retained);
 
         /* the zone as the log's tail */
         p = ngx_http_replog_metric_head(p, "zone_first_id", "gauge",

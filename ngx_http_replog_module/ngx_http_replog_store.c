@@ -44,6 +44,11 @@ static ngx_int_t ngx_http_replog_store_copy_index_locked(
 static void ngx_http_replog_store_free_locked(ngx_http_replog_zone_t *zone);
 static ngx_http_replog_entry_t *ngx_http_replog_store_get_locked(
     ngx_http_replog_sh_t *sh, uint64_t id);
+static ngx_uint_t ngx_http_replog_store_drop_locked(
+    ngx_http_replog_zone_t *zone, ngx_uint_t full);
+static void ngx_http_replog_store_empty_locked(ngx_http_replog_zone_t *zone);
+static void ngx_http_replog_store_restart_locked(ngx_http_replog_zone_t *zone,
+    uint64_t first);
 static ngx_int_t ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh,
     uint64_t id, uint64_t *cum);
 static void ngx_http_replog_store_log_moved(ngx_http_replog_zone_t *zone,
@@ -287,6 +292,8 @@ ngx_http_replog_copy_zone(ngx_http_replog_zone_t *zone,
         sh->last_id = osh->last_id;
         sh->max_id = osh->max_id;
         sh->bytes = osh->bytes;
+        sh->log_first = osh->log_first;
+        sh->log_cum = osh->log_cum;
         sh->evicted += osh->evicted;
 
         /* what the old zone evicted before it was copied: files only */
@@ -645,6 +652,11 @@ ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh, uint64_t id,
         return NGX_OK;
     }
 
+    if (id + 1 == sh->log_first) {
+        *cum = sh->log_cum;
+        return NGX_OK;
+    }
+
     if (id == sh->last_id) {
         *cum = sh->bytes;
         return NGX_OK;
@@ -659,14 +671,16 @@ ngx_http_replog_store_cum_locked(ngx_http_replog_sh_t *sh, uint64_t id,
     c = (id - 1) / NGX_HTTP_REPLOG_CHUNK;
 
     if (id % NGX_HTTP_REPLOG_CHUNK) {
-        *cum = sh->idx[c].cum;
+        /* the chunk of K: its reads start at K (log_read.c) */
+        *cum = (c * NGX_HTTP_REPLOG_CHUNK + 1 < sh->log_first)
+               ? sh->log_cum : sh->idx[c].cum;
         return NGX_DECLINED;
     }
 
     /* the end of an evicted chunk: the base of the one after it */
 
     if (id + 1 < sh->first_id) {
-        *cum = sh->idx[c + 1].cum;
+        *cum = (id + 1 < sh->log_first) ? sh->log_cum : sh->idx[c + 1].cum;
         return NGX_OK;
     }
 
@@ -932,8 +946,8 @@ ngx_http_replog_store_append(ngx_http_replog_zone_t *zone, u_char *msg,
         }
 
         if (sh->log == NULL
-            || !ngx_http_replog_store_evict_locked(zone,
-                                                   sh->log->written_id))
+            ? !ngx_http_replog_store_drop_locked(zone, 1)
+            : !ngx_http_replog_store_evict_locked(zone, sh->log->written_id))
         {
             goto full;
         }
@@ -949,6 +963,9 @@ ngx_http_replog_store_append(ngx_http_replog_zone_t *zone, u_char *msg,
     sh->appended++;
     sh->pending++;
     sh->pending -= ngx_http_replog_store_advance_locked(sh);
+
+    /* in-memory retention by size= or age=: a chunk at most per append */
+    (void) ngx_http_replog_store_drop_locked(zone, 0);
 
     if (peers) {
         ngx_http_replog_registry_peers_locked(zone, peers);
@@ -983,7 +1000,7 @@ full:
 
 ngx_int_t
 ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
-    ngx_http_replog_batch_entry_t *entries, ngx_uint_t n,
+    uint64_t first_id, ngx_http_replog_batch_entry_t *entries, ngx_uint_t n,
     ngx_uint_t max_pending, ngx_str_t *master,
     ngx_http_replog_applied_t *out)
 {
@@ -994,6 +1011,8 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
 
     sh = zone->sh;
     rc = NGX_OK;
+    out->restarted = 0;
+    out->ended = 0;
 
     ngx_http_replog_store_lock(zone);
 
@@ -1009,6 +1028,17 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
         }
 
         sh->epoch = epoch;
+    }
+
+    if (first_id > sh->last_id + 1) {
+        /*
+         * the master said its log starts at first_id (its retention
+         * dropped what this log lacks): this log starts there too, a new
+         * one; only this explicit field does it, never a gap
+         */
+        out->restarted = first_id;
+        out->ended = sh->last_id;
+        ngx_http_replog_store_restart_locked(zone, first_id);
     }
 
     for (i = 0; i < n; i++) {
@@ -1040,8 +1070,9 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
 
             /* durable log: written entries leave the zone for room */
             if (sh->log == NULL
-                || !ngx_http_replog_store_evict_locked(zone,
-                                                       sh->log->written_id))
+                ? !ngx_http_replog_store_drop_locked(zone, 1)
+                : !ngx_http_replog_store_evict_locked(zone,
+                                                      sh->log->written_id))
             {
                 rc = NGX_HTTP_REPLOG_FULL;
                 break;
@@ -1068,6 +1099,8 @@ ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone, uint64_t epoch,
         /* as it goes: the pending bound is about gaps, not batch length */
         sh->pending -= ngx_http_replog_store_advance_locked(sh);
     }
+
+    (void) ngx_http_replog_store_drop_locked(zone, 0);
 
     /* where clients are sent to write: what the last batch applied said */
     if (rc == NGX_OK && master && master->len <= NGX_HTTP_REPLOG_HOST_LEN) {
@@ -1127,6 +1160,18 @@ ngx_http_replog_store_list(ngx_http_replog_zone_t *zone, uint64_t since,
     ngx_memzero(cur, sizeof(ngx_http_replog_cursor_t));
 
     ngx_http_replog_store_lock(zone);
+
+    if (since == NGX_HTTP_REPLOG_SINCE_FIRST) {
+        since = sh->log_first ? sh->log_first - 1 : 0;
+
+    } else if (since + 1 < sh->log_first) {
+        /* dropped by retention: the caller answers 410 with K */
+        cur->next = sh->log_first;
+        cur->last = sh->last_id;
+        ngx_http_replog_store_unlock(zone);
+        *bytes = 0;
+        return NGX_HTTP_REPLOG_GONE;
+    }
 
     cur->next = since + 1;
     cur->last = sh->last_id;
@@ -1371,8 +1416,11 @@ ngx_http_replog_store_evict_locked(ngx_http_replog_zone_t *zone,
     c = sh->first_id ? (sh->first_id - 1) / NGX_HTTP_REPLOG_CHUNK : 0;
     hi = (c + 1) * NGX_HTTP_REPLOG_CHUNK;
 
+    /* the chunk of K is found from K's segment, see log_read.c */
     if (sh->log == NULL || sh->idx == NULL || c >= sh->dir_cap
-        || hi > written || sh->idx[c].seg == 0)
+        || hi > written
+        || (sh->idx[c].seg == 0
+            && c * NGX_HTTP_REPLOG_CHUNK + 1 >= sh->log_first))
     {
         return 0;
     }
@@ -1396,6 +1444,190 @@ ngx_http_replog_store_evict_locked(ngx_http_replog_zone_t *zone,
     sh->evicted += n;
 
     return 1;
+}
+
+
+/*
+ * The log starts at id first (retention dropped the ids before it, whole
+ * segments), cum the list bytes before it.  At replay the zone is empty
+ * and the ids before it are taken as the prefix; ids before it the zone
+ * still holds leave with their chunk.
+ */
+
+void
+ngx_http_replog_store_start_locked(ngx_http_replog_sh_t *sh, uint64_t first,
+    uint64_t cum)
+{
+    if (first <= sh->log_first) {
+        return;
+    }
+
+    if (sh->last_id == 0 && sh->max_id == 0) {
+        /* the replay, into an empty zone */
+        sh->last_id = first - 1;
+        sh->max_id = first - 1;
+        sh->bytes = cum;
+        sh->first_id = first;
+    }
+
+    sh->log_first = first;
+    sh->log_cum = cum;
+}
+
+
+/*
+ * In-memory retention (replog_retention of a zone without path=): the
+ * oldest chunk of ids is dropped, for room when full, else when the log's
+ * list bytes exceed size= or the chunk's newest entry (its registered_at)
+ * is older than age=.  The newest chunk always stays.  The log then
+ * starts after the chunk.  0: nothing dropped.
+ */
+
+static ngx_uint_t
+ngx_http_replog_store_drop_locked(ngx_http_replog_zone_t *zone,
+    ngx_uint_t full)
+{
+    u_char                     cut[NGX_HTTP_REPLOG_TIME_LEN];
+    uint64_t                   c, hi, first;
+    ngx_uint_t                 k, over;
+    ngx_http_replog_sh_t      *sh;
+    ngx_http_replog_entry_t   *e, **chunk;
+
+    sh = zone->sh;
+
+    if (sh->log || (zone->retain_size == 0 && zone->retain_age == 0)) {
+        return 0;
+    }
+
+    first = sh->log_first ? sh->log_first : 1;
+    c = (first - 1) / NGX_HTTP_REPLOG_CHUNK;
+    hi = (c + 1) * NGX_HTTP_REPLOG_CHUNK;
+
+    if (hi >= sh->last_id || c >= sh->dir_cap || sh->dir[c] == NULL) {
+        return 0;
+    }
+
+    chunk = sh->dir[c];
+    e = chunk[NGX_HTTP_REPLOG_CHUNK - 1];
+
+    if (e == NULL) {
+        return 0;
+    }
+
+    if (!full) {
+        over = (zone->retain_size
+                && sh->bytes - sh->log_cum > (uint64_t) zone->retain_size);
+
+        if (!over && zone->retain_age) {
+            /* the same fixed UTC form: compared as text */
+            ngx_http_replog_format_time(cut, ngx_http_replog_now_usec()
+                                        - (int64_t) zone->retain_age
+                                          * 1000000);
+            over = ngx_memcmp(e->data + e->len - 1 - NGX_HTTP_REPLOG_TIME_LEN,
+                              cut, NGX_HTTP_REPLOG_TIME_LEN) < 0;
+        }
+
+        if (!over) {
+            return 0;
+        }
+    }
+
+    sh->log_cum = e->cum;
+
+    for (k = 0; k < NGX_HTTP_REPLOG_CHUNK; k++) {
+        if (chunk[k]) {
+            ngx_slab_free_locked(zone->shpool, chunk[k]);
+        }
+    }
+
+    ngx_slab_free_locked(zone->shpool, chunk);
+    sh->dir[c] = NULL;
+
+    sh->log_first = hi + 1;
+    sh->first_id = hi + 1;
+    sh->evicted += hi + 1 - first;
+
+    return 1;
+}
+
+
+/*
+ * A secondary's log started again at first, empty: the master's log
+ * starts there.  With path= the writer removes the segments (as for
+ * /reset) and writes from first on.
+ */
+
+static void
+ngx_http_replog_store_restart_locked(ngx_http_replog_zone_t *zone,
+    uint64_t first)
+{
+    ngx_http_replog_sh_t      *sh;
+    ngx_http_replog_log_sh_t  *ls;
+
+    sh = zone->sh;
+
+    ngx_http_replog_store_empty_locked(zone);
+    ngx_http_replog_store_start_locked(sh, first, 0);
+
+    ls = sh->log;
+
+    if (ls) {
+        ls->reset_gen++;
+        ls->written_id = 0;
+        ls->durable_id = 0;
+    }
+}
+
+
+/* the zone's log emptied: a new one (a new incarnation) from id 1 */
+
+static void
+ngx_http_replog_store_empty_locked(ngx_http_replog_zone_t *zone)
+{
+    ngx_http_replog_sh_t  *sh;
+
+    sh = zone->sh;
+
+    ngx_http_replog_store_free_locked(zone);
+
+    sh->incarnation = ngx_http_replog_new_epoch();
+    sh->last_id = 0;
+    sh->max_id = 0;
+    sh->bytes = 0;
+    sh->log_first = 0;
+    sh->log_cum = 0;
+    sh->pending = 0;
+}
+
+
+/* the log's first id, 1 for a whole log */
+
+uint64_t
+ngx_http_replog_store_first(ngx_http_replog_zone_t *zone)
+{
+    uint64_t  first;
+
+    ngx_http_replog_store_lock(zone);
+    first = zone->sh->log_first ? zone->sh->log_first : 1;
+    ngx_http_replog_store_unlock(zone);
+
+    return first;
+}
+
+
+/* the list bytes of ids 1..id; NGX_DECLINED: to be measured in files */
+
+ngx_int_t
+ngx_http_replog_store_cum(ngx_http_replog_zone_t *zone, uint64_t id,
+    uint64_t *cum)
+{
+    ngx_int_t  rc;
+
+    ngx_http_replog_store_lock(zone);
+    rc = ngx_http_replog_store_cum_locked(zone->sh, id, cum);
+    ngx_http_replog_store_unlock(zone);
+
+    return rc;
 }
 
 
@@ -1536,14 +1768,8 @@ ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone)
         return NGX_HTTP_REPLOG_MOVED;
     }
 
-    ngx_http_replog_store_free_locked(zone);
-
+    ngx_http_replog_store_empty_locked(zone);
     sh->epoch = 0;
-    sh->incarnation = ngx_http_replog_new_epoch();
-    sh->last_id = 0;
-    sh->max_id = 0;
-    sh->bytes = 0;
-    sh->pending = 0;
 
     ngx_http_replog_store_unlock(zone);
 

@@ -74,6 +74,10 @@
 #define NGX_HTTP_REPLOG_EPOCH         3
 #define NGX_HTTP_REPLOG_MOVED         4   /* copied into a resized zone */
 #define NGX_HTTP_REPLOG_FILES         5   /* the next id: in the files only */
+#define NGX_HTTP_REPLOG_GONE          6   /* dropped by retention */
+
+/* GET /messages without since: from the log's first id */
+#define NGX_HTTP_REPLOG_SINCE_FIRST   ((uint64_t) -1)
 
 
 /*
@@ -119,6 +123,7 @@ typedef struct {
 
     uint64_t                        epoch;
     uint64_t                        acked_id;
+    uint64_t                        first_id;    /* its log's, 0: 1 */
     uint64_t                        incarnation; /* of its log, see ack */
     ngx_msec_t                      acked_at;    /* when acked_id moved */
     time_t                          registered_at;
@@ -146,6 +151,13 @@ typedef struct {
      */
     ngx_http_replog_idx_t          *idx;
     uint64_t                        first_id;
+
+    /*
+     * the log's first id K (0: from 1), ids before it dropped by
+     * retention, and the list bytes of the ids before it
+     */
+    uint64_t                        log_first;
+    uint64_t                        log_cum;
     uint64_t                        evicted;
     ngx_atomic_t                    file_reads;
     ngx_atomic_t                    file_bytes;
@@ -204,6 +216,8 @@ struct ngx_http_replog_zone_s {
     ngx_pool_t                     *pool;     /* of the cycle it is of */
     ngx_http_replog_wake_slot_t    *wake;     /* this worker's entry */
     ngx_http_replog_log_t          *log;      /* path=, or NULL */
+    off_t                           retain_size;  /* replog_retention */
+    time_t                          retain_age;
 };
 
 
@@ -267,6 +281,7 @@ typedef struct {
                            secondaries[NGX_HTTP_REPLOG_MAX_SECONDARIES];
     ngx_uint_t                      logged;   /* path= */
     uint64_t                        first_id; /* held in the zone */
+    uint64_t                        log_first;  /* of the log */
     uint64_t                        evicted;
     uint64_t                        file_reads;
     uint64_t                        file_bytes;
@@ -280,6 +295,8 @@ typedef struct {
     uint64_t                        acked_id;
     uint64_t                        epoch;
     uint64_t                        incarnation;
+    uint64_t                        restarted;   /* at first_id, or 0 */
+    uint64_t                        ended;       /* the log before it */
 } ngx_http_replog_applied_t;
 
 
@@ -328,8 +345,10 @@ void ngx_http_replog_store_unlock(ngx_http_replog_zone_t *zone);
 ngx_int_t ngx_http_replog_store_append(ngx_http_replog_zone_t *zone,
     u_char *msg, size_t len, ngx_http_replog_appended_t *out,
     ngx_http_replog_peers_t *peers);
+uint64_t ngx_http_replog_store_first(ngx_http_replog_zone_t *zone);
 ngx_int_t ngx_http_replog_store_apply(ngx_http_replog_zone_t *zone,
-    uint64_t epoch, ngx_http_replog_batch_entry_t *entries, ngx_uint_t n,
+    uint64_t epoch, uint64_t first_id,
+    ngx_http_replog_batch_entry_t *entries, ngx_uint_t n,
     ngx_uint_t max_pending, ngx_str_t *master,
     ngx_http_replog_applied_t *out);
 ngx_int_t ngx_http_replog_store_reset(ngx_http_replog_zone_t *zone);
@@ -347,6 +366,10 @@ ngx_uint_t ngx_http_replog_store_put(ngx_http_replog_cursor_t *cur,
     size_t *need);
 ngx_uint_t ngx_http_replog_store_evict_locked(ngx_http_replog_zone_t *zone,
     uint64_t written);
+void ngx_http_replog_store_start_locked(ngx_http_replog_sh_t *sh,
+    uint64_t first, uint64_t cum);
+ngx_int_t ngx_http_replog_store_cum(ngx_http_replog_zone_t *zone,
+    uint64_t id, uint64_t *cum);
 void ngx_http_replog_store_note_locked(ngx_http_replog_sh_t *sh,
     uint64_t id, uint64_t seg, uint64_t off);
 ngx_int_t ngx_http_replog_store_read(ngx_http_replog_zone_t *zone,
@@ -378,6 +401,8 @@ void ngx_http_replog_registry_signal(ngx_http_replog_zone_t *zone,
     ngx_log_t *log);
 void ngx_http_replog_registry_conflict(ngx_http_replog_zone_t *zone,
     ngx_uint_t slot, uint64_t generation, ngx_log_t *log);
+void ngx_http_replog_registry_first(ngx_http_replog_zone_t *zone,
+    ngx_uint_t slot, uint64_t generation, uint64_t first_id);
 ngx_int_t ngx_http_replog_registry_retry(ngx_http_replog_zone_t *zone,
     ngx_uint_t slot, uint64_t generation);
 void ngx_http_replog_registry_remove(ngx_http_replog_zone_t *zone,

@@ -113,7 +113,7 @@ __DATA__
 [qr/^\{"id":"a","master_id":"m","epoch":"[0-9a-f]{16}","last_id":0\}\n\z/,
  qr/^\{"id":"b","master_id":"m","epoch":"[0-9a-f]{16}","last_id":0\}\n\z/,
  qr/^\{"id":"c","master_id":"m","epoch":"[0-9a-f]{16}","last_id":0\}\n\z/,
- qr/^\{"data":\[\{"id":"a","host":"127\.0\.0\.1","port":65535,.*"acked_id":0,"lag":0,.*\{"id":"b",.*"port":1,.*\{"id":"c",.*"port":2,.*"acked_id":0,"lag":0,/]
+ qr/^\{"data":\[\{"id":"a","host":"127\.0\.0\.1","port":65535,.*"acked_id":0,"first_id":1,"lag":0,.*\{"id":"b",.*"port":1,.*\{"id":"c",.*"port":2,.*"acked_id":0,"first_id":1,"lag":0,/]
 
 
 

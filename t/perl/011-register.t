@@ -57,7 +57,7 @@ EOF
 
     my ($st2, undef, $list) = http_request(port(), 'GET', '/secondaries');
     is($st2, 200, 'GET /secondaries: 200');
-    like($list, qr/^\{"data":\[\{"id":"s1","host":"127\.0\.0\.1","port":$p1,"status":"HEALTHY","last_healthy_status":"$TS","registered_at":"$TS","acked_id":0,"lag":0,"fails":0,"epoch":"0000000000000000","last_error":null\}\]\}\n\z/,
+    like($list, qr/^\{"data":\[\{"id":"s1","host":"127\.0\.0\.1","port":$p1,"status":"HEALTHY","last_healthy_status":"$TS","registered_at":"$TS","acked_id":0,"first_id":1,"lag":0,"fails":0,"epoch":"0000000000000000","last_error":null\}\]\}\n\z/,
          'GET /secondaries: the shape of an entry');
     # the original's path: its status values and last_status_change, then
     # replog's own status in "state" and the same other members
