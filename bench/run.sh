@@ -191,7 +191,7 @@ wait_up() {
 }
 
 # start_node ROLE NAME PORT [VAR=VALUE...]: a replog node (prefix $OUT/NAME)
-# from the config scripts/render-conf.sh renders: 1 worker, a 1024m zone, no
+# from the config scripts/render-conf.sh renders: 1 worker, a 4096m zone (the in-memory cluster takes ~4M messages over its runs), no
 # access log, no api key, id NAME, unless VAR=VALUE says otherwise.
 start_node() {
     local role=$1 name=$2 port=$3 dir=$OUT/$2; shift 3
@@ -199,7 +199,7 @@ start_node() {
     mkdir -p "$dir"
     ERRLOG[$name]=$dir/error.log
     node_start "$role" "$dir" REPLOG_MODULE="$OUT/replog.so" REPLOG_ID="$name" \
-        REPLOG_LISTEN=127.0.0.1 REPLOG_WORKERS=1 REPLOG_ZONE_SIZE=1024m \
+        REPLOG_LISTEN=127.0.0.1 REPLOG_WORKERS=1 REPLOG_ZONE_SIZE=4096m \
         REPLOG_ERROR_LOG="$dir/error.log" REPLOG_ACCESS_LOG=off \
         MASTER_PORT="$port" SECONDARY_PORT="$port" API_KEY= DELAY= FAIL_RATE= \
         REPLOG_CLUSTER_SIZE= REPLOG_RECOVERY=off \
@@ -896,7 +896,7 @@ ratio() { awk -v a="$(reqs "$1")" -v b="$base" 'BEGIN {printf "%.2fx", a / b}'; 
     done
     if [ "$SKIP_CATCHUP" != 1 ]; then
         echo
-        echo "Catch-up of a fresh secondary (zones 1024m), $CATCHUP_N messages:"
+        echo "Catch-up of a fresh secondary (zones 4096m), $CATCHUP_N messages:"
         echo "  fill of the master   $CU_FILL_SECS s ($(rate "$CATCHUP_N" "$CU_FILL_SECS") POST/s, wrk -t2 -c$CONNS)"
         echo "  register -> acked_id $CATCHUP_N: $CU_SECS s, $(rate "$CATCHUP_N" "$CU_SECS") messages/s"
         echo
