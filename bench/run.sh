@@ -191,7 +191,8 @@ wait_up() {
 }
 
 # start_node ROLE NAME PORT [VAR=VALUE...]: a replog node (prefix $OUT/NAME)
-# from the config scripts/render-conf.sh renders: 1 worker, a 4096m zone (the in-memory cluster takes ~4M messages over its runs), no
+# from the config scripts/render-conf.sh renders: 1 worker, a 4096m zone
+# (the in-memory cluster takes over 4M messages in its runs), no
 # access log, no api key, id NAME, unless VAR=VALUE says otherwise.
 start_node() {
     local role=$1 name=$2 port=$3 dir=$OUT/$2; shift 3
