@@ -22,13 +22,16 @@ use strict;
 use warnings;
 use lib 't/lib';
 use Getopt::Long;
+use File::Spec;
 use Test::More;
 use Replog::Cluster;
 
 my ($secs, $wc, $rounds, $fsyncs) = (5, 2, 1, 'off,always');
 GetOptions('d=f' => \$secs, 'w=i' => \$wc, 'r=i' => \$rounds,
            'f=s' => \$fsyncs) or die "bad options\n";
-my @mods = map { [split /=/, $_, 2] } @ARGV;
+# modules by absolute path: the nodes run from their own directories
+my @mods = map { my ($n, $m) = split /=/, $_, 2;
+                 [$n, defined $m ? File::Spec->rel2abs($m) : undef] } @ARGV;
 die "usage: $0 [-d S] [-w WC] [-r N] [-f LIST] NAME=MODULE.so ...\n"
     unless @mods && !grep { !defined $_->[1] || !-f $_->[1] } @mods;
 
@@ -41,9 +44,12 @@ my $tick = `getconf CLK_TCK` + 0 || 100;
 # CPU seconds of a node: every process in its nginx's process group,
 # every thread of each (the thread pool's writers included)
 sub cpu {
-    my ($pgid) = @_;
+    my ($pgid, $threads) = @_;
     my $t = 0;
     for my $stat (glob '/proc/[0-9]*/task/[0-9]*/stat') {
+        my ($pid, $tid) = $stat =~ m{/proc/(\d+)/task/(\d+)/};
+        # $threads: the pool's threads only (not a process's main thread)
+        next if $threads && $pid == $tid;
         open my $fh, '<', $stat or next;
         my $line = <$fh> // next;
         $line =~ s/^.*\) //;
@@ -95,6 +101,9 @@ sub run_case {
     my %m0 = map { $_ => metric($c, $_) } @nodes;
     my $cpu0 = 0;
     $cpu0 += cpu($c->node($_)->{pid}) for @nodes;
+    my %n0 = map { $_ => cpu($c->node($_)->{pid}) } @nodes;
+    my $th0 = 0;
+    $th0 += cpu($c->node($_)->{pid}, 1) for @nodes;
 
     my $port = $c->port('master');
     my $out = `$client -c 64 -d $secs -w 1 -m http -p $port -u '/messages?wc=$wc'`;
@@ -103,6 +112,9 @@ sub run_case {
 
     my $cpu1 = 0;
     $cpu1 += cpu($c->node($_)->{pid}) for @nodes;
+    my %n1 = map { $_ => cpu($c->node($_)->{pid}) } @nodes;
+    my $th1 = 0;
+    $th1 += cpu($c->node($_)->{pid}, 1) for @nodes;
     my %m1 = map { $_ => metric($c, $_) } @nodes;
 
     my $d = sub { my ($n, $k) = @_; ($m1{$n}{$k} // 0) - ($m0{$n}{$k} // 0) };
@@ -113,6 +125,9 @@ sub run_case {
         errors  => $errors // -1,
         msgs    => $n,
         cpu_us  => ($cpu1 - $cpu0) * 1e6 / $n,
+        nodes_us => join('/', map { sprintf '%.1f',
+                                    ($n1{$_} - $n0{$_}) * 1e6 / $n } @nodes),
+        threads_us => ($th1 - $th0) * 1e6 / $n,
         locks_m => $d->('master', 'replog_zone_locks_total') / $n,
         locks_s => $d->('s1', 'replog_zone_locks_total') / $n,
         per_fsync_m => $d->('master', 'replog_log_fsyncs_total')
@@ -132,11 +147,12 @@ sub run_case {
 
     $c->stop_all;
 
-    printf "%-8s %-7s %9.0f/s %7.1f us/msg  locks/msg m %.2f s1 %.2f  "
+    printf "%-8s %-7s %9.0f/s %7.1f us/msg (m/s1/s2 %s, pool threads %.2f)"
+           . "  locks/msg m %.2f s1 %.2f  "
            . "msgs/fsync m %.1f s1 %.1f  msgs/flush m %.1f  "
            . "woken ack/worker/poll/fsync %s"
            . "  (%d msgs, %d errors)\n",
-           $mname, $label, @r{qw(rate cpu_us locks_m locks_s per_fsync_m
+           $mname, $label, @r{qw(rate cpu_us nodes_us threads_us locks_m locks_s per_fsync_m
                                  per_fsync_s per_flush_m woken msgs
                                  errors)};
 }
