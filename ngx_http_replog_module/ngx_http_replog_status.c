@@ -18,15 +18,185 @@
 #include "ngx_http_replog_json.h"
 
 
+/* a bound for a line of the explicit metrics: names, two labels, a value */
 #define NGX_HTTP_REPLOG_METRIC_LINE  (256 + 2 * 6 * NGX_HTTP_REPLOG_ID_LEN)
+
+/* a table metric shown only with path= */
+#define NGX_HTTP_REPLOG_METRIC_DURABLE  0x01
+
+
+#define NGX_HTTP_REPLOG_METRICS_N                                             \
+    (sizeof(ngx_http_replog_metrics_table) / sizeof(ngx_http_replog_metric_t))
+
+
+/* where a table metric's value is in the status snapshot */
+#define ngx_http_replog_metric_field(f)                                       \
+    offsetof(ngx_http_replog_status_t, f),                                    \
+    sizeof(((ngx_http_replog_status_t *) 0)->f)
+
+
+/*
+ * a node-labelled metric of /metrics: one series, or one per "by" label
+ * from n consecutive fields (uint64_t or ngx_uint_t) of the snapshot
+ */
+typedef struct {
+    const char                   *name;
+    const char                   *type;
+    const char                   *help;
+    size_t                        offset;
+    size_t                        size;
+    ngx_uint_t                    when;    /* NGX_HTTP_REPLOG_METRIC_* */
+    const char                  **by;
+    ngx_uint_t                    n;
+} ngx_http_replog_metric_t;
 
 
 static u_char *ngx_http_replog_metric_head(u_char *p, const char *name,
     const char *type, const char *help);
 static u_char *ngx_http_replog_metric_label(u_char *p, u_char *s,
     size_t len);
+static size_t ngx_http_replog_metrics_len(size_t nlen);
+static u_char *ngx_http_replog_metrics_node(u_char *p,
+    ngx_http_replog_status_t *st, u_char *node, size_t nlen);
 static ngx_http_replog_status_t *ngx_http_replog_status_get(
     ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx);
+
+
+static const char  *ngx_http_replog_wakers[NGX_HTTP_REPLOG_WOKEN_N] = {
+    "ack", "worker", "poll", "fsync"
+};
+
+
+static const char  *ngx_http_replog_tailed[NGX_HTTP_REPLOG_TAIL_N] = {
+    "append", "worker", "poll", "timeout", "exit"
+};
+
+
+/* in the order /metrics shows them */
+static ngx_http_replog_metric_t  ngx_http_replog_metrics_table[] = {
+
+    { "messages_appended_total", "counter",
+      "Messages stored in this node's log.",
+      ngx_http_replog_metric_field(appended), 0, NULL, 1 },
+
+    { "log_bytes", "gauge",
+      "Bytes of the contiguous log, as listed.",
+      ngx_http_replog_metric_field(bytes), 0, NULL, 1 },
+
+    { "last_id", "gauge",
+      "Last id of the contiguous log.",
+      ngx_http_replog_metric_field(last_id), 0, NULL, 1 },
+
+    /* retention (path= or not): where the log starts now */
+    { "log_first_id", "gauge",
+      "First id of the log; retention dropped those below.",
+      ngx_http_replog_metric_field(log_first), 0, NULL, 1 },
+
+    /* durable log hook: the writer's counters */
+    { "log_durable_id", "gauge",
+      "Last id written to the durable log and fsynced (fsync=off: written).",
+      ngx_http_replog_metric_field(log.durable_id),
+      NGX_HTTP_REPLOG_METRIC_DURABLE, NULL, 1 },
+
+    { "log_fsyncs_total", "counter",
+      "fdatasync() calls of the durable log's writer.",
+      ngx_http_replog_metric_field(log.fsyncs),
+      NGX_HTTP_REPLOG_METRIC_DURABLE, NULL, 1 },
+
+    { "log_synced_entries_total", "counter",
+      "Messages made durable by those fsyncs (per fsync: divide).",
+      ngx_http_replog_metric_field(log.synced_entries),
+      NGX_HTTP_REPLOG_METRIC_DURABLE, NULL, 1 },
+
+    { "log_flushes_total", "counter",
+      "Runs of the durable log's writer that wrote: one per group of "
+      "appends.",
+      ngx_http_replog_metric_field(log.flushes),
+      NGX_HTTP_REPLOG_METRIC_DURABLE, NULL, 1 },
+
+    { "log_written_bytes_total", "counter",
+      "Bytes written to the durable log's segments.",
+      ngx_http_replog_metric_field(log.bytes_written),
+      NGX_HTTP_REPLOG_METRIC_DURABLE, NULL, 1 },
+
+    { "log_write_errors_total", "counter",
+      "Writes or fsyncs of the durable log that failed.",
+      ngx_http_replog_metric_field(log.write_errors),
+      NGX_HTTP_REPLOG_METRIC_DURABLE, NULL, 1 },
+
+    { "log_segments_dropped_total", "counter",
+      "Segments dropped by replog_retention.",
+      ngx_http_replog_metric_field(log.retained),
+      NGX_HTTP_REPLOG_METRIC_DURABLE, NULL, 1 },
+
+    /* the zone as the log's tail */
+    { "zone_first_id", "gauge",
+      "First id held in the zone; those below are read from the files.",
+      ngx_http_replog_metric_field(first_id),
+      NGX_HTTP_REPLOG_METRIC_DURABLE, NULL, 1 },
+
+    { "evicted_total", "counter",
+      "Entries evicted from the zone once written to their segment.",
+      ngx_http_replog_metric_field(evicted),
+      NGX_HTTP_REPLOG_METRIC_DURABLE, NULL, 1 },
+
+    { "file_reads_total", "counter",
+      "Reads of evicted entries from the segment files (thread pool).",
+      ngx_http_replog_metric_field(file_reads),
+      NGX_HTTP_REPLOG_METRIC_DURABLE, NULL, 1 },
+
+    { "file_read_bytes_total", "counter",
+      "Bytes those reads took from the segment files.",
+      ngx_http_replog_metric_field(file_bytes),
+      NGX_HTTP_REPLOG_METRIC_DURABLE, NULL, 1 },
+
+    { "pending_entries", "gauge",
+      "Entries held past a gap.",
+      ngx_http_replog_metric_field(pending), 0, NULL, 1 },
+
+    { "log_full_rejections_total", "counter",
+      "Appends refused because the zone was full.",
+      ngx_http_replog_metric_field(rejected_full), 0, NULL, 1 },
+
+    { "waiters", "gauge",
+      "Clients parked for their write concern.",
+      ngx_http_replog_metric_field(counters[NGX_HTTP_REPLOG_WAITERS]),
+      0, NULL, 1 },
+
+    { "write_concern_timeouts_total", "counter",
+      "Writes answered 504: concern not met in time.",
+      ngx_http_replog_metric_field(counters[NGX_HTTP_REPLOG_WC_TIMEOUTS]),
+      0, NULL, 1 },
+
+    { "catchup_entries_total", "counter",
+      "Entries sent by catch-up.",
+      ngx_http_replog_metric_field(counters[NGX_HTTP_REPLOG_CATCHUP]),
+      0, NULL, 1 },
+
+    { "wakeups_total", "counter",
+      "Parked clients answered, by what woke them: an ack read by their "
+      "own worker, a wake-up sent by another worker, the safety-net poll, "
+      "the durable log's fsync completing in their worker.",
+      ngx_http_replog_metric_field(counters[0]), 0,
+      ngx_http_replog_wakers, NGX_HTTP_REPLOG_WOKEN_N },
+
+    { "tailers", "gauge",
+      "Readers parked by GET /messages?wait= until an entry past their "
+      "since.",
+      ngx_http_replog_metric_field(counters[NGX_HTTP_REPLOG_TAILERS]),
+      0, NULL, 1 },
+
+    { "tail_wakeups_total", "counter",
+      "Parked readers answered, by what woke them: an append of their own "
+      "worker, a wake-up sent by another worker, the safety-net poll, the "
+      "end of their wait (empty list), their worker's exit.",
+      ngx_http_replog_metric_field(counters[NGX_HTTP_REPLOG_TAILED]), 0,
+      ngx_http_replog_tailed, NGX_HTTP_REPLOG_TAIL_N },
+
+    { "zone_locks_total", "counter",
+      "Round trips of the zone's lock (this request's own included).",
+      ngx_http_replog_metric_field(locks), 0, NULL, 1 }
+};
 
 
 static u_char *
@@ -55,6 +225,79 @@ ngx_http_replog_metric_label(u_char *p, u_char *s, size_t len)
 
         } else {
             *p++ = *s++;
+        }
+    }
+
+    return p;
+}
+
+
+/* the bytes the table's metrics can take, with every group shown */
+
+static size_t
+ngx_http_replog_metrics_len(size_t nlen)
+{
+    size_t                     len, name;
+    ngx_uint_t                 i, k;
+    ngx_http_replog_metric_t  *m;
+
+    len = 0;
+
+    for (i = 0; i < NGX_HTTP_REPLOG_METRICS_N; i++) {
+        m = &ngx_http_replog_metrics_table[i];
+        name = ngx_strlen(m->name);
+
+        len += sizeof("# HELP replog_ \n# TYPE replog_ \n") - 1
+               + 2 * name + ngx_strlen(m->help) + ngx_strlen(m->type);
+
+        for (k = 0; k < m->n; k++) {
+            len += sizeof("replog_{node=\"\"} \n") - 1
+                   + name + nlen + NGX_INT64_LEN;
+
+            if (m->by) {
+                len += sizeof(",by=\"\"") - 1 + ngx_strlen(m->by[k]);
+            }
+        }
+    }
+
+    return len;
+}
+
+
+static u_char *
+ngx_http_replog_metrics_node(u_char *p, ngx_http_replog_status_t *st,
+    u_char *node, size_t nlen)
+{
+    u_char                    *v;
+    uint64_t                   value;
+    ngx_uint_t                 i, k, shown;
+    ngx_http_replog_metric_t  *m;
+
+    /* the groups this node shows */
+    shown = st->logged ? NGX_HTTP_REPLOG_METRIC_DURABLE : 0;
+
+    for (i = 0; i < NGX_HTTP_REPLOG_METRICS_N; i++) {
+        m = &ngx_http_replog_metrics_table[i];
+
+        if (m->when & ~shown) {
+            continue;
+        }
+
+        p = ngx_http_replog_metric_head(p, m->name, m->type, m->help);
+
+        for (k = 0; k < m->n; k++) {
+            v = (u_char *) st + m->offset + k * m->size;
+
+            value = (m->size == sizeof(uint64_t)) ? *(uint64_t *) v
+                                                  : *(ngx_uint_t *) v;
+
+            p = ngx_sprintf(p, "replog_%s{node=\"%*s\"", m->name, nlen, node);
+
+            if (m->by) {
+                p = ngx_sprintf(p, ",by=\"%s\"", m->by[k]);
+            }
+
+            p = ngx_sprintf(p, "} %uL\n", value);
         }
     }
 
@@ -91,14 +334,6 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
     ngx_http_replog_status_t     *st;
     ngx_http_replog_secondary_t  *s;
 
-    static const char  *wakers[NGX_HTTP_REPLOG_WOKEN_N] = {
-        "ack", "worker", "poll", "fsync"
-    };
-
-    static const char  *tailed[NGX_HTTP_REPLOG_TAIL_N] = {
-        "append", "worker", "poll", "timeout", "exit"
-    };
-
     ctx = ngx_http_get_module_ctx(r, ngx_http_replog_module);
 
     st = ngx_http_replog_status_get(r, ctx);
@@ -113,179 +348,31 @@ ngx_http_replog_metrics(ngx_http_request_t *r, ngx_str_t *path)
     n = view.cluster_size;
     up = (ctx->node->role == NGX_HTTP_REPLOG_MASTER) ? view.up : 1;
 
-    len = 64 * NGX_HTTP_REPLOG_METRIC_LINE
-          + NGX_HTTP_REPLOG_MAX_SECONDARIES * 12 * NGX_HTTP_REPLOG_METRIC_LINE;
+    /*
+     * the table's metrics, then the explicit ones: nodes_up and
+     * cluster_size (a head of two lines and a series each), the heads of
+     * the six secondary metrics, and per secondary a line for each state
+     * and one for each of the other five
+     */
+    len = ngx_http_replog_metrics_len(nlen)
+          + (2 * 3 + 6 * 2) * NGX_HTTP_REPLOG_METRIC_LINE
+          + NGX_HTTP_REPLOG_MAX_SECONDARIES
+            * (NGX_HTTP_REPLOG_CONFLICT - NGX_HTTP_REPLOG_HEALTHY + 1 + 5)
+            * NGX_HTTP_REPLOG_METRIC_LINE;
 
     start = ngx_pnalloc(r->pool, len);
     if (start == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = start;
-
     last_id = st->last_id;
 
-    p = ngx_http_replog_metric_head(p, "messages_appended_total", "counter",
-                                    "Messages stored in this node's log.");
-    p = ngx_sprintf(p, "replog_messages_appended_total{node=\"%*s\"} %uL\n",
-                    nlen, node, st->appended);
-
-    p = ngx_http_replog_metric_head(p, "log_bytes", "gauge",
-                                    "Bytes of the contiguous log, as listed.");
-    p = ngx_sprintf(p, "replog_log_bytes{node=\"%*s\"} %uL\n",
-                    nlen, node, st->bytes);
-
-    p = ngx_http_replog_metric_head(p, "last_id", "gauge",
-                                    "Last id of the contiguous log.");
-    p = ngx_sprintf(p, "replog_last_id{node=\"%*s\"} %uL\n",
-                    nlen, node, last_id);
-
-    /* retention (path= or not): where the log starts now */
-    p = ngx_http_replog_metric_head(p, "log_first_id", "gauge",
-                                    "First id of the log; retention "
-                                    "dropped those below.");
-    p = ngx_sprintf(p, "replog_log_first_id{node=\"%*s\"} %uL\n",
-                    nlen, node, st->log_first ? st->log_first
-                    : (last_id ? 1 : 0));
-
-    /* durable log hook: the writer's counters */
-    if (st->logged) {
-        p = ngx_http_replog_metric_head(p, "log_durable_id", "gauge",
-                                        "Last id written to the durable log "
-                                        "and fsynced (fsync=off: written).");
-        p = ngx_sprintf(p, "replog_log_durable_id{node=\"%*s\"} %uL\n",
-                        nlen, node, st->log.durable_id);
-
-        p = ngx_http_replog_metric_head(p, "log_fsyncs_total", "counter",
-                                        "fdatasync() calls of the durable "
-                                        "log's writer.");
-        p = ngx_sprintf(p, "replog_log_fsyncs_total{node=\"%*s\"} %uL\n",
-                        nlen, node, st->log.fsyncs);
-
-        p = ngx_http_replog_metric_head(p, "log_synced_entries_total",
-                                        "counter", "Messages made durable by "
-                                        "those fsyncs (per fsync: divide).");
-        p = ngx_sprintf(p, "replog_log_synced_entries_total{node=\"%*s\"} "
-                        "%uL\n", nlen, node, st->log.synced_entries);
-
-        p = ngx_http_replog_metric_head(p, "log_flushes_total", "counter",
-                                        "Runs of the durable log's writer "
-                                        "that wrote: one per group of "
-                                        "appends.");
-        p = ngx_sprintf(p, "replog_log_flushes_total{node=\"%*s\"} %uL\n",
-                        nlen, node, st->log.flushes);
-
-        p = ngx_http_replog_metric_head(p, "log_written_bytes_total",
-                                        "counter", "Bytes written to the "
-                                        "durable log's segments.");
-        p = ngx_sprintf(p, "replog_log_written_bytes_total{node=\"%*s\"} "
-                        "%uL\n", nlen, node, st->log.bytes_written);
-
-        p = ngx_http_replog_metric_head(p, "log_write_errors_total",
-                                        "counter", "Writes or fsyncs of the "
-                                        "durable log that failed.");
-        p = ngx_sprintf(p, "replog_log_write_errors_total{node=\"%*s\"} "
-                        "%uL\n", nlen, node, st->log.write_errors);
-
-        p = ngx_http_replog_metric_head(p, "log_segments_dropped_total",
-                                        "counter", "Segments dropped by "
-                                        "replog_retention.");
-        p = ngx_sprintf(p, "replog_log_segments_dropped_total{node=\"%*s\"} "
-                        "%uL\n", nlen, node, st->log.retained);
-
-        /* the zone as the log's tail */
-        p = ngx_http_replog_metric_head(p, "zone_first_id", "gauge",
-                                        "First id held in the zone; those "
-                                        "below are read from the files.");
-        p = ngx_sprintf(p, "replog_zone_first_id{node=\"%*s\"} %uL\n",
-                        nlen, node, st->first_id);
-
-        p = ngx_http_replog_metric_head(p, "evicted_total", "counter",
-                                        "Entries evicted from the zone once "
-                                        "written to their segment.");
-        p = ngx_sprintf(p, "replog_evicted_total{node=\"%*s\"} %uL\n",
-                        nlen, node, st->evicted);
-
-        p = ngx_http_replog_metric_head(p, "file_reads_total", "counter",
-                                        "Reads of evicted entries from the "
-                                        "segment files (thread pool).");
-        p = ngx_sprintf(p, "replog_file_reads_total{node=\"%*s\"} %uL\n",
-                        nlen, node, st->file_reads);
-
-        p = ngx_http_replog_metric_head(p, "file_read_bytes_total", "counter",
-                                        "Bytes those reads took from the "
-                                        "segment files.");
-        p = ngx_sprintf(p, "replog_file_read_bytes_total{node=\"%*s\"} "
-                        "%uL\n", nlen, node, st->file_bytes);
+    /* the log starts at 1 until retention drops some, at 0 while empty */
+    if (st->log_first == 0) {
+        st->log_first = last_id ? 1 : 0;
     }
 
-    p = ngx_http_replog_metric_head(p, "pending_entries", "gauge",
-                                    "Entries held past a gap.");
-    p = ngx_sprintf(p, "replog_pending_entries{node=\"%*s\"} %ui\n",
-                    nlen, node, st->pending);
-
-    p = ngx_http_replog_metric_head(p, "log_full_rejections_total",
-                                    "counter",
-                                    "Appends refused because the zone "
-                                    "was full.");
-    p = ngx_sprintf(p, "replog_log_full_rejections_total{node=\"%*s\"} %uL\n",
-                    nlen, node, st->rejected_full);
-
-    p = ngx_http_replog_metric_head(p, "waiters", "gauge",
-                                    "Clients parked for their write "
-                                    "concern.");
-    p = ngx_sprintf(p, "replog_waiters{node=\"%*s\"} %ui\n",
-                    nlen, node, st->counters[NGX_HTTP_REPLOG_WAITERS]);
-
-    p = ngx_http_replog_metric_head(p, "write_concern_timeouts_total",
-                                    "counter",
-                                    "Writes answered 504: concern not met "
-                                    "in time.");
-    p = ngx_sprintf(p, "replog_write_concern_timeouts_total{node=\"%*s\"} "
-                    "%ui\n", nlen, node,
-                    st->counters[NGX_HTTP_REPLOG_WC_TIMEOUTS]);
-
-    p = ngx_http_replog_metric_head(p, "catchup_entries_total", "counter",
-                                    "Entries sent by catch-up.");
-    p = ngx_sprintf(p, "replog_catchup_entries_total{node=\"%*s\"} %ui\n",
-                    nlen, node, st->counters[NGX_HTTP_REPLOG_CATCHUP]);
-
-    p = ngx_http_replog_metric_head(p, "wakeups_total", "counter",
-                                    "Parked clients answered, by what woke "
-                                    "them: an ack read by their own worker, "
-                                    "a wake-up sent by another worker, the "
-                                    "safety-net poll, the durable log's "
-                                    "fsync completing in their worker.");
-
-    for (k = 0; k < NGX_HTTP_REPLOG_WOKEN_N; k++) {
-        p = ngx_sprintf(p, "replog_wakeups_total{node=\"%*s\",by=\"%s\"} "
-                        "%ui\n", nlen, node, wakers[k], st->counters[k]);
-    }
-
-    p = ngx_http_replog_metric_head(p, "tailers", "gauge",
-                                    "Readers parked by GET /messages?wait= "
-                                    "until an entry past their since.");
-    p = ngx_sprintf(p, "replog_tailers{node=\"%*s\"} %ui\n",
-                    nlen, node, st->counters[NGX_HTTP_REPLOG_TAILERS]);
-
-    p = ngx_http_replog_metric_head(p, "tail_wakeups_total", "counter",
-                                    "Parked readers answered, by what woke "
-                                    "them: an append of their own worker, "
-                                    "a wake-up sent by another worker, the "
-                                    "safety-net poll, the end of their wait "
-                                    "(empty list), their worker's exit.");
-
-    for (k = 0; k < NGX_HTTP_REPLOG_TAIL_N; k++) {
-        p = ngx_sprintf(p, "replog_tail_wakeups_total{node=\"%*s\","
-                        "by=\"%s\"} %ui\n", nlen, node, tailed[k],
-                        st->counters[NGX_HTTP_REPLOG_TAILED + k]);
-    }
-
-    p = ngx_http_replog_metric_head(p, "zone_locks_total", "counter",
-                                    "Round trips of the zone's lock (this "
-                                    "request's own included).");
-    p = ngx_sprintf(p, "replog_zone_locks_total{node=\"%*s\"} %uL\n",
-                    nlen, node, st->locks);
+    p = ngx_http_replog_metrics_node(start, st, node, nlen);
 
     p = ngx_http_replog_metric_head(p, "nodes_up", "gauge",
                                     "Nodes up, the master included.");
