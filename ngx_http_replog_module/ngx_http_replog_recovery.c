@@ -431,6 +431,15 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 
     ngx_destroy_pool(pool);
 
+    if (a.restarted) {
+        ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
+                      "replog: recovering: the log of \"%*s\" starts at id "
+                      "%uL (its retention dropped the ids before it), this "
+                      "log ended at id %uL: it starts at id %uL too",
+                      cl->captured.len - 17, cl->captured.data, a.restarted,
+                      a.ended, a.restarted);
+    }
+
     if (arc == NGX_HTTP_REPLOG_MOVED) {
         /* an old worker 0 after a resizing reload: the new one pulls on */
         return;
@@ -447,15 +456,6 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
 
         ngx_http_replog_recovery_failed(rec, "cannot store its page");
         return;
-    }
-
-    if (a.restarted) {
-        ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
-                      "replog: recovering: the log of \"%*s\" starts at id "
-                      "%uL (its retention dropped the ids before it), this "
-                      "log ended at id %uL: it starts at id %uL too",
-                      cl->captured.len - 17, cl->captured.data, a.restarted,
-                      a.ended, a.restarted);
     }
 
     ngx_http_replog_tail_appended(rec->zone, a.acked_id);
@@ -566,8 +566,8 @@ ngx_http_replog_recovery_gone(ngx_http_replog_recovery_t *rec,
         if (!rec->failing) {
             ngx_log_error(NGX_LOG_ERR, &rec->log, 0,
                           "replog: recovering: %V says its log starts at "
-                          "id %uL, asked since %uL, registered holding "
-                          "%uL messages: refused", &cl->name, first,
+                          "id %uL, asked since %uL, registered with last "
+                          "id %uL: refused", &cl->name, first,
                           rec->since, rec->target);
         }
 

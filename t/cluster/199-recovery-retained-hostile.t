@@ -74,7 +74,7 @@ for my $case (
     [ 'a first id past its last id', $SOURCE,
       '{"error":"gone","first_id":4}',
       qr/its first id is not in its log/,
-      qr/\[error\].*says its log starts at id 4, asked since 0, registered holding 3 messages: refused/ ],
+      qr/\[error\].*says its log starts at id 4, asked since 0, registered with last id 3: refused/ ],
     [ 'a first id far beyond it', $SOURCE,
       '{"error":"gone","first_id":9000000000000000000}',
       qr/its first id is not in its log/ ])
