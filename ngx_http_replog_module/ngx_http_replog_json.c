@@ -1214,6 +1214,38 @@ done:
 
 
 /*
+ * A 410 of GET /messages, on a recovering master: {"error": "...",
+ * "first_id": K}, K from 2 (a log starting at 1 drops nothing).
+ */
+
+ngx_int_t
+ngx_http_replog_json_gone(u_char *body, size_t len, uint64_t *first_id)
+{
+    json_t     *root, *v;
+    ngx_str_t   err;
+    ngx_int_t   rc;
+
+    root = ngx_http_replog_json_object(body, len, "not an object", &err);
+    if (root == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rc = NGX_DECLINED;
+
+    v = json_object_get(root, "first_id");
+
+    if (json_is_integer(v) && json_integer_value(v) > 1) {
+        *first_id = (uint64_t) json_integer_value(v);
+        rc = NGX_OK;
+    }
+
+    json_decref(root);
+
+    return rc;
+}
+
+
+/*
  * The encoders.  Every text from a peer, a client or the configuration
  * goes through the one escaping routine above; numbers, epochs and times
  * are formatted here.

@@ -85,6 +85,8 @@ ngx_int_t ngx_http_replog_json_secondaries(ngx_pool_t *pool,
     ngx_http_replog_status_t *st, ngx_uint_t original, ngx_str_t *json);
 ngx_int_t ngx_http_replog_json_acked(u_char *body, size_t len,
     uint64_t *acked_id, u_char *id, size_t *id_len, uint64_t *epoch);
+ngx_int_t ngx_http_replog_json_gone(u_char *body, size_t len,
+    uint64_t *first_id);
 
 
 #endif /* _NGX_HTTP_REPLOG_JSON_H_INCLUDED_ */

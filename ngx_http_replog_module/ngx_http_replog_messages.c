@@ -41,6 +41,8 @@ static ngx_int_t ngx_http_replog_list_runs(ngx_http_request_t *r,
 static ngx_int_t ngx_http_replog_list_measure(ngx_http_request_t *r,
     ngx_http_replog_ctx_t *ctx);
 static void ngx_http_replog_list_measured(ngx_http_request_t *r);
+static ngx_int_t ngx_http_replog_list_source(ngx_http_request_t *r,
+    ngx_http_replog_ctx_t *ctx, uint64_t epoch);
 static ngx_int_t ngx_http_replog_list_answer(ngx_http_request_t *r,
     ngx_http_replog_ctx_t *ctx);
 static void ngx_http_replog_list_read_done(ngx_http_replog_reader_t *rd);
@@ -446,6 +448,11 @@ ngx_http_replog_list_start(ngx_http_request_t *r, uint64_t since,
                                     &len, &epoch, &peers, ctx->measure);
 
     if (rc == NGX_HTTP_REPLOG_GONE) {
+        /* a recovering master starts its log at K only by its source's */
+        if (ngx_http_replog_list_source(r, ctx, epoch) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         fields.data = buf;
         fields.len = ngx_sprintf(buf, "\"first_id\":%uL",
                                  ctx->cursor.next)
@@ -604,28 +611,23 @@ ngx_http_replog_list_read_done(ngx_http_replog_reader_t *rd)
 
 /* the header, then the stream */
 
+/* whose log this is: a recovering master takes answers of its source only */
+
 static ngx_int_t
-ngx_http_replog_list_answer(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
+ngx_http_replog_list_source(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx,
+    uint64_t epoch)
 {
     u_char           *p;
-    off_t             len;
-    uint64_t          epoch;
-    ngx_int_t         rc;
     ngx_table_elt_t  *h;
-
-    len = ctx->len;
-    epoch = ctx->list_epoch;
-
-    /* whose log this is: a recovering master takes pages of its source only */
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     p = ngx_pnalloc(r->pool, ctx->node->id.len + 1 + 16);
     if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     h->hash = 1;
@@ -633,6 +635,22 @@ ngx_http_replog_list_answer(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
     h->value.data = p;
     p = ngx_sprintf(p, "%V ", &ctx->node->id);
     h->value.len = ngx_http_replog_format_epoch(p, epoch) - h->value.data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_replog_list_answer(ngx_http_request_t *r, ngx_http_replog_ctx_t *ctx)
+{
+    off_t      len;
+    ngx_int_t  rc;
+
+    len = ctx->len;
+
+    if (ngx_http_replog_list_source(r, ctx, ctx->list_epoch) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = len;

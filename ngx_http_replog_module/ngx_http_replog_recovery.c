@@ -42,6 +42,8 @@ typedef struct {
     uint64_t                       last;      /* the log's last id, as of
                                                  the last look */
     uint64_t                       target;    /* what the source holds */
+    uint64_t                       first;     /* its log's first id, when
+                                                 its 410 said it: 0 */
     ngx_uint_t                     registered;  /* as last logged */
     ngx_msec_t                     next_try;
     unsigned                       failing:1;
@@ -56,6 +58,8 @@ static void ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl,
     ngx_int_t rc);
 static ngx_int_t ngx_http_replog_recovery_source(
     ngx_http_replog_recovery_t *rec, ngx_str_t *source);
+static void ngx_http_replog_recovery_gone(ngx_http_replog_recovery_t *rec,
+    ngx_http_replog_client_t *cl);
 static void ngx_http_replog_recovery_open(ngx_http_replog_recovery_t *rec,
     const char *why);
 static void ngx_http_replog_recovery_failed(ngx_http_replog_recovery_t *rec,
@@ -269,6 +273,7 @@ ngx_http_replog_recovery_choose(ngx_http_replog_recovery_t *rec)
     rec->slot = best;
     rec->generation = s->generation;
     rec->target = s->acked_id;
+    rec->first = 0;
     rec->last = st.last_id;
     rec->failing = 0;
 
@@ -369,6 +374,11 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
         return;
     }
 
+    if (rc == NGX_OK && cl->status == 410) {
+        ngx_http_replog_recovery_gone(rec, cl);
+        return;
+    }
+
     if (rc != NGX_OK || cl->status != NGX_HTTP_OK) {
         ngx_http_replog_recovery_failed(rec, cl->too_large
                                              ? "a single message is over "
@@ -414,10 +424,21 @@ ngx_http_replog_recovery_done(ngx_http_replog_client_t *cl, ngx_int_t rc)
         return;
     }
 
-    arc = ngx_http_replog_store_apply(rec->zone, rec->epoch, 0, entries, n,
-                                      (ngx_uint_t) -1, NULL, &a);
+    /* with the source's first id: the first page starts this log there */
+
+    arc = ngx_http_replog_store_apply(rec->zone, rec->epoch, rec->first,
+                                      entries, n, (ngx_uint_t) -1, NULL, &a);
 
     ngx_destroy_pool(pool);
+
+    if (a.restarted) {
+        ngx_log_error(NGX_LOG_WARN, &rec->log, 0,
+                      "replog: recovering: the log of \"%*s\" starts at id "
+                      "%uL (its retention dropped the ids before it), this "
+                      "log ended at id %uL: it starts at id %uL too",
+                      cl->captured.len - 17, cl->captured.data, a.restarted,
+                      a.ended, a.restarted);
+    }
 
     if (arc == NGX_HTTP_REPLOG_MOVED) {
         /* an old worker 0 after a resizing reload: the new one pulls on */
@@ -509,6 +530,60 @@ ngx_http_replog_recovery_source(ngx_http_replog_recovery_t *rec,
 
     return ngx_http_replog_registry_source(rec->zone, rec->slot,
                                            rec->generation, &id);
+}
+
+
+/*
+ * The source answered 410: retention dropped the ids asked for, its log
+ * starts at first_id K.  Taken only from the registered source, for a K
+ * past what was asked and within what it registered with (1..target, so
+ * K-1 < target: one id at least is pulled); then the pull asks since=K-1
+ * and its first page starts this log at K (store_apply, as a secondary's
+ * batch with first_id does).
+ */
+
+static void
+ngx_http_replog_recovery_gone(ngx_http_replog_recovery_t *rec,
+    ngx_http_replog_client_t *cl)
+{
+    uint64_t  first;
+
+    if (ngx_http_replog_recovery_source(rec, &cl->captured) != NGX_OK) {
+        ngx_http_replog_recovery_failed(rec, "its 410 is not of the "
+                                             "registered source");
+        return;
+    }
+
+    if (ngx_http_replog_json_gone(cl->body, cl->body_len, &first)
+        != NGX_OK)
+    {
+        ngx_http_replog_recovery_failed(rec, "its 410 has no valid "
+                                             "first_id");
+        return;
+    }
+
+    if (first <= rec->since + 1 || first > rec->target) {
+        if (!rec->failing) {
+            ngx_log_error(NGX_LOG_ERR, &rec->log, 0,
+                          "replog: recovering: %V says its log starts at "
+                          "id %uL, asked since %uL, registered with last "
+                          "id %uL: refused", &cl->name, first,
+                          rec->since, rec->target);
+        }
+
+        ngx_http_replog_recovery_failed(rec, "its first id is not in its "
+                                             "log");
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, &rec->log, 0,
+                  "replog: recovering: the log of %V starts at id %uL, "
+                  "pulling from there", &cl->name, first);
+
+    rec->first = first;
+    rec->last = first - 1;
+
+    ngx_http_replog_recovery_pull(rec);
 }
 
 

@@ -1168,6 +1168,7 @@ ngx_http_replog_store_list(ngx_http_replog_zone_t *zone, uint64_t since,
         /* dropped by retention: the caller answers 410 with K */
         cur->next = sh->log_first;
         cur->last = sh->last_id;
+        *epoch = sh->epoch;
         ngx_http_replog_store_unlock(zone);
         *bytes = 0;
         return NGX_HTTP_REPLOG_GONE;
