@@ -117,7 +117,16 @@ read_meta(const char *dir, int quiet)
         return -1;
     }
 
-    if (!quiet) {
+    if (quiet) {
+        return 0;
+    }
+
+    /* 0: a master recovering (its segments are not its log yet) */
+    if (epoch == 0) {
+        printf("meta\tepoch none (recovering or discarded)"
+               "\tincarnation %016" PRIx64 "\n", incarnation);
+
+    } else {
         printf("meta\tepoch %016" PRIx64 "\tincarnation %016" PRIx64 "\n",
                epoch, incarnation);
     }

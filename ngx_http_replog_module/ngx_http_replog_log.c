@@ -69,6 +69,9 @@ static int ngx_http_replog_log_replay_record(void *data,
 static uint64_t ngx_http_replog_log_overhead(uint64_t n);
 static ngx_int_t ngx_http_replog_log_discard(ngx_http_replog_log_t *lg,
     ngx_array_t *segs);
+static ngx_int_t ngx_http_replog_log_unfinished(ngx_http_replog_log_t *lg,
+    ngx_array_t *segs, uint64_t n, ngx_uint_t test);
+static uint64_t ngx_http_replog_log_epoch(ngx_http_replog_zone_t *zone);
 static void ngx_http_replog_log_name(ngx_http_replog_log_t *lg, u_char *buf,
     uint64_t first);
 static ngx_int_t ngx_http_replog_log_sync_dir(ngx_http_replog_log_t *lg);
@@ -477,6 +480,16 @@ ngx_http_replog_log_open(ngx_http_replog_zone_t *zone)
 
     }
 
+    /*
+     * a master's DIR/meta names no epoch while it recovers: what its files
+     * hold is an unfinished recovery, of an epoch not known yet
+     */
+    if (zone->role == NGX_HTTP_REPLOG_MASTER && ls->known
+        && ls->meta_epoch == 0)
+    {
+        return ngx_http_replog_log_unfinished(lg, &segs, rp.records, test);
+    }
+
     if (damaged) {
         if (zone->role == NGX_HTTP_REPLOG_MASTER) {
             ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
@@ -557,16 +570,18 @@ ngx_http_replog_log_open(ngx_http_replog_zone_t *zone)
         return NGX_ERROR;
     }
 
-    if (!test && (ls->meta_epoch != sh->epoch
+    epoch = ngx_http_replog_log_epoch(zone);
+
+    if (!test && (ls->meta_epoch != epoch
                   || ls->meta_incarnation != sh->incarnation))
     {
-        if (ngx_http_replog_log_write_meta(lg, sh->epoch, sh->incarnation)
+        if (ngx_http_replog_log_write_meta(lg, epoch, sh->incarnation)
             != NGX_OK)
         {
             return NGX_ERROR;
         }
 
-        ls->meta_epoch = sh->epoch;
+        ls->meta_epoch = epoch;
         ls->meta_incarnation = sh->incarnation;
     }
 
@@ -1082,6 +1097,109 @@ ngx_http_replog_log_discard(ngx_http_replog_log_t *lg, ngx_array_t *segs)
 }
 
 
+/*
+ * A master started on DIR/meta of epoch 0: it was stopped while it
+ * recovered (or the directory is a discarded secondary's).  The n messages
+ * its segments hold were pulled from one secondary of an epoch the files
+ * do not say, perhaps not all of them: with recovery on they are discarded
+ * and pulled again; with it off the master would open with them under a
+ * new epoch, unlike its secondaries' logs, so it does not start.
+ */
+
+static ngx_int_t
+ngx_http_replog_log_unfinished(ngx_http_replog_log_t *lg, ngx_array_t *segs,
+    uint64_t n, ngx_uint_t test)
+{
+    uint64_t                   epoch;
+    ngx_str_t                 *zname;
+    ngx_http_replog_sh_t      *sh;
+    ngx_http_replog_zone_t    *zone;
+    ngx_http_replog_log_sh_t  *ls;
+
+    zone = lg->zone;
+    zname = &zone->name;
+
+    if (n && !zone->recovery) {
+        ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
+                      "replog_zone \"%V\": the master's log in \"%V\" is an "
+                      "unfinished recovery (%uL messages pulled, \"meta\" "
+                      "names no epoch): turn replog_recovery on to recover "
+                      "it again from the secondaries, or move the directory "
+                      "away to start this master empty", zname, &lg->path,
+                      n);
+        return NGX_ERROR;
+    }
+
+    if (test) {
+        /* nginx -t only reads: the start does the discarding */
+        if (n) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "replog_zone \"%V\": the master's log in \"%V\" "
+                          "is an unfinished recovery: the next start "
+                          "discards its %uL messages and recovers again",
+                          zname, &lg->path, n);
+        }
+
+        return NGX_OK;
+    }
+
+    if (n) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "replog_zone \"%V\": the master's log in \"%V\" is an "
+                      "unfinished recovery (the master stopped while it "
+                      "recovered): its %uL messages are discarded, it "
+                      "recovers again from its secondaries",
+                      zname, &lg->path, n);
+    }
+
+    sh = zone->sh;
+
+    /* the new epoch of this start: the reset takes it */
+    epoch = sh->epoch;
+
+    if (ngx_http_replog_log_discard(lg, segs) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    sh->epoch = epoch;
+    ls = sh->log;
+
+    /* recovery off: an empty master that opens now, under its new epoch */
+    epoch = ngx_http_replog_log_epoch(zone);
+
+    if (epoch != ls->meta_epoch) {
+        if (ngx_http_replog_log_write_meta(lg, epoch, sh->incarnation)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ls->meta_epoch = epoch;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The epoch DIR/meta names: none (0) while a master recovers, so that a
+ * master stopped meanwhile does not take its partial log for its own at
+ * the next start (see unfinished); a secondary's, 0 until its first batch
+ */
+
+static uint64_t
+ngx_http_replog_log_epoch(ngx_http_replog_zone_t *zone)
+{
+    if (zone->role == NGX_HTTP_REPLOG_MASTER
+        && zone->sh->state != NGX_HTTP_REPLOG_OPEN)
+    {
+        return 0;
+    }
+
+    return zone->sh->epoch;
+}
+
+
 static void
 ngx_http_replog_log_name(ngx_http_replog_log_t *lg, u_char *buf,
     uint64_t first)
@@ -1415,6 +1533,7 @@ ngx_http_replog_log_post(ngx_http_replog_zone_t *zone)
      */
     work = sh->last_id > ls->written_id
            || ls->reset_gen != ls->done_gen
+           || ngx_http_replog_log_epoch(zone) != ls->meta_epoch
            || (ls->durable_id < ls->written_id
                && (lg->fsync == NGX_HTTP_REPLOG_FSYNC_ALWAYS
                    || (lg->fsync == NGX_HTTP_REPLOG_FSYNC_TIME
@@ -1491,6 +1610,7 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
     ssize_t                      w;
     uint64_t                     written, target, gen, epoch, incarnation;
     uint64_t                     seg_first, seg_off, bytes, synced, rolls;
+    uint64_t                     meta_epoch;
     ngx_err_t                    err, was;
     ngx_msec_t                   synced_at;
     ngx_uint_t                   i, j, reset, sync, nsyncs, level, rolled;
@@ -1530,6 +1650,7 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
     seg_first = reset ? 0 : ls->seg_first;
     seg_off = reset ? 0 : ls->seg_off;
     epoch = sh->epoch;
+    meta_epoch = ngx_http_replog_log_epoch(zone);
     incarnation = sh->incarnation;
     rolls = ls->rolls + reset;
     synced_at = ls->synced_at;
@@ -1612,8 +1733,13 @@ ngx_http_replog_log_thread(void *data, ngx_log_t *log)
         }
     }
 
-    if (epoch != ls->meta_epoch || incarnation != ls->meta_incarnation) {
-        if (ngx_http_replog_log_write_meta(lg, epoch, incarnation)
+    /*
+     * before the records: a master's first flush after it opened names
+     * its epoch before any write it took is in the files
+     */
+    if (meta_epoch != ls->meta_epoch || incarnation != ls->meta_incarnation)
+    {
+        if (ngx_http_replog_log_write_meta(lg, meta_epoch, incarnation)
             != NGX_OK)
         {
             err = ngx_errno;
@@ -1815,7 +1941,7 @@ done:
         ls->durable_id = synced;
         ls->seg_first = seg_first;
         ls->seg_off = seg_off;
-        ls->meta_epoch = epoch;
+        ls->meta_epoch = meta_epoch;
         ls->meta_incarnation = incarnation;
         ls->fsyncs += nsyncs;
         ls->flushes += (bytes != 0);

@@ -625,6 +625,9 @@ ngx_http_replog_recovery_open(ngx_http_replog_recovery_t *rec,
 
     ngx_http_replog_client_close(&rec->client);
 
+    /* a durable log's meta names the epoch now, not at the next write */
+    ngx_http_replog_log_kick(rec->zone);
+
     ngx_log_error(NGX_LOG_NOTICE, &rec->log, 0,
                   "replog: open for writes: %s; epoch %016xL, %uL messages, "
                   "next id %uL", why, epoch, last_id, last_id + 1);
