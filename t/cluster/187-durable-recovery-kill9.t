@@ -197,8 +197,9 @@ for my $node (qw(master s1 s2)) {
         "$node: the $M acknowledged messages, once each, in order, with "
         . 'their ids';
 }
-is $c->stored('s1'), $c->stored('master'), 's1 is the same log as the master';
-is $c->stored('s2'), $c->stored('master'), 's2 is the same log as the master';
+# compared whole, without a diff of 600 messages
+ok $c->stored('s1') eq $c->stored('master'), 's1 is the same log as the master';
+ok $c->stored('s2') eq $c->stored('master'), 's2 is the same log as the master';
 
 my $res;
 ($st, $res) = $c->post('/messages?wc=3&timeout=20000', 'after');
