@@ -140,7 +140,19 @@ ok $c->wait_for(sub {
     log_count(qr/recovering: 1 of 2 secondaries needed registered, waiting/)
 }, 15), '(a) restarted empty with recovery on: s1 registered, it waits';
 is $c->health('master')->{state}, 'recovering', '... recovering';
+
+# a reload that resizes the zone and changes fsync= rewrites meta: still
+# no epoch
+$c->_add_node('master', 'master', FSYNC => '100ms',
+              REPLOG_ZONE_SIZE => '32m');
+$c->_render($c->node('master'));
+$c->signal_master_only('HUP');
+ok $c->wait_for(sub {
+    log_count(qr/fsync= changed by the reload from always to 100ms/)
+}, 15), '... reloaded with a resized zone and fsync=100ms';
+is $c->health('master')->{state}, 'recovering', '... still recovering';
 $c->kill9('master');
+$c->_add_node('master', 'master', REPLOG_ZONE_SIZE => '64m');
 like meta(), qr/^epoch none/, '... killed -9: its meta names no epoch';
 
 # (b) killed in the middle of the pull: both register through stand-ins
@@ -163,6 +175,30 @@ $c->kill9('master');
 like meta(), qr/^epoch none/, '... killed -9: its meta names no epoch';
 is log_count(qr/\[warn\].*unfinished recovery/) - $warned, 0,
     '... that start had nothing to discard';
+
+# nginx -t only reads; with recovery off the master does not start
+sub nginx_t {
+    my ($conf) = @_;
+    my $p = $c->node('master')->{prefix};
+    local $ENV{LD_PRELOAD} = $ENV{TEST_NGINX_LD_PRELOAD}
+        if $ENV{TEST_NGINX_LD_PRELOAD};
+    my $out = `$c->{nginx} -p $p -c $conf -e $p/t.log -t 2>&1`;
+    return ($? >> 8, $out);
+}
+my $mconf = $c->node('master')->{prefix} . '/nginx.conf';
+my ($rc, $out) = nginx_t($mconf);
+ok $rc == 0 && $out =~ /\[warn\].*unfinished recovery: the next start discards its $held messages and recovers again/,
+    "nginx -t: the next start discards the $held messages";
+is on_disk(), $held, '... and its files are as they were';
+(my $off = slurp($mconf)) =~ s/replog_recovery on;/replog_recovery off;/
+    or die 'no replog_recovery on in the config';
+open my $fh, '>', "$mconf.off" or die $!;
+print $fh $off;
+close $fh;
+($rc, $out) = nginx_t("$mconf.off");
+ok $rc != 0 && $out =~ /\[emerg\].*"\Q$data{master}\E" is an unfinished recovery \($held messages pulled, "meta" names no epoch\): turn replog_recovery on/,
+    'with replog_recovery off it does not start, and says what to do';
+is on_disk(), $held, '... its files as they were';
 
 for my $name (qw(s1 s2)) {
     $c->stop_helper($name);
