@@ -1123,10 +1123,10 @@ ngx_http_replog_log_unfinished(ngx_http_replog_log_t *lg, ngx_array_t *segs,
         ngx_log_error(NGX_LOG_EMERG, ngx_cycle->log, 0,
                       "replog_zone \"%V\": the master's log in \"%V\" is an "
                       "unfinished recovery (%uL messages pulled, \"meta\" "
-                      "names no epoch): turn replog_recovery on to recover "
-                      "it again from the secondaries, or move the directory "
-                      "away to start this master empty", zname, &lg->path,
-                      n);
+                      "names no epoch): turn replog_recovery on (with "
+                      "replog_cluster_size above 1) to recover it again "
+                      "from the secondaries, or move the directory away to "
+                      "start this master empty", zname, &lg->path, n);
         return NGX_ERROR;
     }
 
