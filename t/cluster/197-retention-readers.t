@@ -89,7 +89,9 @@ sub post_range {
     return @st;
 }
 
-# posts a thousand at a time (at most $max) until $cond holds: bad count
+# posts a thousand at a time (at most $max) until $cond holds: bad count.
+# Each step waits for the writer to have written it, so that posting
+# faster than the files take it never runs the small zone full (507).
 my $N = 0;
 sub post_until {
     my ($cond, $max, $step) = @_;
@@ -99,6 +101,8 @@ sub post_until {
         last if $cond->();
         $bad += grep { $_ != 201 } post_range($N + 1, $N + $step);
         $N += $step;
+        $c->wait_for(sub { metric('log_durable_id') >= $N }, 30,
+                     "id $N written") or return -1;
     }
     return $cond->() ? $bad : -1;
 }
