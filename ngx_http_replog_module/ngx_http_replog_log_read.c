@@ -141,6 +141,18 @@ ngx_http_replog_read(ngx_http_replog_zone_t *zone,
     rc = ngx_http_replog_store_read(zone, cur, pos, end, max, need, epoch);
 
     if (rc != NGX_HTTP_REPLOG_FILES || cur->ring) {
+
+        /*
+         * in the zone now: the segment is closed, or a reader that stays
+         * (a catch-up's) would hold a file retention drops, its space
+         * with it; a later read of the files opens it again
+         */
+
+        if (rd && rd->fd != NGX_INVALID_FILE && !rd->posted) {
+            ngx_close_file(rd->fd);
+            rd->fd = NGX_INVALID_FILE;
+        }
+
         return rc;
     }
 

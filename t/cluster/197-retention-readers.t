@@ -183,7 +183,8 @@ sub settled_reads {
 
 $c->start_master(DATA_DIR => $mdata, FSYNC => 'off',
                  REPLOG_RECOVERY => 'off', REPLOG_ZONE_SIZE => '4m',
-                 REPLOG_SEGMENT => '8m', REPLOG_RETENTION => 'size=24m');
+                 REPLOG_SEGMENT => '8m', REPLOG_RETENTION => 'size=24m',
+                 REPLOG_HEALTHCHECK_FAILS => 100);
 ok $c->wait_open, 'a master with a 4m zone, segment=8m, retention size=24m';
 
 # three segments: two full, the third written
@@ -269,10 +270,44 @@ my ($s, $e) = $c->request('master', 'GET', '/messages?since=' . ($K2 - 2));
 is_deeply [$s, ref $e ? $e->{first_id} : undef], [410, $K2],
     '... and since below K-1: 410 with first_id K';
 
+# (c) a secondary registered late, caught up from the files (each batch
+# applied after 0.3 s), stopped while the master reads K's segment for
+# it; two drops later it goes on: its next batch starts at the new first
+# id, as the batch's first_id says, and it ends with the master's bytes
+@seg = segs();
+$c->start_secondary('s1', DELAY => '0.3,0.3');
+ok $c->wait_for(sub { held()->{$seg[0]} && $c->acked('s1') >= $seg[0] },
+                30, "s1 caught up from segment $seg[0]"),
+    "(c) a late secondary is caught up from the files of K=$seg[0]";
+$c->signal('s1', 'STOP');
+my $acked = $c->acked('s1');
+ok $acked < $seg[1] - 1, "... stopped at $acked, within that segment";
+is post_until(sub { log_first() > $seg[1] }, 40000, 200), 0,
+    'appends go on until two new segments: all 201';
+my $K3 = log_first();
+$c->signal('s1', 'CONT');
+ok $c->wait_for(sub { $c->acked('s1') == $N }, 90, "s1 acks $N"),
+    "... the secondary goes on and is caught up to $N";
+is $c->health('s1')->{log_first_id}, $K3,
+    "... its log starting again at the master's first id $K3";
+is $c->stored('s1'), $c->stored('master'),
+    '... with the same bytes as the master from there';
+like Replog::Test::slurp("$c->{dir}/master/error.log"),
+    qr/\[warn\].*secondary "s1" lacks ids \d+\.\.@{[$K3 - 1]} that retention dropped: its log starts again at id $K3/,
+    '... logged at warn on the master';
+$c->stop_helper('s1');
+$c->stop('s1');
+
+# what the catch-up read last leaves the files too
+@seg = segs();
+is post_until(sub { log_first() > $seg[-1] }, 40000), 0,
+    "appends until segment $seg[-1] is dropped too: all 201";
+
 # no worker keeps a dropped file once the streams are over
 ok $c->wait_for(sub { !grep { $_ == 2 } values %{ held() } }, 10,
                 'no dropped file open'),
-    'no worker holds a dropped segment when the streams are over'
+    'no worker holds a dropped segment when the streams and the '
+    . 'catch-up are over'
     or diag explain held();
 my $log = Replog::Test::slurp("$c->{dir}/master/error.log");
 unlike $log, qr/is missing|\[alert\]|\[crit\]/, '... no alert in the log';
