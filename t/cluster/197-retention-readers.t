@@ -5,7 +5,10 @@
 #      end through the open file, the client gets the whole list, exact;
 #  (b) the reader must then open a segment already dropped: the stream is
 #      cut short of its Content-Length, logged at error naming the file,
-#      and the client reads again from the new first id K.
+#      and the client reads again from the new first id K;
+#  (c) a late secondary's catch-up from the files overtaken the same way
+#      goes on from the new first id; and no worker keeps a dropped file
+#      open once the streams and the catch-up are over.
 # Segments of 8m (eight 1 MiB windows of the reader each), a 4m zone, and
 # size=24m: each new segment drops exactly the oldest one.  The slow
 # client is a raw socket with a small receive buffer that reads the head
