@@ -21,6 +21,8 @@ static ngx_int_t ngx_http_replog_reader_start(ngx_http_replog_reader_t *rd);
 static void ngx_http_replog_reader_cleanup(void *data);
 #if (NGX_THREADS)
 static void ngx_http_replog_reader_thread(void *data, ngx_log_t *log);
+static ngx_uint_t ngx_http_replog_reader_dropped(
+    ngx_http_replog_reader_t *rd);
 static void ngx_http_replog_reader_done(ngx_event_t *ev);
 #endif
 
@@ -139,6 +141,18 @@ ngx_http_replog_read(ngx_http_replog_zone_t *zone,
     rc = ngx_http_replog_store_read(zone, cur, pos, end, max, need, epoch);
 
     if (rc != NGX_HTTP_REPLOG_FILES || cur->ring) {
+
+        /*
+         * in the zone now: the segment is closed, or a reader that stays
+         * (a catch-up's) would hold a file retention drops, its space
+         * with it; a later read of the files opens it again
+         */
+
+        if (rd && rd->fd != NGX_INVALID_FILE && !rd->posted) {
+            ngx_close_file(rd->fd);
+            rd->fd = NGX_INVALID_FILE;
+        }
+
         return rc;
     }
 
@@ -261,11 +275,11 @@ ngx_http_replog_reader_post(ngx_http_replog_reader_t *rd, uint64_t from,
 
     last = ngx_min(last, sh->first_id - 1);
 
-    if (from < sh->log_first) {
-        /* dropped by retention meanwhile */
-        ngx_http_replog_store_unlock(rd->zone);
-        return NGX_ERROR;
-    }
+    /*
+     * ids retention dropped meanwhile (from below log_first) are still
+     * read from a segment this reader holds open; a segment it has to
+     * open is gone, and the read is cut where the open fails
+     */
 
     if ((rd->id != from || rd->seg == 0)
         && ngx_http_replog_reader_place_locked(rd, from) != NGX_OK)
@@ -416,7 +430,10 @@ ngx_http_replog_reader_thread(void *data, ngx_log_t *log)
 
             if (rd->fd == NGX_INVALID_FILE) {
                 rd->err = ngx_errno;
-                rd->what = "the segment cannot be opened";
+                rd->what = (rd->err == NGX_ENOENT
+                            && ngx_http_replog_reader_dropped(rd))
+                           ? "the segment was dropped by retention"
+                           : "the segment cannot be opened";
                 goto damaged;
             }
 
@@ -490,7 +507,12 @@ ngx_http_replog_reader_thread(void *data, ngx_log_t *log)
             ngx_sprintf(name, "%V/%020uL" RPLOG_SEG_SUFFIX "%Z",
                         &rd->zone->log->path, rd->id);
 
-            if (rd->id != rd->seg && access((char *) name, R_OK) == 0) {
+            /* or one retention dropped: its open says so, after these */
+
+            if (rd->id != rd->seg
+                && (access((char *) name, R_OK) == 0
+                    || ngx_http_replog_reader_dropped(rd)))
+            {
                 err = NULL;
                 moved = 1;
             }
@@ -535,6 +557,21 @@ damaged:
     rd->bad_off = rd->off;
     rd->pos = NULL;
     rd->end = NULL;
+}
+
+
+/* on a pool thread: the reader's next id is before the log's first */
+
+static ngx_uint_t
+ngx_http_replog_reader_dropped(ngx_http_replog_reader_t *rd)
+{
+    ngx_uint_t  dropped;
+
+    ngx_http_replog_store_lock(rd->zone);
+    dropped = (rd->id < rd->zone->sh->log_first);
+    ngx_http_replog_store_unlock(rd->zone);
+
+    return dropped;
 }
 
 
